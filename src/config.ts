@@ -1,0 +1,41 @@
+// Runtime configuration, read once from the environment; secrets never come from anywhere else.
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Public base URL of this server, without the trailing /fhir. */
+  baseUrl: string;
+  mongodbUri?: string;
+  /** Where `npm start` keeps its embedded database between restarts. */
+  dataDir: string;
+  databaseName: string;
+  logLevel: string;
+  maxBodyBytes: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = parseInteger(env.PORT, 8080, 'PORT');
+  const host = env.HOST ?? '0.0.0.0';
+  return {
+    port,
+    host,
+    baseUrl: (env.BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    mongodbUri: env.MONGODB_URI || undefined,
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    databaseName: env.DATABASE_NAME ?? 'second-opinion',
+    logLevel: env.LOG_LEVEL ?? 'info',
+    maxBodyBytes: parseInteger(env.MAX_BODY_BYTES, 5 * 1024 * 1024, 'MAX_BODY_BYTES'),
+  };
+}
+
+function parseInteger(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') {
+    return fallback;
+  }
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) {
+    throw new Error(`${name} must be a non-negative integer, got "${value}"`);
+  }
+  return parsed;
+}

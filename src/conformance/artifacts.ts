@@ -1,0 +1,115 @@
+// Loads the conformance artifacts in profiles/ (the FHIR JSON that drives validation, the
+// CapabilityStatement and operation parameters) and indexes them for the rest of the service.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  CapabilityStatement,
+  CodeSystem,
+  CodeSystemConcept,
+  Coding,
+  OperationDefinition,
+  Resource,
+  StructureDefinition,
+  ValueSet,
+} from '@medplum/fhirtypes';
+import { loadBaseDefinitions } from './base-definitions.js';
+import { withSnapshot } from './snapshot.js';
+
+export interface Conformance {
+  /** The one canonical base of every artifact, from profiles/package.json. */
+  canonical: string;
+  profiles: Map<string, StructureDefinition>;
+  extensions: Map<string, StructureDefinition>;
+  codeSystems: Map<string, CodeSystem>;
+  /** ValueSet url -> the set of `system|code` it contains. */
+  valueSets: Map<string, Set<string>>;
+  operations: Map<string, OperationDefinition>;
+  capabilityTemplate: CapabilityStatement;
+  /** The coding that marks a resource as part of a second-opinion case. */
+  secondOpinionCategory: Coding;
+  /** Every artifact as loaded, for serving and for tests. */
+  artifacts: Resource[];
+}
+
+export function defaultProfilesDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'profiles', 'package.json')) && path.dirname(dir) !== dir) {
+    dir = path.dirname(dir);
+  }
+  return path.join(dir, 'profiles');
+}
+
+export function loadConformance(dir = defaultProfilesDir()): Conformance {
+  loadBaseDefinitions();
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { canonical: string };
+  const artifacts = readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'package.json')
+    .sort()
+    .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Resource);
+
+  const conformance: Conformance = {
+    canonical: manifest.canonical,
+    profiles: new Map(),
+    extensions: new Map(),
+    codeSystems: new Map(),
+    valueSets: new Map(),
+    operations: new Map(),
+    capabilityTemplate: undefined as unknown as CapabilityStatement,
+    secondOpinionCategory: undefined as unknown as Coding,
+    artifacts,
+  };
+  const valueSets: ValueSet[] = [];
+  for (const artifact of artifacts) {
+    const url = (artifact as { url?: string }).url;
+    if (!url?.startsWith(manifest.canonical + '/')) {
+      throw new Error(`profiles/: ${artifact.resourceType}/${artifact.id} url ${url} is not under ${manifest.canonical}`);
+    }
+    switch (artifact.resourceType) {
+      case 'StructureDefinition': {
+        const sd = withSnapshot(artifact);
+        (sd.type === 'Extension' ? conformance.extensions : conformance.profiles).set(url, sd);
+        break;
+      }
+      case 'CodeSystem':
+        conformance.codeSystems.set(url, artifact);
+        break;
+      case 'ValueSet':
+        valueSets.push(artifact);
+        break;
+      case 'OperationDefinition':
+        conformance.operations.set(artifact.code as string, artifact);
+        break;
+      case 'CapabilityStatement':
+        conformance.capabilityTemplate = artifact;
+        break;
+      default:
+        throw new Error(`profiles/: unexpected artifact type ${artifact.resourceType}`);
+    }
+  }
+  for (const vs of valueSets) {
+    conformance.valueSets.set(vs.url as string, expand(vs, conformance.codeSystems));
+  }
+  const category = [...conformance.codeSystems.values()].find((cs) => cs.id === 'second-opinion-category');
+  if (!category?.concept?.[0] || !conformance.capabilityTemplate) {
+    throw new Error('profiles/: the second-opinion-category CodeSystem and the CapabilityStatement are required');
+  }
+  conformance.secondOpinionCategory = { system: category.url, code: category.concept[0].code };
+  return conformance;
+}
+
+function expand(vs: ValueSet, codeSystems: Map<string, CodeSystem>): Set<string> {
+  const codes = new Set<string>();
+  for (const include of vs.compose?.include ?? []) {
+    const listed = include.concept?.map((c) => c.code as string);
+    const all = flatten(codeSystems.get(include.system as string)?.concept ?? []);
+    for (const code of listed ?? all) {
+      codes.add(`${include.system}|${code}`);
+    }
+  }
+  return codes;
+}
+
+function flatten(concepts: CodeSystemConcept[]): string[] {
+  return concepts.flatMap((c) => [c.code as string, ...flatten(c.concept ?? [])]);
+}

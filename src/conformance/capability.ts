@@ -1,0 +1,53 @@
+// GET /fhir/metadata: the CapabilityStatement, built from what the server really does: the types it
+// stores, the search parameters it indexes, the profiles and operations it loaded from profiles/.
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { supportedParameters } from '../fhir/search/parameters.js';
+import { storedResourceTypes } from '../fhir/resource-types.js';
+import type { Conformance } from './artifacts.js';
+
+export function capabilityStatement(conformance: Conformance, fhirBase: string, version: string): CapabilityStatement {
+  const operations = [...conformance.operations.values()];
+  const resource: CapabilityStatementRestResource[] = storedResourceTypes.map((type) => {
+    const params = [...supportedParameters(type).values()];
+    const profiles = [...conformance.profiles.values()].filter((p) => p.type === type).map((p) => p.url as string);
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      ...(profiles.length ? { supportedProfile: profiles } : {}),
+      interaction: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'].map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalRead: 'not-supported',
+      conditionalUpdate: false,
+      conditionalDelete: 'not-supported',
+      searchInclude: params.filter((p) => p.kind === 'reference').map((p) => `${type}:${p.code}`),
+      searchRevInclude: storedResourceTypes.flatMap((other) =>
+        [...supportedParameters(other).values()].filter((p) => p.kind === 'reference' && p.targets.includes(type)).map((p) => `${other}:${p.code}`),
+      ),
+      searchParam: [
+        { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+        { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+        ...params.map((p) => ({ name: p.code, type: p.kind, definition: p.definition.url })),
+      ] as CapabilityStatementRestResource['searchParam'],
+      operation: operations.filter((op) => op.type || op.instance).map((op) => ({ name: op.code as string, definition: op.url as string })),
+    };
+  });
+  return {
+    ...conformance.capabilityTemplate,
+    id: undefined,
+    status: 'active',
+    date: new Date().toISOString(),
+    software: { ...conformance.capabilityTemplate.software, name: conformance.capabilityTemplate.software?.name ?? 'second-opinion-service', version },
+    implementation: { ...conformance.capabilityTemplate.implementation, description: conformance.capabilityTemplate.implementation?.description ?? '', url: fhirBase },
+    rest: [
+      {
+        mode: 'server',
+        resource,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        operation: operations.filter((op) => op.system).map((op) => ({ name: op.code as string, definition: op.url as string })),
+      },
+    ],
+  } as CapabilityStatement;
+}

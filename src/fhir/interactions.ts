@@ -1,0 +1,211 @@
+// The resource pipeline every interaction goes through: parse -> (authorise, when access control
+// lands) -> validate -> store. Express routes and transaction Bundles both call into this one class.
+import { randomUUID } from 'node:crypto';
+import { matchesSearchRequest } from '@medplum/core';
+import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import type { Conformance } from '../conformance/artifacts.js';
+import type { Repository, WriteResult } from '../store/repository.js';
+import type { ResourceValidator } from '../validation/validator.js';
+import { badRequest, FhirError, informational, notFound, outcomeOf, unprocessable } from './outcome.js';
+import { isStoredResourceType } from './resource-types.js';
+import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
+
+/** What an interaction answers: a status, a body, and the headers FHIR asks for. */
+export interface Reply {
+  status: number;
+  body?: Resource;
+  /** The stored resource a write produced, for ETag, Last-Modified and Location. */
+  written?: Resource;
+}
+
+const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export class FhirService {
+  readonly fhirBase: string;
+
+  constructor(
+    readonly repository: Repository,
+    readonly validator: ResourceValidator,
+    readonly conformance: Conformance,
+    baseUrl: string,
+  ) {
+    this.fhirBase = `${baseUrl}/fhir`;
+  }
+
+  checkType(type: string): void {
+    if (!isStoredResourceType(type)) {
+      throw notFound(`Resource type "${type}" is not served here`);
+    }
+  }
+
+  checkId(id: string): void {
+    if (!idPattern.test(id)) {
+      throw badRequest(`"${id}" is not a valid FHIR id`, 'id');
+    }
+  }
+
+  async read(type: string, id: string): Promise<Reply> {
+    this.checkType(type);
+    this.checkId(id);
+    const resource = await this.repository.read(type, id);
+    return { status: 200, body: resource, written: resource };
+  }
+
+  async vread(type: string, id: string, versionId: string): Promise<Reply> {
+    this.checkType(type);
+    this.checkId(id);
+    if (!/^\d+$/.test(versionId)) {
+      throw notFound(`${type}/${id}/_history/${versionId} is not known`);
+    }
+    const resource = await this.repository.readVersion(type, id, versionId);
+    return { status: 200, body: resource, written: resource };
+  }
+
+  async create(type: string, body: unknown, ifNoneExist?: string): Promise<Reply> {
+    const resource = this.checkedBody(type, body);
+    const result = ifNoneExist ? await this.createConditionally(resource, ifNoneExist) : await this.repository.create(resource);
+    return { status: result.created ? 201 : 200, body: result.resource, written: result.resource };
+  }
+
+  async update(type: string, id: string, body: unknown, ifMatch?: string): Promise<Reply> {
+    const result = await this.write(type, id, body, ifMatch);
+    return { status: result.created ? 201 : 200, body: result.resource, written: result.resource };
+  }
+
+  async delete(type: string, id: string): Promise<Reply> {
+    this.checkType(type);
+    this.checkId(id);
+    await this.repository.delete(type, id);
+    return { status: 200, body: informational(`${type}/${id} deleted`) };
+  }
+
+  async history(type: string, id: string, query: QueryParams): Promise<Reply> {
+    this.checkType(type);
+    this.checkId(id);
+    const count = Math.min(Number([query._count].flat()[0] ?? 100) || 100, 1000);
+    const sinceValue = [query._since].flat()[0];
+    const since = sinceValue ? new Date(String(sinceValue)) : undefined;
+    if (since && Number.isNaN(since.getTime())) {
+      throw badRequest('_since must be an instant', '_since');
+    }
+    const versions = await this.repository.history(type, id, count, since);
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'history',
+      total: versions.length,
+      entry: versions.map((v) => ({
+        fullUrl: `${this.fhirBase}/${type}/${id}`,
+        ...(v.resource ? { resource: v.resource } : {}),
+        request: { method: v.deleted ? 'DELETE' : v.versionId === 1 ? 'POST' : 'PUT', url: v.versionId === 1 ? type : `${type}/${id}` },
+        response: { status: v.deleted ? '204' : v.versionId === 1 ? '201' : '200', etag: `W/"${v.versionId}"`, lastModified: v.lastUpdated.toISOString() },
+      })),
+    };
+    return { status: 200, body: bundle };
+  }
+
+  async search(type: string, query: QueryParams, selfUrl: URL): Promise<Reply> {
+    this.checkType(type);
+    const search = parseSearch(type, query);
+    return { status: 200, body: await searchBundle(this.repository, search, selfUrl, this.fhirBase) };
+  }
+
+  /** $validate: the verdict a create or update would get, without storing anything. */
+  validate(type: string, resource: unknown, profile?: StructureDefinition): OperationOutcome {
+    this.checkType(type);
+    const issues = this.validator.validate(this.shapeOf(type, resource), profile);
+    return issues.length ? outcomeOf(issues) : informational('Validation successful: no errors');
+  }
+
+  /** Create or update at a known id: used by PUT and by transactions. */
+  async write(type: string, id: string, body: unknown, ifMatch?: string): Promise<WriteResult> {
+    this.checkId(id);
+    const resource = this.checkedBody(type, body);
+    if (resource.id !== id) {
+      throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${type}.id`);
+    }
+    return this.repository.update(resource, ifMatch === undefined ? undefined : parseETag(ifMatch));
+  }
+
+  /** Create at an id chosen beforehand (a transaction resolving urn:uuid references). */
+  async createAt(type: string, id: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
+    const resource = this.checkedBody(type, body);
+    return ifNoneExist ? this.createConditionally(resource, ifNoneExist, id) : this.repository.create(resource, id);
+  }
+
+  /** Checks type, shape and validity; throws 400/404/422 so that a bad request changes nothing. */
+  checkedBody(type: string, body: unknown): Resource {
+    this.checkType(type);
+    const resource = this.shapeOf(type, body);
+    const issues = this.validator.validate(resource);
+    if (issues.length) {
+      throw unprocessable(issues);
+    }
+    return resource;
+  }
+
+  private shapeOf(type: string, body: unknown): Resource {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw badRequest('The request body must be a FHIR resource (a JSON object)');
+    }
+    const resourceType = (body as { resourceType?: unknown }).resourceType;
+    if (resourceType !== type) {
+      throw badRequest(`resourceType "${String(resourceType)}" does not match the URL's "${type}"`, 'resourceType');
+    }
+    return body as Resource;
+  }
+
+  /**
+   * If-None-Exist: answers the matching resource (200) when there is one, 412 when several, else
+   * creates once, even when the same request arrives twice at the same moment.
+   */
+  private async createConditionally(resource: Resource, ifNoneExist: string, preferredId?: string): Promise<WriteResult> {
+    const type = resource.resourceType;
+    const params = new URLSearchParams(ifNoneExist.replace(/^[^?]*\?/, ''));
+    const query: QueryParams = {};
+    for (const key of [...new Set(params.keys())].sort()) {
+      query[key] = params.getAll(key);
+    }
+    if (!Object.keys(query).length) {
+      throw badRequest('If-None-Exist must hold search parameters', 'If-None-Exist');
+    }
+    const search = parseSearch(type, query);
+    search.count = 2;
+    search.offset = 0;
+    const { matches } = await this.repository.search(search, false);
+    if (matches.length > 1) {
+      throw new FhirError(412, outcomeOf([{ severity: 'error', code: 'multiple-matches', details: { text: `If-None-Exist matches ${type} more than once` } }]));
+    }
+    if (matches.length === 1) {
+      return { resource: matches[0].resource, created: false };
+    }
+    const key = `${type}?${new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => [vs].flat().map((v) => [k, String(v)] as [string, string]))).toString()}`;
+    let claim = await this.repository.claimCondition(key, preferredId ?? randomUUID());
+    if (!claim.won) {
+      const existing = await this.repository.read(type, claim.resourceId).catch(() => undefined);
+      if (existing && matchesSearchRequest(existing, search)) {
+        return { resource: existing, created: false };
+      }
+      if (existing) {
+        // The claimed resource no longer matches: the claim is stale.
+        await this.repository.releaseClaim(key, claim.resourceId);
+        claim = await this.repository.claimCondition(key, preferredId ?? randomUUID());
+      }
+    }
+    try {
+      return await this.repository.create(resource, claim.resourceId);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+      // The other request of the pair created it first.
+      return { resource: await this.repository.read(type, claim.resourceId), created: false };
+    }
+  }
+}
+
+/** `W/"3"` (or `"3"`, or `3`) -> 3 */
+export function parseETag(etag: string): number {
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(etag.trim());
+  if (!match) {
+    throw badRequest(`If-Match must be a version ETag such as W/"1", got ${etag.slice(0, 40)}`, 'If-Match');
+  }
+  return Number(match[1]);
+}

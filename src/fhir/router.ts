@@ -1,0 +1,122 @@
+// The FHIR REST surface at /fhir: maps HTTP to the interactions, and every failure to an OperationOutcome.
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Logger } from '../logger.js';
+import { capabilityStatement } from '../conformance/capability.js';
+import { FhirService, type Reply } from './interactions.js';
+import { validateOperation } from './operations/validate.js';
+import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
+import { processBundle } from './transaction.js';
+import type { QueryParams } from './search/search.js';
+
+const fhirJson = 'application/fhir+json';
+type FhirRequest = Request<Record<string, string>>;
+
+export function fhirRouter(service: FhirService, options: { maxBodyBytes: number; version: string; log: Logger }): Router {
+  const router = express.Router();
+  const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
+
+  router.use(requireJsonBody);
+  router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false }));
+  router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes }));
+
+  const handle = (action: (req: FhirRequest) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
+    send(req, res, await action(req as FhirRequest));
+  };
+  const query = (req: Request): QueryParams => req.query as QueryParams;
+  const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
+  const searchBody = (req: Request): QueryParams => ({ ...query(req), ...(req.body as QueryParams) });
+
+  router.get('/metadata', handle(() => ({ status: 200, body: metadata })));
+  router.post('/', handle((req) => processBundle(service, req.body)));
+
+  router
+    .route('/:type')
+    .get(handle((req) => service.search(req.params.type, query(req), self(req))))
+    .post(handle((req) => service.create(req.params.type, req.body, req.get('If-None-Exist'))));
+  router
+    .route('/:type/:id')
+    .get(handle((req) => (req.params.id === '_search' || req.params.id === '_history' ? unsupported(req) : service.read(req.params.type, req.params.id))))
+    .post(
+      handle((req) => {
+        const { type, id } = req.params;
+        if (id === '_search') {
+          service.checkType(type);
+          return service.search(type, searchBody(req), new URL(`${service.fhirBase}/${type}`));
+        }
+        if (id === '$validate') return validateOperation(service, type, undefined, req.body);
+        return unsupported(req);
+      }),
+    )
+    .put(handle((req) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'))))
+    .delete(handle((req) => service.delete(req.params.type, req.params.id)));
+  router.get('/:type/:id/_history', handle((req) => service.history(req.params.type, req.params.id, query(req))));
+  router.get('/:type/:id/_history/:version', handle((req) => service.vread(req.params.type, req.params.id, req.params.version)));
+  router.post(
+    '/:type/:id/:operation',
+    handle((req) => (req.params.operation === '$validate' ? validateOperation(service, req.params.type, req.params.id, req.body) : unsupported(req))),
+  );
+  router.all('/{*rest}', handle(unsupported));
+  router.use(errorHandler(options.log));
+  return router;
+}
+
+function unsupported(req: FhirRequest): never {
+  const type = req.params.type;
+  if (type && !/^[A-Z][A-Za-z]+$/.test(type)) {
+    throw notFound(`No FHIR endpoint at ${req.path}`);
+  }
+  throw methodNotAllowed(`${req.method} ${req.baseUrl}${req.path} is not supported`);
+}
+
+/** A body is FHIR JSON (or a form, for POST _search); anything else answers 415 before parsing. */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || req.method === 'GET' || req.method === 'DELETE') return next();
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const allowed = type === fhirJson || type === 'application/json' || (type === 'application/x-www-form-urlencoded' && req.path.endsWith('/_search'));
+  next(allowed ? undefined : unsupportedMediaType(`Content-Type must be ${fhirJson}, got "${type || 'none'}"`));
+}
+
+function send(req: Request, res: Response, reply: Reply): void {
+  const written = reply.written;
+  if (written?.meta?.versionId) {
+    res.setHeader('ETag', `W/"${written.meta.versionId}"`);
+    if (written.meta.lastUpdated) res.setHeader('Last-Modified', new Date(written.meta.lastUpdated).toUTCString());
+    if (reply.status === 201) {
+      res.setHeader('Location', `${req.protocol}://${req.get('host')}${req.baseUrl}/${written.resourceType}/${written.id}/_history/${written.meta.versionId}`);
+    }
+  }
+  const prefer = req.get('Prefer') ?? '';
+  let body: Resource | undefined = reply.body;
+  if (written && /return=minimal/.test(prefer)) body = undefined;
+  if (written && /return=OperationOutcome/.test(prefer)) body = informational(`${written.resourceType}/${written.id} version ${written.meta?.versionId}`);
+  res.status(reply.status);
+  if (body) {
+    res.type(fhirJson).send(JSON.stringify(body));
+  } else {
+    res.end();
+  }
+}
+
+function errorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const error = toFhirError(err);
+    if (error.status >= 500) {
+      // Messages may quote stored values; log where it failed, not what it held.
+      const e = err as Error & { code?: unknown };
+      log.error({ name: e?.name, code: e?.code, stack: e?.stack?.split('\n').slice(1, 6).join('\n'), method: req.method, path: req.route?.path }, 'request failed');
+    }
+    res.status(error.status).type(fhirJson).send(JSON.stringify(error.outcome));
+  };
+}
+
+function toFhirError(err: unknown): FhirError {
+  if (err instanceof FhirError) return err;
+  const e = err as { type?: string; status?: number };
+  if (e?.type === 'entity.too.large') return payloadTooLarge('The request body is larger than this server accepts');
+  if (e?.type === 'entity.parse.failed') return badRequest('The request body is not valid JSON');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return unsupportedMediaType('Unsupported body encoding');
+  if (e?.status && e.status >= 400 && e.status < 500) return new FhirError(e.status, outcomeOf([{ severity: 'error', code: 'invalid', details: { text: 'Bad request' } }]));
+  return new FhirError(500, outcomeOf([{ severity: 'error', code: 'exception', details: { text: 'Internal server error' } }]));
+}

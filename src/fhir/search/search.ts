@@ -1,0 +1,110 @@
+// Search as FHIR answers it: a searchset Bundle with total, paging links and _include/_revinclude.
+import { parseSearchRequest, type SearchRequest } from '@medplum/core';
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Repository, SearchMatch } from '../../store/repository.js';
+import { badRequest } from '../outcome.js';
+import { supportedParameters } from './parameters.js';
+
+export const defaultPageSize = 20;
+export const maxPageSize = 1000;
+const maxIncluded = 1000;
+const resultParameters = new Set(['_count', '_offset', '_sort', '_include', '_revinclude', '_summary', '_total', '_format', '_pretty', '_elements']);
+
+export type QueryParams = Record<string, string | string[] | undefined>;
+
+/** Parses a search with @medplum/core after rewriting what it does not read (a reference's `:Type` modifier). */
+export function parseSearch(type: string, query: QueryParams): SearchRequest {
+  const rewritten: QueryParams = {};
+  for (const [key, value] of Object.entries(query)) {
+    const [code, modifier] = key.split(':');
+    const param = supportedParameters(type).get(code);
+    if (param?.kind === 'reference' && modifier && /^[A-Z]/.test(modifier)) {
+      const values = [value].flat().map((v) => String(v).split(',').map((id) => (id.includes('/') ? id : `${modifier}/${id}`)).join(','));
+      rewritten[code] = [...[rewritten[code] ?? []].flat(), ...values] as string[];
+    } else if (!code.startsWith('_') || resultParameters.has(code) || code === '_id' || code === '_lastUpdated') {
+      rewritten[key] = value;
+    } else {
+      throw badRequest(`Search parameter "${code}" is not supported`, code);
+    }
+  }
+  const search = parseSearchRequest(type, rewritten as Record<string, string[] | string | undefined>);
+  const rawCount = [query._count].flat()[0];
+  const summary = [query._summary].flat()[0];
+  if (rawCount !== undefined && !/^\d+$/.test(String(rawCount))) {
+    throw badRequest(`_count must be a non-negative integer`, '_count');
+  }
+  const offset = [query._offset].flat()[0];
+  if (offset !== undefined && !/^\d+$/.test(String(offset))) {
+    throw badRequest(`_offset must be a non-negative integer`, '_offset');
+  }
+  search.count = summary === 'count' ? 0 : Math.min(search.count ?? defaultPageSize, maxPageSize);
+  return search;
+}
+
+export async function searchBundle(repository: Repository, search: SearchRequest, selfUrl: URL, fhirBase: string): Promise<Bundle> {
+  const withTotal = search.total !== 'none';
+  const { matches, total } = await repository.search(search, withTotal);
+  const entries: BundleEntry[] = matches.map((m) => entry(m.resource, 'match', fhirBase));
+  entries.push(...(await included(repository, search, matches)).map((r) => entry(r, 'include', fhirBase)));
+  const count = search.count ?? defaultPageSize;
+  const offset = search.offset ?? 0;
+  const link = [{ relation: 'self', url: pageUrl(selfUrl, offset, count) }];
+  if (count > 0) {
+    link.push({ relation: 'first', url: pageUrl(selfUrl, 0, count) });
+    if (offset > 0) {
+      link.push({ relation: 'previous', url: pageUrl(selfUrl, Math.max(0, offset - count), count) });
+    }
+    const more = total !== undefined ? offset + count < total : matches.length === count;
+    if (more) {
+      link.push({ relation: 'next', url: pageUrl(selfUrl, offset + count, count) });
+    }
+  }
+  return { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, entry: entries };
+}
+
+async function included(repository: Repository, search: SearchRequest, matches: SearchMatch[]): Promise<Resource[]> {
+  const seen = new Set(matches.map((m) => `${m.resource.resourceType}/${m.resource.id}`));
+  const found: Resource[] = [];
+  const add = (resources: Resource[]): void => {
+    for (const r of resources) {
+      const key = `${r.resourceType}/${r.id}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        found.push(r);
+      }
+    }
+  };
+  for (const include of search.include ?? []) {
+    const param = supportedParameters(include.resourceType).get(include.searchParam);
+    if (param?.kind !== 'reference') {
+      throw badRequest(`_include ${include.resourceType}:${include.searchParam} is not a supported reference parameter`, '_include');
+    }
+    const keys = new Set<string>();
+    for (const match of matches.filter((m) => m.resource.resourceType === include.resourceType)) {
+      for (const key of match.idx[include.searchParam]?.filter((k) => k.includes('/')) ?? []) {
+        if (!include.targetType || key.startsWith(`${include.targetType}/`)) keys.add(key);
+      }
+    }
+    add(await repository.readMany([...keys].slice(0, maxIncluded)));
+  }
+  for (const revInclude of search.revInclude ?? []) {
+    const param = supportedParameters(revInclude.resourceType).get(revInclude.searchParam);
+    if (param?.kind !== 'reference') {
+      throw badRequest(`_revinclude ${revInclude.resourceType}:${revInclude.searchParam} is not a supported reference parameter`, '_revinclude');
+    }
+    const targets = matches.map((m) => `${m.resource.resourceType}/${m.resource.id}`);
+    add(await repository.referencing(revInclude.resourceType, revInclude.searchParam, targets, maxIncluded));
+  }
+  return found;
+}
+
+function entry(resource: Resource, mode: 'match' | 'include', fhirBase: string): BundleEntry {
+  return { fullUrl: `${fhirBase}/${resource.resourceType}/${resource.id}`, resource, search: { mode } };
+}
+
+function pageUrl(self: URL, offset: number, count: number): string {
+  const url = new URL(self);
+  url.searchParams.set('_count', String(count));
+  url.searchParams.set('_offset', String(offset));
+  return url.toString();
+}

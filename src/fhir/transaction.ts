@@ -1,0 +1,159 @@
+// `transaction` and `batch` Bundles posted to the FHIR base. A transaction is all or nothing: every
+// entry is checked before any is stored, and if a write fails the earlier ones are undone. (FerretDB
+// has no multi-document transactions, so the undo is ours.)
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
+import type { StoredResource } from '../store/models.js';
+import { FhirService, type Reply } from './interactions.js';
+import { badRequest, FhirError } from './outcome.js';
+
+const methodOrder: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3, HEAD: 3 };
+
+interface Undo {
+  type: string;
+  id: string;
+  previous?: StoredResource;
+}
+
+export async function processBundle(service: FhirService, body: unknown): Promise<Reply> {
+  const bundle = body as Bundle;
+  if (!bundle || bundle.resourceType !== 'Bundle') {
+    throw badRequest('POST to the FHIR base takes a Bundle of type transaction or batch', 'resourceType');
+  }
+  if (bundle.type !== 'transaction' && bundle.type !== 'batch') {
+    throw badRequest(`Bundle.type must be transaction or batch, got "${bundle.type}"`, 'Bundle.type');
+  }
+  const entries = bundle.entry ?? [];
+  entries.forEach((entry, i) => {
+    const method = entry.request?.method;
+    if (!method || !(method in methodOrder) || !entry.request?.url) {
+      throw badRequest('Each entry needs request.method (GET, POST, PUT or DELETE) and request.url', `Bundle.entry[${i}].request`);
+    }
+  });
+  return bundle.type === 'batch' ? batch(service, entries) : transaction(service, entries);
+}
+
+async function batch(service: FhirService, entries: BundleEntry[]): Promise<Reply> {
+  const responses: BundleEntry[] = [];
+  for (const entry of entries) {
+    try {
+      responses.push(await runEntry(service, entry, undefined, []));
+    } catch (err) {
+      if (!(err instanceof FhirError)) throw err;
+      responses.push({ response: { status: String(err.status), outcome: err.outcome } });
+    }
+  }
+  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: responses } };
+}
+
+async function transaction(service: FhirService, entries: BundleEntry[]): Promise<Reply> {
+  // New resources get their ids now, so that urn:uuid references between entries can be resolved.
+  const assigned = new Map<string, string>();
+  const newIds = new Map<number, string>();
+  entries.forEach((entry, i) => {
+    if (entry.request?.method === 'POST') {
+      const id = randomUUID();
+      newIds.set(i, id);
+      if (entry.fullUrl?.startsWith('urn:uuid:') || entry.fullUrl?.startsWith('urn:oid:')) {
+        assigned.set(entry.fullUrl, `${entry.resource?.resourceType}/${id}`);
+      }
+    }
+  });
+  const resolved = entries.map((entry) => (entry.resource ? { ...entry, resource: resolveReferences(entry.resource, assigned) } : entry));
+  // Everything is checked before anything is written.
+  resolved.forEach((entry, i) => {
+    if (entry.request?.method === 'POST' || entry.request?.method === 'PUT') {
+      const type = entry.request.url.split(/[/?]/)[0];
+      try {
+        service.checkedBody(type, entry.resource);
+      } catch (err) {
+        throw atEntry(err, i);
+      }
+    }
+  });
+  const order = resolved.map((_, i) => i).sort((a, b) => methodOrder[resolved[a].request?.method ?? 'GET'] - methodOrder[resolved[b].request?.method ?? 'GET']);
+  const responses: BundleEntry[] = new Array(resolved.length);
+  const undo: Undo[] = [];
+  try {
+    for (const i of order) {
+      responses[i] = await runEntry(service, resolved[i], newIds.get(i), undo).catch((err) => {
+        throw atEntry(err, i);
+      });
+    }
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      await service.repository.restore(step.type, step.id, step.previous);
+    }
+    throw err;
+  }
+  return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
+}
+
+async function runEntry(service: FhirService, entry: BundleEntry, newId: string | undefined, undo: Undo[]): Promise<BundleEntry> {
+  const request = entry.request as NonNullable<BundleEntry['request']>;
+  const url = new URL(request.url, 'http://entry/');
+  const [type, id, sub, version] = url.pathname.slice(1).split('/');
+  switch (request.method) {
+    case 'POST': {
+      const result = newId
+        ? await service.createAt(type, newId, entry.resource, request.ifNoneExist)
+        : await service.create(type, entry.resource, request.ifNoneExist).then((r) => ({ resource: r.body as Resource, created: r.status === 201 }));
+      if (result.created) undo.push({ type, id: result.resource.id as string });
+      return written(service, result.resource, result.created ? '201 Created' : '200 OK');
+    }
+    case 'PUT': {
+      const result = await service.write(type, id, entry.resource, request.ifMatch);
+      undo.push({ type, id, previous: result.previous });
+      return written(service, result.resource, result.created ? '201 Created' : '200 OK');
+    }
+    case 'DELETE': {
+      service.checkType(type);
+      const previous = await service.repository.delete(type, id);
+      if (previous) undo.push({ type, id, previous });
+      return { response: { status: '204 No Content' } };
+    }
+    default: {
+      const query = Object.fromEntries([...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k)]));
+      const reply = !id
+        ? await service.search(type, query, new URL(`${service.fhirBase}/${type}${url.search}`))
+        : sub === '_history' && version
+          ? await service.vread(type, id, version)
+          : await service.read(type, id);
+      return { resource: reply.body, response: { status: '200 OK' } };
+    }
+  }
+}
+
+function written(service: FhirService, resource: Resource, status: string): BundleEntry {
+  const response: BundleEntryResponse = {
+    status,
+    location: `${service.fhirBase}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`,
+    etag: `W/"${resource.meta?.versionId}"`,
+    lastModified: resource.meta?.lastUpdated,
+  };
+  return { fullUrl: `${service.fhirBase}/${resource.resourceType}/${resource.id}`, resource, response };
+}
+
+/** Rewrites `reference` values that name another entry's fullUrl to the id it was given. */
+function resolveReferences<T>(value: T, assigned: Map<string, string>): T {
+  if (Array.isArray(value)) {
+    return value.map((v) => resolveReferences(v, assigned)) as T;
+  }
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      out[key] = key === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : resolveReferences(v, assigned);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+/** Prefixes the failing entry to each issue's expression, so the client sees which entry broke. */
+function atEntry(err: unknown, index: number): unknown {
+  if (!(err instanceof FhirError)) return err;
+  for (const issue of err.outcome.issue ?? []) {
+    issue.expression = (issue.expression?.length ? issue.expression : ['']).map((e) => `Bundle.entry[${index}]` + (e ? `.resource.${e}` : ''));
+  }
+  return err;
+}

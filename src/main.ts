@@ -1,0 +1,25 @@
+// Entry point: `npm start`. Configuration from the environment; stops cleanly on SIGTERM and SIGINT.
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startServer } from './server.js';
+
+const config = loadConfig();
+const log = createLogger(config.logLevel);
+
+try {
+  const server = await startServer(config, log);
+  log.info({ fhir: `${config.baseUrl}/fhir` }, 'ready');
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+} catch (err) {
+  log.fatal((err as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,64 @@
+// Assembles the service: database, store, validator, FHIR API, health probes; used by main and tests.
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { loadConformance } from './conformance/artifacts.js';
+import { openDatabase, type Database } from './database/connect.js';
+import { FhirService } from './fhir/interactions.js';
+import { fhirRouter } from './fhir/router.js';
+import { createModels, ensureIndexes } from './store/models.js';
+import { Repository } from './store/repository.js';
+import { ResourceValidator } from './validation/validator.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export interface RunningServer {
+  url: string;
+  database: Database;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const conformance = loadConformance();
+  const database = await openDatabase(config, log);
+  try {
+    const models = createModels(database.connection);
+    await ensureIndexes(models);
+    const service = new FhirService(new Repository(models, config.baseUrl), new ResourceValidator(conformance), conformance, config.baseUrl);
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('trust proxy', 'loopback');
+    app.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok' });
+    });
+    app.get('/readyz', async (_req, res) => {
+      const ready = await database.ping();
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
+    });
+    app.use('/fhir', fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, version, log }));
+    const server: Server = await new Promise((resolve, reject) => {
+      const s = app.listen(config.port, config.host, () => resolve(s));
+      s.once('error', reject);
+    });
+    const { port } = server.address() as AddressInfo;
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    log.info({ port, engine: database.engine }, 'second-opinion service listening');
+    return {
+      url: `http://${host}:${port}`,
+      database,
+      close: async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,215 @@
+// The one place resources are read and written. Versions are kept with single-document atomic
+// writes (a version guard on the current document), which MongoDB and FerretDB both provide.
+import { randomUUID } from 'node:crypto';
+import type { SearchRequest } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import { conflict, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
+import { buildSearchIndex } from '../fhir/search/parameters.js';
+import { buildFilter, buildSort } from '../fhir/search/query.js';
+import type { HistoryEntry, Models, StoredResource } from './models.js';
+
+export interface SearchMatch {
+  resource: Resource;
+  /** The search index written with it; _include reads references from here. */
+  idx: Record<string, string[]>;
+}
+
+export interface SearchResult {
+  matches: SearchMatch[];
+  total?: number;
+}
+
+export interface WriteResult {
+  resource: Resource;
+  created: boolean;
+  /** The current document before this write, for undoing it in a failed transaction. */
+  previous?: StoredResource;
+}
+
+const maxRetries = 5;
+
+export class Repository {
+  constructor(
+    private readonly models: Models,
+    private readonly baseUrl: string,
+  ) {}
+
+  async read(type: string, id: string): Promise<Resource> {
+    const doc = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+    if (!doc) {
+      throw notFound(`${type}/${id} is not known`);
+    }
+    if (doc.deleted || !doc.resource) {
+      throw gone(`${type}/${id} was deleted`);
+    }
+    return doc.resource;
+  }
+
+  async readVersion(type: string, id: string, versionId: string): Promise<Resource> {
+    const version = Number(versionId);
+    const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+    const entry = current?.versionId === version ? current : await this.models.history.findById(`${type}/${id}/${version}`).lean<HistoryEntry>();
+    if (!current || !entry) {
+      throw notFound(`${type}/${id}/_history/${versionId} is not known`);
+    }
+    if (entry.deleted || !entry.resource) {
+      throw gone(`${type}/${id} version ${versionId} is a deletion`);
+    }
+    return entry.resource;
+  }
+
+  async create(resource: Resource, id: string = randomUUID()): Promise<WriteResult> {
+    const stored = this.prepare(resource, id, 1);
+    await this.models.resources.collection.insertOne(stored as never);
+    return { resource: stored.resource as Resource, created: true };
+  }
+
+  /**
+   * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
+   */
+  async update(resource: Resource, ifMatch?: number): Promise<WriteResult> {
+    const { resourceType: type, id } = resource as Resource & { id: string };
+    for (let attempt = 0; attempt < maxRetries; attempt++) {
+      const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+      if (ifMatch !== undefined && current?.versionId !== ifMatch) {
+        throw preconditionFailed(`${type}/${id} is at version ${current?.versionId ?? 'none'}, not ${ifMatch}`);
+      }
+      if (!current) {
+        try {
+          return await this.create(resource, id);
+        } catch (err) {
+          if (isDuplicateKey(err)) continue; // created concurrently: update it instead
+          throw err;
+        }
+      }
+      const next = this.prepare(resource, id, current.versionId + 1);
+      if (await this.replaceCurrent(current, next)) {
+        return { resource: next.resource as Resource, created: current.deleted, previous: current };
+      }
+      if (ifMatch !== undefined) {
+        throw preconditionFailed(`${type}/${id} changed while it was being updated`);
+      }
+    }
+    throw conflict(`${type}/${id} is being changed by others; try again`);
+  }
+
+  async delete(type: string, id: string): Promise<StoredResource | undefined> {
+    for (let attempt = 0; attempt < maxRetries; attempt++) {
+      const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+      if (!current) {
+        throw notFound(`${type}/${id} is not known`);
+      }
+      if (current.deleted) {
+        return undefined; // deleting a deleted resource is a no-op
+      }
+      const tombstone: StoredResource = {
+        _id: current._id, type, id, versionId: current.versionId + 1, lastUpdated: new Date(), deleted: true, idx: {}, dt: {},
+      };
+      if (await this.replaceCurrent(current, tombstone)) {
+        return current;
+      }
+    }
+    throw conflict(`${type}/${id} is being changed by others; try again`);
+  }
+
+  /** Versions of one resource, newest first. */
+  async history(type: string, id: string, count: number, since?: Date): Promise<HistoryEntry[]> {
+    const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+    if (!current) {
+      throw notFound(`${type}/${id} is not known`);
+    }
+    const older = await this.models.history
+      .find({ type, id, versionId: { $lt: current.versionId }, ...(since ? { lastUpdated: { $gte: since } } : {}) })
+      .sort({ versionId: -1 })
+      .limit(count)
+      .lean<HistoryEntry[]>();
+    const { idx: _i, dt: _d, ...head } = current;
+    const entries = !since || current.lastUpdated >= since ? [head, ...older] : older;
+    return entries.slice(0, count);
+  }
+
+  async search(search: SearchRequest, withTotal: boolean): Promise<SearchResult> {
+    const filter = buildFilter(search, this.baseUrl);
+    const count = search.count ?? 20;
+    const [docs, total] = await Promise.all([
+      count === 0
+        ? Promise.resolve([])
+        : this.models.resources.find(filter, { resource: 1, idx: 1 }).sort(buildSort(search)).skip(search.offset ?? 0).limit(count).lean<StoredResource[]>(),
+      withTotal ? this.models.resources.countDocuments(filter) : Promise.resolve(undefined),
+    ]);
+    return { matches: docs.map((d) => ({ resource: d.resource as Resource, idx: d.idx ?? {} })), total };
+  }
+
+  /** Current resources by `Type/id` key, skipping unknown and deleted ones. */
+  async readMany(keys: string[]): Promise<Resource[]> {
+    if (!keys.length) return [];
+    const docs = await this.models.resources.find({ _id: { $in: keys }, deleted: false }, { resource: 1 }).lean<StoredResource[]>();
+    return docs.map((d) => d.resource as Resource);
+  }
+
+  /** Resources of a type whose reference parameter points at any of `targets`. */
+  async referencing(type: string, code: string, targets: string[], limit: number): Promise<Resource[]> {
+    if (!targets.length) return [];
+    const docs = await this.models.resources
+      .find({ type, deleted: false, [`idx.${code}`]: { $in: targets } }, { resource: 1 })
+      .limit(limit)
+      .lean<StoredResource[]>();
+    return docs.map((d) => d.resource as Resource);
+  }
+
+  /**
+   * Claims a conditional-create query for a new id; answers the id already claimed when another
+   * request got there first, so two identical requests never create two resources.
+   */
+  async claimCondition(key: string, resourceId: string): Promise<{ resourceId: string; won: boolean }> {
+    try {
+      await this.models.claims.collection.insertOne({ _id: key, resourceId } as never);
+      return { resourceId, won: true };
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const claim = await this.models.claims.findById(key).lean();
+      return { resourceId: claim?.resourceId ?? resourceId, won: false };
+    }
+  }
+
+  async releaseClaim(key: string, resourceId: string): Promise<void> {
+    await this.models.claims.deleteOne({ _id: key, resourceId });
+  }
+
+  /** Puts back the document a write replaced (or removes a created one): undo for transactions. */
+  async restore(type: string, id: string, previous: StoredResource | undefined): Promise<void> {
+    const key = `${type}/${id}`;
+    if (previous) {
+      await this.models.resources.collection.replaceOne({ _id: key } as never, previous as never);
+    } else {
+      await this.models.resources.collection.deleteOne({ _id: key } as never);
+    }
+  }
+
+  private prepare(resource: Resource, id: string, versionId: number): StoredResource {
+    const lastUpdated = new Date();
+    const body = {
+      ...resource,
+      id,
+      meta: { ...resource.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
+    } as Resource;
+    const { idx, dt } = buildSearchIndex(body, this.baseUrl);
+    return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt };
+  }
+
+  /** Keeps `current` in history, then swaps in `next` only if nobody moved the version meanwhile. */
+  private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
+    const { idx: _i, dt: _d, ...entry } = current;
+    await this.models.history.collection.replaceOne(
+      { _id: `${current._id}/${current.versionId}` } as never,
+      { ...entry, _id: `${current._id}/${current.versionId}` } as never,
+      { upsert: true },
+    );
+    const result = await this.models.resources.collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
+    return result.modifiedCount === 1;
+  }
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: number })?.code === 11000;
+}

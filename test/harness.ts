@@ -1,0 +1,66 @@
+// Test harness: the real service over HTTP on 127.0.0.1, with its own fresh database.
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../src/config.js';
+import { freePort } from '../src/database/local-server.js';
+import { createLogger } from '../src/logger.js';
+import { startServer, type RunningServer } from '../src/server.js';
+
+export interface TestService {
+  base: string;
+  server: RunningServer;
+  fhir: (path: string, init?: FhirInit) => Promise<FhirResponse>;
+  stop(): Promise<void>;
+}
+
+export interface FhirInit {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface FhirResponse {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+  const uri = process.env.MONGODB_URI;
+  if (!uri) {
+    throw new Error('MONGODB_URI is not set: the global setup did not start a database');
+  }
+  const port = await freePort();
+  const config = loadConfig({
+    MONGODB_URI: uri,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    BASE_URL: `http://127.0.0.1:${port}`,
+    DATABASE_NAME: `test-${randomUUID().slice(0, 8)}`,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+  const server = await startServer(config, createLogger(config.logLevel));
+  const base = `${server.url}/fhir`;
+  return {
+    base,
+    server,
+    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, init),
+    stop: async () => {
+      await server.database.connection.dropDatabase().catch(() => undefined);
+      await server.close();
+    },
+  };
+}
+
+export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirResponse> {
+  const headers: Record<string, string> = { accept: 'application/fhir+json', ...init.headers };
+  let body: string | undefined;
+  if (init.body !== undefined) {
+    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+    headers['content-type'] ??= 'application/fhir+json';
+  }
+  const response = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}

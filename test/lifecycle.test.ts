@@ -1,0 +1,63 @@
+// The service as `npm start` runs it: no MONGODB_URI, so it starts its own database in a data folder;
+// health probes answer; SIGTERM stops it cleanly; a restart finds the data again.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { freePort } from '../src/database/local-server.js';
+import { fhirFetch } from './harness.js';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'second-opinion-data-'));
+const running: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function startService(port: number): Promise<ChildProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  delete env.MONGODB_URI;
+  const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.push(child);
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${output}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`service did not become ready: ${output}`);
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+describe('running the service on its embedded database', () => {
+  it('answers probes, keeps data across a SIGTERM and restart', async () => {
+    const port = await freePort();
+    const first = await startService(port);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    const created = await fhirFetch(`http://127.0.0.1:${port}/fhir/Organization`, {
+      body: { resourceType: 'Organization', name: 'Persisted Hospital' },
+    });
+    expect(created.status).toBe(201);
+    expect(await stop(first)).toBe(0);
+    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'down')).toBe('down');
+
+    const second = await startService(port);
+    const read = await fhirFetch(`http://127.0.0.1:${port}/fhir/Organization/${created.body.id}`);
+    expect(read.status).toBe(200);
+    expect(read.body.name).toBe('Persisted Hospital');
+    expect(await stop(second)).toBe(0);
+  }, 240_000);
+});
