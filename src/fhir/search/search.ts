@@ -21,13 +21,18 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
     if (param?.kind === 'reference' && modifier && /^[A-Z]/.test(modifier)) {
       const values = [value].flat().map((v) => String(v).split(',').map((id) => (id.includes('/') ? id : `${modifier}/${id}`)).join(','));
       rewritten[code] = [...[rewritten[code] ?? []].flat(), ...values] as string[];
-    } else if (!code.startsWith('_') || resultParameters.has(code) || code === '_id' || code === '_lastUpdated') {
+    } else if (param || resultParameters.has(code) || code === '_id' || code === '_lastUpdated') {
       rewritten[key] = value;
     } else {
-      throw badRequest(`Search parameter "${code}" is not supported`, code);
+      throw badRequest(`Search parameter "${code}" is not supported on ${type}`, code);
     }
   }
-  const search = parseSearchRequest(type, rewritten as Record<string, string[] | string | undefined>);
+  let search: SearchRequest;
+  try {
+    search = parseSearchRequest(type, rewritten as Record<string, string[] | string | undefined>);
+  } catch (err) {
+    throw badRequest(`Invalid search: ${(err as Error).message}`);
+  }
   const rawCount = [query._count].flat()[0];
   const summary = [query._summary].flat()[0];
   if (rawCount !== undefined && !/^\d+$/.test(String(rawCount))) {
