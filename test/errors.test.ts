@@ -61,6 +61,9 @@ describe('errors are OperationOutcomes and change nothing', () => {
     const badDate = await service.fhir('/Patient', { body: { resourceType: 'Patient', birthDate: '02/04/1970' } });
     expectOutcome(badDate, 422);
     expect(badDate.body.issue[0].expression).toEqual(['Patient.birthDate']);
+    const badStatus = await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'bogus', intent: 'order', subject: { reference: 'Patient/1' } } });
+    expectOutcome(badStatus, 422);
+    expect(badStatus.body.issue[0].expression).toEqual(['ServiceRequest.status']);
     const missingStatus = await service.fhir('/Observation', { body: { resourceType: 'Observation', code: { text: 'x' } } });
     expectOutcome(missingStatus, 422);
     expect(missingStatus.body.issue[0].expression).toEqual(['Observation.status']);

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import type {
   CapabilityStatement,
   CodeSystem,
-  CodeSystemConcept,
   Coding,
   OperationDefinition,
   Resource,
@@ -15,6 +14,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { loadBaseDefinitions } from './base-definitions.js';
 import { withSnapshot } from './snapshot.js';
+import { Terminology } from './terminology.js';
 
 export interface Conformance {
   /** The one canonical base of every artifact, from profiles/package.json. */
@@ -22,8 +22,8 @@ export interface Conformance {
   profiles: Map<string, StructureDefinition>;
   extensions: Map<string, StructureDefinition>;
   codeSystems: Map<string, CodeSystem>;
-  /** ValueSet url -> the set of `system|code` it contains. */
-  valueSets: Map<string, Set<string>>;
+  /** Expansions of our ValueSets and of FHIR R4's, for required bindings. */
+  terminology: Terminology;
   operations: Map<string, OperationDefinition>;
   capabilityTemplate: CapabilityStatement;
   /** The coding that marks a resource as part of a second-opinion case. */
@@ -56,7 +56,7 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
     profiles: new Map(),
     extensions: new Map(),
     codeSystems: new Map(),
-    valueSets: new Map(),
+    terminology: undefined as unknown as Terminology,
     operations: new Map(),
     capabilityTemplate: undefined as unknown as CapabilityStatement,
     secondOpinionCategory: undefined as unknown as Coding,
@@ -90,29 +90,11 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
         throw new Error(`profiles/: unexpected artifact type ${artifact.resourceType}`);
     }
   }
-  for (const vs of valueSets) {
-    conformance.valueSets.set(vs.url as string, expand(vs, conformance.codeSystems));
-  }
+  conformance.terminology = new Terminology([...conformance.codeSystems.values(), ...valueSets]);
   const category = [...conformance.codeSystems.values()].find((cs) => cs.id === 'second-opinion-category');
   if (!category?.concept?.[0] || !conformance.capabilityTemplate) {
     throw new Error('profiles/: the second-opinion-category CodeSystem and the CapabilityStatement are required');
   }
   conformance.secondOpinionCategory = { system: category.url, code: category.concept[0].code };
   return conformance;
-}
-
-function expand(vs: ValueSet, codeSystems: Map<string, CodeSystem>): Set<string> {
-  const codes = new Set<string>();
-  for (const include of vs.compose?.include ?? []) {
-    const listed = include.concept?.map((c) => c.code as string);
-    const all = flatten(codeSystems.get(include.system as string)?.concept ?? []);
-    for (const code of listed ?? all) {
-      codes.add(`${include.system}|${code}`);
-    }
-  }
-  return codes;
-}
-
-function flatten(concepts: CodeSystemConcept[]): string[] {
-  return concepts.flatMap((c) => [c.code as string, ...flatten(c.concept ?? [])]);
 }

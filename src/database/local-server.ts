@@ -57,12 +57,15 @@ export async function startLocalServer(dataDir: string | undefined, log: Logger)
 }
 
 async function startMongod(dataDir: string | undefined, log: Logger): Promise<LocalServer> {
-  const { MongoMemoryServer } = await import('mongodb-memory-server');
+  const { MongoBinary, MongoMemoryServer } = await import('mongodb-memory-server');
+  // Finds a system or cached mongod, else downloads one; fails quietly where no download can be had.
+  const systemBinary = await MongoBinary.getPath();
   const dbPath = dataDir ? path.join(dataDir, 'mongod') : undefined;
   if (dbPath) {
     mkdirSync(dbPath, { recursive: true });
   }
   const server = await MongoMemoryServer.create({
+    binary: { systemBinary },
     instance: { ip: '127.0.0.1', ...(dbPath ? { dbPath, storageEngine: 'wiredTiger' as const } : {}) },
   });
   log.info({ engine: 'mongod' }, 'started local mongod');

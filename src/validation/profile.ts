@@ -3,8 +3,17 @@
 import { evalFhirPath, OperationOutcomeError, validateResource } from '@medplum/core';
 import type { CodeableConcept, Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { Conformance } from '../conformance/artifacts.js';
+import { baseStructure } from '../conformance/base-definitions.js';
+
+interface RequiredBinding {
+  subPath: string;
+  valueSet: string;
+  codes: Set<string>;
+}
 
 export class ProfileValidator {
+  private readonly bindingCache = new Map<string, RequiredBinding[]>();
+
   constructor(private readonly conformance: Conformance) {}
 
   /** The profiles that apply: those named in meta.profile, else ours for a second-opinion resource. */
@@ -33,8 +42,9 @@ export class ProfileValidator {
         }
         issues.push(...(err.outcome.issue ?? []).filter((i) => i.severity === 'error' || i.severity === 'fatal'));
       }
-      if (profile) {
-        issues.push(...this.checkBindings(resource, profile));
+      const definition = profile ?? baseStructure(`http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`);
+      if (definition) {
+        issues.push(...this.checkBindings(resource, definition));
       }
     }
     issues.push(...this.checkExtensions(resource));
@@ -48,30 +58,46 @@ export class ProfileValidator {
     return concepts.some((c) => c.coding?.some((coding) => coding.system === system && coding.code === code));
   }
 
-  /** Required bindings to our own ValueSets, which the core validator does not check. */
-  private checkBindings(resource: Resource, profile: StructureDefinition, root = resource.resourceType as string): OperationOutcomeIssue[] {
+  /** Required bindings (ours and FHIR's), which the core validator does not check. */
+  private checkBindings(resource: Resource, definition: StructureDefinition, root = resource.resourceType as string): OperationOutcomeIssue[] {
     const issues: OperationOutcomeIssue[] = [];
-    for (const element of profile.snapshot?.element ?? []) {
-      const codes = element.binding?.strength === 'required' ? this.conformance.valueSets.get(element.binding.valueSet ?? '') : undefined;
-      if (!codes || !element.path) {
-        continue;
-      }
-      // A value[x] is read from its parent, whose value* key codingsOf picks.
-      const choice = element.path.endsWith('.value[x]');
-      const subPath = element.path.split('.').slice(1, choice ? -1 : undefined).join('.');
-      const values = subPath ? evalFhirPath(subPath, resource) : [resource];
+    for (const binding of this.bindingsOf(definition)) {
+      const values = binding.subPath ? evalFhirPath(binding.subPath, resource) : [resource];
       values.forEach((value) => {
-        if (!codingsOf(value).some((c) => inValueSet(codes, c))) {
+        const codings = codingsOf(value);
+        if (codings.length && !codings.some((c) => inValueSet(binding.codes, c))) {
           issues.push({
             severity: 'error',
             code: 'code-invalid',
-            details: { text: `Value is not in the required value set ${element.binding?.valueSet}` },
-            expression: [[root, subPath].filter(Boolean).join('.')],
+            details: { text: `Value is not in the required value set ${binding.valueSet}` },
+            expression: [[root, binding.subPath].filter(Boolean).join('.')],
           });
         }
       });
     }
     return issues;
+  }
+
+  /** The required bindings of a definition that can be checked here, worked out once per definition. */
+  private bindingsOf(definition: StructureDefinition): RequiredBinding[] {
+    const key = definition.url as string;
+    let bindings = this.bindingCache.get(key);
+    if (!bindings) {
+      bindings = [];
+      for (const element of definition.snapshot?.element ?? []) {
+        const valueSet = element.binding?.strength === 'required' ? element.binding.valueSet : undefined;
+        const path = element.path ?? '';
+        // A value[x] is read from its parent, whose value* key codingsOf picks; other choices are left to layer 1.
+        const choice = path.endsWith('.value[x]');
+        if (!valueSet || (path.includes('[x]') && !choice) || element.max === '0') continue;
+        const codes = this.conformance.terminology.expand(valueSet);
+        if (codes) {
+          bindings.push({ subPath: path.split('.').slice(1, choice ? -1 : undefined).join('.'), valueSet: valueSet.split('|')[0], codes });
+        }
+      }
+      this.bindingCache.set(key, bindings);
+    }
+    return bindings;
   }
 
   private checkExtensions(resource: Resource): OperationOutcomeIssue[] {

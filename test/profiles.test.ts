@@ -1,0 +1,69 @@
+// The conformance artifacts in profiles/ are data the service obeys: every example gets the verdict
+// it claims, through $validate and through a real create, and every artifact sits under one canonical.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { startTestService, type TestService } from './harness.js';
+
+const dir = defaultProfilesDir();
+const readJson = (file: string): any => JSON.parse(readFileSync(file, 'utf8'));
+const examples = (kind: 'valid' | 'invalid'): string[] =>
+  readdirSync(path.join(dir, 'examples', kind)).filter((f) => f.endsWith('.json') && f !== 'expected.json').sort();
+const expected: Record<string, { expression: string; rule: string }> = readJson(path.join(dir, 'examples', 'invalid', 'expected.json'));
+
+let service: TestService;
+beforeAll(async () => {
+  service = await startTestService();
+});
+afterAll(async () => {
+  await service?.stop();
+});
+
+describe('profiles/', () => {
+  it('names one canonical base, and every artifact lives under it', () => {
+    const { canonical } = readJson(path.join(dir, 'package.json'));
+    expect(canonical).toMatch(/^https?:\/\//);
+    const artifacts = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'package.json');
+    expect(artifacts.length).toBeGreaterThan(10);
+    for (const file of artifacts) {
+      expect(readJson(path.join(dir, file)).url).toMatch(new RegExp(`^${canonical.replace(/[.]/g, '\\.')}/`));
+    }
+  });
+
+  it('has valid and invalid examples of each of the four profiles', () => {
+    for (const type of ['ServiceRequest', 'Task', 'DiagnosticReport', 'Communication']) {
+      expect(examples('valid').filter((f) => readJson(path.join(dir, 'examples', 'valid', f)).resourceType === type).length).toBeGreaterThanOrEqual(2);
+      expect(examples('invalid').filter((f) => readJson(path.join(dir, 'examples', 'invalid', f)).resourceType === type).length).toBeGreaterThanOrEqual(2);
+    }
+    expect(Object.keys(expected).sort()).toEqual(examples('invalid'));
+  });
+
+  it.each(examples('valid'))('valid example %s passes $validate and is stored', async (file) => {
+    const resource = readJson(path.join(dir, 'examples', 'valid', file));
+    const verdict = await service.fhir(`/${resource.resourceType}/$validate`, { body: resource });
+    expect(verdict.status).toBe(200);
+    expect(verdict.body.issue.filter((i: { severity: string }) => i.severity === 'error')).toEqual([]);
+    const created = await service.fhir(`/${resource.resourceType}`, { body: resource });
+    expect(created.status).toBe(201);
+  });
+
+  it.each(examples('invalid'))('invalid example %s is refused, naming the element', async (file) => {
+    const resource = readJson(path.join(dir, 'examples', 'invalid', file));
+    const { expression } = expected[file];
+    const before = (await service.fhir(`/${resource.resourceType}?_summary=count`)).body.total;
+
+    const verdict = await service.fhir(`/${resource.resourceType}/$validate`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource }] },
+    });
+    expect(verdict.status).toBe(200);
+    const errors = verdict.body.issue.filter((i: { severity: string }) => i.severity === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.flatMap((i: { expression?: string[] }) => i.expression ?? []).some((e: string) => e.startsWith(expression))).toBe(true);
+
+    const created = await service.fhir(`/${resource.resourceType}`, { body: resource });
+    expect(created.status).toBe(422);
+    expect(created.body.issue.flatMap((i: { expression?: string[] }) => i.expression ?? []).some((e: string) => e.startsWith(expression))).toBe(true);
+    expect((await service.fhir(`/${resource.resourceType}?_summary=count`)).body.total).toBe(before);
+  });
+});
