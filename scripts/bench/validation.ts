@@ -108,7 +108,7 @@ function buildCorpus(target: number): CorpusItem[] {
     ['malformed instant', (r) => (r.meta = { lastUpdated: 'yesterday' })],
     ['object where a list belongs', (r) => (r.identifier = { value: 'x' })],
     ['number where a string belongs', (r) => (r.language = 42)],
-    ['malformed id', (r) => (r.id = 'not an id!')],
+    ['misspelt element in a nested Coding', (r) => (r.meta = { tag: [{ sytem: 'urn:test', code: 'x' }] })],
   ];
   const items: CorpusItem[] = [];
   for (let i = 0; items.length < target; i++) {
@@ -135,7 +135,7 @@ function clinicalSeeds(): Resource[] {
     { resourceType: 'Procedure', status: 'completed', code: coding('http://snomed.info/sct', '237372003', 'Core needle biopsy of breast'), subject, performedDateTime: '2026-05-30' },
     { resourceType: 'MedicationRequest', status: 'active', intent: 'order', medicationCodeableConcept: coding('http://www.nlm.nih.gov/research/umls/rxnorm', '224905', 'trastuzumab'), subject, authoredOn: '2026-06-10' },
     { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject, period: { start: '2026-06-01T09:00:00Z', end: '2026-06-01T09:30:00Z' } },
-    { resourceType: 'AllergyIntolerance', patient: subject, code: coding('http://snomed.info/sct', '91936005', 'Penicillin allergy') },
+    { resourceType: 'AllergyIntolerance', clinicalStatus: coding('http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', 'active', 'Active'), patient: subject, code: coding('http://snomed.info/sct', '91936005', 'Penicillin allergy') },
     { resourceType: 'DocumentReference', status: 'current', subject, content: [{ attachment: { contentType: 'application/pdf', url: 'https://ehr.example/docs/1', title: 'Pathology report' } }] },
     { resourceType: 'Organization', name: 'Referring Hospital', identifier: [{ system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.3.4' }] },
     { resourceType: 'Practitioner', name: [{ family: 'Reviewer', prefix: ['Dr.'] }], qualification: [{ code: { text: 'MD' } }] },

@@ -60,7 +60,7 @@ function loadSchema(whole: boolean): { schema: Record<string, unknown>; resource
     defs.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf: branches };
   }
   const resourceTypes = new Set(Object.keys((discriminator as { mapping: Record<string, string> }).mapping));
-  return { schema: { $id: id, ...rest, definitions: defs, ...(whole ? { discriminator, oneOf } : {}) }, resourceTypes };
+  return { schema: { $id: id, ...rest, definitions: defs, ...(whole ? { oneOf } : {}) }, resourceTypes };
 }
 
 function toIssue(type: string, error: ErrorObject): OperationOutcomeIssue {
