@@ -20,6 +20,8 @@ try {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 } catch (err) {
-  log.fatal((err as Error).message);
+  // Start-up failures are for a person setting the service up: plain text on stderr as well.
+  log.fatal((err as Error).message.split('\n')[0]);
+  process.stderr.write(`${(err as Error).message}\n`);
   process.exit(1);
 }

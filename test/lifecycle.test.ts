@@ -42,6 +42,24 @@ function stop(child: ChildProcess): Promise<number | null> {
 }
 
 describe('running the service on its embedded database', () => {
+  it('without any database to be had, stops and says what to install or set', async () => {
+    const emptyCache = mkdtempSync(path.join(tmpdir(), 'second-opinion-cache-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), DATA_DIR: dataDir, PATH: '/nonexistent', SECOND_OPINION_CACHE: emptyCache };
+    delete env.MONGODB_URI;
+    delete env.FERRETDB_BIN;
+    const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.push(child);
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    rmSync(emptyCache, { recursive: true, force: true });
+    expect(code).toBe(1);
+    expect(output).toContain('set MONGODB_URI');
+    expect(output).toContain('install Go');
+    expect(output).toContain('scripts/install-ferretdb.sh');
+  }, 120_000);
+
   it('answers probes, keeps data across a SIGTERM and restart', async () => {
     const port = await freePort();
     const first = await startService(port);

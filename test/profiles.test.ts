@@ -48,6 +48,27 @@ describe('profiles/', () => {
     expect(created.status).toBe(201);
   });
 
+  it('$validate at instance level checks the stored resource, or the one given, against a named profile', async () => {
+    const task = readJson(path.join(dir, 'examples', 'valid', 'Task-requested.json'));
+    const stored = (await service.fhir('/Task', { body: task })).body;
+    const ok = await service.fhir(`/Task/${stored.id}/$validate`, { body: { resourceType: 'Parameters', parameter: [] } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.issue.filter((i: { severity: string }) => i.severity === 'error')).toEqual([]);
+
+    const plain = { resourceType: 'Task', status: 'requested', intent: 'order' };
+    const profile = task.meta.profile[0];
+    const verdict = await service.fhir(`/Task/${stored.id}/$validate`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: plain }, { name: 'profile', valueCanonical: profile }] },
+    });
+    expect(verdict.status).toBe(200);
+    expect(verdict.body.issue.flatMap((i: { expression?: string[] }) => i.expression ?? [])).toEqual(expect.arrayContaining(['Task.focus', 'Task.for']));
+
+    const unknown = await service.fhir('/Task/$validate', { body: { resourceType: 'Parameters', parameter: [{ name: 'colour', valueString: 'red' }] } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.issue[0].expression).toEqual(['Parameters.parameter[0].name']);
+    expect((await service.fhir(`/Task/${stored.id}`)).body.meta.versionId).toBe('1');
+  });
+
   it.each(examples('invalid'))('invalid example %s is refused, naming the element', async (file) => {
     const resource = readJson(path.join(dir, 'examples', 'invalid', file));
     const { expression } = expected[file];

@@ -62,14 +62,12 @@ export class FhirService {
   }
 
   async create(type: string, body: unknown, ifNoneExist?: string): Promise<Reply> {
-    const resource = this.checkedBody(type, body);
-    const result = ifNoneExist ? await this.createConditionally(resource, ifNoneExist) : await this.repository.create(resource);
-    return { status: result.created ? 201 : 200, body: result.resource, written: result.resource };
+    return written(await this.createChecked(this.checkedBody(type, body), ifNoneExist));
   }
 
   async update(type: string, id: string, body: unknown, ifMatch?: string): Promise<Reply> {
-    const result = await this.write(type, id, body, ifMatch);
-    return { status: result.created ? 201 : 200, body: result.resource, written: result.resource };
+    this.checkId(id);
+    return written(await this.updateChecked(this.checkedBody(type, body), id, ifMatch));
   }
 
   async delete(type: string, id: string): Promise<Reply> {
@@ -116,20 +114,17 @@ export class FhirService {
     return issues.length ? outcomeOf(issues) : informational('Validation successful: no errors');
   }
 
-  /** Create or update at a known id: used by PUT and by transactions. */
-  async write(type: string, id: string, body: unknown, ifMatch?: string): Promise<WriteResult> {
-    this.checkId(id);
-    const resource = this.checkedBody(type, body);
-    if (resource.id !== id) {
-      throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${type}.id`);
-    }
-    return this.repository.update(resource, ifMatch === undefined ? undefined : parseETag(ifMatch));
+  /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
+  async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
+    return ifNoneExist ? this.createConditionally(resource, ifNoneExist, id) : this.repository.create(resource, id);
   }
 
-  /** Create at an id chosen beforehand (a transaction resolving urn:uuid references). */
-  async createAt(type: string, id: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
-    const resource = this.checkedBody(type, body);
-    return ifNoneExist ? this.createConditionally(resource, ifNoneExist, id) : this.repository.create(resource, id);
+  /** Stores a checked resource at `id` (update, or create at a client-chosen id). */
+  async updateChecked(resource: Resource, id: string, ifMatch?: string): Promise<WriteResult> {
+    if (resource.id !== id) {
+      throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
+    }
+    return this.repository.update(resource, ifMatch === undefined ? undefined : parseETag(ifMatch));
   }
 
   /** Checks type, shape and validity; throws 400/404/422 so that a bad request changes nothing. */
@@ -199,6 +194,10 @@ export class FhirService {
       return { resource: await this.repository.read(type, claim.resourceId), created: false };
     }
   }
+}
+
+function written(result: WriteResult): Reply {
+  return { status: result.created ? 201 : 200, body: result.resource, written: result.resource };
 }
 
 /** `W/"3"` (or `"3"`, or `3`) -> 3 */

@@ -37,7 +37,7 @@ async function batch(service: FhirService, entries: BundleEntry[]): Promise<Repl
   const responses: BundleEntry[] = [];
   for (const entry of entries) {
     try {
-      responses.push(await runEntry(service, entry, undefined, []));
+      responses.push(await runEntry(service, entry, checkedResource(service, entry), undefined, []));
     } catch (err) {
       if (!(err instanceof FhirError)) throw err;
       responses.push({ response: { status: String(err.status), outcome: err.outcome } });
@@ -61,14 +61,11 @@ async function transaction(service: FhirService, entries: BundleEntry[]): Promis
   });
   const resolved = entries.map((entry) => (entry.resource ? { ...entry, resource: resolveReferences(entry.resource, assigned) } : entry));
   // Everything is checked before anything is written.
-  resolved.forEach((entry, i) => {
-    if (entry.request?.method === 'POST' || entry.request?.method === 'PUT') {
-      const type = entry.request.url.split(/[/?]/)[0];
-      try {
-        service.checkedBody(type, entry.resource);
-      } catch (err) {
-        throw atEntry(err, i);
-      }
+  const checked = resolved.map((entry, i) => {
+    try {
+      return checkedResource(service, entry);
+    } catch (err) {
+      throw atEntry(err, i);
     }
   });
   const order = resolved.map((_, i) => i).sort((a, b) => methodOrder[resolved[a].request?.method ?? 'GET'] - methodOrder[resolved[b].request?.method ?? 'GET']);
@@ -76,7 +73,7 @@ async function transaction(service: FhirService, entries: BundleEntry[]): Promis
   const undo: Undo[] = [];
   try {
     for (const i of order) {
-      responses[i] = await runEntry(service, resolved[i], newIds.get(i), undo).catch((err) => {
+      responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo).catch((err) => {
         throw atEntry(err, i);
       });
     }
@@ -89,20 +86,25 @@ async function transaction(service: FhirService, entries: BundleEntry[]): Promis
   return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
 }
 
-async function runEntry(service: FhirService, entry: BundleEntry, newId: string | undefined, undo: Undo[]): Promise<BundleEntry> {
+/** The entry's resource, checked as its create or update would check it; undefined for reads and deletes. */
+function checkedResource(service: FhirService, entry: BundleEntry): Resource | undefined {
+  const { method, url } = entry.request as NonNullable<BundleEntry['request']>;
+  return method === 'POST' || method === 'PUT' ? service.checkedBody(url.split(/[/?]/)[0], entry.resource) : undefined;
+}
+
+async function runEntry(service: FhirService, entry: BundleEntry, resource: Resource | undefined, newId: string | undefined, undo: Undo[]): Promise<BundleEntry> {
   const request = entry.request as NonNullable<BundleEntry['request']>;
   const url = new URL(request.url, 'http://entry/');
   const [type, id, sub, version] = url.pathname.slice(1).split('/');
   switch (request.method) {
     case 'POST': {
-      const result = newId
-        ? await service.createAt(type, newId, entry.resource, request.ifNoneExist)
-        : await service.create(type, entry.resource, request.ifNoneExist).then((r) => ({ resource: r.body as Resource, created: r.status === 201 }));
+      const result = await service.createChecked(resource as Resource, request.ifNoneExist, newId);
       if (result.created) undo.push({ type, id: result.resource.id as string });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
     case 'PUT': {
-      const result = await service.write(type, id, entry.resource, request.ifMatch);
+      service.checkId(id);
+      const result = await service.updateChecked(resource as Resource, id, request.ifMatch);
       undo.push({ type, id, previous: result.previous });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
