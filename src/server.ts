@@ -31,6 +31,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');
+    app.use((req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        // The route pattern, never the URL: ids and search values can identify a patient.
+        const route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}` || 'unmatched';
+        log.info({ method: req.method, route, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      });
+      next();
+    });
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });

@@ -16,22 +16,28 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function startService(port: number): Promise<ChildProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+/** `node dist/src/main.js` as `npm start` runs it, without MONGODB_URI; `output()` is what it printed. */
+function spawnService(port: number, extraEnv: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...extraEnv };
   delete env.MONGODB_URI;
   const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.push(child);
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  return { child, output: () => output };
+}
+
+async function startService(port: number): Promise<ChildProcess> {
+  const { child, output } = spawnService(port);
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${output}`);
+    if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${output()}`);
     const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
     if (ok) return child;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`service did not become ready: ${output}`);
+  throw new Error(`service did not become ready: ${output()}`);
 }
 
 function stop(child: ChildProcess): Promise<number | null> {
@@ -44,20 +50,13 @@ function stop(child: ChildProcess): Promise<number | null> {
 describe('running the service on its embedded database', () => {
   it('without any database to be had, stops and says what to install or set', async () => {
     const emptyCache = mkdtempSync(path.join(tmpdir(), 'second-opinion-cache-'));
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), DATA_DIR: dataDir, PATH: '/nonexistent', SECOND_OPINION_CACHE: emptyCache };
-    delete env.MONGODB_URI;
-    delete env.FERRETDB_BIN;
-    const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.push(child);
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const { child, output } = spawnService(await freePort(), { PATH: '/nonexistent', SECOND_OPINION_CACHE: emptyCache, FERRETDB_BIN: '' });
     const code = await new Promise((resolve) => child.once('exit', resolve));
     rmSync(emptyCache, { recursive: true, force: true });
     expect(code).toBe(1);
-    expect(output).toContain('set MONGODB_URI');
-    expect(output).toContain('install Go');
-    expect(output).toContain('scripts/install-ferretdb.sh');
+    expect(output()).toContain('set MONGODB_URI');
+    expect(output()).toContain('install Go');
+    expect(output()).toContain('scripts/install-ferretdb.sh');
   }, 120_000);
 
   it('answers probes, keeps data across a SIGTERM and restart', async () => {
