@@ -12,6 +12,13 @@ export interface Config {
   databaseName: string;
   logLevel: string;
   maxBodyBytes: number;
+  retrieval: {
+    pageSize: number;
+    concurrency: number;
+    retryAttempts: number;
+    retryBaseDelayMs: number;
+    pollMs: number;
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -26,6 +33,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseName: env.DATABASE_NAME ?? 'second-opinion',
     logLevel: env.LOG_LEVEL ?? 'info',
     maxBodyBytes: parseInteger(env.MAX_BODY_BYTES, 5 * 1024 * 1024, 'MAX_BODY_BYTES'),
+    retrieval: {
+      pageSize: parseInteger(env.RETRIEVAL_PAGE_SIZE, 50, 'RETRIEVAL_PAGE_SIZE'),
+      concurrency: parseInteger(env.RETRIEVAL_CONCURRENCY, 4, 'RETRIEVAL_CONCURRENCY'),
+      retryAttempts: parseInteger(env.OUTBOUND_RETRY_ATTEMPTS, 8, 'OUTBOUND_RETRY_ATTEMPTS'),
+      retryBaseDelayMs: parseInteger(env.OUTBOUND_RETRY_BASE_MS, 200, 'OUTBOUND_RETRY_BASE_MS'),
+      pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
+    },
   };
 }
 

@@ -9,6 +9,9 @@ import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
 import { FhirService } from './fhir/interactions.js';
 import { fhirRouter } from './fhir/router.js';
+import { caseOpener } from './intake/open-case.js';
+import { RetrievalWorker } from './retrieval/worker.js';
+import { JobQueue } from './store/jobs.js';
 import { createModels, ensureIndexes } from './store/models.js';
 import { Repository } from './store/repository.js';
 import { ResourceValidator } from './validation/validator.js';
@@ -18,6 +21,7 @@ const { version } = createRequire(import.meta.url)('../../package.json') as { ve
 export interface RunningServer {
   url: string;
   database: Database;
+  jobs: JobQueue;
   close(): Promise<void>;
 }
 
@@ -26,8 +30,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const database = await openDatabase(config, log);
   try {
     const models = createModels(database.connection);
-    await ensureIndexes(models);
+    const jobs = new JobQueue(database.connection);
+    await Promise.all([ensureIndexes(models), jobs.init()]);
     const service = new FhirService(new Repository(models, config.baseUrl), new ResourceValidator(conformance), conformance, config.baseUrl);
+    const { retrieval } = config;
+    const worker = new RetrievalWorker(jobs, service, log, {
+      pageSize: retrieval.pageSize,
+      concurrency: retrieval.concurrency,
+      retry: { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 },
+      leaseMs: 30_000,
+      pollMs: retrieval.pollMs,
+      maxAttempts: 5,
+    });
+    service.onCreated(caseOpener(service, jobs, () => worker.nudge()));
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');
@@ -52,17 +67,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const s = app.listen(config.port, config.host, () => resolve(s));
       s.once('error', reject);
     });
+    worker.start();
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');
     return {
       url: `http://${host}:${port}`,
       database,
+      jobs,
       close: async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await worker.stop();
         await database.close();
       },
     };

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   CapabilityStatement,
+  CodeableConcept,
   CodeSystem,
   Coding,
   OperationDefinition,
@@ -97,4 +98,12 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
   }
   conformance.secondOpinionCategory = { system: category.url, code: category.concept[0].code };
   return conformance;
+}
+
+/** True when the resource carries the second-opinion category (in `category` or `code`). */
+export function hasSecondOpinionCategory(conformance: Conformance, resource: Resource): boolean {
+  const { system, code } = conformance.secondOpinionCategory;
+  const r = resource as { category?: CodeableConcept | CodeableConcept[]; code?: CodeableConcept };
+  const concepts = [r.category, r.code].flat().filter((c): c is CodeableConcept => !!c && typeof c === 'object');
+  return concepts.some((c) => c.coding?.some((coding) => coding.system === system && coding.code === code));
 }

@@ -20,8 +20,12 @@ export interface Reply {
 
 const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
 
+/** Called after a resource is created through the API: where the workflow plugs into the pipeline. */
+export type CreatedListener = (resource: Resource) => Promise<void>;
+
 export class FhirService {
   readonly fhirBase: string;
+  private readonly createdListeners: CreatedListener[] = [];
 
   constructor(
     readonly repository: Repository,
@@ -30,6 +34,10 @@ export class FhirService {
     baseUrl: string,
   ) {
     this.fhirBase = `${baseUrl}/fhir`;
+  }
+
+  onCreated(listener: CreatedListener): void {
+    this.createdListeners.push(listener);
   }
 
   checkType(type: string): void {
@@ -116,7 +124,11 @@ export class FhirService {
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
   async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
-    return ifNoneExist ? this.createConditionally(resource, ifNoneExist, id) : this.repository.create(resource, id);
+    const result = ifNoneExist ? await this.createConditionally(resource, ifNoneExist, id) : await this.repository.create(resource, id);
+    if (result.created) {
+      for (const listener of this.createdListeners) await listener(result.resource);
+    }
+    return result;
   }
 
   /** Stores a checked resource at `id` (update, or create at a client-chosen id). */

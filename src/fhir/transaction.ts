@@ -6,6 +6,7 @@ import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplu
 import type { StoredResource } from '../store/models.js';
 import { FhirService, type Reply } from './interactions.js';
 import { badRequest, FhirError } from './outcome.js';
+import { mapReferences } from './references.js';
 
 const methodOrder: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3, HEAD: 3 };
 
@@ -59,7 +60,7 @@ async function transaction(service: FhirService, entries: BundleEntry[]): Promis
       }
     }
   });
-  const resolved = entries.map((entry) => (entry.resource ? { ...entry, resource: resolveReferences(entry.resource, assigned) } : entry));
+  const resolved = entries.map((entry) => (entry.resource ? { ...entry, resource: mapReferences(entry.resource, (reference) => assigned.get(reference)) } : entry));
   // Everything is checked before anything is written.
   const checked = resolved.map((entry, i) => {
     try {
@@ -134,21 +135,6 @@ function written(service: FhirService, resource: Resource, status: string): Bund
     lastModified: resource.meta?.lastUpdated,
   };
   return { fullUrl: `${service.fhirBase}/${resource.resourceType}/${resource.id}`, resource, response };
-}
-
-/** Rewrites `reference` values that name another entry's fullUrl to the id it was given. */
-function resolveReferences<T>(value: T, assigned: Map<string, string>): T {
-  if (Array.isArray(value)) {
-    return value.map((v) => resolveReferences(v, assigned)) as T;
-  }
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value)) {
-      out[key] = key === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : resolveReferences(v, assigned);
-    }
-    return out as T;
-  }
-  return value;
 }
 
 /** Prefixes the failing entry to each issue's expression, so the client sees which entry broke. */

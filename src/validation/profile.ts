@@ -2,7 +2,7 @@
 // @medplum/core (cardinality, fixed values, invariants), plus required bindings to our own ValueSets.
 import { evalFhirPath, OperationOutcomeError, validateResource } from '@medplum/core';
 import type { CodeableConcept, Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import type { Conformance } from '../conformance/artifacts.js';
+import { hasSecondOpinionCategory, type Conformance } from '../conformance/artifacts.js';
 import { baseStructure } from '../conformance/base-definitions.js';
 
 interface RequiredBinding {
@@ -23,7 +23,7 @@ export class ProfileValidator {
       const ours = named.map((url) => this.conformance.profiles.get(url)).filter((p): p is StructureDefinition => !!p);
       return ours.length ? ours : undefined;
     }
-    if (!this.hasSecondOpinionRole(resource)) {
+    if (!hasSecondOpinionCategory(this.conformance, resource)) {
       return undefined;
     }
     const implied = [...this.conformance.profiles.values()].filter((p) => p.type === resource.resourceType);
@@ -49,13 +49,6 @@ export class ProfileValidator {
     }
     issues.push(...this.checkExtensions(resource));
     return issues;
-  }
-
-  private hasSecondOpinionRole(resource: Resource): boolean {
-    const { system, code } = this.conformance.secondOpinionCategory;
-    const r = resource as { category?: CodeableConcept | CodeableConcept[]; code?: CodeableConcept };
-    const concepts = [r.category, r.code].flat().filter((c): c is CodeableConcept => !!c && typeof c === 'object');
-    return concepts.some((c) => c.coding?.some((coding) => coding.system === system && coding.code === code));
   }
 
   /** Required bindings (ours and FHIR's), which the core validator does not check. */

@@ -1,0 +1,69 @@
+// Intake: a second-opinion request that arrives becomes a case: a SecondOpinionTask
+// (requested -> received, businessStatus records-retrieving) and a durable job that retrieves the
+// patient's chart from the referring institution. Idempotent: one Task and one job per request.
+import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
+import type { FhirService } from '../fhir/interactions.js';
+import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
+import { localId } from '../retrieval/source-records.js';
+import type { JobQueue } from '../store/jobs.js';
+
+const absolutePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+export function caseOpener(service: FhirService, jobs: JobQueue, onQueued: () => void) {
+  return async (resource: Resource): Promise<void> => {
+    if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) {
+      return;
+    }
+    if (await openCase(service, jobs, resource)) onQueued();
+  };
+}
+
+/**
+ * Opens the case of a stored second-opinion request whose subject is the patient's absolute URL on the
+ * referring server; answers undefined for any other subject, which only a registered institution can place.
+ */
+export async function openCase(service: FhirService, jobs: JobQueue, request: ServiceRequest): Promise<Task | undefined> {
+  const match = absolutePatient.exec(request.subject?.reference ?? '');
+  if (!match) {
+    return undefined;
+  }
+  const [, ehrBase, patientId] = match;
+  const { conformance } = service;
+  const taskProfile = [...conformance.profiles.values()].find((p) => p.type === 'Task')?.url as string;
+  const statusSystem = [...conformance.codeSystems.values()].find((cs) => cs.id === 'task-business-status')?.url;
+  const task: Task = {
+    resourceType: 'Task',
+    meta: { profile: [taskProfile] },
+    status: 'requested',
+    intent: 'order',
+    priority: request.priority,
+    focus: { reference: `ServiceRequest/${request.id}` },
+    for: { reference: `Patient/${localId(ehrBase, 'Patient', patientId)}` },
+    ...(request.requester ? { requester: request.requester as Task['requester'] } : {}),
+    authoredOn: new Date().toISOString(),
+    businessStatus: { coding: [{ system: statusSystem, code: 'records-retrieving' }] },
+  };
+  const created = await service.createChecked(service.checkedBody('Task', task), `focus=ServiceRequest/${request.id}`);
+  let current = created.resource as Task;
+  if (current.status === 'requested') {
+    current = (await service.updateChecked(service.checkedBody('Task', { ...current, status: 'received' }), current.id as string)).resource as Task;
+  }
+  const payload: RetrievalPayload = {
+    ehrBase,
+    patientId,
+    serviceRequestId: request.id as string,
+    taskId: current.id as string,
+    references: sourceReferences(ehrBase, [...(request.reasonReference ?? []), ...(request.supportingInfo ?? [])]),
+  };
+  await jobs.enqueue(retrievalJobKind, `${retrievalJobKind}:${request.id}`, payload as unknown as Record<string, unknown>);
+  return current;
+}
+
+/** `Type/id` on the referring server for each reference that points there. */
+function sourceReferences(ehrBase: string, references: Reference[]): string[] {
+  return references
+    .map((r) => r.reference ?? '')
+    .map((r) => (r.startsWith(`${ehrBase}/`) ? r.slice(ehrBase.length + 1) : r))
+    .filter((r) => /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(r));
+}

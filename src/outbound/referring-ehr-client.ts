@@ -1,0 +1,90 @@
+// Every call to another institution's FHIR server goes through here, over fhir-kit-client:
+// reads, searches that follow every `next` link, and retries of what is worth retrying
+// (429, 5xx, dropped connections) with exponential backoff and jitter, honouring Retry-After.
+import { Client } from 'fhir-kit-client';
+import type { Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { attempts: 8, baseDelayMs: 200, maxDelayMs: 15_000 };
+
+/** A call the referring server refused for good (401, 403, 404, ...) or kept failing past the retries. */
+export class ReferringEhrError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+interface KitError {
+  response?: { status?: number };
+  config?: { headers?: Headers };
+}
+
+export class ReferringEhrClient {
+  private readonly client: Client;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly retry: RetryPolicy = defaultRetryPolicy,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {
+    this.client = new Client({ baseUrl });
+  }
+
+  async read(type: string, id: string): Promise<Resource> {
+    return (await this.withRetries(`read ${type}`, () => this.client.read({ resourceType: type, id }))) as Resource;
+  }
+
+  async capabilities(): Promise<CapabilityStatement | undefined> {
+    const statement = (await this.withRetries('metadata', () => this.client.capabilityStatement())) as Resource;
+    return statement.resourceType === 'CapabilityStatement' ? statement : undefined;
+  }
+
+  /** Each page of a search, following `next` links to the end. */
+  async *pages(type: string, searchParams: Record<string, string | number>): AsyncGenerator<Bundle> {
+    let page = (await this.withRetries(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }))) as unknown as Bundle;
+    for (;;) {
+      yield page;
+      const current = page;
+      if (!current.link?.some((l) => l.relation === 'next')) return;
+      page = (await this.withRetries(`next page of ${type}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>)) as Bundle;
+    }
+  }
+
+  /** Runs a call, retrying what a later attempt can fix. Messages name the call, never its content. */
+  private async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const status = (err as KitError).response?.status;
+        const retryable = status === undefined || status === 429 || status === 408 || status >= 500;
+        if (!retryable) {
+          throw new ReferringEhrError(`${what} at ${this.baseUrl}: HTTP ${status}`, status, false);
+        }
+        if (attempt >= this.retry.attempts) {
+          throw new ReferringEhrError(`${what} at ${this.baseUrl}: ${status ? `HTTP ${status}` : 'no answer'} after ${attempt} attempts`, status, true);
+        }
+        await this.sleep(this.delay(attempt, (err as KitError).config?.headers?.get?.('retry-after')));
+      }
+    }
+  }
+
+  private delay(attempt: number, retryAfter: string | null | undefined): number {
+    if (retryAfter) {
+      const seconds = Number(retryAfter);
+      const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+      if (ms >= 0) return Math.min(ms, this.retry.maxDelayMs * 4);
+    }
+    // Full jitter: a random wait up to the exponential bound.
+    return Math.random() * Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+  }
+}

@@ -1,0 +1,127 @@
+// Retrieval: pulls the patient's chart from the referring institution's FHIR server into the store.
+// Searches per record type by patient, following every `next` link, a few types at a time; records
+// progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
+import type { Bundle, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
+import type { FhirService } from '../fhir/interactions.js';
+import { clinicalResourceTypes } from '../fhir/resource-types.js';
+import { supportedParameters } from '../fhir/search/parameters.js';
+import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
+import { importRecord, localId } from './source-records.js';
+
+export const retrievalJobKind = 'retrieve-chart';
+
+export interface RetrievalPayload {
+  ehrBase: string;
+  /** The patient's id on the referring server. */
+  patientId: string;
+  serviceRequestId: string;
+  taskId: string;
+  /** What the request itself points at on the referring server (reasonReference, supportingInfo). */
+  references: string[];
+}
+
+export interface RetrievalProgress {
+  doneTypes: string[];
+  stored: number;
+  unchanged: number;
+}
+
+/** The record types searched by patient; DiagnosticReport is a clinical record here too. */
+export const chartTypes = [...clinicalResourceTypes.filter((t) => t !== 'Patient'), 'DiagnosticReport'];
+
+export interface RetrievalOptions {
+  pageSize: number;
+  concurrency: number;
+  retry?: RetryPolicy;
+}
+
+export async function retrieveChart(
+  service: FhirService,
+  payload: RetrievalPayload,
+  progress: RetrievalProgress,
+  saveProgress: (progress: RetrievalProgress) => Promise<void>,
+  options: RetrievalOptions,
+): Promise<void> {
+  const client = new ReferringEhrClient(payload.ehrBase, options.retry);
+  const targets = new Set<string>();
+  const keep = async (record: Resource): Promise<void> => {
+    const outcome = await importRecord(service.repository, payload.ehrBase, record);
+    progress[outcome === 'stored' ? 'stored' : 'unchanged']++;
+    targets.add(`${record.resourceType}/${localId(payload.ehrBase, record.resourceType, record.id as string)}`);
+  };
+  try {
+    await keep(await client.read('Patient', payload.patientId));
+    for (const reference of payload.references) {
+      const [type, id] = reference.split('/');
+      await keep(await client.read(type, id));
+    }
+    const pending = chartTypes.filter((t) => !progress.doneTypes.includes(t));
+    await inParallel(pending, options.concurrency, async (type) => {
+      const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
+      for await (const page of client.pages(type, { [byPatient]: `Patient/${payload.patientId}`, _count: options.pageSize })) {
+        for (const entry of (page as Bundle).entry ?? []) {
+          if (entry.resource?.resourceType === type) await keep(entry.resource);
+        }
+      }
+      progress.doneTypes.push(type);
+      await saveProgress(progress);
+    });
+  } catch (err) {
+    if (err instanceof ReferringEhrError && !err.retryable) {
+      await failCase(service, payload, `Retrieval stopped: ${err.message}`);
+      return;
+    }
+    throw err;
+  }
+  await recordProvenance(service, payload, [...targets]);
+  await setBusinessStatus(service, payload.taskId, 'records-ready');
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(
+    Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        await work(item);
+      }
+    }),
+  );
+}
+
+async function recordProvenance(service: FhirService, payload: RetrievalPayload, targets: string[]): Promise<void> {
+  const provenance: Provenance = {
+    resourceType: 'Provenance',
+    target: targets.map((reference) => ({ reference })),
+    recorded: new Date().toISOString(),
+    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }], text: 'Retrieved from the referring institution' },
+    agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
+    entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
+  };
+  await service.createChecked(service.checkedBody('Provenance', provenance));
+}
+
+export async function setBusinessStatus(service: FhirService, taskId: string, code: string, change: Partial<Task> = {}): Promise<Task> {
+  const task = (await service.repository.read('Task', taskId)) as Task;
+  const system = task.businessStatus?.coding?.[0]?.system;
+  const next: Task = { ...task, ...change, businessStatus: { coding: [{ system, code }] }, lastModified: new Date().toISOString() };
+  return (await service.updateChecked(service.checkedBody('Task', next), taskId)).resource as Task;
+}
+
+/** The Task fails with a reason a person can act on, and the requester is told. */
+async function failCase(service: FhirService, payload: RetrievalPayload, reason: string): Promise<void> {
+  const task = await setBusinessStatus(service, payload.taskId, 'records-retrieving', { status: 'failed', statusReason: { text: reason } });
+  const { system, code } = service.conformance.secondOpinionCategory;
+  const notice: Communication = {
+    resourceType: 'Communication',
+    status: 'completed',
+    category: [{ coding: [{ system, code }] }],
+    subject: task.for as Communication['subject'],
+    basedOn: [{ reference: `ServiceRequest/${payload.serviceRequestId}` }],
+    partOf: [{ reference: `Task/${payload.taskId}` }],
+    ...(task.requester ? { recipient: [task.requester] } : {}),
+    sent: new Date().toISOString(),
+    payload: [{ contentString: reason }],
+  };
+  await service.createChecked(service.checkedBody('Communication', notice));
+}

@@ -1,0 +1,78 @@
+// Runs retrieval jobs from the durable queue: one at a time per process, under a lease that a
+// heartbeat keeps alive, so a job whose process died is taken up again by the next one.
+import type { FhirService } from '../fhir/interactions.js';
+import type { Logger } from '../logger.js';
+import { ReferringEhrError } from '../outbound/referring-ehr-client.js';
+import type { JobQueue } from '../store/jobs.js';
+import { retrievalJobKind, retrieveChart, type RetrievalOptions, type RetrievalPayload, type RetrievalProgress } from './retrieve-chart.js';
+
+export interface WorkerOptions extends RetrievalOptions {
+  leaseMs: number;
+  pollMs: number;
+  maxAttempts: number;
+}
+
+export class RetrievalWorker {
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+
+  constructor(
+    private readonly jobs: JobQueue,
+    private readonly service: FhirService,
+    private readonly log: Logger,
+    private readonly options: WorkerOptions,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Looks for work now instead of at the next poll. */
+  nudge(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const job = await this.jobs.claim(retrievalJobKind, this.options.leaseMs).catch((err: Error) => {
+        this.log.warn({ err: err.name }, 'could not claim a retrieval job');
+        return undefined;
+      });
+      if (!job) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, this.options.pollMs);
+        });
+        continue;
+      }
+      const heartbeat = setInterval(() => void this.jobs.heartbeat(job._id, this.options.leaseMs), this.options.leaseMs / 3);
+      const started = Date.now();
+      try {
+        const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, ...(job.progress as Partial<RetrievalProgress>) };
+        await retrieveChart(this.service, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
+        await this.jobs.finish(job._id, 'done');
+        this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
+      } catch (err) {
+        // Left running: the lease runs out and the job is tried again, up to maxAttempts.
+        // Only our own outbound errors are worded safely enough for a log line.
+        const reason = err instanceof ReferringEhrError ? err.message : (err as Error).name;
+        this.log.warn({ job: job._id, attempt: job.attempts, reason }, 'chart retrieval attempt failed');
+        if (job.attempts >= this.options.maxAttempts) {
+          await this.jobs.finish(job._id, 'failed', reason);
+        } else {
+          await this.jobs.heartbeat(job._id, Math.min(60_000, 1000 * 2 ** job.attempts));
+        }
+      } finally {
+        clearInterval(heartbeat);
+      }
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// The referring institution's FHIR server in tests: @medplum/fhir-router (FhirRouter + MemoryRepository),
+// a real FHIR server no one here wrote, served over HTTP on 127.0.0.1 by a few lines of express.
+// Paging links belong to the HTTP layer (Medplum's own server adds them there), so this adapter adds
+// `next` from _count/_offset; that is plumbing, not FHIR semantics.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { getStatus } from '@medplum/core';
+import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { loadBaseDefinitions } from '../../src/conformance/base-definitions.js';
+
+export interface ReferringEhr {
+  /** The FHIR base URL, e.g. http://127.0.0.1:PORT/fhir */
+  base: string;
+  repo: MemoryRepository;
+  /** Every request the server answered, as `METHOD path?query`. */
+  requests: string[];
+  stop(): Promise<void>;
+}
+
+export async function startReferringEhr(): Promise<ReferringEhr> {
+  loadBaseDefinitions();
+  const repo = new MemoryRepository();
+  const router = new FhirRouter();
+  const requests: string[] = [];
+  const app = express();
+  app.use(express.json({ type: ['application/json', 'application/fhir+json'], limit: '50mb' }));
+  app.use('/fhir', async (req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const [outcome, resource] = await router.handleRequest(
+      {
+        method: req.method as 'GET',
+        url: req.url,
+        pathname: '',
+        body: req.body,
+        params: {},
+        query: req.query as Record<string, string>,
+        headers: req.headers,
+      },
+      repo,
+    );
+    const status = getStatus(outcome);
+    if (resource?.resourceType === 'Bundle' && (resource as Bundle).type === 'searchset') {
+      addPagingLinks(resource as Bundle, new URL(`${base}${req.url}`));
+    }
+    res.status(status).type('application/fhir+json').send(JSON.stringify(resource ?? outcome));
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`;
+  return {
+    base,
+    repo,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function addPagingLinks(bundle: Bundle, self: URL): void {
+  const count = Number(self.searchParams.get('_count') ?? 20);
+  const offset = Number(self.searchParams.get('_offset') ?? 0);
+  bundle.link = [{ relation: 'self', url: self.toString() }];
+  if ((bundle.entry?.length ?? 0) >= count) {
+    const next = new URL(self);
+    next.searchParams.set('_offset', String(offset + count));
+    next.searchParams.set('_count', String(count));
+    bundle.link.push({ relation: 'next', url: next.toString() });
+  }
+}
+
+/** Seeds one synthetic patient with `perType` records of each clinical kind; answers the patient's id. */
+export async function seedPatient(repo: MemoryRepository, perType: number, family = 'Synthetic'): Promise<string> {
+  const patient = await repo.createResource({ resourceType: 'Patient', name: [{ family, given: ['Test'] }], gender: 'female', birthDate: '1964-07-12' });
+  const subject = { reference: `Patient/${patient.id}` };
+  const coded = (text: string) => ({ coding: [{ system: 'http://snomed.info/sct', code: '12345', display: text }], text });
+  const makers: ((i: number) => Resource)[] = [
+    (i) => ({ resourceType: 'Condition', subject, code: coded(`Condition ${i}`), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] } }),
+    (i) => ({ resourceType: 'Observation', status: 'final', subject, code: coded(`Observation ${i}`), valueQuantity: { value: i, unit: 'mg/dL' } }),
+    (i) => ({ resourceType: 'Procedure', status: 'completed', subject, code: coded(`Procedure ${i}`) }),
+    (i) => ({ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject, medicationCodeableConcept: coded(`Medication ${i}`) }),
+    (i) => ({ resourceType: 'MedicationStatement', status: 'active', subject, medicationCodeableConcept: coded(`Medication ${i}`) }),
+    (i) => ({ resourceType: 'AllergyIntolerance', patient: subject, code: coded(`Allergy ${i}`), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] } }),
+    (i) => ({ resourceType: 'Immunization', status: 'completed', patient: subject, vaccineCode: coded(`Vaccine ${i}`), occurrenceDateTime: '2020-01-01' }),
+    (i) => ({ resourceType: 'Encounter', status: 'finished', subject, class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: `visit ${i}` } }),
+    (i) => ({ resourceType: 'DiagnosticReport', status: 'final', subject, code: coded(`Report ${i}`) }),
+    (i) => ({ resourceType: 'ImagingStudy', status: 'available', subject, description: `Study ${i}` }),
+    (i) => ({ resourceType: 'DocumentReference', status: 'current', subject, content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(`Note ${i}`).toString('base64') } }] }),
+    (i) => ({ resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, title: `Plan ${i}` }),
+  ];
+  for (let i = 0; i < perType; i++) {
+    for (const make of makers) {
+      await repo.createResource(make(i));
+    }
+  }
+  return patient.id as string;
+}

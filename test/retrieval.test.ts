@@ -1,0 +1,111 @@
+// A referring EHR sends a second-opinion request naming its patient; the service opens a case and
+// pulls the patient's chart from the EHR's own FHIR server (a real one, over HTTP), once, completely.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { chartTypes, retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
+import { startTestService, type TestService } from './harness.js';
+import { seedPatient, startReferringEhr, type ReferringEhr } from './peer/referring-ehr.js';
+
+const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
+const perType = 9;
+
+let ehr: ReferringEhr;
+let service: TestService;
+let patientId: string;
+let pathologyId: string;
+
+beforeAll(async () => {
+  ehr = await startReferringEhr();
+  patientId = await seedPatient(ehr.repo, perType);
+  const pathology = await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Pathology' }, subject: { reference: `Patient/${patientId}` } });
+  pathologyId = pathology.id as string;
+  service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '4', OUTBOUND_RETRY_BASE_MS: '10' });
+});
+afterAll(async () => {
+  await service?.stop();
+  await ehr?.stop();
+});
+
+function requestFor(patient: string, orderId: string): Record<string, unknown> {
+  return {
+    ...example,
+    identifier: [{ system: 'https://ehr.example/orders', value: orderId }],
+    subject: { reference: `${ehr.base}/Patient/${patient}` },
+    supportingInfo: [{ reference: `${ehr.base}/DiagnosticReport/${pathologyId}` }],
+  };
+}
+
+async function taskOf(requestId: string, until: (task: any) => boolean): Promise<any> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const found = await service.fhir(`/Task?focus=ServiceRequest/${requestId}`);
+    expect(found.body.total).toBe(1);
+    const task = found.body.entry[0].resource;
+    if (until(task) || Date.now() > deadline) return task;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('push intake and chart retrieval', () => {
+  it('opens one case per request and retrieves the whole chart, following every page', async () => {
+    const headers = { 'if-none-exist': 'identifier=https://ehr.example/orders|PUSH-1' };
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-1'), headers });
+    expect(created.status).toBe(201);
+    const again = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-1'), headers });
+    expect(again.status).toBe(200);
+
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready');
+    expect(task.status).toBe('received');
+    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    expect(task.meta.profile[0]).toMatch(/second-opinion-task$/);
+    const history = await service.fhir(`/Task/${task.id}/_history`);
+    expect(history.body.entry.map((e: any) => e.resource.status).reverse().slice(0, 2)).toEqual(['requested', 'received']);
+
+    const patientRef = task.for.reference;
+    const patient = await service.fhir(`/${patientRef}`);
+    expect(patient.status).toBe(200);
+    expect(patient.body.meta.source).toMatch(new RegExp(`^${ehr.base}/Patient/${patientId}`));
+    for (const type of chartTypes) {
+      const param = ['AllergyIntolerance', 'Immunization'].includes(type) ? 'patient' : 'subject';
+      const found = await service.fhir(`/${type}?${param}=${patientRef}&_summary=count`);
+      // DiagnosticReport: the seeded ones plus the pathology report the request points at
+      expect([type, found.body.total]).toEqual([type, type === 'DiagnosticReport' ? perType + 1 : perType]);
+    }
+    const provenance = await service.fhir(`/Provenance?_count=5`);
+    expect(provenance.body.total).toBe(1);
+    expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType + 1);
+    // Paged at 4 a page: 9 records a type take 3 pages.
+    expect(ehr.requests.filter((r) => r.startsWith('GET /Observation?')).length).toBe(3);
+  });
+
+  it('a second pull of the same chart stores nothing twice', async () => {
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-2') });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready');
+    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    const observations = await service.fhir(`/Observation?subject=${task.for.reference}&_count=100`);
+    expect(observations.body.total).toBe(perType);
+    expect(observations.body.entry.every((e: any) => e.resource.meta.versionId === '1')).toBe(true);
+    const job = await service.server.jobs.get(`${retrievalJobKind}:${created.body.id}`);
+    expect(job?.state).toBe('done');
+    expect(job?.progress).toMatchObject({ stored: 0 });
+  });
+
+  it('a patient the EHR does not know fails the case with a reason and tells the requester', async () => {
+    const created = await service.fhir('/ServiceRequest', { body: requestFor('no-such-patient', 'PUSH-404') });
+    expect(created.status).toBe(201);
+    const task = await taskOf(created.body.id, (t) => t.status === 'failed');
+    expect(task.status).toBe('failed');
+    expect(task.statusReason.text).toMatch(/HTTP 404/);
+    const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
+    expect(notices.body.total).toBe(1);
+    expect(notices.body.entry[0].resource.payload[0].contentString).toMatch(/HTTP 404/);
+  });
+
+  it('a request with a relative subject is stored without opening a case', async () => {
+    const created = await service.fhir('/ServiceRequest', { body: { ...example, identifier: [{ system: 'https://ehr.example/orders', value: 'REL-1' }] } });
+    expect(created.status).toBe(201);
+    expect((await service.fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.total).toBe(0);
+  });
+});
