@@ -6,12 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes, retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
 import { startTestService, type TestService } from './harness.js';
+import { startFaultProxy, type FaultProxy } from './peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from './peer/referring-ehr.js';
 
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 const perType = 9;
 
 let ehr: ReferringEhr;
+let proxy: FaultProxy;
 let service: TestService;
 let patientId: string;
 let pathologyId: string;
@@ -21,19 +23,21 @@ beforeAll(async () => {
   patientId = await seedPatient(ehr.repo, perType);
   const pathology = await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Pathology' }, subject: { reference: `Patient/${patientId}` } });
   pathologyId = pathology.id as string;
+  proxy = await startFaultProxy(ehr.base);
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '4', OUTBOUND_RETRY_BASE_MS: '10' });
 });
 afterAll(async () => {
   await service?.stop();
+  await proxy?.stop();
   await ehr?.stop();
 });
 
-function requestFor(patient: string, orderId: string): Record<string, unknown> {
+function requestFor(patient: string, orderId: string, base = ehr.base): Record<string, unknown> {
   return {
     ...example,
     identifier: [{ system: 'https://ehr.example/orders', value: orderId }],
-    subject: { reference: `${ehr.base}/Patient/${patient}` },
-    supportingInfo: [{ reference: `${ehr.base}/DiagnosticReport/${pathologyId}` }],
+    subject: { reference: `${base}/Patient/${patient}` },
+    supportingInfo: [{ reference: `${base}/DiagnosticReport/${pathologyId}` }],
   };
 }
 
@@ -107,5 +111,42 @@ describe('push intake and chart retrieval', () => {
     const created = await service.fhir('/ServiceRequest', { body: { ...example, identifier: [{ system: 'https://ehr.example/orders', value: 'REL-1' }] } });
     expect(created.status).toBe(201);
     expect((await service.fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.total).toBe(0);
+  });
+
+  it('rides out 429s with Retry-After, 503 bursts and dropped connections, and still gets every record once', async () => {
+    proxy.latencyMs = 2;
+    proxy.every = 2;
+    proxy.faults = [
+      { status: 429, retryAfter: '1' },
+      { status: 503 },
+      { status: 503 },
+      { drop: true },
+      { status: 502 },
+      { drop: true },
+      { status: 429, retryAfter: '0' },
+      { status: 500 },
+    ];
+    const started = Date.now();
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'FAULTS-1', proxy.base) });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready' || t.status === 'failed');
+    expect(task.status).toBe('received');
+    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    expect(proxy.injected).toBe(8);
+    expect(proxy.faults).toHaveLength(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000); // the first Retry-After: 1 was waited out
+    const observations = await service.fhir(`/Observation?subject=${task.for.reference}&_summary=count`);
+    expect(observations.body.total).toBe(perType);
+  });
+
+  it('a 401 from the EHR ends the retrieval at once: no retries, the case fails with the reason', async () => {
+    proxy.latencyMs = 0;
+    proxy.every = 0;
+    proxy.faults = [{ status: 401 }];
+    const forwardedBefore = proxy.forwarded;
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'AUTH-1', proxy.base) });
+    const task = await taskOf(created.body.id, (t) => t.status === 'failed');
+    expect(task.status).toBe('failed');
+    expect(task.statusReason.text).toMatch(/HTTP 401/);
+    expect(proxy.forwarded).toBe(forwardedBefore);
   });
 });

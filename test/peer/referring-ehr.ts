@@ -42,7 +42,7 @@ export async function startReferringEhr(): Promise<ReferringEhr> {
     );
     const status = getStatus(outcome);
     if (resource?.resourceType === 'Bundle' && (resource as Bundle).type === 'searchset') {
-      addPagingLinks(resource as Bundle, new URL(`${base}${req.url}`));
+      addPagingLinks(resource as Bundle, new URL(`http://${req.headers.host}/fhir${req.url}`));
     }
     res.status(status).type('application/fhir+json').send(JSON.stringify(resource ?? outcome));
   });

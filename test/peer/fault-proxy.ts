@@ -1,0 +1,67 @@
+// A fault-injecting HTTP proxy in front of the referring EHR: added latency, 429 and 503 answers
+// with Retry-After, and dropped connections, as a schedule the test sets. Listens on 127.0.0.1 only.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault = { status: number; retryAfter?: string } | { drop: true };
+
+export interface FaultProxy {
+  /** The proxied FHIR base URL. */
+  base: string;
+  latencyMs: number;
+  /** Faults answered instead of forwarding, one per request, in order, until the list is empty. */
+  faults: Fault[];
+  /** Every fault answer makes the next `every` requests forward normally before the next fault. */
+  every: number;
+  injected: number;
+  forwarded: number;
+  stop(): Promise<void>;
+}
+
+export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
+  const target = new URL(targetBase);
+  let sinceFault = Infinity;
+  const proxy: FaultProxy = {
+    base: '',
+    latencyMs: 0,
+    faults: [],
+    every: 0,
+    injected: 0,
+    forwarded: 0,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+  const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    if (proxy.latencyMs) await new Promise((r) => setTimeout(r, proxy.latencyMs));
+    if (proxy.faults.length && sinceFault >= proxy.every) {
+      const fault = proxy.faults.shift() as Fault;
+      sinceFault = 0;
+      proxy.injected++;
+      if ('drop' in fault) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(fault.status, { 'content-type': 'application/fhir+json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+      res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'injected fault' } }] }));
+      return;
+    }
+    sinceFault++;
+    proxy.forwarded++;
+    // The Host header stays the proxy's, so the paging links the EHR writes lead back through the proxy.
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  proxy.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${target.pathname}`;
+  return proxy;
+}
