@@ -18,6 +18,7 @@ export interface Config {
     retryAttempts: number;
     retryBaseDelayMs: number;
     pollMs: number;
+    leaseMs: number;
   };
 }
 
@@ -39,6 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryAttempts: parseInteger(env.OUTBOUND_RETRY_ATTEMPTS, 8, 'OUTBOUND_RETRY_ATTEMPTS'),
       retryBaseDelayMs: parseInteger(env.OUTBOUND_RETRY_BASE_MS, 200, 'OUTBOUND_RETRY_BASE_MS'),
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
+      leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
     },
   };
 }

@@ -38,7 +38,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pageSize: retrieval.pageSize,
       concurrency: retrieval.concurrency,
       retry: { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 },
-      leaseMs: 30_000,
+      leaseMs: retrieval.leaseMs,
       pollMs: retrieval.pollMs,
       maxAttempts: 5,
     });
