@@ -82,6 +82,18 @@ describe('push intake and chart retrieval', () => {
     expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType + 1);
     // Paged at 4 a page: 9 records a type take 3 pages.
     expect(ehr.requests.filter((r) => r.startsWith('GET /Observation?')).length).toBe(3);
+
+    const packet = await service.fhir(`/ServiceRequest/${created.body.id}/$case-packet`);
+    expect(packet.status).toBe(200);
+    expect(packet.body.type).toBe('collection');
+    const [summary, ...rest] = packet.body.entry.map((e: any) => e.resource);
+    expect(summary.resourceType).toBe('OperationOutcome');
+    expect(summary.issue.find((i: any) => i.expression[0] === 'Observation').details.text).toBe(`Observation: ${perType} retrieved`);
+    expect(summary.issue.filter((i: any) => i.severity === 'warning')).toEqual([]);
+    const kinds = rest.map((r: any) => r.resourceType);
+    expect(kinds.slice(0, 3)).toEqual(['ServiceRequest', 'Task', 'Patient']);
+    expect(kinds.filter((k: string) => k === 'Observation')).toHaveLength(perType);
+    expect(kinds.filter((k: string) => k === 'DiagnosticReport')).toHaveLength(perType + 1);
   });
 
   it('a second pull of the same chart stores nothing twice', async () => {
@@ -111,6 +123,9 @@ describe('push intake and chart retrieval', () => {
     const created = await service.fhir('/ServiceRequest', { body: { ...example, identifier: [{ system: 'https://ehr.example/orders', value: 'REL-1' }] } });
     expect(created.status).toBe(201);
     expect((await service.fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.total).toBe(0);
+    const packet = await service.fhir(`/ServiceRequest/${created.body.id}/$case-packet`);
+    expect(packet.status).toBe(404);
+    expect(packet.body.resourceType).toBe('OperationOutcome');
   });
 
   it('rides out 429s with Retry-After, 503 bursts and dropped connections, and still gets every record once', async () => {

@@ -31,7 +31,9 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
         { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
         ...params.map((p) => ({ name: p.code, type: p.kind, definition: p.definition.url })),
       ] as CapabilityStatementRestResource['searchParam'],
-      operation: operations.filter((op) => op.type || op.instance).map((op) => ({ name: op.code as string, definition: op.url as string })),
+      operation: operations
+        .filter((op) => (op.type || op.instance) && ['Resource', type].some((t) => (op.resource as string[] | undefined)?.includes(t)))
+        .map((op) => ({ name: op.code as string, definition: op.url as string })),
     };
   });
   return {

@@ -4,7 +4,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
 import { capabilityStatement } from '../conformance/capability.js';
 import { FhirService, type Reply } from './interactions.js';
-import { validateOperation } from './operations/validate.js';
+import { invokeOperation } from './operations/index.js';
 import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
 import { processBundle } from './transaction.js';
 import type { QueryParams } from './search/search.js';
@@ -36,7 +36,13 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
     .post(handle((req) => service.create(req.params.type, req.body, req.get('If-None-Exist'))));
   router
     .route('/:type/:id')
-    .get(handle((req) => (req.params.id === '_search' || req.params.id === '_history' ? unsupported(req) : service.read(req.params.type, req.params.id))))
+    .get(
+      handle((req) => {
+        const { type, id } = req.params;
+        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id);
+        return id === '_search' || id === '_history' ? unsupported(req) : service.read(type, id);
+      }),
+    )
     .post(
       handle((req) => {
         const { type, id } = req.params;
@@ -44,17 +50,25 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
           service.checkType(type);
           return service.search(type, searchBody(req), new URL(`${service.fhirBase}/${type}`));
         }
-        if (id === '$validate') return validateOperation(service, type, undefined, req.body);
+        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id);
         return unsupported(req);
       }),
     )
     .put(handle((req) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'))))
     .delete(handle((req) => service.delete(req.params.type, req.params.id)));
-  router.get('/:type/:id/_history', handle((req) => service.history(req.params.type, req.params.id, query(req))));
+  router.get(
+    '/:type/:id/:operation',
+    handle((req) => {
+      const { type, id, operation } = req.params;
+      if (operation === '_history') return service.history(type, id, query(req));
+      if (operation.startsWith('$')) return invokeOperation(service, req, type, id, operation);
+      return unsupported(req);
+    }),
+  );
   router.get('/:type/:id/_history/:version', handle((req) => service.vread(req.params.type, req.params.id, req.params.version)));
   router.post(
     '/:type/:id/:operation',
-    handle((req) => (req.params.operation === '$validate' ? validateOperation(service, req.params.type, req.params.id, req.body) : unsupported(req))),
+    handle((req) => (req.params.operation.startsWith('$') ? invokeOperation(service, req, req.params.type, req.params.id, req.params.operation) : unsupported(req))),
   );
   router.all('/{*rest}', handle(unsupported));
   router.use(errorHandler(options.log));

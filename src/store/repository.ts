@@ -152,11 +152,11 @@ export class Repository {
     return docs.map((d) => d.resource as Resource);
   }
 
-  /** Resources of a type whose reference parameter points at any of `targets`. */
-  async referencing(type: string, code: string, targets: string[], limit: number): Promise<Resource[]> {
+  /** Resources of the type(s) whose reference parameter points at any of `targets`; `limit` 0 is all. */
+  async referencing(type: string | string[], code: string, targets: string[], limit: number): Promise<Resource[]> {
     if (!targets.length) return [];
     const docs = await this.models.resources
-      .find({ type, deleted: false, [`idx.${code}`]: { $in: targets } }, { resource: 1 })
+      .find({ type: Array.isArray(type) ? { $in: type } : type, deleted: false, [`idx.${code}`]: { $in: targets } }, { resource: 1 })
       .limit(limit)
       .lean<StoredResource[]>();
     return docs.map((d) => d.resource as Resource);

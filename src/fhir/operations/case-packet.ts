@@ -1,0 +1,36 @@
+// GET /fhir/ServiceRequest/{id}/$case-packet: everything retrieved for a case, with a completeness
+// summary: an OperationOutcome with one issue per kind of record, present (information) or missing (warning).
+import type { Bundle, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
+import { chartTypes } from '../../retrieval/retrieve-chart.js';
+import type { FhirService, Reply } from '../interactions.js';
+import { notFound } from '../outcome.js';
+
+export async function casePacket(service: FhirService, requestId: string): Promise<Reply> {
+  const request = await service.repository.read('ServiceRequest', requestId);
+  const tasks = (await service.repository.referencing('Task', 'focus', [`ServiceRequest/${requestId}`], 0)) as Task[];
+  const patientRef = tasks[0]?.for?.reference;
+  if (!patientRef) {
+    throw notFound(`ServiceRequest/${requestId} has no case: its records were never retrieved`);
+  }
+  const [patient] = await service.repository.readMany([patientRef]);
+  const records = [
+    ...(await service.repository.referencing(chartTypes, 'subject', [patientRef], 0)),
+    ...(await service.repository.referencing(chartTypes, 'patient', [patientRef], 0)),
+  ];
+  const unique = [...new Map(records.map((r) => [`${r.resourceType}/${r.id}`, r])).values()];
+  const issues: OperationOutcomeIssue[] = ['Patient', ...chartTypes].map((type) => {
+    const count = type === 'Patient' ? (patient ? 1 : 0) : unique.filter((r) => r.resourceType === type).length;
+    return count
+      ? { severity: 'information', code: 'informational', details: { text: `${type}: ${count} retrieved` }, expression: [type] }
+      : { severity: 'warning', code: 'not-found', details: { text: `${type}: none retrieved` }, expression: [type] };
+  });
+  const entries: Resource[] = [{ resourceType: 'OperationOutcome', issue: issues }, request, ...tasks, ...(patient ? [patient] : []), ...unique];
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'collection',
+    timestamp: new Date().toISOString(),
+    total: unique.length,
+    entry: entries.map((resource) => ({ ...(resource.id ? { fullUrl: `${service.fhirBase}/${resource.resourceType}/${resource.id}` } : {}), resource })),
+  } as Bundle;
+  return { status: 200, body: bundle };
+}
