@@ -11,6 +11,7 @@ import { FhirService } from './fhir/interactions.js';
 import { fhirRouter } from './fhir/router.js';
 import { caseOpener } from './intake/open-case.js';
 import { RetrievalWorker } from './retrieval/worker.js';
+import { CursorStore } from './store/cursors.js';
 import { JobQueue } from './store/jobs.js';
 import { createModels, ensureIndexes } from './store/models.js';
 import { Repository } from './store/repository.js';
@@ -34,7 +35,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await Promise.all([ensureIndexes(models), jobs.init()]);
     const service = new FhirService(new Repository(models, config.baseUrl), new ResourceValidator(conformance), conformance, config.baseUrl);
     const { retrieval } = config;
-    const worker = new RetrievalWorker(jobs, service, log, {
+    const worker = new RetrievalWorker(jobs, new CursorStore(database.connection), service, log, {
       pageSize: retrieval.pageSize,
       concurrency: retrieval.concurrency,
       retry: { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 },

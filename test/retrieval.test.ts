@@ -108,6 +108,22 @@ describe('push intake and chart retrieval', () => {
     expect(job?.progress).toMatchObject({ stored: 0 });
   });
 
+  it('a re-pull asks only for what changed since the last one and adds just that', async () => {
+    for (const value of [101, 102]) {
+      await ehr.repo.createResource({ resourceType: 'Observation', status: 'final', code: { text: 'New result' }, subject: { reference: `Patient/${patientId}` }, valueQuantity: { value } });
+    }
+    const before = ehr.requests.length;
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-3') });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready');
+    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    const searches = ehr.requests.slice(before).filter((r) => r.startsWith('GET /Observation?'));
+    expect(searches.length).toBeGreaterThan(0);
+    expect(searches.every((r) => /_lastUpdated=gt/.test(decodeURIComponent(r)))).toBe(true);
+    expect((await service.fhir(`/Observation?subject=${task.for.reference}&_summary=count`)).body.total).toBe(perType + 2);
+    const job = await service.server.jobs.get(`${retrievalJobKind}:${created.body.id}`);
+    expect(job?.progress).toMatchObject({ stored: 2 });
+  });
+
   it('a patient the EHR does not know fails the case with a reason and tells the requester', async () => {
     const created = await service.fhir('/ServiceRequest', { body: requestFor('no-such-patient', 'PUSH-404') });
     expect(created.status).toBe(201);
@@ -150,7 +166,8 @@ describe('push intake and chart retrieval', () => {
     expect(proxy.faults).toHaveLength(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000); // the first Retry-After: 1 was waited out
     const observations = await service.fhir(`/Observation?subject=${task.for.reference}&_summary=count`);
-    expect(observations.body.total).toBe(perType);
+    const onTheEhr = ((await (await fetch(`${ehr.base}/Observation?subject=Patient/${patientId}&_count=1000`)).json()) as { entry: unknown[] }).entry.length;
+    expect(observations.body.total).toBe(onTheEhr);
   });
 
   it('a 401 from the EHR ends the retrieval at once: no retries, the case fails with the reason', async () => {

@@ -6,6 +6,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import { clinicalResourceTypes } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
+import type { CursorStore } from '../store/cursors.js';
 import { importRecord, localId } from './source-records.js';
 
 export const retrievalJobKind = 'retrieve-chart';
@@ -35,8 +36,12 @@ export interface RetrievalOptions {
   retry?: RetryPolicy;
 }
 
+/** A re-pull asks for what changed since the last one began, less this margin for clock skew between servers. */
+const cursorMarginMs = 5 * 60_000;
+
 export async function retrieveChart(
   service: FhirService,
+  cursors: CursorStore,
   payload: RetrievalPayload,
   progress: RetrievalProgress,
   saveProgress: (progress: RetrievalProgress) => Promise<void>,
@@ -58,11 +63,19 @@ export async function retrieveChart(
     const pending = chartTypes.filter((t) => !progress.doneTypes.includes(t));
     await inParallel(pending, options.concurrency, async (type) => {
       const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
-      for await (const page of client.pages(type, { [byPatient]: `Patient/${payload.patientId}`, _count: options.pageSize })) {
+      const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${type}`;
+      const since = await cursors.get(cursorKey);
+      const started = new Date();
+      const params: Record<string, string | number> = { [byPatient]: `Patient/${payload.patientId}`, _count: options.pageSize };
+      if (since) {
+        params._lastUpdated = `gt${new Date(since.getTime() - cursorMarginMs).toISOString()}`;
+      }
+      for await (const page of client.pages(type, params)) {
         for (const entry of (page as Bundle).entry ?? []) {
           if (entry.resource?.resourceType === type) await keep(entry.resource);
         }
       }
+      await cursors.advance(cursorKey, started);
       progress.doneTypes.push(type);
       await saveProgress(progress);
     });

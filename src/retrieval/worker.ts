@@ -3,6 +3,7 @@
 import type { FhirService } from '../fhir/interactions.js';
 import type { Logger } from '../logger.js';
 import { ReferringEhrError } from '../outbound/referring-ehr-client.js';
+import type { CursorStore } from '../store/cursors.js';
 import type { JobQueue } from '../store/jobs.js';
 import { retrievalJobKind, retrieveChart, type RetrievalOptions, type RetrievalPayload, type RetrievalProgress } from './retrieve-chart.js';
 
@@ -19,6 +20,7 @@ export class RetrievalWorker {
 
   constructor(
     private readonly jobs: JobQueue,
+    private readonly cursors: CursorStore,
     private readonly service: FhirService,
     private readonly log: Logger,
     private readonly options: WorkerOptions,
@@ -57,7 +59,7 @@ export class RetrievalWorker {
       const started = Date.now();
       try {
         const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, ...(job.progress as Partial<RetrievalProgress>) };
-        await retrieveChart(this.service, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
+        await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
         await this.jobs.finish(job._id, 'done');
         this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
       } catch (err) {
