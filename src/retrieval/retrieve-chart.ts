@@ -7,7 +7,7 @@ import { clinicalResourceTypes } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
-import { importRecord, localId } from './source-records.js';
+import { importRecords, localId } from './source-records.js';
 
 export const retrievalJobKind = 'retrieve-chart';
 
@@ -49,16 +49,17 @@ export async function retrieveChart(
 ): Promise<void> {
   const client = new ReferringEhrClient(payload.ehrBase, options.retry);
   const targets = new Set<string>();
-  const keep = async (record: Resource): Promise<void> => {
-    const outcome = await importRecord(service.repository, payload.ehrBase, record);
-    progress[outcome === 'stored' ? 'stored' : 'unchanged']++;
-    targets.add(`${record.resourceType}/${localId(payload.ehrBase, record.resourceType, record.id as string)}`);
+  const keep = async (type: string, records: Resource[]): Promise<void> => {
+    const counts = await importRecords(service.repository, payload.ehrBase, type, records);
+    progress.stored += counts.stored;
+    progress.unchanged += counts.unchanged;
+    for (const record of records) targets.add(`${type}/${localId(payload.ehrBase, type, record.id as string)}`);
   };
   try {
-    await keep(await client.read('Patient', payload.patientId));
+    await keep('Patient', [await client.read('Patient', payload.patientId)]);
     for (const reference of payload.references) {
       const [type, id] = reference.split('/');
-      await keep(await client.read(type, id));
+      await keep(type, [await client.read(type, id)]);
     }
     const pending = chartTypes.filter((t) => !progress.doneTypes.includes(t));
     await inParallel(pending, options.concurrency, async (type) => {
@@ -71,9 +72,7 @@ export async function retrieveChart(
         params._lastUpdated = `gt${new Date(since.getTime() - cursorMarginMs).toISOString()}`;
       }
       for await (const page of client.pages(type, params)) {
-        for (const entry of (page as Bundle).entry ?? []) {
-          if (entry.resource?.resourceType === type) await keep(entry.resource);
-        }
+        await keep(type, ((page as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => r?.resourceType === type));
       }
       await cursors.advance(cursorKey, started);
       progress.doneTypes.push(type);

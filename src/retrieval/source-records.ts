@@ -19,20 +19,38 @@ export function localReference(ehrBase: string, reference: string): string | und
   return match ? `${match[1]}/${localId(ehrBase, match[1], match[2])}` : undefined;
 }
 
-export type ImportOutcome = 'stored' | 'unchanged';
+export interface ImportCounts {
+  stored: number;
+  unchanged: number;
+}
 
-/** Stores one source record; a record whose source version is already here is left as it is. */
-export async function importRecord(repository: Repository, ehrBase: string, record: Resource): Promise<ImportOutcome> {
-  const type = record.resourceType;
-  const sourceId = record.id as string;
-  const id = localId(ehrBase, type, sourceId);
-  const version = record.meta?.versionId;
-  const source = `${ehrBase.replace(/\/+$/, '')}/${type}/${sourceId}${version ? `/_history/${version}` : ''}`;
-  const current = await repository.current(type, id);
-  if (current?.resource?.meta?.source === source && !current.deleted) {
-    return 'unchanged';
+/**
+ * Stores a page of source records of one type in a few round trips: records whose source version is
+ * already here are left alone, new ones are inserted together, changed ones get a new version.
+ */
+export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[]): Promise<ImportCounts> {
+  const base = ehrBase.replace(/\/+$/, '');
+  const local = records.map((record) => {
+    const sourceId = record.id as string;
+    const version = record.meta?.versionId;
+    const source = `${base}/${type}/${sourceId}${version ? `/_history/${version}` : ''}`;
+    const mapped = mapReferences(record, (reference) => localReference(ehrBase, reference));
+    return { ...mapped, id: localId(ehrBase, type, sourceId), meta: { source } } as Resource;
+  });
+  const current = await repository.currentMany(type, local.map((r) => r.id as string));
+  const fresh: Resource[] = [];
+  const changed: Resource[] = [];
+  let unchanged = 0;
+  for (const record of local) {
+    const existing = current.get(record.id as string);
+    if (!existing) fresh.push(record);
+    else if (existing.deleted || existing.resource?.meta?.source !== record.meta?.source) changed.push(record);
+    else unchanged++;
   }
-  const local = mapReferences(record, (reference) => localReference(ehrBase, reference));
-  await repository.update({ ...local, id, meta: { source } } as Resource);
-  return 'stored';
+  // An id taken meanwhile (the same record in two pages, or two workers) becomes an update.
+  changed.push(...(await repository.createMany(fresh)));
+  for (const record of changed) {
+    await repository.update(record);
+  }
+  return { stored: records.length - unchanged, unchanged };
 }

@@ -69,6 +69,26 @@ export class Repository {
     return { resource: stored.resource as Resource, created: true };
   }
 
+  /** Creates many resources (each with its id set) in one round trip; answers those whose id was taken. */
+  async createMany(resources: Resource[]): Promise<Resource[]> {
+    if (!resources.length) return [];
+    const docs = resources.map((r) => this.prepare(r, r.id as string, 1));
+    try {
+      await this.models.resources.collection.insertMany(docs as never[], { ordered: false });
+      return [];
+    } catch (err) {
+      const failed = ((err as { writeErrors?: { index: number; code?: number; err?: { index: number; code?: number } }[] }).writeErrors ?? []).map((e) => e.err ?? e);
+      if (!failed.length || failed.some((e) => e.code !== 11000)) throw err;
+      return failed.map((e) => resources[e.index]);
+    }
+  }
+
+  /** Current documents by id for one type, deleted or not. */
+  async currentMany(type: string, ids: string[]): Promise<Map<string, StoredResource>> {
+    const docs = await this.models.resources.find({ _id: { $in: ids.map((id) => `${type}/${id}`) } }).lean<StoredResource[]>();
+    return new Map(docs.map((d) => [d.id, d]));
+  }
+
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
    */
