@@ -64,6 +64,11 @@ describe('errors are OperationOutcomes and change nothing', () => {
     const badStatus = await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'bogus', intent: 'order', subject: { reference: 'Patient/1' } } });
     expectOutcome(badStatus, 422);
     expect(badStatus.body.issue[0].expression).toEqual(['ServiceRequest.status']);
+    const badContained = await service.fhir('/ServiceRequest', {
+      body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: '#p' }, contained: [{ resourceType: 'Patient', id: 'p', gender: 'robot' }] },
+    });
+    expectOutcome(badContained, 422);
+    expect(badContained.body.issue[0].expression).toEqual(['ServiceRequest.contained[0].gender']);
     const missingStatus = await service.fhir('/Observation', { body: { resourceType: 'Observation', code: { text: 'x' } } });
     expectOutcome(missingStatus, 422);
     expect(missingStatus.body.issue[0].expression).toEqual(['Observation.status']);

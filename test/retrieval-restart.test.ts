@@ -9,8 +9,8 @@ import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
 import { chartTypes } from '../src/retrieval/retrieve-chart.js';
 import { fhirFetch } from './harness.js';
-import { startFaultProxy, type FaultProxy } from './peer/fault-proxy.js';
-import { seedPatient, startReferringEhr, type ReferringEhr } from './peer/referring-ehr.js';
+import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
+import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-cardiology-valve.json'), 'utf8'));
 const perType = 6;

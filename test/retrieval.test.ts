@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes, retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
 import { startTestService, type TestService } from './harness.js';
-import { startFaultProxy, type FaultProxy } from './peer/fault-proxy.js';
-import { seedPatient, startReferringEhr, type ReferringEhr } from './peer/referring-ehr.js';
+import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
+import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 const perType = 9;

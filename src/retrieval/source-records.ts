@@ -25,8 +25,8 @@ export interface ImportCounts {
 }
 
 /**
- * Stores a page of source records of one type in a few round trips: records whose source version is
- * already here are left alone, new ones are inserted together, changed ones get a new version.
+ * Stores a page of source records of one type: new ones are inserted together, records whose source
+ * version is already here are left alone, changed ones get a new version.
  */
 export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[]): Promise<ImportCounts> {
   const base = ehrBase.replace(/\/+$/, '');
@@ -37,20 +37,17 @@ export async function importRecords(repository: Repository, ehrBase: string, typ
     const mapped = mapReferences(record, (reference) => localReference(ehrBase, reference));
     return { ...mapped, id: localId(ehrBase, type, sourceId), meta: { source } } as Resource;
   });
-  const current = await repository.currentMany(type, local.map((r) => r.id as string));
-  const fresh: Resource[] = [];
-  const changed: Resource[] = [];
+  // Insert first: on a first pull that is the whole work, one round trip a page. Records already
+  // here come back as taken ids and are compared with what is stored, one by one.
+  const taken = await repository.createMany(local);
   let unchanged = 0;
-  for (const record of local) {
-    const existing = current.get(record.id as string);
-    if (!existing) fresh.push(record);
-    else if (existing.deleted || existing.resource?.meta?.source !== record.meta?.source) changed.push(record);
-    else unchanged++;
-  }
-  // An id taken meanwhile (the same record in two pages, or two workers) becomes an update.
-  changed.push(...(await repository.createMany(fresh)));
-  for (const record of changed) {
-    await repository.update(record);
+  for (const record of taken) {
+    const existing = await repository.current(type, record.id as string);
+    if (existing && !existing.deleted && existing.resource?.meta?.source === record.meta?.source) {
+      unchanged++;
+    } else {
+      await repository.update(record);
+    }
   }
   return { stored: records.length - unchanged, unchanged };
 }

@@ -83,11 +83,6 @@ export class Repository {
     }
   }
 
-  /** Current documents by id for one type, deleted or not. */
-  async currentMany(type: string, ids: string[]): Promise<Map<string, StoredResource>> {
-    const docs = await this.models.resources.find({ _id: { $in: ids.map((id) => `${type}/${id}`) } }).lean<StoredResource[]>();
-    return new Map(docs.map((d) => [d.id, d]));
-  }
 
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
@@ -172,11 +167,12 @@ export class Repository {
     return docs.map((d) => d.resource as Resource);
   }
 
-  /** Resources of the type(s) whose reference parameter points at any of `targets`; `limit` 0 is all. */
-  async referencing(type: string | string[], code: string, targets: string[], limit: number): Promise<Resource[]> {
+  /** Resources of the type(s) whose reference parameter(s) point at any of `targets`; `limit` 0 is all. */
+  async referencing(type: string | string[], code: string | string[], targets: string[], limit: number): Promise<Resource[]> {
     if (!targets.length) return [];
+    const byCode = [code].flat().map((c) => ({ [`idx.${c}`]: { $in: targets } }));
     const docs = await this.models.resources
-      .find({ type: Array.isArray(type) ? { $in: type } : type, deleted: false, [`idx.${code}`]: { $in: targets } }, { resource: 1 })
+      .find({ type: Array.isArray(type) ? { $in: type } : type, deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]) }, { resource: 1 })
       .limit(limit)
       .lean<StoredResource[]>();
     return docs.map((d) => d.resource as Resource);

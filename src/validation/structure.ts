@@ -15,7 +15,7 @@ export class StructureValidator {
   /** @param whole compile the schema as published (the 187-way oneOf), for comparison only. */
   constructor(readonly whole = false) {
     const { schema, resourceTypes } = loadSchema(whole);
-    this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false, discriminator: true });
+    this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false });
     this.ajv.addSchema(schema, schemaKey);
     this.resourceTypes = resourceTypes;
   }
@@ -27,10 +27,23 @@ export class StructureValidator {
       return [issue(`Unknown resourceType ${JSON.stringify(type ?? null)}`, 'resourceType')];
     }
     const validate = this.validatorFor(type);
-    if (validate(resource)) {
+    if (!validate(resource)) {
+      return (validate.errors ?? []).slice(0, 1).map((e) => toIssue(type, e));
+    }
+    if (this.whole) {
       return [];
     }
-    return (validate.errors ?? []).slice(0, 1).map((e) => toIssue(type, e));
+    // Contained resources are checked by their own type, so that a type compiles only what it uses.
+    const contained = (resource as { contained?: unknown[] }).contained ?? [];
+    for (const [i, inner] of contained.entries()) {
+      const issues = this.validate(inner);
+      if (issues.length) {
+        const innerType = String((inner as { resourceType?: unknown })?.resourceType);
+        const at = (e: string): string => `${type}.contained[${i}]${e.startsWith(`${innerType}.`) ? e.slice(innerType.length) : `.${e}`}`;
+        return issues.map((issue) => ({ ...issue, expression: issue.expression?.map(at) }));
+      }
+    }
+    return [];
   }
 
   private validatorFor(type: string): ValidateFunction {
@@ -52,12 +65,8 @@ function loadSchema(whole: boolean): { schema: Record<string, unknown>; resource
   defs.integer64 = { type: 'string', pattern: '^[0]|[-+]?[1-9][0-9]*$' };
   defs.Resource = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } };
   if (!whole) {
-    // Contained resources: pick the branch by resourceType instead of trying all of them.
-    const branches = (defs.ResourceList.oneOf as { $ref: string }[]).map(({ $ref }) => ({
-      properties: { resourceType: { const: $ref.replace('#/definitions/', '') } },
-      allOf: [{ $ref }],
-    }));
-    defs.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf: branches };
+    // Contained resources are validated one by one by their own type (see validate).
+    defs.ResourceList = defs.Resource;
   }
   const resourceTypes = new Set(Object.keys((discriminator as { mapping: Record<string, string> }).mapping));
   return { schema: { $id: id, ...rest, definitions: defs, ...(whole ? { oneOf } : {}) }, resourceTypes };

@@ -13,11 +13,7 @@ export async function casePacket(service: FhirService, requestId: string): Promi
     throw notFound(`ServiceRequest/${requestId} has no case: its records were never retrieved`);
   }
   const [patient] = await service.repository.readMany([patientRef]);
-  const records = [
-    ...(await service.repository.referencing(chartTypes, 'subject', [patientRef], 0)),
-    ...(await service.repository.referencing(chartTypes, 'patient', [patientRef], 0)),
-  ];
-  const unique = [...new Map(records.map((r) => [`${r.resourceType}/${r.id}`, r])).values()];
+  const unique = await service.repository.referencing(chartTypes, ['subject', 'patient'], [patientRef], 0);
   const issues: OperationOutcomeIssue[] = ['Patient', ...chartTypes].map((type) => {
     const count = type === 'Patient' ? (patient ? 1 : 0) : unique.filter((r) => r.resourceType === type).length;
     return count

@@ -1,4 +1,4 @@
-// The referring institution's FHIR server in tests: @medplum/fhir-router (FhirRouter + MemoryRepository),
+// The referring institution's FHIR server in tests and benchmarks: @medplum/fhir-router (FhirRouter + MemoryRepository),
 // a real FHIR server no one here wrote, served over HTTP on 127.0.0.1 by a few lines of express.
 // Paging links belong to the HTTP layer (Medplum's own server adds them there), so this adapter adds
 // `next` from _count/_offset; that is plumbing, not FHIR semantics.
