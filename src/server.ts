@@ -9,7 +9,9 @@ import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
 import { FhirService } from './fhir/interactions.js';
 import { fhirRouter } from './fhir/router.js';
+import { Institutions } from './intake/institutions.js';
 import { caseOpener } from './intake/open-case.js';
+import { loadSigningKey } from './outbound/authorization.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { CursorStore } from './store/cursors.js';
 import { JobQueue } from './store/jobs.js';
@@ -35,7 +37,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await Promise.all([ensureIndexes(models), jobs.init()]);
     const service = new FhirService(new Repository(models, config.baseUrl), new ResourceValidator(conformance), conformance, config.baseUrl);
     const { retrieval } = config;
+    const signingKey = await loadSigningKey(config.smartKey);
+    const institutions = new Institutions(service, signingKey);
     const worker = new RetrievalWorker(jobs, new CursorStore(database.connection), service, log, {
+      credentialsFor: (ehrBase) => institutions.credentialsFor(ehrBase),
       pageSize: retrieval.pageSize,
       concurrency: retrieval.concurrency,
       retry: { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 },
@@ -43,7 +48,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pollMs: retrieval.pollMs,
       maxAttempts: 5,
     });
-    service.onCreated(caseOpener(service, jobs, () => worker.nudge()));
+    service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');
@@ -62,6 +67,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.get('/readyz', async (_req, res) => {
       const ready = await database.ping();
       res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
+    });
+    // The public half of the SMART Backend Services key, for institutions to register.
+    app.get('/.well-known/jwks.json', (_req, res) => {
+      res.json({ keys: signingKey ? [signingKey.publicJwk] : [] });
     });
     app.use('/fhir', fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, version, log }));
     const server: Server = await new Promise((resolve, reject) => {

@@ -19,15 +19,31 @@ export interface ReferringEhr {
   stop(): Promise<void>;
 }
 
-export async function startReferringEhr(): Promise<ReferringEhr> {
+export interface ReferringEhrOptions {
+  /** When given, every FHIR call needs an Authorization header this accepts (else 401). */
+  accepts?: (authorization: string | undefined) => boolean;
+  /** Served at /fhir/.well-known/smart-configuration. */
+  smartConfiguration?: Record<string, unknown>;
+}
+
+export async function startReferringEhr(options: ReferringEhrOptions = {}): Promise<ReferringEhr> {
   loadBaseDefinitions();
   const repo = new MemoryRepository();
   const router = new FhirRouter();
   const requests: string[] = [];
   const app = express();
   app.use(express.json({ type: ['application/json', 'application/fhir+json'], limit: '50mb' }));
+  if (options.smartConfiguration) {
+    app.get('/fhir/.well-known/smart-configuration', (_req, res) => {
+      res.json(options.smartConfiguration);
+    });
+  }
   app.use('/fhir', async (req, res) => {
     requests.push(`${req.method} ${req.url}`);
+    if (options.accepts && !options.accepts(req.headers.authorization)) {
+      res.status(401).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] }));
+      return;
+    }
     const [outcome, resource] = await router.handleRequest(
       {
         method: req.method as 'GET',

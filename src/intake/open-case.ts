@@ -7,28 +7,27 @@ import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
+import type { Institutions } from './institutions.js';
 
-const absolutePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})$/;
-
-export function caseOpener(service: FhirService, jobs: JobQueue, onQueued: () => void) {
+export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
   return async (resource: Resource): Promise<void> => {
     if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) {
       return;
     }
-    if (await openCase(service, jobs, resource)) onQueued();
+    if (await openCase(service, jobs, institutions, resource)) onQueued();
   };
 }
 
 /**
- * Opens the case of a stored second-opinion request whose subject is the patient's absolute URL on the
- * referring server; answers undefined for any other subject, which only a registered institution can place.
+ * Opens the case of a stored second-opinion request whose patient can be placed on a referring FHIR
+ * server (see Institutions.patientOf); answers undefined when it cannot.
  */
-export async function openCase(service: FhirService, jobs: JobQueue, request: ServiceRequest): Promise<Task | undefined> {
-  const match = absolutePatient.exec(request.subject?.reference ?? '');
-  if (!match) {
+export async function openCase(service: FhirService, jobs: JobQueue, institutions: Institutions, request: ServiceRequest): Promise<Task | undefined> {
+  const patient = await institutions.patientOf(request);
+  if (!patient) {
     return undefined;
   }
-  const [, ehrBase, patientId] = match;
+  const { ehrBase, patientId } = patient;
   const { conformance } = service;
   const taskProfile = [...conformance.profiles.values()].find((p) => p.type === 'Task')?.url as string;
   const statusSystem = [...conformance.codeSystems.values()].find((cs) => cs.id === 'task-business-status')?.url;

@@ -28,15 +28,27 @@ interface KitError {
   config?: { headers?: Headers };
 }
 
+/** Supplies the Authorization header of each call (see authorization.ts); none for open sandboxes. */
+export interface Credentials {
+  header(): Promise<string | undefined>;
+  invalidate(): void;
+}
+
 export class ReferringEhrClient {
   private readonly client: Client;
 
   constructor(
     readonly baseUrl: string,
     private readonly retry: RetryPolicy = defaultRetryPolicy,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly credentials?: Credentials,
   ) {
-    this.client = new Client({ baseUrl });
+    this.client = new Client({
+      baseUrl,
+      requestSigner: async (_url: string, init: RequestInit) => {
+        const header = await this.credentials?.header();
+        if (header) (init.headers as Headers).set('authorization', header);
+      },
+    });
   }
 
   async read(type: string, id: string): Promise<Resource> {
@@ -61,11 +73,19 @@ export class ReferringEhrClient {
 
   /** Runs a call, retrying what a later attempt can fix. Messages name the call, never its content. */
   private async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
-        const status = (err as KitError).response?.status;
+        if (err instanceof ReferringEhrError && !err.retryable) throw err; // from the token endpoint
+        const status = err instanceof ReferringEhrError ? err.status : (err as KitError).response?.status;
+        if (status === 401 && this.credentials && !renewed) {
+          // A token can be revoked before it expires: fetch a new one, once.
+          renewed = true;
+          this.credentials.invalidate();
+          continue;
+        }
         const retryable = status === undefined || status === 429 || status === 408 || status >= 500;
         if (!retryable) {
           throw new ReferringEhrError(`${what} at ${this.baseUrl}: HTTP ${status}`, status, false);
@@ -73,7 +93,7 @@ export class ReferringEhrClient {
         if (attempt >= this.retry.attempts) {
           throw new ReferringEhrError(`${what} at ${this.baseUrl}: ${status ? `HTTP ${status}` : 'no answer'} after ${attempt} attempts`, status, true);
         }
-        await this.sleep(this.delay(attempt, (err as KitError).config?.headers?.get?.('retry-after')));
+        await new Promise((r) => setTimeout(r, this.delay(attempt, (err as KitError).config?.headers?.get?.('retry-after'))));
       }
     }
   }

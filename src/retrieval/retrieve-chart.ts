@@ -5,7 +5,7 @@ import type { Bundle, Communication, Provenance, Resource, Task } from '@medplum
 import type { FhirService } from '../fhir/interactions.js';
 import { clinicalResourceTypes } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
-import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
+import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import { importRecords, localId } from './source-records.js';
 
@@ -34,6 +34,8 @@ export interface RetrievalOptions {
   pageSize: number;
   concurrency: number;
   retry?: RetryPolicy;
+  /** How to authenticate to the referring server, where its institution is registered. */
+  credentialsFor?: (ehrBase: string) => Promise<Credentials | undefined>;
 }
 
 /** A re-pull asks for what changed since the last one began, less this margin for clock skew between servers. */
@@ -47,7 +49,7 @@ export async function retrieveChart(
   saveProgress: (progress: RetrievalProgress) => Promise<void>,
   options: RetrievalOptions,
 ): Promise<void> {
-  const client = new ReferringEhrClient(payload.ehrBase, options.retry);
+  const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
   const targets = new Set<string>();
   const keep = async (type: string, records: Resource[]): Promise<void> => {
     const counts = await importRecords(service.repository, payload.ehrBase, type, records);
