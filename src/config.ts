@@ -12,6 +12,8 @@ export interface Config {
   databaseName: string;
   logLevel: string;
   maxBodyBytes: number;
+  /** How often each registered institution is asked for new second-opinion requests; 0 turns polling off. */
+  pollIntervalMs: number;
   /** The service's SMART Backend Services key (PKCS#8 PEM), its key id and algorithm. */
   smartKey?: { pem: string; keyId: string; algorithm: string };
   retrieval: {
@@ -36,6 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseName: env.DATABASE_NAME ?? 'second-opinion',
     logLevel: env.LOG_LEVEL ?? 'info',
     maxBodyBytes: parseInteger(env.MAX_BODY_BYTES, 5 * 1024 * 1024, 'MAX_BODY_BYTES'),
+    pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
     smartKey: env.SMART_PRIVATE_KEY ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' } : undefined,
     retrieval: {
       pageSize: parseInteger(env.RETRIEVAL_PAGE_SIZE, 50, 'RETRIEVAL_PAGE_SIZE'),

@@ -10,7 +10,9 @@ import { openDatabase, type Database } from './database/connect.js';
 import { FhirService } from './fhir/interactions.js';
 import { fhirRouter } from './fhir/router.js';
 import { Institutions } from './intake/institutions.js';
-import { caseOpener } from './intake/open-case.js';
+import { caseOpener, requestIdentity } from './intake/open-case.js';
+import { Poller } from './intake/poller.js';
+import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { CursorStore } from './store/cursors.js';
@@ -39,7 +41,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const { retrieval } = config;
     const signingKey = await loadSigningKey(config.smartKey);
     const institutions = new Institutions(service, signingKey);
-    const worker = new RetrievalWorker(jobs, new CursorStore(database.connection), service, log, {
+    const cursors = new CursorStore(database.connection);
+    const worker = new RetrievalWorker(jobs, cursors, service, log, {
       credentialsFor: (ehrBase) => institutions.credentialsFor(ehrBase),
       pageSize: retrieval.pageSize,
       concurrency: retrieval.concurrency,
@@ -48,7 +51,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pollMs: retrieval.pollMs,
       maxAttempts: 5,
     });
+    service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
+    const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
+    service.operations.set('submit', { methods: ['POST'], run: (_s, { body }) => intake.submit(body) });
+    service.operations.set('notify', { methods: ['POST'], run: (_s, { id }) => intake.notify(id as string) });
+    const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');
@@ -78,6 +86,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       s.once('error', reject);
     });
     worker.start();
+    poller.start();
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');
@@ -90,6 +99,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await poller.stop();
         await worker.stop();
         await database.close();
       },

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { Conformance } from '../conformance/artifacts.js';
+import type { OperationHandler } from './operations/index.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
 import { badRequest, FhirError, informational, notFound, outcomeOf, unprocessable } from './outcome.js';
@@ -26,6 +27,10 @@ export type CreatedListener = (resource: Resource) => Promise<void>;
 export class FhirService {
   readonly fhirBase: string;
   private readonly createdListeners: CreatedListener[] = [];
+  /** Operations the workflow adds (see operations/index.ts for the built-in ones). */
+  readonly operations = new Map<string, { methods: string[]; run: OperationHandler }>();
+  /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
+  implicitCondition?: (resource: Resource) => string | undefined;
 
   constructor(
     readonly repository: Repository,
@@ -124,7 +129,8 @@ export class FhirService {
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
   async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
-    const result = ifNoneExist ? await this.createConditionally(resource, ifNoneExist, id) : await this.repository.create(resource, id);
+    const condition = ifNoneExist ?? this.implicitCondition?.(resource);
+    const result = condition ? await this.createConditionally(resource, condition, id) : await this.repository.create(resource, id);
     if (result.created) {
       for (const listener of this.createdListeners) await listener(result.resource);
     }

@@ -1,6 +1,7 @@
 // Referring institutions: an Organization with the Endpoint of its FHIR server, registered through
 // the API. The Endpoint's endpoint-auth extension says how to authenticate there; the secrets it
 // names live in the environment, so the API has none to return.
+import { Operator } from '@medplum/core';
 import type { Endpoint, Extension, ServiceRequest } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { TokenSource, type EndpointAuth, type SigningKey } from '../outbound/authorization.js';
@@ -37,12 +38,15 @@ export class Institutions {
     return endpoint ? { ehrBase: trim(endpoint.address as string), patientId: relative[1] } : undefined;
   }
 
+  async activeEndpoints(): Promise<Endpoint[]> {
+    const { matches } = await this.service.repository.search({ resourceType: 'Endpoint', filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }], count: 1000 }, false);
+    return matches.map((m) => m.resource as Endpoint);
+  }
+
   /** The active registered Endpoint whose address is (a prefix of) the URL. */
   async endpointFor(url: string): Promise<Endpoint | undefined> {
-    const { matches } = await this.service.repository.search({ resourceType: 'Endpoint', filters: [{ code: 'status', operator: 'eq' as never, value: 'active' }], count: 1000 }, false);
     const target = trim(url);
-    return matches
-      .map((m) => m.resource as Endpoint)
+    return (await this.activeEndpoints())
       .filter((e) => e.address && (target === trim(e.address) || target.startsWith(`${trim(e.address)}/`)))
       .sort((a, b) => (b.address as string).length - (a.address as string).length)[0];
   }

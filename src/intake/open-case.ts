@@ -18,6 +18,15 @@ export function caseOpener(service: FhirService, jobs: JobQueue, institutions: I
   };
 }
 
+/** A second-opinion request is one case per EHR identifier, by whichever path and however often it comes. */
+export function requestIdentity(service: FhirService) {
+  return (resource: Resource): string | undefined => {
+    if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) return undefined;
+    const identifier = (resource as ServiceRequest).identifier?.find((i) => i.value);
+    return identifier ? `identifier=${encodeURIComponent(identifier.system ? `${identifier.system}|${identifier.value}` : (identifier.value as string))}` : undefined;
+  };
+}
+
 /**
  * Opens the case of a stored second-opinion request whose patient can be placed on a referring FHIR
  * server (see Institutions.patientOf); answers undefined when it cannot.

@@ -7,16 +7,16 @@ import { methodNotAllowed } from '../outcome.js';
 import { casePacket } from './case-packet.js';
 import { validateOperation } from './validate.js';
 
-interface Invocation {
+export interface Invocation {
   type: string;
   id?: string;
   body: unknown;
   method: string;
 }
 
-type OperationHandler = (service: FhirService, call: Invocation) => Promise<Reply>;
+export type OperationHandler = (service: FhirService, call: Invocation) => Promise<Reply>;
 
-const handlers: Record<string, { methods: string[]; run: OperationHandler }> = {
+const builtIn: Record<string, { methods: string[]; run: OperationHandler }> = {
   validate: { methods: ['POST'], run: (service, { type, id, body }) => validateOperation(service, type, id, body) },
   'case-packet': { methods: ['GET'], run: (service, { id }) => casePacket(service, id as string) },
 };
@@ -24,7 +24,7 @@ const handlers: Record<string, { methods: string[]; run: OperationHandler }> = {
 export function invokeOperation(service: FhirService, req: Request, type: string, id: string | undefined, name: string): Promise<Reply> {
   const code = name.replace(/^\$/, '');
   const definition = service.conformance.operations.get(code);
-  const handler = handlers[code];
+  const handler = service.operations.get(code) ?? builtIn[code];
   const on = (definition?.resource ?? []) as string[];
   if (!definition || !handler || !(on.includes('Resource') || on.includes(type)) || !(id ? definition.instance : definition.type)) {
     throw methodNotAllowed(`Operation ${name} is not supported ${id ? 'on an instance of' : 'on'} ${type}`);

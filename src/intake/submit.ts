@@ -1,0 +1,105 @@
+// Intake by reference ($submit) and by pull (polling, rest-hook notifications): the request is read
+// from the referring server and kept here like a pushed one, so every way in lands on the same case.
+import type { Endpoint, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { FhirService, Reply } from '../fhir/interactions.js';
+import { badRequest, FhirError, informational, outcomeOf } from '../fhir/outcome.js';
+import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
+import type { CursorStore } from '../store/cursors.js';
+import type { Institutions } from './institutions.js';
+
+export class RequestIntake {
+  constructor(
+    private readonly service: FhirService,
+    private readonly institutions: Institutions,
+    private readonly cursors: CursorStore,
+    private readonly retry: RetryPolicy,
+  ) {}
+
+  /** $submit: `institution` (Reference to a registered Organization) and `serviceRequestId`. */
+  async submit(body: unknown): Promise<Reply> {
+    const params = (body as { resourceType?: string; parameter?: { name: string; valueReference?: { reference?: string }; valueString?: string }[] }) ?? {};
+    if (params.resourceType !== 'Parameters') {
+      throw badRequest('$submit takes a Parameters resource', 'resourceType');
+    }
+    const institution = params.parameter?.find((p) => p.name === 'institution')?.valueReference?.reference;
+    const requestId = params.parameter?.find((p) => p.name === 'serviceRequestId')?.valueString;
+    if (!institution?.startsWith('Organization/')) {
+      throw badRequest('institution must reference a registered Organization', 'Parameters.parameter.institution');
+    }
+    if (!requestId || !/^[A-Za-z0-9\-.]{1,64}$/.test(requestId)) {
+      throw badRequest('serviceRequestId must be a FHIR id', 'Parameters.parameter.serviceRequestId');
+    }
+    const endpoint = await this.endpointOf(institution);
+    const request = await (await this.client(endpoint)).read('ServiceRequest', requestId).catch((err: unknown) => {
+      if (!(err instanceof ReferringEhrError)) throw err;
+      // The institution's answer, passed on: 404 stays 404; anything else is a bad gateway.
+      throw new FhirError(err.status === 404 ? 404 : 502, outcomeOf([{ severity: 'error', code: err.status === 404 ? 'not-found' : 'transient', details: { text: `The institution's server did not give the request: ${err.message}` }, expression: ['Parameters.parameter.serviceRequestId'] }]));
+    });
+    const { task, created } = await this.keep(endpoint, request as ServiceRequest);
+    return { status: created ? 201 : 200, body: task, written: task };
+  }
+
+  /** Pull: asks one institution's server for second-opinion requests changed since the last poll. */
+  async poll(endpoint: Endpoint): Promise<number> {
+    const key = `poll|${endpoint.id}`;
+    const since = await this.cursors.get(key);
+    const started = new Date();
+    const { system, code } = this.service.conformance.secondOpinionCategory;
+    const params: Record<string, string | number> = { category: `${system}|${code}`, _count: 50 };
+    if (since) params._lastUpdated = `gt${new Date(since.getTime() - 60_000).toISOString()}`;
+    let kept = 0;
+    for await (const page of (await this.client(endpoint)).pages('ServiceRequest', params)) {
+      for (const entry of page.entry ?? []) {
+        if (entry.resource?.resourceType === 'ServiceRequest') {
+          await this.keep(endpoint, entry.resource);
+          kept++;
+        }
+      }
+    }
+    await this.cursors.advance(key, started);
+    return kept;
+  }
+
+  /** Every active registered institution, once; one that fails does not stop the others. */
+  async pollAll(onError: (endpoint: Endpoint, err: unknown) => void): Promise<void> {
+    for (const endpoint of await this.institutions.activeEndpoints()) {
+      await this.poll(endpoint).catch((err: unknown) => onError(endpoint, err));
+    }
+  }
+
+  async endpointOf(organization: string): Promise<Endpoint> {
+    const endpoint = (await this.institutions.activeEndpoints()).find((e) => e.managingOrganization?.reference === organization);
+    if (!endpoint) {
+      throw badRequest(`${organization} is not a registered institution with an active Endpoint`, 'Parameters.parameter.institution');
+    }
+    return endpoint;
+  }
+
+  /** Keeps the request here (once, by its identifier) and answers its case's Task. */
+  private async keep(endpoint: Endpoint, source: ServiceRequest): Promise<{ task: Task; created: boolean }> {
+    const base = (endpoint.address as string).replace(/\/+$/, '');
+    const { id, meta, ...rest } = source;
+    const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : {}), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
+    const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request));
+    const tasks = await this.service.repository.referencing('Task', 'focus', [`ServiceRequest/${result.resource.id}`], 1);
+    if (!tasks.length) {
+      throw badRequest(`The request's patient cannot be placed on the institution's server`, 'ServiceRequest.subject');
+    }
+    return { task: tasks[0] as Task, created: result.created };
+  }
+
+  private async client(endpoint: Endpoint): Promise<ReferringEhrClient> {
+    const base = (endpoint.address as string).replace(/\/+$/, '');
+    return new ReferringEhrClient(base, this.retry, await this.institutions.credentialsFor(base));
+  }
+
+  /** $notify on a registered Endpoint: a rest-hook notification; answered by polling that institution. */
+  async notify(endpointId: string): Promise<Reply> {
+    const endpoint = (await this.institutions.activeEndpoints()).find((e) => e.id === endpointId);
+    if (!endpoint) {
+      throw new FhirError(404, outcomeOf([{ severity: 'error', code: 'not-found', details: { text: `Endpoint/${endpointId} is not an active registered institution` } }]));
+    }
+    const found = await this.poll(endpoint);
+    return { status: 200, body: informational(`${found} second-opinion request(s) found`) };
+  }
+}
