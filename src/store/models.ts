@@ -1,8 +1,8 @@
-// The store's collections. `resources` holds the current version of every resource with its
-// precomputed search index; `resource_history` holds earlier versions (written before they are replaced).
+// The store's collections. Each resource type's collection holds the current versions with their
+// precomputed search index; `<Type>_history` holds earlier versions (written before they are replaced).
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Resource } from '@medplum/fhirtypes';
-import { indexedCodes } from '../fhir/search/parameters.js';
+import { indexedCodes, supportedParameters } from '../fhir/search/parameters.js';
 
 export interface StoredResource {
   _id: string; // Type/id
@@ -25,46 +25,59 @@ export interface ConditionalClaim {
 }
 
 export interface Models {
-  resources: Model<StoredResource>;
-  history: Model<HistoryEntry>;
+  /** The collection of `type`'s current versions, named after the type (`Observation`). */
+  resources(type: string): Model<StoredResource>;
+  /** Earlier versions of `type`'s resources (`Observation_history`). */
+  history(type: string): Model<HistoryEntry>;
   claims: Model<ConditionalClaim>;
 }
 
 const options = { versionKey: false, minimize: false, strict: false } as const;
 
+/**
+ * One collection per resource type: a query, or a version-guarded write, on a Task never reads the
+ * thousands of chart records beside it, even on a store that filters by scanning (FerretDB on SQLite).
+ * Collections and their indexes are made on first use of a type.
+ */
 export function createModels(connection: Connection): Models {
-  const resourceSchema = new Schema<StoredResource>(
-    {
-      _id: String,
-      type: String,
-      id: String,
-      versionId: Number,
-      lastUpdated: Date,
-      deleted: Boolean,
-      resource: Schema.Types.Mixed,
-      idx: Schema.Types.Mixed,
-      dt: Schema.Types.Mixed,
-    },
-    { ...options, collection: 'resources' },
-  );
-  resourceSchema.index({ type: 1, lastUpdated: -1 });
-  for (const code of indexedCodes) {
-    resourceSchema.index({ type: 1, [`idx.${code}`]: 1 });
-  }
-  const historySchema = new Schema<HistoryEntry>(
-    { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed },
-    { ...options, collection: 'resource_history' },
-  );
-  historySchema.index({ type: 1, id: 1, versionId: -1 });
-  historySchema.index({ type: 1, lastUpdated: -1 });
+  const resources = new Map<string, Model<StoredResource>>();
+  const history = new Map<string, Model<HistoryEntry>>();
   const claimSchema = new Schema<ConditionalClaim>({ _id: String, resourceId: String }, { ...options, collection: 'conditional_claims' });
   return {
-    resources: connection.model('StoredResource', resourceSchema),
-    history: connection.model('HistoryEntry', historySchema),
+    resources(type) {
+      let model = resources.get(type);
+      if (!model) {
+        const schema = new Schema<StoredResource>(
+          { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed, idx: Schema.Types.Mixed, dt: Schema.Types.Mixed },
+          { ...options, collection: type },
+        );
+        schema.index({ lastUpdated: -1 });
+        const codes = supportedParameters(type);
+        for (const code of indexedCodes.filter((c) => codes.has(c))) {
+          schema.index({ [`idx.${code}`]: 1 });
+        }
+        model = connection.model(`Resource_${type}`, schema);
+        resources.set(type, model);
+      }
+      return model;
+    },
+    history(type) {
+      let model = history.get(type);
+      if (!model) {
+        const schema = new Schema<HistoryEntry>(
+          { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed },
+          { ...options, collection: `${type}_history` },
+        );
+        schema.index({ id: 1, versionId: -1 });
+        model = connection.model(`History_${type}`, schema);
+        history.set(type, model);
+      }
+      return model;
+    },
     claims: connection.model('ConditionalClaim', claimSchema),
   };
 }
 
 export async function ensureIndexes(models: Models): Promise<void> {
-  await Promise.all([models.resources.createIndexes(), models.history.createIndexes(), models.claims.createIndexes()]);
+  await models.claims.createIndexes();
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { conflict, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
-import { buildSearchIndex } from '../fhir/search/parameters.js';
+import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
 import type { HistoryEntry, Models, StoredResource } from './models.js';
 
@@ -36,7 +36,7 @@ export class Repository {
 
   /** The current document, deleted or not; undefined when the resource never existed. */
   async current(type: string, id: string): Promise<StoredResource | undefined> {
-    return (await this.models.resources.findById(`${type}/${id}`).lean<StoredResource>()) ?? undefined;
+    return (await this.models.resources(type).findById(`${type}/${id}`).lean<StoredResource>()) ?? undefined;
   }
 
   async read(type: string, id: string): Promise<Resource> {
@@ -53,7 +53,7 @@ export class Repository {
   async readVersion(type: string, id: string, versionId: string): Promise<Resource> {
     const version = Number(versionId);
     const current = await this.current(type, id);
-    const entry = current?.versionId === version ? current : await this.models.history.findById(`${type}/${id}/${version}`).lean<HistoryEntry>();
+    const entry = current?.versionId === version ? current : await this.models.history(type).findById(`${type}/${id}/${version}`).lean<HistoryEntry>();
     if (!current || !entry) {
       throw notFound(`${type}/${id}/_history/${versionId} is not known`);
     }
@@ -65,16 +65,16 @@ export class Repository {
 
   async create(resource: Resource, id: string = randomUUID()): Promise<WriteResult> {
     const stored = this.prepare(resource, id, 1);
-    await this.models.resources.collection.insertOne(stored as never);
+    await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
     return { resource: stored.resource as Resource, created: true };
   }
 
-  /** Creates many resources (each with its id set) in one round trip; answers those whose id was taken. */
+  /** Creates many resources of one type (each with its id set) in one round trip; answers those whose id was taken. */
   async createMany(resources: Resource[]): Promise<Resource[]> {
     if (!resources.length) return [];
     const docs = resources.map((r) => this.prepare(r, r.id as string, 1));
     try {
-      await this.models.resources.collection.insertMany(docs as never[], { ordered: false });
+      await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false });
       return [];
     } catch (err) {
       const failed = ((err as { writeErrors?: { index: number; code?: number; err?: { index: number; code?: number } }[] }).writeErrors ?? []).map((e) => e.err ?? e);
@@ -138,8 +138,9 @@ export class Repository {
     if (!current) {
       throw notFound(`${type}/${id} is not known`);
     }
-    const older = await this.models.history
-      .find({ type, id, versionId: { $lt: current.versionId }, ...(since ? { lastUpdated: { $gte: since } } : {}) })
+    const older = await this.models
+      .history(type)
+      .find({ id, versionId: { $lt: current.versionId }, ...(since ? { lastUpdated: { $gte: since } } : {}) })
       .sort({ versionId: -1 })
       .limit(count)
       .lean<HistoryEntry[]>();
@@ -154,28 +155,44 @@ export class Repository {
     const [docs, total] = await Promise.all([
       count === 0
         ? Promise.resolve([])
-        : this.models.resources.find(filter, { resource: 1, idx: 1 }).sort(buildSort(search)).skip(search.offset ?? 0).limit(count).lean<StoredResource[]>(),
-      withTotal ? this.models.resources.countDocuments(filter) : Promise.resolve(undefined),
+        : this.models.resources(search.resourceType).find(filter, { resource: 1, idx: 1 }).sort(buildSort(search)).skip(search.offset ?? 0).limit(count).lean<StoredResource[]>(),
+      withTotal ? this.models.resources(search.resourceType).countDocuments(filter) : Promise.resolve(undefined),
     ]);
     return { matches: docs.map((d) => ({ resource: d.resource as Resource, idx: d.idx ?? {} })), total };
   }
 
   /** Current resources by `Type/id` key, skipping unknown and deleted ones. */
   async readMany(keys: string[]): Promise<Resource[]> {
-    if (!keys.length) return [];
-    const docs = await this.models.resources.find({ _id: { $in: keys }, deleted: false }, { resource: 1 }).lean<StoredResource[]>();
-    return docs.map((d) => d.resource as Resource);
+    const byType = new Map<string, string[]>();
+    for (const key of keys) {
+      const type = key.split('/')[0];
+      byType.set(type, [...(byType.get(type) ?? []), key]);
+    }
+    // A lookup by _id alone is the one query every MongoDB-compatible store answers from its key, so a
+    // few keys are read one by one; many are read in one query.
+    const docs = await Promise.all(
+      [...byType].map(async ([type, ids]) =>
+        ids.length <= 8
+          ? (await Promise.all(ids.map((key) => this.models.resources(type).findById(key, { resource: 1, deleted: 1 }).lean<StoredResource>()))).filter((d): d is StoredResource => !!d && !d.deleted)
+          : await this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { resource: 1 }).lean<StoredResource[]>(),
+      ),
+    );
+    return docs.flat().map((d) => d.resource as Resource);
   }
 
   /** Resources of the type(s) whose reference parameter(s) point at any of `targets`; `limit` 0 is all. */
   async referencing(type: string | string[], code: string | string[], targets: string[], limit: number): Promise<Resource[]> {
     if (!targets.length) return [];
-    const byCode = [code].flat().map((c) => ({ [`idx.${c}`]: { $in: targets } }));
-    const docs = await this.models.resources
-      .find({ type: Array.isArray(type) ? { $in: type } : type, deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]) }, { resource: 1 })
-      .limit(limit)
-      .lean<StoredResource[]>();
-    return docs.map((d) => d.resource as Resource);
+    const docs = await Promise.all(
+      [type].flat().map((t) => {
+        const byCode = [code].flat().filter((c) => supportedParameters(t).has(c)).map((c) => ({ [`idx.${c}`]: { $in: targets } }));
+        return byCode.length
+          ? this.models.resources(t).find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]) }, { resource: 1 }).limit(limit).lean<StoredResource[]>()
+          : [];
+      }),
+    );
+    const found = docs.flat().map((d) => d.resource as Resource);
+    return limit ? found.slice(0, limit) : found;
   }
 
   /**
@@ -201,9 +218,9 @@ export class Repository {
   async restore(type: string, id: string, previous: StoredResource | undefined): Promise<void> {
     const key = `${type}/${id}`;
     if (previous) {
-      await this.models.resources.collection.replaceOne({ _id: key } as never, previous as never);
+      await this.models.resources(type).collection.replaceOne({ _id: key } as never, previous as never);
     } else {
-      await this.models.resources.collection.deleteOne({ _id: key } as never);
+      await this.models.resources(type).collection.deleteOne({ _id: key } as never);
     }
   }
 
@@ -221,16 +238,16 @@ export class Repository {
   /** Keeps `current` in history, then swaps in `next` only if nobody moved the version meanwhile. */
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
     const { idx: _i, dt: _d, ...entry } = current;
-    await this.models.history.collection.replaceOne(
+    await this.models.history(current.type).collection.replaceOne(
       { _id: `${current._id}/${current.versionId}` } as never,
       { ...entry, _id: `${current._id}/${current.versionId}` } as never,
       { upsert: true },
     );
-    const result = await this.models.resources.collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
+    const result = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
     return result.modifiedCount === 1;
   }
 }
 
-function isDuplicateKey(err: unknown): boolean {
+export function isDuplicateKey(err: unknown): boolean {
   return (err as { code?: number })?.code === 11000;
 }

@@ -9,7 +9,7 @@ import { dateRange, normalizeString, referenceKeys, supportedParameters } from '
 type Query = FilterQuery<StoredResource>;
 
 export function buildFilter(search: SearchRequest, baseUrl: string): Query {
-  const clauses: Query[] = [{ type: search.resourceType }, { deleted: false }];
+  const clauses: Query[] = [{ deleted: false }];
   for (const filter of search.filters ?? []) {
     clauses.push(filterClause(search.resourceType, filter, baseUrl));
   }
