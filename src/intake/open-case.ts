@@ -7,6 +7,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
+import { isDuplicateKey } from '../store/repository.js';
 import type { Institutions } from './institutions.js';
 
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
@@ -52,8 +53,14 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
     authoredOn: new Date().toISOString(),
     businessStatus: { coding: [{ system: statusSystem, code: 'records-retrieving' }] },
   };
-  const created = await service.createChecked(service.checkedBody('Task', task), `focus=ServiceRequest/${request.id}`);
-  let current = created.resource as Task;
+  // The case's Task shares its request's id: one Task per request, found again without a search.
+  let current: Task;
+  try {
+    current = (await service.createChecked(service.checkedBody('Task', task), undefined, request.id)).resource as Task;
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    current = (await service.repository.read('Task', request.id as string)) as Task;
+  }
   if (current.status === 'requested') {
     current = (await service.updateChecked(service.checkedBody('Task', { ...current, status: 'received' }), current.id as string)).resource as Task;
   }

@@ -50,8 +50,11 @@ export class RetrievalWorker {
       });
       if (!job) {
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, this.options.pollMs);
+          const timer = setTimeout(resolve, this.options.pollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
         continue;
       }

@@ -7,7 +7,9 @@ import { notFound } from '../outcome.js';
 
 export async function casePacket(service: FhirService, requestId: string): Promise<Reply> {
   const request = await service.repository.read('ServiceRequest', requestId);
-  const tasks = (await service.repository.referencing('Task', 'focus', [`ServiceRequest/${requestId}`], 0)) as Task[];
+  // The case's Task has the request's id (see openCase): read by id, searched for only when it is not there.
+  const [own] = (await service.repository.readMany([`Task/${requestId}`])) as Task[];
+  const tasks = own?.focus?.reference === `ServiceRequest/${requestId}` ? [own] : ((await service.repository.referencing('Task', 'focus', [`ServiceRequest/${requestId}`], 0)) as Task[]);
   const patientRef = tasks[0]?.for?.reference;
   if (!patientRef) {
     throw notFound(`ServiceRequest/${requestId} has no case: its records were never retrieved`);
