@@ -2,12 +2,14 @@
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import express from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
 import { FhirService } from './fhir/interactions.js';
+import { notFound } from './fhir/outcome.js';
 import { fhirRouter } from './fhir/router.js';
 import { Institutions } from './intake/institutions.js';
 import { caseOpener, requestIdentity } from './intake/open-case.js';
@@ -15,6 +17,7 @@ import { Poller } from './intake/poller.js';
 import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { RetrievalWorker } from './retrieval/worker.js';
+import { AttachmentStore } from './store/attachments.js';
 import { CursorStore } from './store/cursors.js';
 import { JobQueue } from './store/jobs.js';
 import { createModels, ensureIndexes } from './store/models.js';
@@ -42,6 +45,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const signingKey = await loadSigningKey(config.smartKey);
     const institutions = new Institutions(service, signingKey);
     const cursors = new CursorStore(database.connection);
+    const attachments = new AttachmentStore(database.connection);
     const worker = new RetrievalWorker(jobs, cursors, service, log, {
       credentialsFor: (ehrBase) => institutions.credentialsFor(ehrBase),
       pageSize: retrieval.pageSize,
@@ -50,6 +54,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       leaseMs: retrieval.leaseMs,
       pollMs: retrieval.pollMs,
       maxAttempts: 5,
+      attachments: { store: attachments, maxBytes: retrieval.attachmentMaxBytes, publicBase: config.baseUrl, extensionUrl: `${conformance.canonical}/StructureDefinition/attachment-retrieval` },
     });
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
@@ -79,6 +84,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // The public half of the SMART Backend Services key, for institutions to register.
     app.get('/.well-known/jwks.json', (_req, res) => {
       res.json({ keys: signingKey ? [signingKey.publicJwk] : [] });
+    });
+    // Attachment content retrieved from referring institutions; the records' Attachment.url points here.
+    app.get('/attachments/:id', async (req, res) => {
+      const stored = /^[0-9a-f]{32}$/.test(req.params.id) ? await attachments.get(req.params.id) : undefined;
+      if (!stored) {
+        res.status(404).type('application/fhir+json').send(JSON.stringify(notFound('No such attachment').outcome));
+        return;
+      }
+      res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
+      await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
     app.use('/fhir', fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, version, log }));
     const server: Server = await new Promise((resolve, reject) => {

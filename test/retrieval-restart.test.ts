@@ -58,12 +58,13 @@ describe('a crash during retrieval', () => {
     expect(created.status).toBe(201);
     const task = (await fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource;
 
-    // Kill it once part of the chart is in.
+    // Kill it once one kind of record is complete and others are partly in.
+    const first = `/${chartTypes[0]}?subject=${task.for.reference}&_summary=count`;
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-      const stored = (await fhir(`/Observation?subject=${task.for.reference}&_summary=count`)).body.total;
-      if (stored > 0) break;
-      await new Promise((r) => setTimeout(r, 50));
+      if ((await fhir(first)).body.total === perType) break;
+      await new Promise((r) => setTimeout(r, 20));
     }
+    await new Promise((r) => setTimeout(r, 60));
     service.kill('SIGKILL');
     await new Promise((r) => service.once('exit', r));
     const partial = proxy.forwarded;
@@ -83,6 +84,10 @@ describe('a crash during retrieval', () => {
       expect([type, found.body.total]).toEqual([type, perType]);
       expect(found.body.entry.every((e: { resource: { meta: { versionId: string } } }) => e.resource.meta.versionId === '1')).toBe(true);
     }
+    // One Provenance for the retrieval, naming the records of both runs.
+    const provenance = await fhir('/Provenance?_count=5');
+    expect(provenance.body.total).toBe(1);
+    expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType);
     service.kill('SIGTERM');
     await new Promise((r) => service.once('exit', r));
   }, 180_000);

@@ -170,6 +170,20 @@ describe('push intake and chart retrieval', () => {
     expect(observations.body.total).toBe(onTheEhr);
   });
 
+  it('a 403 from the EHR ends the retrieval at once: no retries, the case fails and the requester is told', async () => {
+    proxy.latencyMs = 0;
+    proxy.every = 0;
+    proxy.faults = [{ status: 403 }];
+    const forwardedBefore = proxy.forwarded;
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'FORBIDDEN-1', proxy.base) });
+    const task = await taskOf(created.body.id, (t) => t.status === 'failed');
+    expect(task.status).toBe('failed');
+    expect(task.statusReason.text).toMatch(/HTTP 403/);
+    expect(proxy.forwarded).toBe(forwardedBefore);
+    const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
+    expect(notices.body.entry[0].resource.payload[0].contentString).toMatch(/HTTP 403/);
+  });
+
   it('a 401 from the EHR ends the retrieval at once: no retries, the case fails with the reason', async () => {
     proxy.latencyMs = 0;
     proxy.every = 0;

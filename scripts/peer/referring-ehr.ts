@@ -1,13 +1,16 @@
 // The referring institution's FHIR server in tests and benchmarks: @medplum/fhir-router (FhirRouter + MemoryRepository),
 // a real FHIR server no one here wrote, served over HTTP on 127.0.0.1 by a few lines of express.
 // Paging links belong to the HTTP layer (Medplum's own server adds them there), so this adapter adds
-// `next` from _count/_offset; that is plumbing, not FHIR semantics.
+// `next` from _count/_offset; that is plumbing, not FHIR semantics. FhirRouter answers no
+// CapabilityStatement and has no Patient/$everything (Medplum's server adds both), so this adapter
+// serves a CapabilityStatement, and in the `everything` variant adds the operation on the router:
+// the Patient and every record that points at it, paged by _count/_offset, filtered by _since.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { getStatus } from '@medplum/core';
-import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
-import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { allOk, getSearchParameter, getStatus, notFound, Operator } from '@medplum/core';
+import { FhirRouter, MemoryRepository, type FhirRequest, type FhirResponse } from '@medplum/fhir-router';
+import type { Binary, Bundle, CapabilityStatement, Resource, ResourceType } from '@medplum/fhirtypes';
 import { loadBaseDefinitions } from '../../src/conformance/base-definitions.js';
 
 export interface ReferringEhr {
@@ -24,15 +27,27 @@ export interface ReferringEhrOptions {
   accepts?: (authorization: string | undefined) => boolean;
   /** Served at /fhir/.well-known/smart-configuration. */
   smartConfiguration?: Record<string, unknown>;
+  /** Offer Patient/$everything (and say so in the CapabilityStatement). */
+  everything?: boolean;
 }
+
+/** The kinds of record this EHR holds about a patient, in the order $everything answers them. */
+const recordTypes: ResourceType[] = ['Condition', 'Observation', 'Procedure', 'MedicationRequest', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Encounter', 'DiagnosticReport', 'ImagingStudy', 'DocumentReference', 'CarePlan'];
 
 export async function startReferringEhr(options: ReferringEhrOptions = {}): Promise<ReferringEhr> {
   loadBaseDefinitions();
   const repo = new MemoryRepository();
   const router = new FhirRouter();
+  if (options.everything) {
+    router.add('GET', '/Patient/:id/$everything', (req, r) => everything(req, r as MemoryRepository));
+  }
   const requests: string[] = [];
   const app = express();
   app.use(express.json({ type: ['application/json', 'application/fhir+json'], limit: '50mb' }));
+  app.get('/fhir/metadata', (req, res) => {
+    requests.push(`GET ${req.url.replace(/^\/fhir/, '')}`);
+    res.type('application/fhir+json').send(JSON.stringify(capabilityStatement(!!options.everything)));
+  });
   if (options.smartConfiguration) {
     app.get('/fhir/.well-known/smart-configuration', (_req, res) => {
       res.json(options.smartConfiguration);
@@ -78,6 +93,43 @@ export async function startReferringEhr(options: ReferringEhrOptions = {}): Prom
   };
 }
 
+function capabilityStatement(withEverything: boolean): CapabilityStatement {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-01-01',
+    kind: 'instance',
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: (['Patient', 'Binary', ...recordTypes] as ResourceType[]).map((type) => ({
+          type,
+          interaction: [{ code: 'read' }, { code: 'search-type' }],
+          ...(type === 'Patient' && withEverything ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
+        })),
+      },
+    ],
+  };
+}
+
+async function everything(req: FhirRequest, repo: MemoryRepository): Promise<FhirResponse> {
+  const patient = await repo.readResource('Patient', req.params.id).catch(() => undefined);
+  if (!patient) return [notFound];
+  const since = req.query._since ? new Date(String(req.query._since)).getTime() : undefined;
+  const records: Resource[] = [patient];
+  for (const resourceType of recordTypes) {
+    const code = getSearchParameter(resourceType, 'patient') ? 'patient' : 'subject';
+    records.push(...(await repo.searchResources({ resourceType, filters: [{ code, operator: Operator.EQUALS, value: `Patient/${patient.id}` }], count: 100_000 })));
+  }
+  const changed = since === undefined ? records : records.filter((r) => new Date(r.meta?.lastUpdated ?? 0).getTime() >= since);
+  const count = Number(req.query._count ?? 100);
+  const offset = Number(req.query._offset ?? 0);
+  const page = changed.slice(offset, offset + count);
+  return [allOk, { resourceType: 'Bundle', type: 'searchset', total: changed.length, entry: page.map((resource) => ({ resource, search: { mode: 'match' } })) } as Bundle];
+}
+
 function addPagingLinks(bundle: Bundle, self: URL): void {
   const count = Number(self.searchParams.get('_count') ?? 20);
   const offset = Number(self.searchParams.get('_offset') ?? 0);
@@ -115,4 +167,23 @@ export async function seedPatient(repo: MemoryRepository, perType: number, famil
     }
   }
   return patient.id as string;
+}
+
+/**
+ * Attachments by URL, as an EHR keeps them: one DocumentReference per size, each pointing at a Binary
+ * of that many bytes on this server, and a DiagnosticReport whose rendering is a Binary too.
+ * Answers the Binary ids, in the order of `sizes`, then the report's.
+ */
+export async function seedAttachments(repo: MemoryRepository, patientId: string, sizes: number[]): Promise<string[]> {
+  const subject = { reference: `Patient/${patientId}` };
+  const ids: string[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const binary = await repo.createResource<Binary>({ resourceType: 'Binary', contentType: 'application/pdf', data: Buffer.alloc(size, i + 1).toString('base64') });
+    await repo.createResource({ resourceType: 'DocumentReference', status: 'current', subject, description: `Scanned letter ${i + 1}`, content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${binary.id}` } }] });
+    ids.push(binary.id as string);
+  }
+  const rendering = await repo.createResource<Binary>({ resourceType: 'Binary', contentType: 'text/html', data: Buffer.from('<p>Histology: invasive ductal carcinoma, grade 2.</p>').toString('base64') });
+  await repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', subject, code: { text: 'Histology' }, presentedForm: [{ contentType: 'text/html', url: `Binary/${rendering.id}` }] });
+  ids.push(rendering.id as string);
+  return ids;
 }

@@ -2,7 +2,7 @@
 // reads, searches that follow every `next` link, and retries of what is worth retrying
 // (429, 5xx, dropped connections) with exponential backoff and jitter, honouring Retry-After.
 import { Client } from 'fhir-kit-client';
-import type { Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
+import type { Binary, Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
 
 export interface RetryPolicy {
   attempts: number;
@@ -61,13 +61,31 @@ export class ReferringEhrClient {
   }
 
   /** Each page of a search, following `next` links to the end. */
-  async *pages(type: string, searchParams: Record<string, string | number>): AsyncGenerator<Bundle> {
-    let page = (await this.withRetries(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }))) as unknown as Bundle;
+  pages(type: string, searchParams: Record<string, string | number>): AsyncGenerator<Bundle> {
+    return this.following(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }));
+  }
+
+  /** Each page of `Patient/{id}/$everything`, following `next` links to the end. */
+  everything(patientId: string, input: Record<string, string | number>): AsyncGenerator<Bundle> {
+    return this.following('Patient $everything', () => this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input }));
+  }
+
+  /**
+   * A Binary on this server (`Binary/id`, relative or under the base), as bytes. Its size is known
+   * only once read, so the caller checks it; a declared Attachment.size is checked before asking.
+   */
+  async binary(id: string): Promise<{ contentType?: string; data: Buffer }> {
+    const binary = (await this.read('Binary', id)) as Binary;
+    return { contentType: binary.contentType, data: Buffer.from(binary.data ?? '', 'base64') };
+  }
+
+  private async *following(what: string, first: () => Promise<unknown>): AsyncGenerator<Bundle> {
+    let page = (await this.withRetries(what, first)) as Bundle;
     for (;;) {
       yield page;
       const current = page;
       if (!current.link?.some((l) => l.relation === 'next')) return;
-      page = (await this.withRetries(`next page of ${type}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>)) as Bundle;
+      page = (await this.withRetries(`next page of ${what}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>)) as Bundle;
     }
   }
 

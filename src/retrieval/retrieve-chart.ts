@@ -1,13 +1,14 @@
 // Retrieval: pulls the patient's chart from the referring institution's FHIR server into the store.
 // Searches per record type by patient, following every `next` link, a few types at a time; records
 // progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
-import type { Bundle, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
+import type { Bundle, CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
-import { clinicalResourceTypes } from '../fhir/resource-types.js';
+import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
-import { importRecords, localId } from './source-records.js';
+import { attachmentsOf, retrieveAttachments, type AttachmentPolicy } from './attachments.js';
+import { importRecords, localId, notYetStored } from './source-records.js';
 
 export const retrievalJobKind = 'retrieve-chart';
 
@@ -22,10 +23,17 @@ export interface RetrievalPayload {
 }
 
 export interface RetrievalProgress {
+  /** Record types searched to the end (or `$everything`, when the server offers it and it was read to the end). */
   doneTypes: string[];
   stored: number;
   unchanged: number;
+  /** Local `Type/id` of every record this retrieval has kept, across restarts: the Provenance's targets. */
+  targets: string[];
+  attachmentsStored: number;
+  attachmentsSkipped: number;
 }
+
+const everythingStep = 'Patient/$everything';
 
 /** The record types searched by patient; DiagnosticReport is a clinical record here too. */
 export const chartTypes = [...clinicalResourceTypes.filter((t) => t !== 'Patient'), 'DiagnosticReport'];
@@ -36,6 +44,7 @@ export interface RetrievalOptions {
   retry?: RetryPolicy;
   /** How to authenticate to the referring server, where its institution is registered. */
   credentialsFor?: (ehrBase: string) => Promise<Credentials | undefined>;
+  attachments?: AttachmentPolicy;
 }
 
 /** A re-pull asks for what changed since the last one began, less this margin for clock skew between servers. */
@@ -50,12 +59,23 @@ export async function retrieveChart(
   options: RetrievalOptions,
 ): Promise<void> {
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
-  const targets = new Set<string>();
+  const targets = new Set(progress.targets);
   const keep = async (type: string, records: Resource[]): Promise<void> => {
+    if (options.attachments && records.some((r) => attachmentsOf(r).length)) {
+      // Attachments of records already here at this version were dealt with when they came.
+      const counts = await retrieveAttachments(client, await notYetStored(service.repository, payload.ehrBase, type, records), options.attachments);
+      progress.attachmentsStored += counts.stored;
+      progress.attachmentsSkipped += counts.skipped;
+    }
     const counts = await importRecords(service.repository, payload.ehrBase, type, records);
     progress.stored += counts.stored;
     progress.unchanged += counts.unchanged;
     for (const record of records) targets.add(`${type}/${localId(payload.ehrBase, type, record.id as string)}`);
+  };
+  const finish = async (step: string): Promise<void> => {
+    progress.doneTypes.push(step);
+    progress.targets = [...targets];
+    await saveProgress(progress);
   };
   try {
     await keep('Patient', [await client.read('Patient', payload.patientId)]);
@@ -63,22 +83,15 @@ export async function retrieveChart(
       const [type, id] = reference.split('/');
       await keep(type, [await client.read(type, id)]);
     }
-    const pending = chartTypes.filter((t) => !progress.doneTypes.includes(t));
+    const viaEverything = progress.doneTypes.includes(everythingStep) || (await offersEverything(client));
+    if (viaEverything && !progress.doneTypes.includes(everythingStep)) {
+      await pullEverything(client, cursors, payload, options, keep);
+      await finish(everythingStep);
+    }
+    const pending = viaEverything ? [] : chartTypes.filter((t) => !progress.doneTypes.includes(t));
     await inParallel(pending, options.concurrency, async (type) => {
-      const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
-      const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${type}`;
-      const since = await cursors.get(cursorKey);
-      const started = new Date();
-      const params: Record<string, string | number> = { [byPatient]: `Patient/${payload.patientId}`, _count: options.pageSize };
-      if (since) {
-        params._lastUpdated = `gt${new Date(since.getTime() - cursorMarginMs).toISOString()}`;
-      }
-      for await (const page of client.pages(type, params)) {
-        await keep(type, ((page as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => r?.resourceType === type));
-      }
-      await cursors.advance(cursorKey, started);
-      progress.doneTypes.push(type);
-      await saveProgress(progress);
+      await pullType(client, cursors, payload, options, type, keep);
+      await finish(type);
     });
   } catch (err) {
     if (err instanceof ReferringEhrError && !err.retryable) {
@@ -89,6 +102,56 @@ export async function retrieveChart(
   }
   await recordProvenance(service, payload, [...targets]);
   await setBusinessStatus(service, payload.taskId, 'records-ready');
+}
+
+type Keep = (type: string, records: Resource[]) => Promise<void>;
+
+/** Whether the server's CapabilityStatement offers Patient/$everything; a server without one does not. */
+async function offersEverything(client: ReferringEhrClient): Promise<boolean> {
+  let statement: CapabilityStatement | undefined;
+  try {
+    statement = await client.capabilities();
+  } catch (err) {
+    if (err instanceof ReferringEhrError && err.status !== 401 && err.status !== 403) return false;
+    throw err;
+  }
+  return !!statement?.rest?.some((rest) =>
+    rest.resource?.some((r) => r.type === 'Patient' && r.operation?.some((op) => op.name === 'everything' || op.definition?.endsWith('/Patient-everything'))),
+  );
+}
+
+/** A re-pull asks only for what changed since the last pull began (less a margin for clock skew). */
+async function sinceLastPull(cursors: CursorStore, key: string): Promise<string | undefined> {
+  const since = await cursors.get(key);
+  return since && new Date(since.getTime() - cursorMarginMs).toISOString();
+}
+
+async function pullEverything(client: ReferringEhrClient, cursors: CursorStore, payload: RetrievalPayload, options: RetrievalOptions, keep: Keep): Promise<void> {
+  const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${everythingStep}`;
+  const since = await sinceLastPull(cursors, cursorKey);
+  const started = new Date();
+  for await (const page of client.everything(payload.patientId, { _count: options.pageSize, ...(since ? { _since: since } : {}) })) {
+    const byType = new Map<string, Resource[]>();
+    for (const resource of (page.entry ?? []).map((e) => e.resource)) {
+      // Kinds of record the service does not keep are left on the server; the Patient was read already.
+      if (!resource?.id || !isStoredResourceType(resource.resourceType) || resource.resourceType === 'Patient') continue;
+      byType.set(resource.resourceType, [...(byType.get(resource.resourceType) ?? []), resource]);
+    }
+    for (const [type, records] of byType) await keep(type, records);
+  }
+  await cursors.advance(cursorKey, started);
+}
+
+async function pullType(client: ReferringEhrClient, cursors: CursorStore, payload: RetrievalPayload, options: RetrievalOptions, type: string, keep: Keep): Promise<void> {
+  const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
+  const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${type}`;
+  const since = await sinceLastPull(cursors, cursorKey);
+  const started = new Date();
+  const params: Record<string, string | number> = { [byPatient]: `Patient/${payload.patientId}`, _count: options.pageSize, ...(since ? { _lastUpdated: `gt${since}` } : {}) };
+  for await (const page of client.pages(type, params)) {
+    await keep(type, (page.entry ?? []).map((e) => e.resource).filter((r): r is Resource => r?.resourceType === type));
+  }
+  await cursors.advance(cursorKey, started);
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */

@@ -19,6 +19,20 @@ export function localReference(ehrBase: string, reference: string): string | und
   return match ? `${match[1]}/${localId(ehrBase, match[1], match[2])}` : undefined;
 }
 
+/** The source URL of a record's version: what a stored copy is compared by. */
+function sourceOf(base: string, type: string, record: Resource): string {
+  const version = record.meta?.versionId;
+  return `${base}/${type}/${record.id}${version ? `/_history/${version}` : ''}`;
+}
+
+/** The records not already stored here at the same source version. */
+export async function notYetStored(repository: Repository, ehrBase: string, type: string, records: Resource[]): Promise<Resource[]> {
+  const base = ehrBase.replace(/\/+$/, '');
+  const stored = await repository.readMany(records.map((r) => `${type}/${localId(ehrBase, type, r.id as string)}`));
+  const known = new Set(stored.map((r) => r.meta?.source));
+  return records.filter((r) => !known.has(sourceOf(base, type, r)));
+}
+
 export interface ImportCounts {
   stored: number;
   unchanged: number;
@@ -31,11 +45,8 @@ export interface ImportCounts {
 export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[]): Promise<ImportCounts> {
   const base = ehrBase.replace(/\/+$/, '');
   const local = records.map((record) => {
-    const sourceId = record.id as string;
-    const version = record.meta?.versionId;
-    const source = `${base}/${type}/${sourceId}${version ? `/_history/${version}` : ''}`;
     const mapped = mapReferences(record, (reference) => localReference(ehrBase, reference));
-    return { ...mapped, id: localId(ehrBase, type, sourceId), meta: { source } } as Resource;
+    return { ...mapped, id: localId(ehrBase, type, record.id as string), meta: { source: sourceOf(base, type, record) } } as Resource;
   });
   // Insert first: on a first pull that is the whole work, one round trip a page. Records already
   // here come back as taken ids and are compared with what is stored, one by one.

@@ -61,7 +61,7 @@ export class RetrievalWorker {
       const heartbeat = setInterval(() => void this.jobs.heartbeat(job._id, this.options.leaseMs), this.options.leaseMs / 3);
       const started = Date.now();
       try {
-        const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, ...(job.progress as Partial<RetrievalProgress>) };
+        const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, targets: [], attachmentsStored: 0, attachmentsSkipped: 0, ...(job.progress as Partial<RetrievalProgress>) };
         await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
         await this.jobs.finish(job._id, 'done');
         this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
