@@ -61,7 +61,7 @@ export async function retrieveChart(
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
   const targets = new Set(progress.targets);
   const keep = async (type: string, records: Resource[]): Promise<void> => {
-    if (options.attachments && records.some((r) => attachmentsOf(r).length)) {
+    if (options.attachments && records.some((r) => attachmentsOf(r).some((a) => a.url && !a.data))) {
       // Attachments of records already here at this version were dealt with when they came.
       const counts = await retrieveAttachments(client, await notYetStored(service.repository, payload.ehrBase, type, records), options.attachments);
       progress.attachmentsStored += counts.stored;
