@@ -16,6 +16,15 @@ export interface Config {
   pollIntervalMs: number;
   /** The service's SMART Backend Services key (PKCS#8 PEM), its key id and algorithm. */
   smartKey?: { pem: string; keyId: string; algorithm: string };
+  /** The key opinions are signed with (PKCS#8 PEM); without one, a key made per process. */
+  opinionKey: { pem?: string; keyId: string; algorithm: string };
+  delivery: {
+    pollMs: number;
+    leaseMs: number;
+    giveUpMs: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+  };
   retrieval: {
     pageSize: number;
     concurrency: number;
@@ -42,6 +51,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: parseInteger(env.MAX_BODY_BYTES, 5 * 1024 * 1024, 'MAX_BODY_BYTES'),
     pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
     smartKey: env.SMART_PRIVATE_KEY ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' } : undefined,
+    opinionKey: { pem: env.OPINION_SIGNING_KEY || undefined, keyId: env.OPINION_SIGNING_KEY_ID ?? 'opinion-1', algorithm: env.OPINION_SIGNING_ALG ?? 'ES256' },
+    delivery: {
+      pollMs: parseInteger(env.DELIVERY_POLL_MS, 1000, 'DELIVERY_POLL_MS'),
+      leaseMs: parseInteger(env.DELIVERY_LEASE_MS, 60_000, 'DELIVERY_LEASE_MS'),
+      giveUpMs: parseInteger(env.DELIVERY_GIVE_UP_MS, 24 * 3600_000, 'DELIVERY_GIVE_UP_MS'),
+      baseDelayMs: parseInteger(env.DELIVERY_RETRY_BASE_MS, 5000, 'DELIVERY_RETRY_BASE_MS'),
+      maxDelayMs: parseInteger(env.DELIVERY_RETRY_MAX_MS, 15 * 60_000, 'DELIVERY_RETRY_MAX_MS'),
+    },
     retrieval: {
       pageSize: parseInteger(env.RETRIEVAL_PAGE_SIZE, 50, 'RETRIEVAL_PAGE_SIZE'),
       concurrency: parseInteger(env.RETRIEVAL_CONCURRENCY, 4, 'RETRIEVAL_CONCURRENCY'),

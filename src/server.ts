@@ -16,13 +16,17 @@ import { caseOpener, requestIdentity } from './intake/open-case.js';
 import { Poller } from './intake/poller.js';
 import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
+import { Opinions } from './opinion/opinions.js';
+import { OpinionSigner } from './opinion/signing.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { AttachmentStore } from './store/attachments.js';
 import { CursorStore } from './store/cursors.js';
 import { JobQueue } from './store/jobs.js';
+import { Outbox } from './store/outbox.js';
 import { createModels, ensureIndexes } from './store/models.js';
 import { Repository } from './store/repository.js';
 import { ResourceValidator } from './validation/validator.js';
+import { DeliveryWorker } from './writeback/delivery.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -61,6 +65,22 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
     service.operations.set('submit', { methods: ['POST'], run: (_s, { body }) => intake.submit(body) });
     service.operations.set('notify', { methods: ['POST'], run: (_s, { id }) => intake.notify(id as string) });
+    const outbox = new Outbox(models, ['DiagnosticReport']);
+    const signer = await OpinionSigner.load(config.opinionKey, log);
+    const opinions = new Opinions(service, signer, outbox);
+    opinions.install();
+    service.operations.set('verify', { methods: ['GET', 'POST'], run: (_s, { id }) => opinions.verify(id as string) });
+    service.operations.set('redeliver', { methods: ['POST'], run: async (_s, { id }) => {
+      const reply = await opinions.redeliver(id as string);
+      delivery.nudge();
+      return reply;
+    } });
+    const { delivery: deliveryConfig } = config;
+    const delivery = new DeliveryWorker(outbox, service, institutions, opinions, log, {
+      ...deliveryConfig,
+      retry: { attempts: 2, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 2000 },
+    });
+    opinions.onDeliveryOwed = () => delivery.nudge();
     const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
@@ -81,9 +101,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const ready = await database.ping();
       res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
     });
-    // The public half of the SMART Backend Services key, for institutions to register.
+    // The public halves of the SMART Backend Services key (for institutions to register) and of the
+    // key opinions are signed with (for anyone to check a signature).
     app.get('/.well-known/jwks.json', (_req, res) => {
-      res.json({ keys: signingKey ? [signingKey.publicJwk] : [] });
+      res.json({ keys: [...(signingKey ? [signingKey.publicJwk] : []), signer.publicJwk] });
     });
     // Attachment content retrieved from referring institutions; the records' Attachment.url points here.
     app.get('/attachments/:id', async (req, res) => {
@@ -102,6 +123,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     worker.start();
     poller.start();
+    delivery.start();
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');
@@ -115,6 +137,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           server.closeIdleConnections();
         });
         await poller.stop();
+        await delivery.stop();
         await worker.stop();
         await database.close();
       },

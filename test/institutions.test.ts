@@ -79,9 +79,10 @@ async function requestAndWait(body: Record<string, unknown>): Promise<any> {
 describe('referring institutions', () => {
   it('publishes the public half of its SMART key as a JWKS', async () => {
     const jwks = await (await fetch(`${service.server.url}/.well-known/jwks.json`)).json() as { keys: Record<string, string>[] };
-    expect(jwks.keys).toHaveLength(1);
+    // Its SMART key and the key opinions are signed with; private parts never.
+    expect(jwks.keys.map((k) => k.kid)).toEqual(['test-key-1', 'opinion-1']);
     expect(jwks.keys[0]).toMatchObject({ kid: 'test-key-1', alg: 'ES384', kty: 'EC', use: 'sig' });
-    expect(jwks.keys[0].d).toBeUndefined();
+    expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
   });
 
   it('SMART Backend Services: a verified client assertion, one token for the whole chart, patient named relative to meta.source', async () => {

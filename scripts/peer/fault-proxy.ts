@@ -3,12 +3,15 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = { status: number; retryAfter?: string } | { drop: true };
+/** An answer instead of the EHR's; a connection dropped before forwarding; or one dropped after the EHR did the work (the answer lost). */
+export type Fault = { status: number; retryAfter?: string } | { drop: true } | { dropAnswer: true };
 
 export interface FaultProxy {
   /** The proxied FHIR base URL. */
   base: string;
   latencyMs: number;
+  /** Added after the EHR has answered, before the answer is passed on (the work is done, the caller still waits). */
+  answerLatencyMs: number;
   /** Faults answered instead of forwarding, one per request, in order, until the list is empty. */
   faults: Fault[];
   /** Every fault answer makes the next `every` requests forward normally before the next fault. */
@@ -24,6 +27,7 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
   const proxy: FaultProxy = {
     base: '',
     latencyMs: 0,
+    answerLatencyMs: 0,
     faults: [],
     every: 0,
     injected: 0,
@@ -36,8 +40,8 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
   };
   const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
     if (proxy.latencyMs) await new Promise((r) => setTimeout(r, proxy.latencyMs));
-    if (proxy.faults.length && sinceFault >= proxy.every) {
-      const fault = proxy.faults.shift() as Fault;
+    if (proxy.faults.length && sinceFault >= proxy.every && !('dropAnswer' in proxy.faults[0])) {
+      const fault = proxy.faults.shift() as Exclude<Fault, { dropAnswer: true }>;
       sinceFault = 0;
       proxy.injected++;
       if ('drop' in fault) {
@@ -48,12 +52,26 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
       res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'injected fault' } }] }));
       return;
     }
-    sinceFault++;
+    let loseAnswer = false;
+    if (proxy.faults.length && sinceFault >= proxy.every && 'dropAnswer' in proxy.faults[0]) {
+      proxy.faults.shift();
+      sinceFault = 0;
+      proxy.injected++;
+      loseAnswer = true;
+    } else {
+      sinceFault++;
+    }
     proxy.forwarded++;
     // The Host header stays the proxy's, so the paging links the EHR writes lead back through the proxy.
     const upstream = http.request(
       { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-      (answer) => {
+      async (answer) => {
+        if (proxy.answerLatencyMs) await new Promise((r) => setTimeout(r, proxy.answerLatencyMs));
+        if (loseAnswer) {
+          answer.resume();
+          answer.once('end', () => req.socket.destroy());
+          return;
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },

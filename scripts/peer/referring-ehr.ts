@@ -29,6 +29,8 @@ export interface ReferringEhrOptions {
   smartConfiguration?: Record<string, unknown>;
   /** Offer Patient/$everything (and say so in the CapabilityStatement). */
   everything?: boolean;
+  /** A status to refuse a request with (e.g. 405 for `PUT /ServiceRequest/...`), as a locked-down EHR does. */
+  refuses?: (method: string, path: string) => number | undefined;
 }
 
 /** The kinds of record this EHR holds about a patient, in the order $everything answers them. */
@@ -57,6 +59,11 @@ export async function startReferringEhr(options: ReferringEhrOptions = {}): Prom
     requests.push(`${req.method} ${req.url}`);
     if (options.accepts && !options.accepts(req.headers.authorization)) {
       res.status(401).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] }));
+      return;
+    }
+    const refusal = options.refuses?.(req.method, req.path);
+    if (refusal) {
+      res.status(refusal).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden' }] }));
       return;
     }
     const [outcome, resource] = await router.handleRequest(

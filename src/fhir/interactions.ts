@@ -5,6 +5,7 @@ import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { OperationHandler } from './operations/index.js';
+import type { Delivery } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
 import { badRequest, FhirError, informational, notFound, outcomeOf, unprocessable } from './outcome.js';
@@ -24,9 +25,20 @@ const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Called after a resource is created through the API: where the workflow plugs into the pipeline. */
 export type CreatedListener = (resource: Resource) => Promise<void>;
 
+/**
+ * Called before a resource of one type is stored (create or update), with the current version when
+ * there is one: may refuse the write (throw a FhirError), change the resource, and attach a delivery
+ * the new version owes, which is stored in the same write.
+ */
+export type WriteHook = (resource: Resource, current: Resource | undefined) => Promise<{ resource: Resource; outbox?: Delivery } | undefined>;
+
+/** Called after a write that a WriteHook took part in, with the stored version. */
+export type WrittenListener = (resource: Resource) => Promise<void>;
+
 export class FhirService {
   readonly fhirBase: string;
   private readonly createdListeners: CreatedListener[] = [];
+  private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }>();
   /** Operations the workflow adds (see operations/index.ts for the built-in ones). */
   readonly operations = new Map<string, { methods: string[]; run: OperationHandler }>();
   /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
@@ -43,6 +55,11 @@ export class FhirService {
 
   onCreated(listener: CreatedListener): void {
     this.createdListeners.push(listener);
+  }
+
+  /** Puts `before` in front of every write of `type`, and `after` behind it. One pair a type. */
+  hookWrites(type: string, before: WriteHook, after: WrittenListener): void {
+    this.writeHooks.set(type, { before, after });
   }
 
   checkType(type: string): void {
@@ -129,9 +146,19 @@ export class FhirService {
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
   async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
+    const hook = this.writeHooks.get(resource.resourceType);
+    let outbox: Delivery | undefined;
+    if (hook) {
+      // The id is fixed before the hook sees the resource: what it signs is what is stored.
+      id ??= randomUUID();
+      const hooked = await hook.before({ ...resource, id }, undefined);
+      resource = hooked?.resource ?? resource;
+      outbox = hooked?.outbox;
+    }
     const condition = ifNoneExist ?? this.implicitCondition?.(resource);
-    const result = condition ? await this.createConditionally(resource, condition, id) : await this.repository.create(resource, id);
+    const result = condition ? await this.createConditionally(resource, condition, id, outbox) : await this.repository.create(resource, id, outbox);
     if (result.created) {
+      await hook?.after(result.resource);
       for (const listener of this.createdListeners) await listener(result.resource);
     }
     return result;
@@ -142,7 +169,18 @@ export class FhirService {
     if (resource.id !== id) {
       throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
     }
-    return this.repository.update(resource, ifMatch === undefined ? undefined : parseETag(ifMatch));
+    const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
+    const hook = this.writeHooks.get(resource.resourceType);
+    if (!hook) {
+      return this.repository.update(resource, version);
+    }
+    const current = await this.repository.current(resource.resourceType, id);
+    const previous = current && !current.deleted ? current.resource : undefined;
+    const hooked = await hook.before(resource, previous);
+    // Written only on the version the hook judged, so no other write slips in between.
+    const result = await this.repository.update(hooked?.resource ?? resource, version ?? current?.versionId, hooked?.outbox);
+    await hook.after(result.resource);
+    return result;
   }
 
   /** Checks type, shape and validity; throws 400/404/422 so that a bad request changes nothing. */
@@ -171,7 +209,7 @@ export class FhirService {
    * If-None-Exist: answers the matching resource (200) when there is one, 412 when several, else
    * creates once, even when the same request arrives twice at the same moment.
    */
-  private async createConditionally(resource: Resource, ifNoneExist: string, preferredId?: string): Promise<WriteResult> {
+  private async createConditionally(resource: Resource, ifNoneExist: string, preferredId?: string, outbox?: Delivery): Promise<WriteResult> {
     const type = resource.resourceType;
     const params = new URLSearchParams(ifNoneExist.replace(/^[^?]*\?/, ''));
     const query: QueryParams = {};
@@ -205,7 +243,7 @@ export class FhirService {
       }
     }
     try {
-      return await this.repository.create(resource, claim.resourceId);
+      return await this.repository.create(resource, claim.resourceId, outbox);
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
       // The other request of the pair created it first.

@@ -81,7 +81,7 @@ export class RequestIntake {
     const { id, meta, ...rest } = source;
     const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : {}), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
     const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request));
-    const tasks = await this.service.repository.referencing('Task', 'focus', [`ServiceRequest/${result.resource.id}`], 1);
+    const tasks = await this.service.repository.readMany([`Task/${result.resource.id}`]); // the case's Task has the request's id
     if (!tasks.length) {
       throw badRequest(`The request's patient cannot be placed on the institution's server`, 'ServiceRequest.subject');
     }

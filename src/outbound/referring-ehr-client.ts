@@ -60,6 +60,20 @@ export class ReferringEhrClient {
     return statement.resourceType === 'CapabilityStatement' ? statement : undefined;
   }
 
+  /** Posts a transaction Bundle; answers the transaction-response. */
+  async transaction(bundle: Bundle): Promise<Bundle> {
+    return (await this.withRetries('transaction', () => this.client.transaction({ body: bundle as never }))) as unknown as Bundle;
+  }
+
+  async update(resource: Resource & { id: string }): Promise<Resource> {
+    return (await this.withRetries(`update ${resource.resourceType}`, () => this.client.update({ resourceType: resource.resourceType, id: resource.id, body: resource as never }))) as Resource;
+  }
+
+  /** The first page of a search. */
+  async search(type: string, searchParams: Record<string, string | number>): Promise<Bundle> {
+    return (await this.withRetries(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }))) as unknown as Bundle;
+  }
+
   /** Each page of a search, following `next` links to the end. */
   pages(type: string, searchParams: Record<string, string | number>): AsyncGenerator<Bundle> {
     return this.following(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }));

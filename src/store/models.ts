@@ -14,9 +14,28 @@ export interface StoredResource {
   resource?: Resource;
   idx: Record<string, string[]>;
   dt: Record<string, { s: Date; e: Date }>;
+  /** A delivery to another institution that this version owes, kept in the same document as the version. */
+  outbox?: Delivery;
 }
 
-export type HistoryEntry = Omit<StoredResource, 'idx' | 'dt'>;
+export type HistoryEntry = Omit<StoredResource, 'idx' | 'dt' | 'outbox'>;
+
+/** The state of a delivery owed to a referring institution (see writeback/). */
+export interface Delivery {
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** When the first attempt was due; the give-up time counts from here. */
+  since: Date;
+  /** When the next attempt is due (for a pending one) or when the running attempt's lease ends. */
+  due: Date;
+  /** What the last attempt met, worded without patient data. */
+  lastError?: string;
+  deliveredAt?: Date;
+  /** Anything the delivery noted for later: a refused status update, the ids the institution gave. */
+  notes?: string[];
+  /** Delivery-specific data fixed at write time (for an opinion: its signature). */
+  data?: Record<string, unknown>;
+}
 
 /** One claim per conditional create query, so that concurrent retries of it create one resource. */
 export interface ConditionalClaim {

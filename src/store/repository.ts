@@ -6,7 +6,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { conflict, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
 import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
-import type { HistoryEntry, Models, StoredResource } from './models.js';
+import type { Delivery, HistoryEntry, Models, StoredResource } from './models.js';
 
 export interface SearchMatch {
   resource: Resource;
@@ -63,8 +63,9 @@ export class Repository {
     return entry.resource;
   }
 
-  async create(resource: Resource, id: string = randomUUID()): Promise<WriteResult> {
-    const stored = this.prepare(resource, id, 1);
+  /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document. */
+  async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery): Promise<WriteResult> {
+    const stored = this.prepare(resource, id, 1, outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
     return { resource: stored.resource as Resource, created: true };
   }
@@ -87,7 +88,7 @@ export class Repository {
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
    */
-  async update(resource: Resource, ifMatch?: number): Promise<WriteResult> {
+  async update(resource: Resource, ifMatch?: number, outbox?: Delivery): Promise<WriteResult> {
     const { resourceType: type, id } = resource as Resource & { id: string };
     for (let attempt = 0; attempt < maxRetries; attempt++) {
       const current = await this.current(type, id);
@@ -96,13 +97,14 @@ export class Repository {
       }
       if (!current) {
         try {
-          return await this.create(resource, id);
+          return await this.create(resource, id, outbox);
         } catch (err) {
           if (isDuplicateKey(err)) continue; // created concurrently: update it instead
           throw err;
         }
       }
-      const next = this.prepare(resource, id, current.versionId + 1);
+      // A delivery still owed by an earlier version stays owed unless this write brings its own.
+      const next = this.prepare(resource, id, current.versionId + 1, outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
         return { resource: next.resource as Resource, created: current.deleted, previous: current };
       }
@@ -224,7 +226,7 @@ export class Repository {
     }
   }
 
-  private prepare(resource: Resource, id: string, versionId: number): StoredResource {
+  private prepare(resource: Resource, id: string, versionId: number, outbox?: Delivery): StoredResource {
     const lastUpdated = new Date();
     const body = {
       ...resource,
@@ -232,12 +234,12 @@ export class Repository {
       meta: { ...resource.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
     } as Resource;
     const { idx, dt } = buildSearchIndex(body, this.baseUrl);
-    return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt };
+    return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt, ...(outbox ? { outbox } : {}) };
   }
 
   /** Keeps `current` in history, then swaps in `next` only if nobody moved the version meanwhile. */
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
-    const { idx: _i, dt: _d, ...entry } = current;
+    const { idx: _i, dt: _d, outbox: _o, ...entry } = current;
     await this.models.history(current.type).collection.replaceOne(
       { _id: `${current._id}/${current.versionId}` } as never,
       { ...entry, _id: `${current._id}/${current.versionId}` } as never,

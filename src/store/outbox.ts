@@ -1,0 +1,53 @@
+// The outbox: deliveries owed to referring institutions, kept in the document of the resource version
+// that owes them (so a version and its delivery are written in one atomic step), claimed under a lease
+// by the delivery worker and settled by it. Every change is guarded by the version and the state, so
+// a worker that lost its lease, or a newer version, is never overwritten.
+import type { Delivery, Models, StoredResource } from './models.js';
+
+export interface OwedDelivery {
+  type: string;
+  id: string;
+  versionId: number;
+  delivery: Delivery;
+}
+
+export class Outbox {
+  constructor(
+    private readonly models: Models,
+    /** The resource types whose versions can owe a delivery. */
+    private readonly types: readonly string[],
+  ) {}
+
+  /** Takes the next due delivery under a lease of `leaseMs` (its `due` moves past the lease). */
+  async claim(leaseMs: number, now = new Date()): Promise<OwedDelivery | undefined> {
+    for (const type of this.types) {
+      const doc = await this.models
+        .resources(type)
+        .findOneAndUpdate({ 'outbox.state': 'pending', 'outbox.due': { $lte: now } }, { $set: { 'outbox.due': new Date(now.getTime() + leaseMs) }, $inc: { 'outbox.attempts': 1 } }, { new: true })
+        .lean<StoredResource>();
+      if (doc?.outbox) return { type, id: doc.id, versionId: doc.versionId, delivery: doc.outbox };
+    }
+    return undefined;
+  }
+
+  /** Records the outcome of an attempt, if the delivery is still the one that was claimed. */
+  async settle(owed: OwedDelivery, change: Partial<Delivery>): Promise<boolean> {
+    const set = Object.fromEntries(Object.entries(change).map(([key, value]) => [`outbox.${key}`, value]));
+    const result = await this.models
+      .resources(owed.type)
+      .updateOne({ _id: `${owed.type}/${owed.id}`, versionId: owed.versionId, 'outbox.state': 'pending', 'outbox.attempts': owed.delivery.attempts }, { $set: set });
+    return result.modifiedCount === 1;
+  }
+
+  /** A failed delivery, due again now with a fresh give-up time; false when there is none to retry. */
+  async retry(type: string, id: string, now = new Date()): Promise<boolean> {
+    const result = await this.models
+      .resources(type)
+      .updateOne({ _id: `${type}/${id}`, 'outbox.state': 'failed' }, { $set: { 'outbox.state': 'pending', 'outbox.due': now, 'outbox.since': now, 'outbox.attempts': 0 } });
+    return result.modifiedCount === 1;
+  }
+
+  async get(type: string, id: string): Promise<Delivery | undefined> {
+    return (await this.models.resources(type).findById(`${type}/${id}`, { outbox: 1 }).lean<StoredResource>())?.outbox;
+  }
+}

@@ -1,0 +1,220 @@
+// Write-back: a worker takes owed deliveries from the outbox and posts each final opinion to the
+// referring institution's FHIR server as one transaction Bundle: the report (conditional update on
+// our identifier, so a retried or amended delivery never makes a second copy), the Provenance with
+// the signature, and a Communication telling the requester the opinion is in. Failures are retried
+// with exponential backoff and jitter until a give-up time; then the delivery is marked failed, an
+// alert is logged, and `$redeliver` can start it again.
+import { createHash } from 'node:crypto';
+import type { Bundle, BundleEntry, Communication, DiagnosticReport, Organization, Patient, Practitioner, PractitionerRole, Reference, ServiceRequest, Signature, Task } from '@medplum/fhirtypes';
+import type { FhirService } from '../fhir/interactions.js';
+import type { Institutions } from '../intake/institutions.js';
+import type { Logger } from '../logger.js';
+import type { Opinions } from '../opinion/opinions.js';
+import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
+import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
+import type { OwedDelivery, Outbox } from '../store/outbox.js';
+
+export interface DeliveryOptions {
+  pollMs: number;
+  leaseMs: number;
+  /** After this long without success a delivery is marked failed. */
+  giveUpMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Retries inside one attempt (the outbox does the long-term ones). */
+  retry: RetryPolicy;
+}
+
+/** Where the case lives on the referring server. */
+interface Destination {
+  ehrBase: string;
+  patientId: string;
+  /** The EHR's own ServiceRequest: by id when we read it from there, else by its identifier. */
+  request: Reference<ServiceRequest>;
+  requestId?: string;
+  requester?: Reference<Practitioner | PractitionerRole | Organization>;
+}
+
+const sourcePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
+const sourceRequest = /\/ServiceRequest\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
+
+export class DeliveryWorker {
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly service: FhirService,
+    private readonly institutions: Institutions,
+    private readonly opinions: Opinions,
+    private readonly log: Logger,
+    private readonly options: DeliveryOptions,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  nudge(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const owed = await this.outbox.claim(this.options.leaseMs).catch((err: Error) => {
+        this.log.warn({ err: err.name }, 'could not read the outbox');
+        return undefined;
+      });
+      if (owed) {
+        await this.attempt(owed);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.pollMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** One attempt at one delivery, settled whatever happens. */
+  async attempt(owed: OwedDelivery): Promise<void> {
+    const ref = `${owed.type}/${owed.id}`;
+    try {
+      const notes = await this.deliverOpinion(owed);
+      if (await this.outbox.settle(owed, { state: 'delivered', deliveredAt: new Date(), notes })) {
+        await this.caseStatus(owed, 'opinion-delivered', `Opinion version ${owed.versionId} delivered to the referring institution. ${notes.at(-1)}.`);
+        this.log.info({ delivery: ref, version: owed.versionId, attempts: owed.delivery.attempts }, 'opinion delivered');
+      }
+    } catch (err) {
+      const reason = err instanceof ReferringEhrError || err instanceof DeliveryError ? err.message : (err as Error).name;
+      const final = (err instanceof ReferringEhrError && !err.retryable) || err instanceof DeliveryError;
+      const late = Date.now() - new Date(owed.delivery.since).getTime() >= this.options.giveUpMs;
+      if (final || late) {
+        if (await this.outbox.settle(owed, { state: 'failed', lastError: reason })) {
+          await this.caseStatus(owed, 'delivery-failed', `Delivery of opinion version ${owed.versionId} failed after ${owed.delivery.attempts} attempt(s): ${reason}`);
+          // The alert an operator watches for; `Task?business-status=delivery-failed` lists them all.
+          this.log.error({ alert: 'delivery-failed', delivery: ref, attempts: owed.delivery.attempts, reason }, 'opinion delivery failed; $redeliver retries it');
+        }
+      } else {
+        const wait = Math.random() * Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (owed.delivery.attempts - 1));
+        await this.outbox.settle(owed, { due: new Date(Date.now() + wait), lastError: reason });
+        this.log.warn({ delivery: ref, attempts: owed.delivery.attempts, reason }, 'opinion delivery attempt failed; will retry');
+      }
+    }
+  }
+
+  /** The case's Task shows where the delivery stands, with a note of what happened. */
+  private async caseStatus(owed: OwedDelivery, code: string, note: string): Promise<void> {
+    const report = (await this.service.repository.read(owed.type, owed.id)) as DiagnosticReport;
+    const task = await this.opinions.taskOf(report);
+    if (task) await setBusinessStatus(this.service, task.id as string, code, { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }] });
+  }
+
+  private async deliverOpinion(owed: OwedDelivery): Promise<string[]> {
+    const report = (await this.service.repository.read('DiagnosticReport', owed.id)) as DiagnosticReport;
+    const provenance = await this.opinions.recordSignature(report); // made again if a crash lost it
+    const task = await this.opinions.taskOf(report);
+    const destination = await this.destinationOf(report, task);
+    const client = new ReferringEhrClient(destination.ehrBase, this.options.retry, await this.institutions.credentialsFor(destination.ehrBase));
+    const response = await client.transaction(this.bundle(report, provenance.signature ?? [], destination, owed));
+    const notes = (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
+    notes.push(await this.completeRequest(client, destination));
+    return notes;
+  }
+
+  private async destinationOf(report: DiagnosticReport, task: Task | undefined): Promise<Destination> {
+    const requestRef = report.basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
+    if (!task?.for?.reference || !requestRef) {
+      throw new DeliveryError('the opinion is not based on a case with a retrieved patient');
+    }
+    const [patient, request] = (await this.service.repository.readMany([task.for.reference, requestRef])) as [Patient | undefined, ServiceRequest | undefined];
+    const source = sourcePatient.exec(patient?.meta?.source ?? '');
+    if (!source || !request) {
+      throw new DeliveryError('the case has no patient from a referring institution');
+    }
+    const requestId = sourceRequest.exec(request.meta?.source ?? '')?.[1];
+    const identifier = request.identifier?.find((i) => i.value);
+    if (!requestId && !identifier) {
+      throw new DeliveryError('the request has neither a source id nor an identifier to refer to on the institution’s server');
+    }
+    const requester = request.requester?.reference?.startsWith(`${source[1]}/`) ? ({ reference: request.requester.reference.slice(source[1].length + 1) } as Destination['requester']) : undefined;
+    return { ehrBase: source[1], patientId: source[2], request: requestId ? { reference: `ServiceRequest/${requestId}` } : { identifier }, requestId, requester };
+  }
+
+  private bundle(report: DiagnosticReport, signature: Signature[], to: Destination, owed: OwedDelivery): Bundle {
+    const system = `${this.service.conformance.canonical}/opinion`;
+    const reportUrn = `urn:uuid:${uuidFrom(`${report.id}`)}`;
+    const subject = { reference: `Patient/${to.patientId}` };
+    // The institution's copy: our content, its own references; our local records and people stay here.
+    const { id: _id, meta: _meta, result: _result, imagingStudy: _imaging, specimen: _specimen, media: _media, resultsInterpreter: _interpreter, performer, ...content } = report;
+    const copy: DiagnosticReport = {
+      ...content,
+      identifier: [...(report.identifier ?? []), { system, value: report.id }],
+      subject,
+      basedOn: [to.request],
+      performer: performer?.map((p) => ({ display: p.display ?? 'Second-opinion reviewer' })),
+    };
+    const notice: Communication = {
+      resourceType: 'Communication',
+      identifier: [{ system: `${system}-notice`, value: `${report.id}-${owed.versionId}` }],
+      status: 'completed',
+      subject,
+      basedOn: [to.request],
+      ...(to.requester ? { recipient: [to.requester] } : {}),
+      sent: new Date().toISOString(),
+      payload: [{ contentString: report.status === 'amended' ? 'The second opinion has been amended.' : 'The second opinion is in.' }, { contentReference: { reference: reportUrn } }],
+    };
+    const entries: BundleEntry[] = [
+      { fullUrl: reportUrn, resource: copy, request: { method: 'PUT', url: `DiagnosticReport?identifier=${encodeURIComponent(`${system}|${report.id}`)}` } },
+      {
+        fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-provenance`)}`,
+        resource: { resourceType: 'Provenance', id: `so-${uuidFrom(`${report.id}-${owed.versionId}`)}`, target: [{ reference: reportUrn }], recorded: new Date().toISOString(), agent: [{ who: { display: 'second-opinion service' } }], signature },
+        request: { method: 'PUT', url: `Provenance/so-${uuidFrom(`${report.id}-${owed.versionId}`)}` },
+      },
+      { fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-notice`)}`, resource: notice, request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${encodeURIComponent(`${system}-notice|${report.id}-${owed.versionId}`)}` } },
+    ];
+    return { resourceType: 'Bundle', type: 'transaction', entry: entries };
+  }
+
+  /** Where the institution allows it, its own request is marked completed; a refusal is noted, not retried. */
+  private async completeRequest(client: ReferringEhrClient, to: Destination): Promise<string> {
+    try {
+      let request: ServiceRequest | undefined;
+      if (to.requestId) {
+        request = (await client.read('ServiceRequest', to.requestId)) as ServiceRequest;
+      } else {
+        const { system, value } = to.request.identifier ?? {};
+        const found = await client.search('ServiceRequest', { identifier: system ? `${system}|${value}` : (value as string) });
+        request = found.entry?.length === 1 ? (found.entry[0].resource as ServiceRequest) : undefined;
+      }
+      if (!request?.id) return 'ServiceRequest status not updated: not found on the institution’s server';
+      if (request.status === 'completed') return 'ServiceRequest already completed';
+      await client.update({ ...request, status: 'completed' } as ServiceRequest & { id: string });
+      return 'ServiceRequest marked completed';
+    } catch (err) {
+      if (err instanceof ReferringEhrError) return `ServiceRequest status not updated: refused (${err.message})`;
+      throw err;
+    }
+  }
+}
+
+/** A delivery that cannot succeed however often it is tried. */
+class DeliveryError extends Error {}
+
+/** A stable UUID (v4 layout) from a string, for fullUrls and ids that must be the same on every attempt. */
+function uuidFrom(text: string): string {
+  const hex = createHash('sha256').update(text).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+

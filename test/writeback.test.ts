@@ -1,0 +1,215 @@
+// The opinion: drafted, finalised (rendered, signed, delivered into the patient's chart on the
+// referring EHR exactly once, even through outages and lost answers), verified, and amended.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { startTestService, type TestService } from './harness.js';
+import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
+import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
+
+const examples = path.join(defaultProfilesDir(), 'examples', 'valid');
+const request = JSON.parse(readFileSync(path.join(examples, 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
+const draft = JSON.parse(readFileSync(path.join(examples, 'DiagnosticReport-preliminary.json'), 'utf8'));
+const finalExample = JSON.parse(readFileSync(path.join(examples, 'DiagnosticReport-final-concordant.json'), 'utf8'));
+const opinionSystem = 'https://second-opinion.example/fhir/opinion';
+const orders = 'https://ehr.example/orders';
+
+let ehr: ReferringEhr;
+let proxy: FaultProxy;
+let service: TestService;
+let patientId: string;
+
+beforeAll(async () => {
+  // The EHR lets the service write into the chart but not change its orders.
+  ehr = await startReferringEhr({ refuses: (method, p) => (method === 'PUT' && p.startsWith('/ServiceRequest/') ? 405 : undefined) });
+  patientId = await seedPatient(ehr.repo, 2);
+  proxy = await startFaultProxy(ehr.base);
+  service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '50', DELIVERY_RETRY_MAX_MS: '200', OUTBOUND_RETRY_BASE_MS: '10' });
+});
+afterAll(async () => {
+  await service?.stop();
+  await proxy?.stop();
+  await ehr?.stop();
+});
+
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const taskOf = (requestId: string) => service.fhir(`/Task/${requestId}`).then((r) => r.body);
+const businessStatus = (task: any): string => task.businessStatus.coding[0].code;
+
+/** A case whose records are in, with its order also on the EHR; answers the request's id and the Task. */
+async function openCase(orderId: string): Promise<{ requestId: string; task: any }> {
+  await ehr.repo.createResource({ resourceType: 'ServiceRequest', status: 'active', intent: 'order', identifier: [{ system: orders, value: orderId }], subject: { reference: `Patient/${patientId}` }, code: request.code });
+  const created = await service.fhir('/ServiceRequest', {
+    body: { ...request, identifier: [{ system: orders, value: orderId }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: [] },
+  });
+  expect(created.status).toBe(201);
+  const task = await until(() => taskOf(created.body.id), (t) => businessStatus(t) === 'records-ready');
+  expect(businessStatus(task)).toBe('records-ready');
+  return { requestId: created.body.id, task };
+}
+
+function opinion(requestId: string, task: any, status: string, conclusion: string): Record<string, unknown> {
+  const base = status === 'preliminary' ? draft : finalExample;
+  return { ...base, status, subject: { reference: task.for.reference }, basedOn: [{ reference: `ServiceRequest/${requestId}` }], conclusion };
+}
+
+const chartOpinions = async (orderId: string) => {
+  const all = ((await (await fetch(`${ehr.base}/DiagnosticReport?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
+  const orderRef = (r: any) => JSON.stringify(r.basedOn ?? []).includes(orderId);
+  return all.filter((r: any) => r.identifier?.some((i: any) => i.system === opinionSystem) && orderRef(r));
+};
+
+describe('the signed opinion and its write-back', () => {
+  it('a final opinion is rendered, signed, and lands in the chart once, with its Provenance and a notice', async () => {
+    const { requestId, task } = await openCase('WB-1');
+    const drafted = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'preliminary', 'Draft: likely concordant.') });
+    expect(drafted.status).toBe(201);
+    expect(drafted.body.presentedForm).toBeUndefined(); // a draft is neither rendered nor signed
+    const id = drafted.body.id;
+    const finalised = await service.fhir(`/DiagnosticReport/${id}`, { method: 'PUT', body: { ...opinion(requestId, task, 'final', 'Invasive ductal carcinoma <confirmed> & HER2 positive.'), id } });
+    expect(finalised.status).toBe(200);
+    const rendering = finalised.body.presentedForm.find((a: any) => a.title === 'Second opinion (as signed by the service)');
+    const html = Buffer.from(rendering.data, 'base64').toString();
+    expect(html).toContain('Invasive ductal carcinoma &lt;confirmed&gt; &amp; HER2 positive.');
+    expect(html).not.toContain('<confirmed>');
+
+    const delivered = await until(() => taskOf(requestId), (t) => businessStatus(t) === 'opinion-delivered');
+    expect(businessStatus(delivered)).toBe('opinion-delivered');
+    // The EHR refuses changes to its orders: recorded on the Task, not retried.
+    expect(delivered.note.at(-1).text).toMatch(/ServiceRequest status not updated: refused .*HTTP 405/);
+    expect(ehr.requests.filter((r) => r.startsWith('PUT /ServiceRequest/')).length).toBe(1);
+
+    const inChart = await chartOpinions('WB-1');
+    expect(inChart).toHaveLength(1);
+    expect(inChart[0].conclusion).toBe('Invasive ductal carcinoma <confirmed> & HER2 positive.');
+    expect(inChart[0].subject.reference).toBe(`Patient/${patientId}`);
+    expect(inChart[0].basedOn[0].identifier).toEqual({ system: orders, value: 'WB-1' });
+    expect(inChart[0].extension.find((e: any) => e.url.endsWith('/concordance')).valueCodeableConcept.coding[0].code).toBe('concordant');
+    const provenances = ((await (await fetch(`${ehr.base}/Provenance?_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
+    const signed = provenances.filter((p: any) => p.target?.[0]?.reference === `DiagnosticReport/${inChart[0].id}`);
+    expect(signed).toHaveLength(1);
+    expect(signed[0].signature[0].sigFormat).toBe('application/jose');
+    const notices = ((await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry ?? [];
+    expect(notices.filter((e: any) => e.resource.payload?.[1]?.contentReference?.reference === `DiagnosticReport/${inChart[0].id}`)).toHaveLength(1);
+
+    // The signature: valid for the content as stored; the public key is in the JWKS.
+    const verified = await service.fhir(`/DiagnosticReport/${id}/$verify`);
+    expect(verified.status).toBe(200);
+    const params = Object.fromEntries(verified.body.parameter.map((p: any) => [p.name, p.valueBoolean ?? p.valueString ?? p.valueReference?.reference]));
+    expect(params.valid).toBe(true);
+    const jwks = (await (await fetch(`${service.server.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toContain(params.keyId);
+    const local = await service.fhir(`/${params.signature}`);
+    expect(local.body.target[0].reference).toBe(`DiagnosticReport/${id}/_history/${finalised.body.meta.versionId}`);
+
+    // Changed behind the API's back, the content no longer matches its signature.
+    await service.server.database.connection.collection('DiagnosticReport').updateOne({ _id: `DiagnosticReport/${id}` } as never, { $set: { 'resource.conclusion': 'Benign.' } });
+    const tampered = await service.fhir(`/DiagnosticReport/${id}/$verify`);
+    expect(tampered.body.parameter.find((p: any) => p.name === 'valid').valueBoolean).toBe(false);
+    await service.server.database.connection.collection('DiagnosticReport').updateOne({ _id: `DiagnosticReport/${id}` } as never, { $set: { 'resource.conclusion': 'Invasive ductal carcinoma <confirmed> & HER2 positive.' } });
+  });
+
+  it('a final opinion changes only by amendment; the amendment replaces the chart copy and keeps the earlier version here', async () => {
+    const { requestId, task } = await openCase('WB-2');
+    const created = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Concordant.') });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    await until(() => taskOf(requestId), (t) => businessStatus(t) === 'opinion-delivered');
+
+    for (const status of ['final', 'preliminary']) {
+      const refused = await service.fhir(`/DiagnosticReport/${id}`, { method: 'PUT', body: { ...opinion(requestId, task, status, 'Changed quietly.'), id } });
+      expect([status, refused.status]).toEqual([status, 409]);
+      expect(refused.body.issue[0].expression).toEqual(['DiagnosticReport.status']);
+    }
+    expect((await service.fhir(`/DiagnosticReport/${id}`)).body.meta.versionId).toBe('1');
+
+    const amended = await service.fhir(`/DiagnosticReport/${id}`, { method: 'PUT', body: { ...opinion(requestId, task, 'amended', 'Concordant; add a cardiac work-up before trastuzumab.'), id } });
+    expect(amended.status).toBe(200);
+    const redelivered = await until(() => taskOf(requestId), (t) => businessStatus(t) === 'opinion-delivered' && t.note?.some((n: any) => n.text.includes('version 2')));
+    expect(redelivered.note.at(-1).text).toMatch(/version 2 delivered/);
+    const inChart = await chartOpinions('WB-2');
+    expect(inChart).toHaveLength(1);
+    expect(inChart[0].status).toBe('amended');
+    expect(inChart[0].conclusion).toMatch(/cardiac work-up/);
+    const earlier = await service.fhir(`/DiagnosticReport/${id}/_history/1`);
+    expect([earlier.body.status, earlier.body.conclusion]).toEqual(['final', 'Concordant.']);
+    expect((await service.fhir(`/DiagnosticReport/${id}/$verify`)).body.parameter[0].valueBoolean).toBe(true);
+  });
+
+  it('rides out an EHR that is down for a while, and a lost answer, with exactly one copy in the chart', async () => {
+    const { requestId, task } = await openCase('WB-3');
+    proxy.every = 0;
+    const before = ehr.requests.length;
+    proxy.faults = [{ status: 503 }, { status: 503 }, { drop: true }, { status: 503 }, { status: 502 }, { dropAnswer: true }, { status: 503 }];
+    const created = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Diagnosis changed: DCIS, not invasive.') });
+    expect(created.status).toBe(201);
+    const done = await until(() => taskOf(requestId), (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t)));
+    expect(businessStatus(done)).toBe('opinion-delivered');
+    expect(proxy.faults).toHaveLength(0);
+    // The EHR did the transaction more than once (its first answer was lost), yet holds one copy.
+    expect(ehr.requests.slice(before).filter((r) => r === 'POST /').length).toBeGreaterThanOrEqual(2);
+    const inChart = await chartOpinions('WB-3');
+    expect(inChart).toHaveLength(1);
+    expect(inChart[0].conclusion).toBe('Diagnosis changed: DCIS, not invasive.');
+  });
+
+  it('bad input to the opinion operations answers an OperationOutcome and changes nothing', async () => {
+    const { requestId, task } = await openCase('WB-4');
+    const drafted = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'preliminary', 'Draft.') });
+    const notSigned = await service.fhir(`/DiagnosticReport/${drafted.body.id}/$verify`);
+    expect(notSigned.status).toBe(400);
+    expect(notSigned.body.issue[0].expression).toEqual(['DiagnosticReport.status']);
+    const notOwed = await service.fhir(`/DiagnosticReport/${drafted.body.id}/$redeliver`, { method: 'POST' });
+    expect(notOwed.status).toBe(404);
+    const amendDraft = await service.fhir(`/DiagnosticReport/${drafted.body.id}`, { method: 'PUT', body: { ...opinion(requestId, task, 'amended', 'x'), id: drafted.body.id } });
+    expect(amendDraft.status).toBe(409);
+    expect((await service.fhir(`/DiagnosticReport/${drafted.body.id}`)).body.meta.versionId).toBe('1');
+    expect(await chartOpinions('WB-4')).toHaveLength(0);
+  });
+});
+
+describe('a delivery that cannot get through', () => {
+  let impatient: TestService;
+  beforeAll(async () => {
+    impatient = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '50', DELIVERY_RETRY_MAX_MS: '100', DELIVERY_GIVE_UP_MS: '800', OUTBOUND_RETRY_BASE_MS: '10' });
+  });
+  afterAll(async () => {
+    proxy.faults = [];
+    await impatient?.stop();
+  });
+
+  it('gives up after the configured time, shows in a search, and goes through on $redeliver', async () => {
+    const created = await impatient.fhir('/ServiceRequest', {
+      body: { ...request, identifier: [{ system: orders, value: 'WB-5' }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: [] },
+    });
+    const requestId = created.body.id;
+    const task = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), (t) => businessStatus(t) === 'records-ready');
+    proxy.every = 0;
+    proxy.faults = Array.from({ length: 1000 }, () => ({ status: 503 }));
+    const report = await impatient.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Treatment changed: add radiotherapy.') });
+    const failed = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), (t) => businessStatus(t) === 'delivery-failed');
+    expect(businessStatus(failed)).toBe('delivery-failed');
+    expect(failed.note.at(-1).text).toMatch(/failed after \d+ attempt\(s\): .*HTTP 503/);
+    const listed = await impatient.fhir('/Task?business-status=delivery-failed');
+    expect(listed.body.entry.map((e: any) => e.resource.id)).toContain(requestId);
+    expect(await chartOpinions('WB-5')).toHaveLength(0);
+
+    proxy.faults = [];
+    const again = await impatient.fhir(`/DiagnosticReport/${report.body.id}/$redeliver`, { method: 'POST' });
+    expect(again.status).toBe(202);
+    const delivered = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), (t) => businessStatus(t) === 'opinion-delivered');
+    expect(businessStatus(delivered)).toBe('opinion-delivered');
+    expect(await chartOpinions('WB-5')).toHaveLength(1);
+    const twice = await impatient.fhir(`/DiagnosticReport/${report.body.id}/$redeliver`, { method: 'POST' });
+    expect(twice.status).toBe(409);
+  });
+});
