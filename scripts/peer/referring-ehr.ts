@@ -29,6 +29,8 @@ export interface ReferringEhrOptions {
   smartConfiguration?: Record<string, unknown>;
   /** Offer Patient/$everything (and say so in the CapabilityStatement). */
   everything?: boolean;
+  /** The port to listen on (127.0.0.1); a free one when absent. */
+  port?: number;
   /** A status to refuse a request with (e.g. 405 for `PUT /ServiceRequest/...`), as a locked-down EHR does. */
   refuses?: (method: string, path: string) => number | undefined;
 }
@@ -85,7 +87,7 @@ export async function startReferringEhr(options: ReferringEhrOptions = {}): Prom
     res.status(status).type('application/fhir+json').send(JSON.stringify(resource ?? outcome));
   });
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
   });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`;
   return {

@@ -1,0 +1,177 @@
+// The end-to-end demo: `npm run demo` (add `-- --exit` to stop at the end).
+// Starts the service with its embedded database, a referring EHR (the peer FHIR server from the
+// tests) seeded with synthetic patients whose records tell a clinical story, and then drives the whole
+// loop over HTTP, printing each step with the URLs to look at.
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import type { Bundle, DiagnosticReport, Resource, Task } from '@medplum/fhirtypes';
+import { loadConfig } from '../src/config.js';
+import { freePort } from '../src/database/local-server.js';
+import { createLogger } from '../src/logger.js';
+import { startServer } from '../src/server.js';
+import { startReferringEhr } from './peer/referring-ehr.js';
+import { seedStories, type Story } from './peer/stories.js';
+
+const exitAtEnd = process.argv.includes('--exit');
+const canonical = 'https://second-opinion.example/fhir';
+const started = Date.now();
+const say = (text: string): void => void process.stdout.write(`${text}\n`);
+const step = (n: number, text: string): void => say(`\n[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${n}. ${text}`);
+const look = (label: string, url: string): void => say(`        ${label.padEnd(22)} ${url}`);
+
+// The embedded database starts empty on every demo run, in its own folder.
+const dataDir = path.resolve(process.env.DATA_DIR ?? '.data/demo');
+if (!process.env.MONGODB_URI) rmSync(dataDir, { recursive: true, force: true });
+const port = Number(process.env.PORT ?? 8080);
+const config = loadConfig({
+  ...process.env,
+  PORT: String(port),
+  HOST: process.env.HOST ?? '127.0.0.1',
+  DATA_DIR: dataDir,
+  DATABASE_NAME: process.env.MONGODB_URI ? `second-opinion-demo-${Date.now()}` : 'second-opinion-demo',
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  RETRIEVAL_POLL_MS: '200',
+  DELIVERY_POLL_MS: '200',
+});
+const log = createLogger(config.logLevel);
+
+step(1, 'Starting the referring EHR, the database and the second-opinion service');
+const ehr = await startReferringEhr({ port: Number(process.env.DEMO_EHR_PORT ?? (await freePort())) });
+const stories = await seedStories(ehr.repo);
+const server = await startServer(config, log);
+const fhir = `${config.baseUrl}/fhir`;
+look('referring EHR (FHIR)', ehr.base);
+look('service (FHIR)', fhir);
+look('CapabilityStatement', `${fhir}/metadata`);
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    await server.close();
+    await ehr.stop();
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+async function call<T = any>(method: string, url: string, body?: unknown): Promise<T> {
+  const response = await fetch(url.startsWith('http') ? url : `${fhir}${url}`, {
+    method,
+    headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = (await response.json()) as T;
+  if (!response.ok) {
+    throw new Error(`${method} ${url} answered ${response.status}: ${JSON.stringify(json).slice(0, 400)}`);
+  }
+  return json;
+}
+
+async function taskWhen(id: string, ready: (task: Task) => boolean, what: string): Promise<Task> {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    const task = await call<Task>('GET', `/Task/${id}`);
+    if (ready(task)) return task;
+    if (task.status === 'failed') throw new Error(`the case failed: ${task.statusReason?.text ?? ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+const code = (task: Task): string | undefined => task.businessStatus?.coding?.[0]?.code;
+
+try {
+  step(2, 'Registering the referring hospital: an Organization with the Endpoint of its FHIR server');
+  const organization = await call<Resource>('POST', '/Organization', { resourceType: 'Organization', name: 'Example General Hospital (synthetic)' });
+  const endpoint = await call<Resource>('POST', '/Endpoint', {
+    resourceType: 'Endpoint',
+    status: 'active',
+    connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+    payloadType: [{ text: 'FHIR R4' }],
+    address: ehr.base,
+    managingOrganization: { reference: `Organization/${organization.id}` },
+    extension: [{ url: `${canonical}/StructureDefinition/endpoint-auth`, extension: [{ url: 'mode', valueCode: 'none' }] }],
+  });
+  look('institution', `${fhir}/Organization/${organization.id}`);
+  look('its FHIR endpoint', `${fhir}/Endpoint/${endpoint.id}`);
+
+  const cases: { story: Story; requestId: string }[] = [];
+  for (const [i, story] of stories.entries()) {
+    const onEhr = await ehr.repo.createResource(story.order);
+    if (i === 0) {
+      step(3, `Case "${story.title}": the EHR asks by $submit, naming its own order`);
+      const task = await call<Task>('POST', '/ServiceRequest/$submit', {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'institution', valueReference: { reference: `Organization/${organization.id}` } },
+          { name: 'serviceRequestId', valueString: onEhr.id },
+        ],
+      });
+      cases.push({ story, requestId: task.focus?.reference?.split('/')[1] as string });
+    } else {
+      step(4, `Case "${story.title}": the EHR pushes the request, naming the patient on its server`);
+      const { id: _id, meta: _meta, ...order } = story.order;
+      const created = await call<Resource>('POST', '/ServiceRequest', { ...order, subject: { reference: `${ehr.base}/Patient/${story.patientId}` }, supportingInfo: story.order.supportingInfo?.map((r) => ({ reference: `${ehr.base}/${r.reference}` })) });
+      cases.push({ story, requestId: created.id as string });
+    }
+    look('order on the EHR', `${ehr.base}/ServiceRequest/${onEhr.id}`);
+    look('request here', `${fhir}/ServiceRequest/${cases[i].requestId}`);
+    look('its Task', `${fhir}/Task/${cases[i].requestId}`);
+  }
+
+  step(5, "Retrieving each patient's chart from the EHR (durable jobs, paged, with attachments)");
+  for (const { story, requestId } of cases) {
+    await taskWhen(requestId, (t) => code(t) === 'records-ready', 'the records');
+    const packet = await call<Bundle>('GET', `/ServiceRequest/${requestId}/$case-packet`);
+    const summary = (packet.entry?.[0]?.resource as { issue?: { details?: { text?: string } }[] }).issue ?? [];
+    say(`        ${story.title}: ${packet.total} records; ${summary.at(-1)?.details?.text ?? ''}`);
+    look('case packet', `${fhir}/ServiceRequest/${requestId}/$case-packet`);
+  }
+
+  step(6, 'The reviewers write their opinions: a draft, then the final, signed opinion');
+  for (const { story, requestId } of cases) {
+    const task = await call<Task>('GET', `/Task/${requestId}`);
+    const reviewer = await call<Resource>('POST', '/Practitioner', { resourceType: 'Practitioner', name: [{ family: 'Reviewer', given: ['Demo'], prefix: ['Dr'] }] });
+    const opinion: DiagnosticReport = {
+      resourceType: 'DiagnosticReport',
+      meta: { profile: [`${canonical}/StructureDefinition/second-opinion-report`] },
+      status: 'preliminary',
+      category: [{ coding: [{ system: `${canonical}/CodeSystem/second-opinion-category`, code: 'second-opinion', display: 'Second opinion' }] }],
+      code: { text: 'Second opinion' },
+      subject: task.for as DiagnosticReport['subject'],
+      basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+      performer: [{ reference: `Practitioner/${reviewer.id}`, display: 'Dr Demo Reviewer' }],
+      conclusion: `Draft: ${story.answer.conclusion}`,
+    };
+    const draft = await call<DiagnosticReport>('POST', '/DiagnosticReport', opinion);
+    const final = await call<DiagnosticReport>('PUT', `/DiagnosticReport/${draft.id}`, {
+      ...opinion,
+      id: draft.id,
+      status: 'final',
+      conclusion: story.answer.conclusion,
+      extension: [
+        { url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: story.answer.concordance }] } },
+        ...story.answer.recommendations.map((valueString) => ({ url: `${canonical}/StructureDefinition/recommendation`, valueString })),
+      ],
+    });
+    say(`        ${story.title}: ${story.answer.concordance}`);
+    look('opinion', `${fhir}/DiagnosticReport/${final.id}`);
+    look('its earlier version', `${fhir}/DiagnosticReport/${final.id}/_history/1`);
+    look('check the signature', `${fhir}/DiagnosticReport/${final.id}/$verify`);
+  }
+  look('signing keys (JWKS)', `${config.baseUrl}/.well-known/jwks.json`);
+
+  step(7, "Writing each opinion back into the patient's chart at the EHR, exactly once");
+  for (const { story, requestId } of cases) {
+    const task = await taskWhen(requestId, (t) => code(t) === 'opinion-delivered' || code(t) === 'delivery-failed', 'the delivery');
+    say(`        ${story.title}: ${code(task)}; ${task.note?.at(-1)?.text ?? ''}`);
+    look("in the EHR's chart", `${ehr.base}/DiagnosticReport?subject=Patient/${story.patientId}`);
+  }
+
+  say(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  if (exitAtEnd) await stop(0);
+  say('Everything is still running: open the URLs above. Ctrl-C stops it.');
+} catch (err) {
+  say(`\nThe demo stopped: ${(err as Error).message}`);
+  await stop(1);
+}
