@@ -1,0 +1,19 @@
+// The README's main command: the demo runs the whole loop and exits 0 with --exit.
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from '@jest/globals';
+import { freePort } from '../src/database/local-server.js';
+
+describe('npm run demo', () => {
+  it('drives a request from each EHR path to an opinion in the chart, printing the steps', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/scripts/demo.js', '--exit'], { env: { ...process.env, PORT: String(port), LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(output).toMatch(/7\. Writing each opinion back/);
+    expect(output.match(/: opinion-delivered;/g)).toHaveLength(2);
+    expect(output).toContain(`http://localhost:${port}/fhir/metadata`);
+    expect(code).toBe(0);
+  }, 120_000);
+});
