@@ -10,7 +10,7 @@ import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
-const perType = 9;
+const perType = 25; // 300 records over 12 kinds, plus the patient
 
 let ehr: ReferringEhr;
 let proxy: FaultProxy;
@@ -24,7 +24,7 @@ beforeAll(async () => {
   const pathology = await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Pathology' }, subject: { reference: `Patient/${patientId}` } });
   pathologyId = pathology.id as string;
   proxy = await startFaultProxy(ehr.base);
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '4', OUTBOUND_RETRY_BASE_MS: '10' });
+  service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10' });
 });
 afterAll(async () => {
   await service?.stop();
@@ -80,7 +80,7 @@ describe('push intake and chart retrieval', () => {
     const provenance = await service.fhir(`/Provenance?_count=5`);
     expect(provenance.body.total).toBe(1);
     expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType + 1);
-    // Paged at 4 a page: 9 records a type take 3 pages.
+    // Paged at 10 a page: 25 records a type take 3 pages.
     expect(ehr.requests.filter((r) => r.startsWith('GET /Observation?')).length).toBe(3);
 
     const packet = await service.fhir(`/ServiceRequest/${created.body.id}/$case-packet`);
