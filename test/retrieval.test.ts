@@ -174,12 +174,13 @@ describe('push intake and chart retrieval', () => {
     proxy.latencyMs = 0;
     proxy.every = 0;
     proxy.faults = [{ status: 403 }];
-    const forwardedBefore = proxy.forwarded;
+    const before = ehr.requests.length;
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'FORBIDDEN-1', proxy.base) });
     const task = await taskOf(created.body.id, (t) => t.status === 'failed');
     expect(task.status).toBe('failed');
     expect(task.statusReason.text).toMatch(/HTTP 403/);
-    expect(proxy.forwarded).toBe(forwardedBefore);
+    // Nothing was asked again (the notice itself may travel to the EHR as a Communication).
+    expect(ehr.requests.slice(before).filter((r) => r.startsWith('GET '))).toEqual([]);
     const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
     expect(notices.body.entry[0].resource.payload[0].contentString).toMatch(/HTTP 403/);
   });
@@ -188,11 +189,11 @@ describe('push intake and chart retrieval', () => {
     proxy.latencyMs = 0;
     proxy.every = 0;
     proxy.faults = [{ status: 401 }];
-    const forwardedBefore = proxy.forwarded;
+    const before = ehr.requests.length;
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'AUTH-1', proxy.base) });
     const task = await taskOf(created.body.id, (t) => t.status === 'failed');
     expect(task.status).toBe('failed');
     expect(task.statusReason.text).toMatch(/HTTP 401/);
-    expect(proxy.forwarded).toBe(forwardedBefore);
+    expect(ehr.requests.slice(before).filter((r) => r.startsWith('GET '))).toEqual([]);
   });
 });

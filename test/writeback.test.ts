@@ -162,6 +162,35 @@ describe('the signed opinion and its write-back', () => {
     expect(inChart[0].conclusion).toBe('Diagnosis changed: DCIS, not invasive.');
   });
 
+  it('a message to the referrer reaches the EHR once; one between people here stays here', async () => {
+    const { requestId, task } = await openCase('WB-6');
+    const message = (recipient: string, text: string) => ({
+      resourceType: 'Communication',
+      status: 'completed',
+      subject: { reference: task.for.reference },
+      basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+      recipient: [{ reference: recipient }],
+      sent: new Date().toISOString(),
+      payload: [{ contentString: text }],
+    });
+    const toReferrer = await service.fhir('/Communication', { body: message(request.requester.reference, 'Could you send the paraffin blocks for ISH?') });
+    expect(toReferrer.status).toBe(201);
+    const internal = await service.fhir('/Communication', { body: message('Practitioner/a-colleague-here', 'Internal: please double-check the scoring.') });
+    expect(internal.status).toBe(201);
+    const delivered = async () => {
+      const all = ((await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry ?? [];
+      return all.map((e: any) => e.resource).filter((c: any) => c.identifier?.some((i: any) => i.system === 'https://second-opinion.example/fhir/communication'));
+    };
+    const there = await until(delivered, (list) => list.some((c: any) => c.payload[0].contentString.includes('paraffin')));
+    const copies = there.filter((c: any) => c.identifier[0].value.startsWith(toReferrer.body.id));
+    expect(copies).toHaveLength(1);
+    expect(copies[0].recipient).toEqual([{ reference: request.requester.reference }]);
+    expect(copies[0].basedOn[0].identifier).toEqual({ system: orders, value: 'WB-6' });
+    expect(copies[0].subject.reference).toBe(`Patient/${patientId}`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await delivered()).some((c: any) => c.payload[0].contentString.startsWith('Internal'))).toBe(false);
+  });
+
   it('bad input to the opinion operations answers an OperationOutcome and changes nothing', async () => {
     const { requestId, task } = await openCase('WB-4');
     const drafted = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'preliminary', 'Draft.') });

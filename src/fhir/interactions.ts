@@ -38,7 +38,7 @@ export type WrittenListener = (resource: Resource) => Promise<void>;
 export class FhirService {
   readonly fhirBase: string;
   private readonly createdListeners: CreatedListener[] = [];
-  private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }>();
+  private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }[]>();
   /** Operations the workflow adds (see operations/index.ts for the built-in ones). */
   readonly operations = new Map<string, { methods: string[]; run: OperationHandler }>();
   /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
@@ -57,9 +57,24 @@ export class FhirService {
     this.createdListeners.push(listener);
   }
 
-  /** Puts `before` in front of every write of `type`, and `after` behind it. One pair a type. */
+  /** Puts `before` in front of every write of `type`, and `after` behind it, after any hooks already there. */
   hookWrites(type: string, before: WriteHook, after: WrittenListener): void {
-    this.writeHooks.set(type, { before, after });
+    this.writeHooks.set(type, [...(this.writeHooks.get(type) ?? []), { before, after }]);
+  }
+
+  /** Runs the hooks of the resource's type in order; answers the resource as they left it and the delivery one of them owed. */
+  private async beforeWrite(resource: Resource, current: Resource | undefined): Promise<{ resource: Resource; outbox?: Delivery }> {
+    let outbox: Delivery | undefined;
+    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) {
+      const hooked = await hook.before(resource, current);
+      resource = hooked?.resource ?? resource;
+      outbox = hooked?.outbox ?? outbox;
+    }
+    return { resource, outbox };
+  }
+
+  private async afterWrite(resource: Resource): Promise<void> {
+    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) await hook.after(resource);
   }
 
   checkType(type: string): void {
@@ -146,19 +161,17 @@ export class FhirService {
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
   async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
-    const hook = this.writeHooks.get(resource.resourceType);
+    const hooked = this.writeHooks.has(resource.resourceType);
     let outbox: Delivery | undefined;
-    if (hook) {
-      // The id is fixed before the hook sees the resource: what it signs is what is stored.
+    if (hooked) {
+      // The id is fixed before the hooks see the resource: what they sign is what is stored.
       id ??= randomUUID();
-      const hooked = await hook.before({ ...resource, id }, undefined);
-      resource = hooked?.resource ?? resource;
-      outbox = hooked?.outbox;
+      ({ resource, outbox } = await this.beforeWrite({ ...resource, id }, undefined));
     }
     const condition = ifNoneExist ?? this.implicitCondition?.(resource);
     const result = condition ? await this.createConditionally(resource, condition, id, outbox) : await this.repository.create(resource, id, outbox);
     if (result.created) {
-      await hook?.after(result.resource);
+      if (hooked) await this.afterWrite(result.resource);
       for (const listener of this.createdListeners) await listener(result.resource);
     }
     return result;
@@ -170,16 +183,15 @@ export class FhirService {
       throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
     }
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
-    const hook = this.writeHooks.get(resource.resourceType);
-    if (!hook) {
+    if (!this.writeHooks.has(resource.resourceType)) {
       return this.repository.update(resource, version);
     }
     const current = await this.repository.current(resource.resourceType, id);
     const previous = current && !current.deleted ? current.resource : undefined;
-    const hooked = await hook.before(resource, previous);
-    // Written only on the version the hook judged, so no other write slips in between.
-    const result = await this.repository.update(hooked?.resource ?? resource, version ?? current?.versionId, hooked?.outbox);
-    await hook.after(result.resource);
+    const hooked = await this.beforeWrite(resource, previous);
+    // Written only on the version the hooks judged, so no other write slips in between.
+    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox);
+    await this.afterWrite(result.resource);
     return result;
   }
 

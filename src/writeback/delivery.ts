@@ -91,7 +91,7 @@ export class DeliveryWorker {
   async attempt(owed: OwedDelivery): Promise<void> {
     const ref = `${owed.type}/${owed.id}`;
     try {
-      const notes = await this.deliverOpinion(owed);
+      const notes = owed.type === 'DiagnosticReport' ? await this.deliverOpinion(owed) : await this.deliverCommunication(owed);
       if (await this.outbox.settle(owed, { state: 'delivered', deliveredAt: new Date(), notes })) {
         await this.caseStatus(owed, 'opinion-delivered', `Opinion version ${owed.versionId} delivered to the referring institution. ${notes.at(-1)}.`);
         this.log.info({ delivery: ref, version: owed.versionId, attempts: owed.delivery.attempts }, 'opinion delivered');
@@ -114,8 +114,9 @@ export class DeliveryWorker {
     }
   }
 
-  /** The case's Task shows where the delivery stands, with a note of what happened. */
+  /** The case's Task shows where an opinion's delivery stands, with a note of what happened. */
   private async caseStatus(owed: OwedDelivery, code: string, note: string): Promise<void> {
+    if (owed.type !== 'DiagnosticReport') return;
     const report = (await this.service.repository.read(owed.type, owed.id)) as DiagnosticReport;
     const task = await this.opinions.taskOf(report);
     if (task) await setBusinessStatus(this.service, task.id as string, code, { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }] });
@@ -124,8 +125,7 @@ export class DeliveryWorker {
   private async deliverOpinion(owed: OwedDelivery): Promise<string[]> {
     const report = (await this.service.repository.read('DiagnosticReport', owed.id)) as DiagnosticReport;
     const provenance = await this.opinions.recordSignature(report); // made again if a crash lost it
-    const task = await this.opinions.taskOf(report);
-    const destination = await this.destinationOf(report, task);
+    const destination = await this.destinationOf(report.basedOn);
     const client = new ReferringEhrClient(destination.ehrBase, this.options.retry, await this.institutions.credentialsFor(destination.ehrBase));
     const response = await client.transaction(this.bundle(report, provenance.signature ?? [], destination, owed));
     const notes = (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
@@ -133,12 +133,16 @@ export class DeliveryWorker {
     return notes;
   }
 
-  private async destinationOf(report: DiagnosticReport, task: Task | undefined): Promise<Destination> {
-    const requestRef = report.basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
+  /** Where the case of the request in `basedOn` lives on the referring server. */
+  private async destinationOf(basedOn: Reference[] | undefined): Promise<Destination> {
+    const requestRef = basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
+    const [task] = requestRef ? ((await this.service.repository.readMany([`Task/${requestRef.split('/')[1]}`])) as Task[]) : [];
     if (!task?.for?.reference || !requestRef) {
-      throw new DeliveryError('the opinion is not based on a case with a retrieved patient');
+      throw new DeliveryError('it is not based on a case with a retrieved patient');
     }
-    const [patient, request] = (await this.service.repository.readMany([task.for.reference, requestRef])) as [Patient | undefined, ServiceRequest | undefined];
+    const found = await this.service.repository.readMany([task.for.reference, requestRef]);
+    const patient = found.find((r) => r.resourceType === 'Patient') as Patient | undefined;
+    const request = found.find((r) => r.resourceType === 'ServiceRequest') as ServiceRequest | undefined;
     const source = sourcePatient.exec(patient?.meta?.source ?? '');
     if (!source || !request) {
       throw new DeliveryError('the case has no patient from a referring institution');
@@ -148,8 +152,34 @@ export class DeliveryWorker {
     if (!requestId && !identifier) {
       throw new DeliveryError('the request has neither a source id nor an identifier to refer to on the institution’s server');
     }
-    const requester = request.requester?.reference?.startsWith(`${source[1]}/`) ? ({ reference: request.requester.reference.slice(source[1].length + 1) } as Destination['requester']) : undefined;
-    return { ehrBase: source[1], patientId: source[2], request: requestId ? { reference: `ServiceRequest/${requestId}` } : { identifier }, requestId, requester };
+    return { ehrBase: source[1], patientId: source[2], request: requestId ? { reference: `ServiceRequest/${requestId}` } : { identifier }, requestId, requester: requesterThere(source[1], request.requester?.reference) };
+  }
+
+  /** A Communication addressed to the referring side, posted there once (conditional on our identifier). */
+  private async deliverCommunication(owed: OwedDelivery): Promise<string[]> {
+    const message = (await this.service.repository.read('Communication', owed.id)) as Communication;
+    const to = await this.destinationOf(message.basedOn);
+    const client = new ReferringEhrClient(to.ehrBase, this.options.retry, await this.institutions.credentialsFor(to.ehrBase));
+    const identifier = { system: `${this.service.conformance.canonical}/communication`, value: `${message.id}-${owed.versionId}` };
+    const copy: Communication = {
+      resourceType: 'Communication',
+      identifier: [identifier],
+      status: message.status,
+      ...(message.category ? { category: message.category } : {}),
+      subject: { reference: `Patient/${to.patientId}` },
+      basedOn: [to.request],
+      ...(to.requester ? { recipient: [to.requester] } : {}),
+      sender: { display: message.sender?.display ?? 'Second-opinion service' },
+      sent: message.sent ?? new Date().toISOString(),
+      // Text and attachments travel; references to records here would mean nothing there.
+      payload: (message.payload ?? []).filter((p) => p.contentString !== undefined || p.contentAttachment !== undefined),
+    };
+    const response = await client.transaction({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: copy, request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` } }],
+    });
+    return (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
   }
 
   private bundle(report: DiagnosticReport, signature: Signature[], to: Destination, owed: OwedDelivery): Bundle {
@@ -207,6 +237,16 @@ export class DeliveryWorker {
       throw err;
     }
   }
+}
+
+/**
+ * The requester as the referring server knows it: an absolute reference under its base, made
+ * relative; a relative one as it came (the EHR's own); anything else is not ours to pass on.
+ */
+function requesterThere(ehrBase: string, reference: string | undefined): Destination['requester'] {
+  if (!reference) return undefined;
+  if (reference.startsWith(`${ehrBase}/`)) return { reference: reference.slice(ehrBase.length + 1) } as Destination['requester'];
+  return /^(Practitioner|PractitionerRole|Organization)\/[A-Za-z0-9\-.]{1,64}$/.test(reference) ? ({ reference } as Destination['requester']) : undefined;
 }
 
 /** A delivery that cannot succeed however often it is tried. */

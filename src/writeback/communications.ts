@@ -1,0 +1,23 @@
+// Every Communication addressed to the referring side of a case (its recipients include the request's
+// requester) owes a delivery to that institution's FHIR server, stored with it in the same write;
+// the delivery worker posts it there (see delivery.ts).
+import type { Communication, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { FhirService, WriteHook } from '../fhir/interactions.js';
+
+export function owedToReferrer(service: FhirService): WriteHook {
+  return async (resource, current) => {
+    const message = resource as Communication;
+    if (current) return undefined; // delivered when it was created; a later status change stays here
+    const requestRef = message.basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
+    if (!requestRef) return undefined;
+    const [request] = (await service.repository.readMany([requestRef])) as ServiceRequest[];
+    const requester = request?.requester?.reference;
+    if (!requester || !message.recipient?.some((r) => r.reference === requester)) return undefined;
+    // Only a case whose patient came from the institution has somewhere to deliver to.
+    const [task] = (await service.repository.readMany([`Task/${request.id}`])) as Task[];
+    const [patient] = task?.for?.reference ? await service.repository.readMany([task.for.reference]) : [];
+    if (!patient?.meta?.source) return undefined;
+    const now = new Date();
+    return { resource, outbox: { state: 'pending', attempts: 0, since: now, due: now } };
+  };
+}
