@@ -1,4 +1,5 @@
 // Test harness: the real service over HTTP on 127.0.0.1, with its own fresh database.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../src/config.js';
 import { freePort } from '../src/database/local-server.js';
@@ -63,4 +64,19 @@ export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirR
   const response = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers. */
+export async function spawnService(port: number, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) return child;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`the service did not start on port ${port}`);
 }

@@ -1,6 +1,6 @@
 // Durability: the service is killed (SIGKILL) in the middle of a retrieval; once restarted, it takes
 // the job up again and completes the chart, with no record stored twice.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
 import { chartTypes } from '../src/retrieval/retrieve-chart.js';
-import { fhirFetch } from './harness.js';
+import { fhirFetch, spawnService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -32,17 +32,9 @@ afterAll(async () => {
 });
 
 async function startService(): Promise<ChildProcess> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_NAME: databaseName, LOG_LEVEL: 'warn',
-    RETRIEVAL_PAGE_SIZE: '2', RETRIEVAL_CONCURRENCY: '2', RETRIEVAL_POLL_MS: '100', RETRIEVAL_LEASE_MS: '1500',
-  };
-  const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = await spawnService(port, { DATABASE_NAME: databaseName, RETRIEVAL_PAGE_SIZE: '2', RETRIEVAL_CONCURRENCY: '2', RETRIEVAL_POLL_MS: '100', RETRIEVAL_LEASE_MS: '1500' });
   running.push(child);
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('service did not start');
+  return child;
 }
 
 const fhir = (p: string, init?: Parameters<typeof fhirFetch>[1]) => fhirFetch(`http://127.0.0.1:${port}/fhir${p}`, init);

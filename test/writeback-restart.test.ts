@@ -1,13 +1,13 @@
 // Durability of the write-back: the service is killed (SIGKILL) while a delivery is in flight; once
 // restarted it delivers again, and the patient's chart on the EHR holds exactly one copy.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
-import { fhirFetch } from './harness.js';
+import { fhirFetch, spawnService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -32,17 +32,9 @@ afterAll(async () => {
 });
 
 async function startService(): Promise<ChildProcess> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_NAME: databaseName, LOG_LEVEL: 'warn',
-    RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_LEASE_MS: '1500', DELIVERY_RETRY_BASE_MS: '50',
-  };
-  const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = await spawnService(port, { DATABASE_NAME: databaseName, RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_LEASE_MS: '1500', DELIVERY_RETRY_BASE_MS: '50' });
   running.push(child);
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('service did not start');
+  return child;
 }
 
 const fhir = (p: string, init?: Parameters<typeof fhirFetch>[1]) => fhirFetch(`http://127.0.0.1:${port}/fhir${p}`, init);

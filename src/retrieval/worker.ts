@@ -3,6 +3,7 @@
 import type { FhirService } from '../fhir/interactions.js';
 import type { Logger } from '../logger.js';
 import { ReferringEhrError } from '../outbound/referring-ehr-client.js';
+import { WorkLoop } from '../store/work-loop.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { JobQueue } from '../store/jobs.js';
 import { retrievalJobKind, retrieveChart, type RetrievalOptions, type RetrievalPayload, type RetrievalProgress } from './retrieve-chart.js';
@@ -13,71 +14,43 @@ export interface WorkerOptions extends RetrievalOptions {
   maxAttempts: number;
 }
 
-export class RetrievalWorker {
-  private running = false;
-  private loop?: Promise<void>;
-  private wake?: () => void;
-
+export class RetrievalWorker extends WorkLoop {
   constructor(
     private readonly jobs: JobQueue,
     private readonly cursors: CursorStore,
     private readonly service: FhirService,
     private readonly log: Logger,
     private readonly options: WorkerOptions,
-  ) {}
-
-  start(): void {
-    this.running = true;
-    this.loop = this.run();
+  ) {
+    super(options.pollMs);
   }
 
-  /** Looks for work now instead of at the next poll. */
-  nudge(): void {
-    this.wake?.();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      const job = await this.jobs.claim(retrievalJobKind, this.options.leaseMs).catch((err: Error) => {
-        this.log.warn({ err: err.name }, 'could not claim a retrieval job');
-        return undefined;
-      });
-      if (!job) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.options.pollMs);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        continue;
+  protected async takeOne(): Promise<boolean> {
+    const job = await this.jobs.claim(retrievalJobKind, this.options.leaseMs).catch((err: Error) => {
+      this.log.warn({ err: err.name }, 'could not claim a retrieval job');
+      return undefined;
+    });
+    if (!job) return false;
+    const heartbeat = setInterval(() => void this.jobs.heartbeat(job._id, this.options.leaseMs), this.options.leaseMs / 3);
+    const started = Date.now();
+    try {
+      const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, targets: [], attachmentsStored: 0, attachmentsSkipped: 0, ...(job.progress as Partial<RetrievalProgress>) };
+      await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
+      await this.jobs.finish(job._id, 'done');
+      this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
+    } catch (err) {
+      // Left running: the lease runs out and the job is tried again, up to maxAttempts.
+      // Only our own outbound errors are worded safely enough for a log line.
+      const reason = err instanceof ReferringEhrError ? err.message : (err as Error).name;
+      this.log.warn({ job: job._id, attempt: job.attempts, reason }, 'chart retrieval attempt failed');
+      if (job.attempts >= this.options.maxAttempts) {
+        await this.jobs.finish(job._id, 'failed', reason);
+      } else {
+        await this.jobs.heartbeat(job._id, Math.min(60_000, 1000 * 2 ** job.attempts));
       }
-      const heartbeat = setInterval(() => void this.jobs.heartbeat(job._id, this.options.leaseMs), this.options.leaseMs / 3);
-      const started = Date.now();
-      try {
-        const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, targets: [], attachmentsStored: 0, attachmentsSkipped: 0, ...(job.progress as Partial<RetrievalProgress>) };
-        await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
-        await this.jobs.finish(job._id, 'done');
-        this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
-      } catch (err) {
-        // Left running: the lease runs out and the job is tried again, up to maxAttempts.
-        // Only our own outbound errors are worded safely enough for a log line.
-        const reason = err instanceof ReferringEhrError ? err.message : (err as Error).name;
-        this.log.warn({ job: job._id, attempt: job.attempts, reason }, 'chart retrieval attempt failed');
-        if (job.attempts >= this.options.maxAttempts) {
-          await this.jobs.finish(job._id, 'failed', reason);
-        } else {
-          await this.jobs.heartbeat(job._id, Math.min(60_000, 1000 * 2 ** job.attempts));
-        }
-      } finally {
-        clearInterval(heartbeat);
-      }
+    } finally {
+      clearInterval(heartbeat);
     }
+    return true;
   }
 }

@@ -13,6 +13,7 @@ import type { Opinions } from '../opinion/opinions.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { OwedDelivery, Outbox } from '../store/outbox.js';
+import { WorkLoop } from '../store/work-loop.js';
 
 export interface DeliveryOptions {
   pollMs: number;
@@ -38,11 +39,7 @@ interface Destination {
 const sourcePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
 const sourceRequest = /\/ServiceRequest\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
 
-export class DeliveryWorker {
-  private running = false;
-  private loop?: Promise<void>;
-  private wake?: () => void;
-
+export class DeliveryWorker extends WorkLoop {
   constructor(
     private readonly outbox: Outbox,
     private readonly service: FhirService,
@@ -50,41 +47,18 @@ export class DeliveryWorker {
     private readonly opinions: Opinions,
     private readonly log: Logger,
     private readonly options: DeliveryOptions,
-  ) {}
-
-  start(): void {
-    this.running = true;
-    this.loop = this.run();
+  ) {
+    super(options.pollMs);
   }
 
-  nudge(): void {
-    this.wake?.();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      const owed = await this.outbox.claim(this.options.leaseMs).catch((err: Error) => {
-        this.log.warn({ err: err.name }, 'could not read the outbox');
-        return undefined;
-      });
-      if (owed) {
-        await this.attempt(owed);
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  protected async takeOne(): Promise<boolean> {
+    const owed = await this.outbox.claim(this.options.leaseMs).catch((err: Error) => {
+      this.log.warn({ err: err.name }, 'could not read the outbox');
+      return undefined;
+    });
+    if (!owed) return false;
+    await this.attempt(owed);
+    return true;
   }
 
   /** One attempt at one delivery, settled whatever happens. */
