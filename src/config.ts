@@ -12,6 +12,12 @@ export interface Config {
   databaseName: string;
   logLevel: string;
   maxBodyBytes: number;
+  /** Deeper JSON bodies answer 400. */
+  maxJsonDepth: number;
+  /** Browser origins allowed by CORS; empty: CORS off. */
+  corsOrigins: string[];
+  /** Requests a client may make in a minute; 0: no limit. */
+  ratePerMinute: number;
   /** How often each registered institution is asked for new second-opinion requests; 0 turns polling off. */
   pollIntervalMs: number;
   /** The service's SMART Backend Services key (PKCS#8 PEM), its key id and algorithm. */
@@ -49,6 +55,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseName: env.DATABASE_NAME ?? 'second-opinion',
     logLevel: env.LOG_LEVEL ?? 'info',
     maxBodyBytes: parseInteger(env.MAX_BODY_BYTES, 5 * 1024 * 1024, 'MAX_BODY_BYTES'),
+    maxJsonDepth: parseInteger(env.MAX_JSON_DEPTH, 64, 'MAX_JSON_DEPTH'),
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    ratePerMinute: parseInteger(env.RATE_LIMIT_PER_MINUTE, 1200, 'RATE_LIMIT_PER_MINUTE'),
     pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
     smartKey: env.SMART_PRIVATE_KEY ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' } : undefined,
     opinionKey: { pem: env.OPINION_SIGNING_KEY || undefined, keyId: env.OPINION_SIGNING_KEY_ID ?? 'opinion-1', algorithm: env.OPINION_SIGNING_ALG ?? 'ES256' },

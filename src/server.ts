@@ -10,7 +10,8 @@ import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
 import { FhirService } from './fhir/interactions.js';
 import { notFound } from './fhir/outcome.js';
-import { fhirRouter } from './fhir/router.js';
+import { errorHandler, fhirRouter } from './fhir/router.js';
+import { hardening } from './http/hardening.js';
 import { Institutions } from './intake/institutions.js';
 import { caseOpener, requestIdentity } from './intake/open-case.js';
 import { Poller } from './intake/poller.js';
@@ -87,6 +88,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');
+    app.use(...hardening({ corsOrigins: config.corsOrigins, ratePerMinute: config.ratePerMinute }));
     app.use((req, res, next) => {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
@@ -118,7 +120,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
       await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
-    app.use('/fhir', fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, version, log }));
+    app.use('/fhir', fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log }));
+    // Anything else: an OperationOutcome, never the framework's page or a stack trace.
+    app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
+    app.use(errorHandler(log));
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));
       s.once('error', reject);

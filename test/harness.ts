@@ -39,6 +39,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     BASE_URL: `http://127.0.0.1:${port}`,
     DATABASE_NAME: `test-${randomUUID().slice(0, 8)}`,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    // Tests poll hard; the limiter has its own test.
+    RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
   const server = await startServer(config, createLogger(config.logLevel));

@@ -6,19 +6,21 @@ import { capabilityStatement } from '../conformance/capability.js';
 import { FhirService, type Reply } from './interactions.js';
 import { invokeOperation } from './operations/index.js';
 import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
+import { jsonDepthLimit } from '../http/hardening.js';
 import { processBundle } from './transaction.js';
 import type { QueryParams } from './search/search.js';
 
 const fhirJson = 'application/fhir+json';
 type FhirRequest = Request<Record<string, string>>;
 
-export function fhirRouter(service: FhirService, options: { maxBodyBytes: number; version: string; log: Logger }): Router {
+export function fhirRouter(service: FhirService, options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger }): Router {
   const router = express.Router();
   const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
 
   router.use(requireJsonBody);
   router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false }));
   router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes }));
+  router.use(jsonDepthLimit(options.maxJsonDepth));
 
   const handle = (action: (req: FhirRequest) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
     send(req, res, await action(req as FhirRequest));
@@ -113,7 +115,7 @@ function send(req: Request, res: Response, reply: Reply): void {
   }
 }
 
-function errorHandler(log: Logger) {
+export function errorHandler(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const error = toFhirError(err);
     if (error.status >= 500) {

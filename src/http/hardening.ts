@@ -1,0 +1,57 @@
+// What every request meets before the FHIR layer: security headers, CORS only for the origins
+// configured, a rate limit per client with 429 and Retry-After, and a cap on JSON nesting depth.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import cors from 'cors';
+import { rateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import { badRequest, outcomeOf } from '../fhir/outcome.js';
+
+export interface HardeningOptions {
+  /** Origins allowed to call from a browser; none: no CORS headers at all. */
+  corsOrigins: string[];
+  /** Requests a client may make in a minute; 0: no limit. */
+  ratePerMinute: number;
+}
+
+export function hardening(options: HardeningOptions): RequestHandler[] {
+  const handlers: RequestHandler[] = [helmet({ crossOriginResourcePolicy: { policy: 'same-site' } })];
+  if (options.corsOrigins.length) {
+    handlers.push(cors({ origin: options.corsOrigins, exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After'] }));
+  }
+  if (options.ratePerMinute > 0) {
+    handlers.push(
+      rateLimit({
+        windowMs: 60_000,
+        limit: options.ratePerMinute,
+        standardHeaders: 'draft-7',
+        legacyHeaders: false,
+        skip: (req) => req.path === '/healthz' || req.path === '/readyz',
+        handler: (_req, res) => {
+          res
+            .status(429)
+            .type('application/fhir+json')
+            .send(JSON.stringify(outcomeOf([{ severity: 'error', code: 'throttled', details: { text: `More than ${options.ratePerMinute} requests a minute from this client; try again after the Retry-After time` } }])));
+        },
+      }),
+    );
+  }
+  return handlers;
+}
+
+/** Refuses a parsed body nested deeper than `maxDepth` (counted without recursion, so any depth is safe to measure). */
+export function jsonDepthLimit(maxDepth: number): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    next(depthExceeds(req.body, maxDepth) ? badRequest(`The request body nests deeper than ${maxDepth} levels`) : undefined);
+  };
+}
+
+function depthExceeds(value: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= maxDepth) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
