@@ -166,7 +166,7 @@ try {
   for (const { story, requestId } of cases) {
     const task = await taskWhen(requestId, (t) => code(t) === 'opinion-delivered' || code(t) === 'delivery-failed', 'the delivery');
     say(`        ${story.title}: ${code(task)}; ${task.note?.at(-1)?.text ?? ''}`);
-    look("in the EHR's chart", `${ehr.base}/DiagnosticReport?subject=Patient/${story.patientId}`);
+    look("in the EHR's chart", `${ehr.base}/DiagnosticReport?patient=Patient/${story.patientId}`);
   }
 
   say(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s.`);

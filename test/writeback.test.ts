@@ -63,7 +63,7 @@ function opinion(requestId: string, task: any, status: string, conclusion: strin
 }
 
 const chartOpinions = async (orderId: string) => {
-  const all = ((await (await fetch(`${ehr.base}/DiagnosticReport?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
+  const all = ((await (await fetch(`${ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
   const orderRef = (r: any) => JSON.stringify(r.basedOn ?? []).includes(orderId);
   return all.filter((r: any) => r.identifier?.some((i: any) => i.system === opinionSystem) && orderRef(r));
 };
