@@ -30,7 +30,7 @@ const config = loadConfig({
   HOST: process.env.HOST ?? '127.0.0.1',
   DATA_DIR: dataDir,
   DATABASE_NAME: process.env.MONGODB_URI ? `second-opinion-demo-${Date.now()}` : 'second-opinion-demo',
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
   RETRIEVAL_POLL_MS: '200',
   DELIVERY_POLL_MS: '200',
 });
