@@ -1,6 +1,7 @@
 // Test harness: the real service over HTTP on 127.0.0.1, with its own fresh database.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mintAccessToken, newSigningKeyPem, type AccessClaims } from '../src/auth/access-tokens.js';
 import { loadConfig } from '../src/config.js';
 import { freePort } from '../src/database/local-server.js';
 import { createLogger } from '../src/logger.js';
@@ -10,6 +11,10 @@ export interface TestService {
   base: string;
   server: RunningServer;
   fhir: (path: string, init?: FhirInit) => Promise<FhirResponse>;
+  /** An admin token with every scope (`system/*.*`), valid for an hour; `fhir` sends it unless told otherwise. */
+  token: string;
+  /** A token this service accepts, with the claims given. */
+  mintToken(claims: AccessClaims, lifetimeSeconds?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -17,6 +22,8 @@ export interface FhirInit {
   method?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /** The bearer token to send; null: none. */
+  token?: string | null;
 }
 
 export interface FhirResponse {
@@ -24,6 +31,16 @@ export interface FhirResponse {
   headers: Headers;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
+}
+
+/** The access-token signing key (AUTH_SIGNING_KEY) of every service a test file starts. */
+export const testSigningKey: Promise<string> = newSigningKeyPem();
+
+export const adminClaims: AccessClaims = { subject: 'test-admin', scope: 'system/*.*', role: 'admin' };
+
+/** A token that the service at `serviceUrl` (its BASE_URL), started with the test key, accepts. */
+export async function testToken(serviceUrl: string, claims: AccessClaims = adminClaims, lifetimeSeconds = 3600): Promise<string> {
+  return mintAccessToken(loadConfig({ BASE_URL: serviceUrl, AUTH_SIGNING_KEY: await testSigningKey }), claims, lifetimeSeconds);
 }
 
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
@@ -41,14 +58,19 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     // Tests poll hard; the limiter has its own test.
     RATE_LIMIT_PER_MINUTE: '0',
+    AUTH_SIGNING_KEY: await testSigningKey,
     ...env,
   });
   const server = await startServer(config, createLogger(config.logLevel));
   const base = `${server.url}/fhir`;
+  const mintToken = (claims: AccessClaims, lifetimeSeconds = 3600): Promise<string> => mintAccessToken(config, claims, lifetimeSeconds);
+  const token = await mintToken(adminClaims);
   return {
     base,
     server,
-    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, init),
+    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, { ...init, token: init?.token === undefined ? token : init.token }),
+    token,
+    mintToken,
     stop: async () => {
       await server.database.connection.dropDatabase().catch(() => undefined);
       await server.close();
@@ -57,7 +79,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
 }
 
 export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirResponse> {
-  const headers: Record<string, string> = { accept: 'application/fhir+json', ...init.headers };
+  const headers: Record<string, string> = { accept: 'application/fhir+json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...init.headers };
   let body: string | undefined;
   if (init.body !== undefined) {
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
@@ -68,10 +90,20 @@ export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirR
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-/** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers. */
+/** `fhir` for a service spawned on 127.0.0.1:`port`: like `TestService.fhir`, with an admin token by default. */
+export function spawnedFhir(port: number): TestService['fhir'] {
+  const serviceUrl = `http://127.0.0.1:${port}`;
+  const token = testToken(serviceUrl);
+  return async (path, init) => fhirFetch(`${serviceUrl}/fhir${path}`, { ...init, token: init?.token === undefined ? await token : init.token });
+}
+
+/**
+ * The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers;
+ * `testToken(`http://127.0.0.1:${port}`)` mints tokens it accepts.
+ */
 export async function spawnService(port: number, env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
