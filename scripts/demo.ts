@@ -183,7 +183,8 @@ try {
   say(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   if (exitAtEnd) await stop(0);
   say('Everything is still running: open the URLs above with an access token. Ctrl-C stops it.');
-  const key = process.env.AUTH_SIGNING_KEY ? '$AUTH_SIGNING_KEY' : `"$(cat ${path.relative(process.cwd(), keyFile)})"`;
+  const shownKeyFile = path.relative(process.cwd(), keyFile).startsWith('..') ? keyFile : path.relative(process.cwd(), keyFile);
+  const key = process.env.AUTH_SIGNING_KEY ? '$AUTH_SIGNING_KEY' : `"$(cat ${shownKeyFile})"`;
   say(`        TOKEN=$(AUTH_SIGNING_KEY=${key} BASE_URL=${config.baseUrl} npm run -s token -- --role admin --scope 'system/*.*')`);
   say(`        curl -H "Authorization: Bearer $TOKEN" ${fhir}/Task`);
 } catch (err) {
