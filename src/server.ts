@@ -112,7 +112,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.get('/.well-known/jwks.json', (_req, res) => {
       res.json({ keys: [...(signingKey ? [signingKey.publicJwk] : []), signer.publicJwk, auth.publicJwk] });
     });
-    // The token endpoint, client registration and SMART configuration; everything below needs a token.
+    // The token endpoint, client registration and the SMART configuration; attachments and /fhir need a token.
     app.use(auth.routes);
     // Attachment content retrieved from referring institutions; the records' Attachment.url points here.
     app.use('/attachments', auth.authenticate, auth.requireScope('Binary', 'r'));

@@ -36,12 +36,10 @@ export interface FhirResponse {
 /** The access-token signing key (AUTH_SIGNING_KEY) of every service a test file starts. */
 export const testSigningKey: Promise<string> = newSigningKeyPem();
 
-export const adminClaims: AccessClaims = { subject: 'test-admin', scope: 'system/*.*', role: 'admin' };
+const adminClaims: AccessClaims = { subject: 'test-admin', scope: 'system/*.*', role: 'admin' };
 
-/** A token that the service at `serviceUrl` (its BASE_URL), started with the test key, accepts. */
-export async function testToken(serviceUrl: string, claims: AccessClaims = adminClaims, lifetimeSeconds = 3600): Promise<string> {
-  return mintAccessToken(loadConfig({ BASE_URL: serviceUrl, AUTH_SIGNING_KEY: await testSigningKey }), claims, lifetimeSeconds);
-}
+/** `init`, sending `token` unless it names its own token (or null, for none). */
+const withToken = (init: FhirInit | undefined, token: string): FhirInit => ({ ...init, token: init?.token === undefined ? token : init.token });
 
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const uri = process.env.MONGODB_URI;
@@ -68,7 +66,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   return {
     base,
     server,
-    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, { ...init, token: init?.token === undefined ? token : init.token }),
+    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, withToken(init, token)),
     token,
     mintToken,
     stop: async () => {
@@ -93,14 +91,11 @@ export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirR
 /** `fhir` for a service spawned on 127.0.0.1:`port`: like `TestService.fhir`, with an admin token by default. */
 export function spawnedFhir(port: number): TestService['fhir'] {
   const serviceUrl = `http://127.0.0.1:${port}`;
-  const token = testToken(serviceUrl);
-  return async (path, init) => fhirFetch(`${serviceUrl}/fhir${path}`, { ...init, token: init?.token === undefined ? await token : init.token });
+  const token = testSigningKey.then((key) => mintAccessToken(loadConfig({ BASE_URL: serviceUrl, AUTH_SIGNING_KEY: key }), adminClaims, 3600));
+  return async (path, init) => fhirFetch(`${serviceUrl}/fhir${path}`, withToken(init, await token));
 }
 
-/**
- * The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers;
- * `testToken(`http://127.0.0.1:${port}`)` mints tokens it accepts.
- */
+/** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers; `spawnedFhir(port)` talks to it. */
 export async function spawnService(port: number, env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey, LOG_LEVEL: 'warn', ...env },

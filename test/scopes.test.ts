@@ -130,6 +130,15 @@ describe('SMART scopes', () => {
     expect((await attempt('system/ServiceRequest.rs system/Task.r', `${path}&_revinclude=Task:focus`)).status).toBe(200);
   });
 
+  it('what names no resource type is left to the interaction to refuse: never a 5xx, never echoed into a header', async () => {
+    for (const path of ['/%0A', '/Pat%22ient/1', '/%0D%0AX-Injected:%201/1/_history', '/%E0%A4%A']) {
+      const answer = await attempt('system/Patient.rs', path);
+      expect([path, answer.status >= 400 && answer.status < 500]).toEqual([path, true]);
+    }
+    const bundle = await attempt('system/Patient.rs', '', { body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'http://[' } }] } });
+    expect(bundle.status).toBe(400);
+  });
+
   it('attachments need Binary read', async () => {
     const url = `${service.server.url}/attachments/${'0'.repeat(32)}`;
     const without = await fetch(url, { headers: { authorization: `Bearer ${await service.mintToken(system('system/DocumentReference.rs'))}` } });

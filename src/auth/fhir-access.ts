@@ -12,11 +12,13 @@ import { allows, neededScope, type Permission } from './scopes.js';
 export interface Need {
   type: string;
   permission: Permission;
-  /** Where in the request the need comes from (a Bundle entry, an _include). */
+  /** Where in the request the need comes from (a Bundle entry, an _include), as an OperationOutcome expression. */
   where?: string;
 }
 
 type OperationNeeds = (type: string, id: string | undefined) => Need[];
+
+const resourceTypeName = /^[A-Z][A-Za-z]+$/;
 
 /**
  * What each operation needs beyond a valid token. An operation not listed needs every permission on
@@ -38,9 +40,11 @@ export function authorizeFhir(realm: string): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     let needs: Need[];
     try {
-      needs = needsOf(req);
+      // A "type" that cannot name a resource type is refused by the interaction itself (404), before
+      // it reads or writes anything; left out here, it never reaches a header.
+      needs = needsOf(req).filter((n) => resourceTypeName.test(n.type));
     } catch {
-      return next(badRequest('The request URL is malformed'));
+      return next(badRequest("The request URL, or a Bundle entry's request.url, is malformed"));
     }
     refuseMissing(res, needs, realm, next);
   };
@@ -95,8 +99,7 @@ export function needsOf(req: Request): Need[] {
 
 function operationNeeds(type: string, id: string | undefined, name: string): Need[] {
   const code = name.slice(1);
-  const needs = Object.hasOwn(operations, code) ? operations[code](type, id) : (['c', 'r', 'u', 'd', 's'] as Permission[]).map((permission) => ({ type, permission }));
-  return needs.map((n) => ({ ...n, where: name }));
+  return Object.hasOwn(operations, code) ? operations[code](type, id) : (['c', 'r', 'u', 'd', 's'] as Permission[]).map((permission) => ({ type, permission }));
 }
 
 /** Included resources are read: `_include` needs `r` on each type its reference can point at, `_revinclude` on the referring type. */
