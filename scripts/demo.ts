@@ -2,9 +2,10 @@
 // Starts the service with its embedded database, a referring EHR (the peer FHIR server from the
 // tests) seeded with synthetic patients whose records tell a clinical story, and then drives the whole
 // loop over HTTP, printing each step with the URLs to look at.
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Bundle, DiagnosticReport, Resource, Task } from '@medplum/fhirtypes';
+import { mintAccessToken, newSigningKeyPem } from '../src/auth/access-tokens.js';
 import { loadConfig } from '../src/config.js';
 import { loadConformance } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
@@ -24,6 +25,14 @@ const look = (label: string, url: string): void => say(`        ${label.padEnd(2
 const dataDir = path.resolve(process.env.DATA_DIR ?? '.data/demo');
 if (!process.env.MONGODB_URI) rmSync(dataDir, { recursive: true, force: true });
 const port = Number(process.env.PORT ?? 8080);
+// The demo's access-token key: AUTH_SIGNING_KEY if set, else one made now and kept beside the demo's
+// database, so that `npm run token` can mint tokens this run accepts.
+const keyFile = path.join(dataDir, 'auth-signing-key.pem');
+const authSigningKey = process.env.AUTH_SIGNING_KEY || (await newSigningKeyPem());
+if (!process.env.AUTH_SIGNING_KEY) {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(keyFile, authSigningKey, { mode: 0o600 });
+}
 const config = loadConfig({
   ...process.env,
   PORT: String(port),
@@ -33,6 +42,7 @@ const config = loadConfig({
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
   RETRIEVAL_POLL_MS: '200',
   DELIVERY_POLL_MS: '200',
+  AUTH_SIGNING_KEY: authSigningKey,
 });
 const log = createLogger(config.logLevel);
 
@@ -44,6 +54,8 @@ const fhir = `${config.baseUrl}/fhir`;
 look('referring EHR (FHIR)', ehr.base);
 look('service (FHIR)', fhir);
 look('CapabilityStatement', `${fhir}/metadata`);
+// The demo acts as an administrator with every scope; its token lasts the whole run.
+const token = await mintAccessToken(config, { subject: 'demo', role: 'admin', scope: 'system/*.*' }, 24 * 3600);
 
 let stopping = false;
 async function stop(code: number): Promise<never> {
@@ -60,7 +72,7 @@ process.on('SIGTERM', () => void stop(0));
 async function call<T = any>(method: string, url: string, body?: unknown): Promise<T> {
   const response = await fetch(url.startsWith('http') ? url : `${fhir}${url}`, {
     method,
-    headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
+    headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const json = (await response.json()) as T;
@@ -171,7 +183,11 @@ try {
 
   say(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   if (exitAtEnd) await stop(0);
-  say('Everything is still running: open the URLs above. Ctrl-C stops it.');
+  say('Everything is still running: open the URLs above with an access token. Ctrl-C stops it.');
+  const shownKeyFile = path.relative(process.cwd(), keyFile).startsWith('..') ? keyFile : path.relative(process.cwd(), keyFile);
+  const key = process.env.AUTH_SIGNING_KEY ? '$AUTH_SIGNING_KEY' : `"$(cat ${shownKeyFile})"`;
+  say(`        TOKEN=$(AUTH_SIGNING_KEY=${key} BASE_URL=${config.baseUrl} npm run -s token -- --role admin --scope 'system/*.*')`);
+  say(`        curl -H "Authorization: Bearer $TOKEN" ${fhir}/Task`);
 } catch (err) {
   say(`\nThe demo stopped: ${(err as Error).message}`);
   await stop(1);

@@ -31,6 +31,18 @@ export interface Config {
     baseDelayMs: number;
     maxDelayMs: number;
   };
+  /** Authentication of callers (src/auth/). */
+  auth: {
+    /** The key the service signs its own access tokens with (PKCS#8 PEM); without one, a key made per process. */
+    signingKey: { pem?: string; keyId: string; algorithm: string };
+    /** The audience accepted tokens must name; unset: the FHIR base URL. */
+    audience?: string;
+    tokenLifetimeSeconds: number;
+    /** An external authorization server whose tokens are accepted as well. */
+    externalIssuer?: { issuer: string; jwksUrl: string };
+    /** JSON: clients registered at start-up (public keys only), e.g. a first admin client. */
+    bootstrapClients?: string;
+  };
   retrieval: {
     pageSize: number;
     concurrency: number;
@@ -68,6 +80,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       baseDelayMs: parseInteger(env.DELIVERY_RETRY_BASE_MS, 5000, 'DELIVERY_RETRY_BASE_MS'),
       maxDelayMs: parseInteger(env.DELIVERY_RETRY_MAX_MS, 15 * 60_000, 'DELIVERY_RETRY_MAX_MS'),
     },
+    auth: {
+      signingKey: { pem: env.AUTH_SIGNING_KEY || undefined, keyId: env.AUTH_SIGNING_KEY_ID ?? 'auth-1', algorithm: env.AUTH_SIGNING_ALG ?? 'ES384' },
+      audience: env.AUTH_AUDIENCE || undefined,
+      tokenLifetimeSeconds: parseInteger(env.AUTH_TOKEN_LIFETIME_SECONDS, 300, 'AUTH_TOKEN_LIFETIME_SECONDS'),
+      externalIssuer: externalIssuer(env),
+      bootstrapClients: env.AUTH_BOOTSTRAP_CLIENTS || undefined,
+    },
     retrieval: {
       pageSize: parseInteger(env.RETRIEVAL_PAGE_SIZE, 50, 'RETRIEVAL_PAGE_SIZE'),
       concurrency: parseInteger(env.RETRIEVAL_CONCURRENCY, 4, 'RETRIEVAL_CONCURRENCY'),
@@ -78,6 +97,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attachmentMaxBytes: parseInteger(env.RETRIEVAL_ATTACHMENT_MAX_BYTES, 10 * 1024 * 1024, 'RETRIEVAL_ATTACHMENT_MAX_BYTES'),
     },
   };
+}
+
+function externalIssuer(env: NodeJS.ProcessEnv): Config['auth']['externalIssuer'] {
+  if (!env.AUTH_ISSUER !== !env.AUTH_JWKS_URL) {
+    throw new Error('AUTH_ISSUER and AUTH_JWKS_URL are set together or not at all');
+  }
+  return env.AUTH_ISSUER && env.AUTH_JWKS_URL ? { issuer: env.AUTH_ISSUER, jwksUrl: env.AUTH_JWKS_URL } : undefined;
 }
 
 function parseInteger(value: string | undefined, fallback: number, name: string): number {

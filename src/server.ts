@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import express from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { startAuthentication } from './auth/authentication.js';
 import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
 import { FhirService } from './fhir/interactions.js';
@@ -46,6 +47,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const models = createModels(database.connection);
     const jobs = new JobQueue(database.connection);
     await Promise.all([ensureIndexes(models), jobs.init()]);
+    const auth = await startAuthentication(config, database.connection, log);
     const service = new FhirService(new Repository(models, config.baseUrl), new ResourceValidator(conformance), conformance, config.baseUrl);
     const { retrieval } = config;
     const signingKey = await loadSigningKey(config.smartKey);
@@ -105,12 +107,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const ready = await database.ping();
       res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unreachable' });
     });
-    // The public halves of the SMART Backend Services key (for institutions to register) and of the
-    // key opinions are signed with (for anyone to check a signature).
+    // The public halves of the SMART Backend Services key (for institutions to register), of the
+    // key opinions are signed with (for anyone to check a signature) and of the access-token key.
     app.get('/.well-known/jwks.json', (_req, res) => {
-      res.json({ keys: [...(signingKey ? [signingKey.publicJwk] : []), signer.publicJwk] });
+      res.json({ keys: [...(signingKey ? [signingKey.publicJwk] : []), signer.publicJwk, auth.publicJwk] });
     });
+    // The token endpoint, client registration and the SMART configuration; attachments and /fhir need a token.
+    app.use(auth.routes);
     // Attachment content retrieved from referring institutions; the records' Attachment.url points here.
+    app.use('/attachments', auth.authenticate, auth.requireScope('Binary', 'r'));
     app.get('/attachments/:id', async (req, res) => {
       const stored = /^[0-9a-f]{32}$/.test(req.params.id) ? await attachments.get(req.params.id) : undefined;
       if (!stored) {
@@ -120,7 +125,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
       await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
-    app.use('/fhir', fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log }));
+    app.use('/fhir', auth.authenticateFhir, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
     app.use(errorHandler(log));

@@ -75,7 +75,7 @@ describe('a referring EHR that offers Patient/$everything', () => {
     expect(retrieval(small)).toEqual({ status: 'stored', source: `${ehr.base}/Binary/${binaryIds[0]}` });
     expect(small.url).toMatch(new RegExp(`^${service.server.url}/attachments/[0-9a-f]{32}$`));
     expect(small.size).toBe(1000);
-    const content = await fetch(small.url);
+    const content = await fetch(small.url, { headers: { authorization: `Bearer ${service.token}` } });
     expect(content.status).toBe(200);
     expect(content.headers.get('content-type')).toBe('application/pdf');
     expect(Buffer.from(await content.arrayBuffer()).equals(Buffer.alloc(1000, 1))).toBe(true);
@@ -90,7 +90,7 @@ describe('a referring EHR that offers Patient/$everything', () => {
 
     const histology = (await service.fhir(`/DiagnosticReport?subject=${task.for.reference}&_count=50`)).body.entry.map((e: any) => e.resource).find((r: any) => r.presentedForm);
     expect(retrieval(histology.presentedForm[0]).status).toBe('stored');
-    expect(await (await fetch(histology.presentedForm[0].url)).text()).toMatch(/invasive ductal carcinoma/);
+    expect(await (await fetch(histology.presentedForm[0].url, { headers: { authorization: `Bearer ${service.token}` } })).text()).toMatch(/invasive ductal carcinoma/);
 
     const packet = await service.fhir(`/ServiceRequest/${task.focus.reference.split('/')[1]}/$case-packet`);
     const summary = packet.body.entry[0].resource.issue.find((i: any) => i.expression[0] === 'Attachment');
@@ -110,9 +110,9 @@ describe('a referring EHR that offers Patient/$everything', () => {
   });
 
   it('an attachment id that is not stored answers 404 with an OperationOutcome', async () => {
-    const missing = await fetch(`${service.server.url}/attachments/${'0'.repeat(32)}`);
+    const missing = await fetch(`${service.server.url}/attachments/${'0'.repeat(32)}`, { headers: { authorization: `Bearer ${service.token}` } });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
-    expect((await fetch(`${service.server.url}/attachments/..%2F..%2Fetc`)).status).toBe(404);
+    expect((await fetch(`${service.server.url}/attachments/..%2F..%2Fetc`, { headers: { authorization: `Bearer ${service.token}` } })).status).toBe(404);
   });
 });

@@ -1,6 +1,7 @@
 // Test harness: the real service over HTTP on 127.0.0.1, with its own fresh database.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mintAccessToken, newSigningKeyPem, type AccessClaims } from '../src/auth/access-tokens.js';
 import { loadConfig } from '../src/config.js';
 import { freePort } from '../src/database/local-server.js';
 import { createLogger } from '../src/logger.js';
@@ -10,6 +11,10 @@ export interface TestService {
   base: string;
   server: RunningServer;
   fhir: (path: string, init?: FhirInit) => Promise<FhirResponse>;
+  /** An admin token with every scope (`system/*.*`), valid for an hour; `fhir` sends it unless told otherwise. */
+  token: string;
+  /** A token this service accepts, with the claims given. */
+  mintToken(claims: AccessClaims, lifetimeSeconds?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -17,6 +22,8 @@ export interface FhirInit {
   method?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /** The bearer token to send; null: none. */
+  token?: string | null;
 }
 
 export interface FhirResponse {
@@ -25,6 +32,14 @@ export interface FhirResponse {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
 }
+
+/** The access-token signing key (AUTH_SIGNING_KEY) of every service a test file starts. */
+export const testSigningKey: Promise<string> = newSigningKeyPem();
+
+const adminClaims: AccessClaims = { subject: 'test-admin', scope: 'system/*.*', role: 'admin' };
+
+/** `init`, sending `token` unless it names its own token (or null, for none). */
+const withToken = (init: FhirInit | undefined, token: string): FhirInit => ({ ...init, token: init?.token === undefined ? token : init.token });
 
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const uri = process.env.MONGODB_URI;
@@ -41,14 +56,19 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     // Tests poll hard; the limiter has its own test.
     RATE_LIMIT_PER_MINUTE: '0',
+    AUTH_SIGNING_KEY: await testSigningKey,
     ...env,
   });
   const server = await startServer(config, createLogger(config.logLevel));
   const base = `${server.url}/fhir`;
+  const mintToken = (claims: AccessClaims, lifetimeSeconds = 3600): Promise<string> => mintAccessToken(config, claims, lifetimeSeconds);
+  const token = await mintToken(adminClaims);
   return {
     base,
     server,
-    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, init),
+    fhir: (path, init) => fhirFetch(path.startsWith('http') ? path : `${base}${path}`, withToken(init, token)),
+    token,
+    mintToken,
     stop: async () => {
       await server.database.connection.dropDatabase().catch(() => undefined);
       await server.close();
@@ -57,7 +77,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
 }
 
 export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirResponse> {
-  const headers: Record<string, string> = { accept: 'application/fhir+json', ...init.headers };
+  const headers: Record<string, string> = { accept: 'application/fhir+json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...init.headers };
   let body: string | undefined;
   if (init.body !== undefined) {
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
@@ -68,10 +88,17 @@ export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirR
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-/** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers. */
+/** `fhir` for a service spawned on 127.0.0.1:`port`: like `TestService.fhir`, with an admin token by default. */
+export function spawnedFhir(port: number): TestService['fhir'] {
+  const serviceUrl = `http://127.0.0.1:${port}`;
+  const token = testSigningKey.then((key) => mintAccessToken(loadConfig({ BASE_URL: serviceUrl, AUTH_SIGNING_KEY: key }), adminClaims, 3600));
+  return async (path, init) => fhirFetch(`${serviceUrl}/fhir${path}`, withToken(init, await token));
+}
+
+/** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers; `spawnedFhir(port)` talks to it. */
 export async function spawnService(port: number, env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {

@@ -21,8 +21,8 @@ async function storeCounts(): Promise<number[]> {
   return Promise.all(['Patient', 'ServiceRequest', 'Observation', 'Task'].map(async (t) => (await service.fhir(`/${t}?_summary=count`)).body.total as number));
 }
 
-async function raw(path: string, init: RequestInit = {}): Promise<{ status: number; type: string | null; text: string }> {
-  const response = await fetch(`${service.base}${path}`, init);
+async function raw(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<{ status: number; type: string | null; text: string }> {
+  const response = await fetch(`${service.base}${path}`, { ...init, headers: { authorization: `Bearer ${service.token}`, ...init.headers } });
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
 
@@ -97,7 +97,7 @@ describe('hostile input', () => {
     const read = await raw(`/Patient/${created.body.id}`, { headers: { accept: 'text/html' } });
     expect(read.type).toMatch(/^application\/fhir\+json/);
     expect(JSON.parse(read.text).name[0].family).toBe(script);
-    const headers = (await fetch(`${service.base}/Patient/${created.body.id}`)).headers;
+    const headers = (await fetch(`${service.base}/Patient/${created.body.id}`, { headers: { authorization: `Bearer ${service.token}` } })).headers;
     expect(headers.get('x-content-type-options')).toBe('nosniff');
     expect(headers.get('content-security-policy')).toMatch(/default-src 'self'/);
   });
@@ -116,7 +116,7 @@ describe('hostile input', () => {
         const hasBody = payload !== undefined && method !== 'GET' && method !== 'DELETE';
         const response = await fetch(`${service.base}/${segments.join('/')}${search ? `?${search}` : ''}`, {
           method,
-          headers: hasBody ? { 'content-type': 'application/fhir+json' } : {},
+          headers: { authorization: `Bearer ${service.token}`, ...(hasBody ? { 'content-type': 'application/fhir+json' } : {}) },
           body: hasBody ? JSON.stringify(payload) : undefined,
         });
         const text = await response.text();
@@ -150,7 +150,7 @@ describe('CORS and the rate limit', () => {
     const statuses: number[] = [];
     let last: Response | undefined;
     for (let i = 0; i < 4; i++) {
-      last = await fetch(`${limited.base}/Patient?_summary=count`);
+      last = await fetch(`${limited.base}/Patient?_summary=count`, { headers: { authorization: `Bearer ${limited.token}` } });
       statuses.push(last.status);
     }
     // Two of the five went to the CORS test above.

@@ -79,8 +79,8 @@ async function requestAndWait(body: Record<string, unknown>): Promise<any> {
 describe('referring institutions', () => {
   it('publishes the public half of its SMART key as a JWKS', async () => {
     const jwks = await (await fetch(`${service.server.url}/.well-known/jwks.json`)).json() as { keys: Record<string, string>[] };
-    // Its SMART key and the key opinions are signed with; private parts never.
-    expect(jwks.keys.map((k) => k.kid)).toEqual(['test-key-1', 'opinion-1']);
+    // Its SMART key, the key opinions are signed with and its access-token key; private parts never.
+    expect(jwks.keys.map((k) => k.kid)).toEqual(['test-key-1', 'opinion-1', 'auth-1']);
     expect(jwks.keys[0]).toMatchObject({ kid: 'test-key-1', alg: 'ES384', kty: 'EC', use: 'sig' });
     expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
   });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { freePort } from '../src/database/local-server.js';
-import { fhirFetch } from './harness.js';
+import { spawnedFhir, testSigningKey } from './harness.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'second-opinion-data-'));
 const running: ChildProcess[] = [];
@@ -29,7 +29,7 @@ function spawnService(port: number, extraEnv: NodeJS.ProcessEnv = {}): { child: 
 }
 
 async function startService(port: number): Promise<ChildProcess> {
-  const { child, output } = spawnService(port);
+  const { child, output } = spawnService(port, { AUTH_SIGNING_KEY: await testSigningKey, BASE_URL: `http://127.0.0.1:${port}` });
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${output()}`);
@@ -62,9 +62,10 @@ describe('running the service on its embedded database', () => {
   it('answers probes, keeps data across a SIGTERM and restart', async () => {
     const port = await freePort();
     const first = await startService(port);
+    const fhir = spawnedFhir(port);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
-    const created = await fhirFetch(`http://127.0.0.1:${port}/fhir/Organization`, {
+    const created = await fhir('/Organization', {
       body: { resourceType: 'Organization', name: 'Persisted Hospital' },
     });
     expect(created.status).toBe(201);
@@ -72,7 +73,7 @@ describe('running the service on its embedded database', () => {
     expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'down')).toBe('down');
 
     const second = await startService(port);
-    const read = await fhirFetch(`http://127.0.0.1:${port}/fhir/Organization/${created.body.id}`);
+    const read = await fhir(`/Organization/${created.body.id}`);
     expect(read.status).toBe(200);
     expect(read.body.name).toBe('Persisted Hospital');
     expect(await stop(second)).toBe(0);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
 import { chartTypes } from '../src/retrieval/retrieve-chart.js';
-import { fhirFetch, spawnService } from './harness.js';
+import { spawnedFhir, spawnService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -24,6 +24,7 @@ beforeAll(async () => {
   ehr = await startReferringEhr();
   proxy = await startFaultProxy(ehr.base);
   port = await freePort();
+  fhir = spawnedFhir(port);
 });
 afterAll(async () => {
   for (const child of running) child.kill('SIGKILL');
@@ -37,7 +38,7 @@ async function startService(): Promise<ChildProcess> {
   return child;
 }
 
-const fhir = (p: string, init?: Parameters<typeof fhirFetch>[1]) => fhirFetch(`http://127.0.0.1:${port}/fhir${p}`, init);
+let fhir: ReturnType<typeof spawnedFhir>;
 
 describe('a crash during retrieval', () => {
   it('is survived: after a restart the job completes, with every record stored once', async () => {

@@ -1,5 +1,5 @@
 // The FHIR REST surface at /fhir: maps HTTP to the interactions, and every failure to an OperationOutcome.
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
 import { capabilityStatement } from '../conformance/capability.js';
@@ -13,7 +13,8 @@ import type { QueryParams } from './search/search.js';
 const fhirJson = 'application/fhir+json';
 type FhirRequest = Request<Record<string, string>>;
 
-export function fhirRouter(service: FhirService, options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger }): Router {
+/** `authorize` is the check of the caller's scopes (auth/fhir-access.ts) that every interaction passes. */
+export function fhirRouter(service: FhirService, options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger; authorize: RequestHandler }): Router {
   const router = express.Router();
   const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
 
@@ -21,6 +22,7 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
   router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false }));
   router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes }));
   router.use(jsonDepthLimit(options.maxJsonDepth));
+  router.use(options.authorize);
 
   const handle = (action: (req: FhirRequest) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
     send(req, res, await action(req as FhirRequest));
