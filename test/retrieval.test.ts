@@ -183,6 +183,11 @@ describe('push intake and chart retrieval', () => {
     expect(ehr.requests.slice(before).filter((r) => r.startsWith('GET '))).toEqual([]);
     const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
     expect(notices.body.entry[0].resource.payload[0].contentString).toMatch(/HTTP 403/);
+    // The notice travels to the EHR as well; let it arrive before the next test schedules its faults.
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !ehr.requests.slice(before).includes('POST /'); ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(ehr.requests.slice(before)).toContain('POST /');
   });
 
   it('a 401 from the EHR ends the retrieval at once: no retries, the case fails with the reason', async () => {
