@@ -2,7 +2,8 @@
 // key made per process and a warning; issued by the token endpoint; minted for local runs, the demo
 // and the tests by `mintAccessToken`. The public key is served in the JWKS.
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, exportPKCS8, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { privateKeyOf, publicJwkOf } from './keys.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Role } from './clients.js';
@@ -42,17 +43,11 @@ export class TokenIssuer {
     if (!algorithms.includes(algorithm)) {
       throw new Error(`AUTH_SIGNING_ALG must be one of ${algorithms.join(', ')}`);
     }
-    let privateKey: CryptoKey;
-    if (signingKey.pem) {
-      privateKey = await importPKCS8(signingKey.pem, algorithm, { extractable: true });
-    } else if (log) {
+    const privateKey = await privateKeyOf(signingKey.pem, algorithm, () => {
+      if (!log) throw new Error('AUTH_SIGNING_KEY is not set: set it to the PKCS#8 PEM key the service uses, or the service will not accept the token');
       log.warn('AUTH_SIGNING_KEY is not set: access tokens are signed with a key made for this process only, and no other process can mint tokens it accepts');
-      privateKey = (await generateKeyPair(algorithm, { extractable: true })).privateKey;
-    } else {
-      throw new Error('AUTH_SIGNING_KEY is not set: set it to the PKCS#8 PEM key the service uses, or the service will not accept the token');
-    }
-    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = await exportJWK(privateKey);
-    const jwk: JWK = { ...publicJwk, kid: signingKey.keyId, alg: algorithm, use: 'sig' };
+    });
+    const jwk = await publicJwkOf(privateKey, signingKey.keyId, algorithm);
     return new TokenIssuer(privateKey, jwk, algorithm, config.baseUrl, audience ?? `${config.baseUrl}/fhir`, tokenLifetimeSeconds);
   }
 

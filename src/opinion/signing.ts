@@ -2,7 +2,8 @@
 // opinion's canonical JSON (RFC 8785) without `meta`, which the store rewrites on every version.
 // The key comes from the environment; its public half is served in the JWKS.
 import canonicalize from 'canonicalize';
-import { CompactSign, compactVerify, exportJWK, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
+import { CompactSign, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
+import { privateKeyOf, publicJwkOf } from '../auth/keys.js';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
 
@@ -30,15 +31,8 @@ export class OpinionSigner {
     if (!algorithms.includes(algorithm)) {
       throw new Error(`OPINION_SIGNING_ALG must be one of ${algorithms.join(', ')}`);
     }
-    let privateKey: CryptoKey;
-    if (config.pem) {
-      privateKey = await importPKCS8(config.pem, algorithm, { extractable: true });
-    } else {
-      log.warn('OPINION_SIGNING_KEY is not set: opinions are signed with a key made for this process only');
-      privateKey = (await generateKeyPair(algorithm, { extractable: true })).privateKey;
-    }
-    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = await exportJWK(privateKey);
-    const jwk: JWK = { ...publicJwk, kid: config.keyId, alg: algorithm, use: 'sig' };
+    const privateKey = await privateKeyOf(config.pem, algorithm, () => log.warn('OPINION_SIGNING_KEY is not set: opinions are signed with a key made for this process only'));
+    const jwk = await publicJwkOf(privateKey, config.keyId, algorithm);
     const publicKey = (await importJWK(jwk, algorithm)) as CryptoKey;
     return new OpinionSigner(privateKey, publicKey, config.keyId, algorithm, jwk);
   }

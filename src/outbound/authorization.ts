@@ -3,7 +3,8 @@
 // assertion signed RS384 or ES384, token endpoint discovered from .well-known/smart-configuration).
 // Tokens are cached until shortly before they expire. Secrets and keys come from the environment only.
 import { randomUUID } from 'node:crypto';
-import { exportJWK, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, type CryptoKey, type JWK } from 'jose';
+import { privateKeyOf, publicJwkOf } from '../auth/keys.js';
 import { ReferringEhrError } from './referring-ehr-client.js';
 
 export type EndpointAuth =
@@ -25,9 +26,8 @@ export async function loadSigningKey(key: { pem: string; keyId: string; algorith
   if (algorithm !== 'RS384' && algorithm !== 'ES384') {
     throw new Error('SMART_KEY_ALG must be RS384 or ES384');
   }
-  const privateKey = await importPKCS8(key.pem, algorithm, { extractable: true });
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = await exportJWK(privateKey);
-  return { keyId: key.keyId, algorithm, privateKey, publicJwk: { ...publicJwk, kid: key.keyId, alg: algorithm, use: 'sig' } };
+  const privateKey = await privateKeyOf(key.pem, algorithm, () => undefined);
+  return { keyId: key.keyId, algorithm, privateKey, publicJwk: await publicJwkOf(privateKey, key.keyId, algorithm) };
 }
 
 const refreshMarginMs = 60_000;
