@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
+import { agentOfRequest } from './fhir/actor.js';
 import { FhirService } from './fhir/interactions.js';
 import { fhirRouter } from './fhir/router.js';
 import { Institutions } from './intake/institutions.js';
@@ -69,6 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       next();
     });
+    app.use('/fhir', agentOfRequest);
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });

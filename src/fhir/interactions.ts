@@ -24,9 +24,19 @@ const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Called after a resource is created through the API: where the workflow plugs into the pipeline. */
 export type CreatedListener = (resource: Resource) => Promise<void>;
 
+/**
+ * Called before a resource of one type is stored (create or update), with the current version when
+ * there is one: may refuse the write (throw a FhirError) or change the resource.
+ */
+export type WriteHook = (resource: Resource, current: Resource | undefined) => Promise<{ resource: Resource } | undefined>;
+
+/** Called after a write that a WriteHook took part in, with the stored version. */
+export type WrittenListener = (resource: Resource) => Promise<void>;
+
 export class FhirService {
   readonly fhirBase: string;
   private readonly createdListeners: CreatedListener[] = [];
+  private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }[]>();
   /** Operations the workflow adds (see operations/index.ts for the built-in ones). */
   readonly operations = new Map<string, { methods: string[]; run: OperationHandler }>();
   /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
@@ -43,6 +53,24 @@ export class FhirService {
 
   onCreated(listener: CreatedListener): void {
     this.createdListeners.push(listener);
+  }
+
+  /** Puts `before` in front of every write of `type`, and `after` behind it, after any hooks already there. */
+  hookWrites(type: string, before: WriteHook, after: WrittenListener): void {
+    this.writeHooks.set(type, [...(this.writeHooks.get(type) ?? []), { before, after }]);
+  }
+
+  /** Runs the hooks of the resource's type in order; answers the resource as they left it. */
+  private async beforeWrite(resource: Resource, current: Resource | undefined): Promise<{ resource: Resource }> {
+    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) {
+      const hooked = await hook.before(resource, current);
+      resource = hooked?.resource ?? resource;
+    }
+    return { resource };
+  }
+
+  private async afterWrite(resource: Resource): Promise<void> {
+    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) await hook.after(resource);
   }
 
   checkType(type: string): void {
@@ -129,9 +157,16 @@ export class FhirService {
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
   async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
+    const hooked = this.writeHooks.has(resource.resourceType);
+    if (hooked) {
+      // The id is fixed before the hooks see the resource: what they record is what is stored.
+      id ??= randomUUID();
+      ({ resource } = await this.beforeWrite({ ...resource, id }, undefined));
+    }
     const condition = ifNoneExist ?? this.implicitCondition?.(resource);
     const result = condition ? await this.createConditionally(resource, condition, id) : await this.repository.create(resource, id);
     if (result.created) {
+      if (hooked) await this.afterWrite(result.resource);
       for (const listener of this.createdListeners) await listener(result.resource);
     }
     return result;
@@ -142,7 +177,17 @@ export class FhirService {
     if (resource.id !== id) {
       throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
     }
-    return this.repository.update(resource, ifMatch === undefined ? undefined : parseETag(ifMatch));
+    const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
+    if (!this.writeHooks.has(resource.resourceType)) {
+      return this.repository.update(resource, version);
+    }
+    const current = await this.repository.current(resource.resourceType, id);
+    const previous = current && !current.deleted ? current.resource : undefined;
+    const hooked = await this.beforeWrite(resource, previous);
+    // Written only on the version the hooks judged, so no other write slips in between.
+    const result = await this.repository.update(hooked.resource, version ?? current?.versionId);
+    await this.afterWrite(result.resource);
+    return result;
   }
 
   /** Checks type, shape and validity; throws 400/404/422 so that a bad request changes nothing. */

@@ -25,7 +25,7 @@ export const badRequest = (text: string, expression?: string): FhirError => fail
 export const notFound = (text: string): FhirError => fail(404, 'not-found', text);
 export const gone = (text: string): FhirError => fail(410, 'deleted', text);
 export const methodNotAllowed = (text: string): FhirError => fail(405, 'not-supported', text);
-export const conflict = (text: string): FhirError => fail(409, 'conflict', text);
+export const conflict = (text: string, expression?: string): FhirError => fail(409, 'conflict', text, expression);
 export const preconditionFailed = (text: string): FhirError => fail(412, 'conflict', text);
 export const payloadTooLarge = (text: string): FhirError => fail(413, 'too-costly', text);
 export const unsupportedMediaType = (text: string): FhirError => fail(415, 'not-supported', text);
