@@ -24,6 +24,10 @@ export interface Config {
     pollMs: number;
     leaseMs: number;
   };
+  review: {
+    /** How long a case may take, by its request's priority: Task.restriction.period.end is set from it when the case opens. */
+    dueHours: { routine: number; urgent: number; asap: number; stat: number };
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -47,6 +51,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryBaseDelayMs: parseInteger(env.OUTBOUND_RETRY_BASE_MS, 200, 'OUTBOUND_RETRY_BASE_MS'),
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
+    },
+    review: {
+      dueHours: {
+        routine: parseInteger(env.REVIEW_DUE_ROUTINE_HOURS, 14 * 24, 'REVIEW_DUE_ROUTINE_HOURS'),
+        urgent: parseInteger(env.REVIEW_DUE_URGENT_HOURS, 3 * 24, 'REVIEW_DUE_URGENT_HOURS'),
+        asap: parseInteger(env.REVIEW_DUE_ASAP_HOURS, 24, 'REVIEW_DUE_ASAP_HOURS'),
+        stat: parseInteger(env.REVIEW_DUE_STAT_HOURS, 4, 'REVIEW_DUE_STAT_HOURS'),
+      },
     },
   };
 }

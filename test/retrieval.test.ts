@@ -77,7 +77,7 @@ describe('push intake and chart retrieval', () => {
       // DiagnosticReport: the seeded ones plus the pathology report the request points at
       expect([type, found.body.total]).toEqual([type, type === 'DiagnosticReport' ? perType + 1 : perType]);
     }
-    const provenance = await service.fhir(`/Provenance?_count=5`);
+    const provenance = await service.fhir(`/Provenance?target=${patientRef}&_count=5`); // the retrieval's; each Task version has its own
     expect(provenance.body.total).toBe(1);
     expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType + 1);
     // Paged at 4 a page: 9 records a type take 3 pages.
