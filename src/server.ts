@@ -53,7 +53,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pollMs: retrieval.pollMs,
       maxAttempts: 5,
     });
-    installReviewWorkflow(service, config.review);
+    installReviewWorkflow(service, institutions, config.review);
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });

@@ -71,11 +71,11 @@ describe('a crash during retrieval', () => {
     proxy.latencyMs = 0;
     service = await startService();
     let current = task;
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline && current.businessStatus.coding[0].code !== 'records-ready'; ) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && current.businessStatus.coding[0].code !== 'awaiting-assignment'; ) {
       await new Promise((r) => setTimeout(r, 200));
       current = (await fhir(`/Task/${task.id}`)).body;
     }
-    expect(current.businessStatus.coding[0].code).toBe('records-ready');
+    expect(current.businessStatus.coding[0].code).toBe('awaiting-assignment');
     expect(proxy.forwarded).toBeGreaterThan(partial);
     for (const type of chartTypes) {
       const param = ['AllergyIntolerance', 'Immunization'].includes(type) ? 'patient' : 'subject';

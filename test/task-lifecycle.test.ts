@@ -153,9 +153,10 @@ describe('due dates', () => {
     expect(task.restriction.period.end).toBe('2026-03-01T00:00:00.000Z');
   });
 
-  it('the CapabilityStatement offers the due search parameter on Task', async () => {
+  it('the CapabilityStatement offers the due search parameter and $assign on Task', async () => {
     const task = (await service.fhir('/metadata')).body.rest[0].resource.find((r: any) => r.type === 'Task');
     expect(task.searchParam.find((p: any) => p.name === 'due')).toEqual({ name: 'due', type: 'date', definition: expect.stringMatching(/\/SearchParameter\/task-due$/) });
+    expect(task.operation.map((o: any) => o.name)).toContain('assign');
   });
 
   it('a search finds the open cases that are overdue, soonest due first', async () => {
