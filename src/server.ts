@@ -16,7 +16,7 @@ import { Poller } from './intake/poller.js';
 import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { RetrievalWorker } from './retrieval/worker.js';
-import { installReviewWorkflow } from './review/workflow.js';
+import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { CursorStore } from './store/cursors.js';
 import { JobQueue } from './store/jobs.js';
 import { createModels, ensureIndexes } from './store/models.js';
@@ -29,6 +29,7 @@ export interface RunningServer {
   url: string;
   database: Database;
   jobs: JobQueue;
+  review: ReviewWorkflow;
   close(): Promise<void>;
 }
 
@@ -53,7 +54,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pollMs: retrieval.pollMs,
       maxAttempts: 5,
     });
-    installReviewWorkflow(service, institutions, config.review);
+    const review = installReviewWorkflow(service, institutions, config.review);
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
@@ -98,6 +99,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       url: `http://${host}:${port}`,
       database,
       jobs,
+      review,
       close: async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
