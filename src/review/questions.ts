@@ -9,9 +9,9 @@ import type { FhirService } from '../fhir/interactions.js';
 import { conflict, unprocessable } from '../fhir/outcome.js';
 import { parseSearch } from '../fhir/search/search.js';
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
-import type { Routing } from './routing.js';
+import type { Cases } from './cases.js';
 
-/** Told of each question put to the referring institution (the outbox delivers it there). */
+/** Told of each question put to the referring institution: where delivery to the institution plugs in. */
 export type ReferrerListener = (request: CommunicationRequest, task: Task) => Promise<void>;
 
 const closed = new Set<Task['status']>(['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error']);
@@ -21,7 +21,7 @@ export class Questions {
 
   constructor(
     private readonly service: FhirService,
-    private readonly routing: Routing,
+    private readonly cases: Cases,
   ) {}
 
   /** Listens for questions addressed to the referring institution (its requester or its Organization). */
@@ -32,7 +32,7 @@ export class Questions {
   /** Before a CommunicationRequest is created: its case must still be open; it is linked to the case's request. */
   async beforeQuestion(resource: Resource, current: Resource | undefined): Promise<{ resource: Resource } | undefined> {
     const question = resource as CommunicationRequest;
-    const task = current ? undefined : await this.caseOf([...(question.basedOn ?? []), ...(question.about ?? [])]);
+    const task = current ? undefined : await this.cases.taskOf([...(question.basedOn ?? []), ...(question.about ?? [])]);
     if (!task) return undefined;
     if (closed.has(task.status)) {
       throw conflict(`Task/${task.id} is ${task.status}: its case takes no more questions`, 'Task.status');
@@ -43,7 +43,7 @@ export class Questions {
   /** After a CommunicationRequest write: an active question holds its case; one no longer active may release it. */
   async afterQuestion(resource: Resource): Promise<void> {
     const question = resource as CommunicationRequest;
-    const task = await this.caseOf(question.basedOn ?? []);
+    const task = await this.cases.taskOf(question.basedOn ?? []);
     if (!task) return;
     if (question.status !== 'active') {
       await this.resumeIfAnswered(task);
@@ -64,7 +64,7 @@ export class Questions {
     if (current) return undefined;
     const answered = await this.existing(message.basedOn, 'CommunicationRequest', 'Communication.basedOn');
     const repliedTo = await this.service.repository.readMany(references(message.inResponseTo, 'Communication'));
-    const task = await this.caseOf([...answered, ...repliedTo].flatMap((r) => (r as CommunicationRequest | Communication).basedOn ?? []));
+    const task = await this.cases.taskOf([...answered, ...repliedTo].flatMap((r) => (r as CommunicationRequest | Communication).basedOn ?? []));
     return task ? { resource: { ...message, basedOn: withReference(message.basedOn, task.focus) } } : undefined;
   }
 
@@ -95,28 +95,13 @@ export class Questions {
   }
 
   private async tellReferrer(question: CommunicationRequest, task: Task): Promise<void> {
-    const request = await this.routing.requestOf(task);
-    const referrer = new Set([request?.requester?.reference, ...(await this.routing.referringOrganizations(task, request))]);
-    if (question.recipient?.some((r) => r.reference && referrer.has(r.reference))) {
+    const request = await this.cases.requestOf(task);
+    const referrer = await this.cases.referringOrganizations(task, request);
+    const requester = this.cases.local(request?.requester);
+    if (requester) referrer.add(requester);
+    if (question.recipient?.some((r) => referrer.has(this.cases.local(r) ?? ''))) {
       for (const listener of this.addressedToReferrer) await listener(question, task);
     }
-  }
-
-  /** The case's Task of the first reference that leads to one: a ServiceRequest (the Task shares its id) or a Task. */
-  private async caseOf(references: Reference[]): Promise<Task | undefined> {
-    for (const reference of references.map((r) => r.reference ?? '')) {
-      const [type, id] = reference.split('/');
-      if (type === 'Task') {
-        const [task] = (await this.service.repository.readMany([reference])) as Task[];
-        if (task) return task;
-      }
-      if (type === 'ServiceRequest' && id) {
-        const [own] = (await this.service.repository.readMany([`Task/${id}`])) as Task[];
-        const task = own?.focus?.reference === reference ? own : ((await this.service.repository.referencing('Task', 'focus', [reference], 1))[0] as Task | undefined);
-        if (task) return task;
-      }
-    }
-    return undefined;
   }
 
   /** The resources of `type` the references point at; 422 naming the first that is not here. */

@@ -2,12 +2,11 @@
 // loaded among those with room (open cases / capacity), never one of the referring institution. It
 // stays received: the owner (a PractitionerRole) accepts it. No match: it waits unassigned, with
 // businessStatus awaiting-assignment, for a coordinator's $assign.
-import type { CodeableConcept, PractitionerRole, Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { CodeableConcept, PractitionerRole, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { conflict, unprocessable } from '../fhir/outcome.js';
-import { referenceKeys } from '../fhir/search/parameters.js';
-import type { Institutions } from '../intake/institutions.js';
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
+import type { Cases } from './cases.js';
 import type { Candidate, Reviewers } from './reviewers.js';
 import type { Specialties } from './specialties.js';
 
@@ -22,7 +21,7 @@ export class Routing {
 
   constructor(
     private readonly service: FhirService,
-    private readonly institutions: Institutions,
+    private readonly cases: Cases,
     private readonly specialties: Specialties,
     private readonly reviewers: Reviewers,
   ) {}
@@ -39,7 +38,7 @@ export class Routing {
   route(taskId: string): Promise<Task> {
     return this.serially(async () => {
       const task = (await this.service.repository.read('Task', taskId)) as Task;
-      const request = await this.requestOf(task);
+      const request = await this.cases.requestOf(task);
       const wanted = request ? this.specialties.wantedBy(request) : [];
       const performerType: CodeableConcept[] = wanted.map((coding) => ({ coding: [coding] }));
       const chosen = wanted.length ? leastLoaded(await this.eligible(await this.reviewers.withSpecialty(wanted), task, request)) : undefined;
@@ -79,7 +78,7 @@ export class Routing {
     const refusal = (text: string) => unprocessable([{ severity: 'error', code: 'business-rule', details: { text }, expression: [expression] }]);
     const [role] = roleReference.test(roleRef) ? ((await this.service.repository.readMany([roleRef])) as PractitionerRole[]) : [];
     if (!role || role.active === false) throw refusal(`${roleRef.slice(0, 100)} is not an active reviewer's PractitionerRole`);
-    const [candidate] = await this.eligible([await this.reviewers.candidate(role)], task, await this.requestOf(task), (text) => {
+    const [candidate] = await this.eligible([await this.reviewers.candidate(role)], task, await this.cases.requestOf(task), (text) => {
       throw refusal(text);
     });
     if (candidate.openCases >= candidate.capacity) {
@@ -89,44 +88,15 @@ export class Routing {
 
   /** The candidates outside the referring institution; `refuse` is told of one that is not. */
   private async eligible(candidates: Candidate[], task: Task, request: ServiceRequest | undefined, refuse?: (text: string) => void): Promise<Candidate[]> {
-    const referring = await this.referringOrganizations(task, request);
+    const referring = await this.cases.referringOrganizations(task, request);
     return candidates.filter((c) => {
-      const organization = this.local(c.role.organization);
+      const organization = this.cases.local(c.role.organization);
       if (organization && referring.has(organization)) {
         refuse?.(`PractitionerRole/${c.role.id} belongs to the referring institution`);
         return false;
       }
       return true;
     });
-  }
-
-  /**
-   * The referring institution's Organization(s): the requester's (an Organization, or a
-   * PractitionerRole's organization), and the registered institution whose FHIR server holds the patient.
-   */
-  async referringOrganizations(task: Task, request: ServiceRequest | undefined): Promise<Set<string>> {
-    const organizations = new Set<string>();
-    const requesters = [task.requester, request?.requester].map((r) => this.local(r)).filter((r): r is string => !!r);
-    for (const requester of new Set(requesters)) {
-      if (requester.startsWith('Organization/')) organizations.add(requester);
-    }
-    const roles = (await this.service.repository.readMany([...new Set(requesters)].filter((r) => r.startsWith('PractitionerRole/')))) as PractitionerRole[];
-    for (const role of roles) organizations.add(this.local(role.organization) ?? '');
-    const patient = request ? await this.institutions.patientOf(request) : undefined;
-    const endpoint = patient ? await this.institutions.endpointFor(patient.ehrBase) : undefined;
-    organizations.add(this.local(endpoint?.managingOrganization) ?? '');
-    organizations.delete('');
-    return organizations;
-  }
-
-  async requestOf(task: Task): Promise<ServiceRequest | undefined> {
-    const focus = this.local(task.focus);
-    return focus?.startsWith('ServiceRequest/') ? ((await this.service.repository.readMany([focus]))[0] as ServiceRequest | undefined) : undefined;
-  }
-
-  /** A reference as `Type/id` on this server, absolute or relative. */
-  private local(reference: Reference | undefined): string | undefined {
-    return reference?.reference ? referenceKeys(reference.reference, this.service.fhirBase.replace(/\/fhir$/, ''))[0] : undefined;
   }
 
   private serially<T>(work: () => Promise<T>): Promise<T> {

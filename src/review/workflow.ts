@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { assignOperation } from '../fhir/operations/assign.js';
 import type { Institutions } from '../intake/institutions.js';
+import { Cases } from './cases.js';
 import { dueDateOnOpening } from './due-dates.js';
 import { Questions } from './questions.js';
 import { Reviewers } from './reviewers.js';
@@ -22,9 +23,10 @@ const nothing = async (): Promise<undefined> => undefined;
 export function installReviewWorkflow(service: FhirService, institutions: Institutions, config: Config['review']): ReviewWorkflow {
   const map = service.conformance.conceptMaps.get(`${service.conformance.canonical}/ConceptMap/diagnosis-to-specialty`);
   if (!map) throw new Error('profiles/: the diagnosis-to-specialty ConceptMap is required for routing');
-  const routing = new Routing(service, institutions, new Specialties(map as ConceptMap), new Reviewers(service));
+  const cases = new Cases(service, institutions);
+  const routing = new Routing(service, cases, new Specialties(map as ConceptMap), new Reviewers(service));
   const versions = new TaskVersions(service);
-  const questions = new Questions(service, routing);
+  const questions = new Questions(service, cases);
 
   // In this order: a new case's due date; the status change; the version's record; the owner, and routing after the write.
   service.hookWrites('Task', dueDateOnOpening(config.dueHours), nothing);
