@@ -38,7 +38,8 @@ async function caseInProgress(): Promise<any> {
   expect(routed.owner.reference).toBe(`PractitionerRole/${reviewer}`);
   const headers = asReviewer();
   const accepted = await service.fhir(`/Task/${routed.id}`, { method: 'PUT', body: { ...routed, status: 'accepted' }, headers });
-  const started = await service.fhir(`/Task/${routed.id}`, { method: 'PUT', body: { ...accepted.body, status: 'in-progress' }, headers });
+  const underReview = { coding: [{ system: routed.businessStatus.coding[0].system, code: 'under-review' }] };
+  const started = await service.fhir(`/Task/${routed.id}`, { method: 'PUT', body: { ...accepted.body, status: 'in-progress', businessStatus: underReview }, headers });
   expect(started.status).toBe(200);
   return started.body;
 }
