@@ -69,10 +69,12 @@ async function stop(code: number): Promise<never> {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-async function call<T = any>(method: string, url: string, body?: unknown): Promise<T> {
+/** A FHIR call; `actor` (a reference) says who acts, in FHIR's X-Provenance header, for the Task's history. */
+async function call<T = any>(method: string, url: string, body?: unknown, actor?: string): Promise<T> {
+  const provenance: Record<string, string> = actor ? { 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: actor } }] }) } : {};
   const response = await fetch(url.startsWith('http') ? url : `${fhir}${url}`, {
     method,
-    headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
+    headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}`, ...provenance, ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const json = (await response.json()) as T;
@@ -108,11 +110,36 @@ try {
   look('institution', `${fhir}/Organization/${organization.id}`);
   look('its FHIR endpoint', `${fhir}/Endpoint/${endpoint.id}`);
 
+  step(3, 'Registering reviewers at a second-opinion centre: a pathologist and a cardiologist, with their capacity');
+  const centre = await call<Resource>('POST', '/Organization', { resourceType: 'Organization', name: 'Second Opinion Centre (synthetic)' });
+  const reviewers: Record<string, { practitioner: string; role: string; name: string }> = {};
+  for (const [key, name, specialty, display] of [
+    ['394597005', 'Dr Ada Pathologist', '394597005', 'Histopathology'],
+    ['394579002', 'Dr Ben Cardiologist', '394579002', 'Cardiology'],
+  ]) {
+    const practitioner = await call<Resource>('POST', '/Practitioner', {
+      resourceType: 'Practitioner',
+      name: [{ text: name }],
+      communication: [{ coding: [{ system: 'urn:ietf:bcp:47', code: 'en' }] }],
+      qualification: [{ code: { text: 'Licence to practise medicine' }, issuer: { display: 'Medical Council (synthetic)' } }],
+    });
+    const role = await call<Resource>('POST', '/PractitionerRole', {
+      resourceType: 'PractitionerRole',
+      active: true,
+      practitioner: { reference: `Practitioner/${practitioner.id}` },
+      organization: { reference: `Organization/${centre.id}` },
+      specialty: [{ coding: [{ system: 'http://snomed.info/sct', code: specialty, display }] }],
+      extension: [{ url: `${canonical}/StructureDefinition/reviewer-capacity`, valueUnsignedInt: 5 }],
+    });
+    reviewers[key] = { practitioner: practitioner.id as string, role: role.id as string, name };
+    look(display.toLowerCase(), `${fhir}/PractitionerRole/${role.id}`);
+  }
+
   const cases: { story: Story; requestId: string }[] = [];
   for (const [i, story] of stories.entries()) {
     const onEhr = await ehr.repo.createResource(story.order);
     if (i === 0) {
-      step(3, `Case "${story.title}": the EHR asks by $submit, naming its own order`);
+      step(4, `Case "${story.title}": the EHR asks by $submit, naming its own order`);
       const task = await call<Task>('POST', '/ServiceRequest/$submit', {
         resourceType: 'Parameters',
         parameter: [
@@ -122,7 +149,7 @@ try {
       });
       cases.push({ story, requestId: task.focus?.reference?.split('/')[1] as string });
     } else {
-      step(4, `Case "${story.title}": the EHR pushes the request, naming the patient on its server`);
+      step(5, `Case "${story.title}": the EHR pushes the request, naming the patient on its server`);
       const { id: _id, meta: _meta, ...order } = story.order;
       const created = await call<Resource>('POST', '/ServiceRequest', { ...order, subject: { reference: `${ehr.base}/Patient/${story.patientId}` }, supportingInfo: story.order.supportingInfo?.map((r) => ({ reference: `${ehr.base}/${r.reference}` })) });
       cases.push({ story, requestId: created.id as string });
@@ -132,19 +159,60 @@ try {
     look('its Task', `${fhir}/Task/${cases[i].requestId}`);
   }
 
-  step(5, "Retrieving each patient's chart from the EHR (durable jobs, paged, with attachments)");
+  step(6, "Retrieving each patient's chart from the EHR (durable jobs, paged, with attachments), then routing each case");
   for (const { story, requestId } of cases) {
-    await taskWhen(requestId, (t) => code(t) === 'records-ready', 'the records');
+    const routed = await taskWhen(requestId, (t) => code(t) === 'assigned' || code(t) === 'awaiting-assignment', 'the records and routing');
     const packet = await call<Bundle>('GET', `/ServiceRequest/${requestId}/$case-packet`);
     const summary = (packet.entry?.[0]?.resource as { issue?: { details?: { text?: string } }[] }).issue ?? [];
     say(`        ${story.title}: ${packet.total} records; ${summary.at(-1)?.details?.text ?? ''}`);
     look('case packet', `${fhir}/ServiceRequest/${requestId}/$case-packet`);
+    const owner = Object.values(reviewers).find((r) => routed.owner?.reference === `PractitionerRole/${r.role}`);
+    say(`        routed by specialty to ${owner?.name ?? 'nobody: the case waits in the queue'}; due ${routed.restriction?.period?.end ?? '-'}`);
   }
 
-  step(6, 'The reviewers write their opinions: a draft, then the final, signed opinion');
+  step(7, 'Each reviewer accepts the case, starts, and asks the referrer a question; the referrer answers');
   for (const { story, requestId } of cases) {
     const task = await call<Task>('GET', `/Task/${requestId}`);
-    const reviewer = await call<Resource>('POST', '/Practitioner', { resourceType: 'Practitioner', name: [{ family: 'Reviewer', given: ['Demo'], prefix: ['Dr'] }] });
+    const reviewer = Object.values(reviewers).find((r) => task.owner?.reference === `PractitionerRole/${r.role}`);
+    if (!reviewer) throw new Error(`"${story.title}" was not assigned`);
+    const as = `PractitionerRole/${reviewer.role}`;
+    const accepted = await call<Task>('PUT', `/Task/${requestId}`, { ...task, status: 'accepted' }, as);
+    await call<Task>('PUT', `/Task/${requestId}`, { ...accepted, status: 'in-progress' }, as);
+    const request = await call<Resource & { requester?: { reference?: string }; subject?: unknown }>('GET', `/ServiceRequest/${requestId}`);
+    const question = await call<Resource>('POST', '/CommunicationRequest', {
+      resourceType: 'CommunicationRequest',
+      status: 'active',
+      subject: request.subject,
+      basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+      about: [{ reference: `Task/${requestId}` }],
+      requester: { reference: as },
+      ...(request.requester ? { recipient: [request.requester] } : {}),
+      payload: [{ contentString: story.answer.question }],
+      authoredOn: new Date().toISOString(),
+    }, as);
+    const onHold = await call<Task>('GET', `/Task/${requestId}`);
+    say(`        ${reviewer.name} asks: "${story.answer.question}" -> Task ${onHold.status}, ${code(onHold)}`);
+    await call('POST', '/Communication', {
+      resourceType: 'Communication',
+      status: 'completed',
+      subject: request.subject,
+      basedOn: [{ reference: `CommunicationRequest/${question.id}` }],
+      ...(request.requester ? { sender: request.requester } : {}),
+      recipient: [{ reference: as }],
+      sent: new Date().toISOString(),
+      payload: [{ contentString: story.answer.reply }],
+    });
+    const resumed = await call<Task>('GET', `/Task/${requestId}`);
+    say(`        the referrer answers: "${story.answer.reply}" -> Task ${resumed.status}, ${code(resumed)}`);
+    look('the thread', `${fhir}/Communication?based-on=ServiceRequest/${requestId}&_sort=sent`);
+    look("the Task's history", `${fhir}/Task/${requestId}/_history`);
+  }
+
+  step(8, 'The reviewers write their opinions: a draft, then the final, signed opinion');
+  for (const { story, requestId } of cases) {
+    const task = await call<Task>('GET', `/Task/${requestId}`);
+    const assigned = Object.values(reviewers).find((r) => task.owner?.reference === `PractitionerRole/${r.role}`);
+    const reviewer = { id: assigned?.practitioner, name: assigned?.name ?? 'Reviewer' };
     const opinion: DiagnosticReport = {
       resourceType: 'DiagnosticReport',
       meta: { profile: [`${canonical}/StructureDefinition/second-opinion-report`] },
@@ -153,10 +221,10 @@ try {
       code: { text: 'Second opinion' },
       subject: task.for as DiagnosticReport['subject'],
       basedOn: [{ reference: `ServiceRequest/${requestId}` }],
-      performer: [{ reference: `Practitioner/${reviewer.id}`, display: 'Dr Demo Reviewer' }],
+      performer: [{ reference: `Practitioner/${reviewer.id}`, display: reviewer.name }],
       conclusion: `Draft: ${story.answer.conclusion}`,
     };
-    const draft = await call<DiagnosticReport>('POST', '/DiagnosticReport', opinion);
+    const draft = await call<DiagnosticReport>('POST', '/DiagnosticReport', opinion, `Practitioner/${reviewer.id}`);
     const final = await call<DiagnosticReport>('PUT', `/DiagnosticReport/${draft.id}`, {
       ...opinion,
       id: draft.id,
@@ -174,10 +242,10 @@ try {
   }
   look('signing keys (JWKS)', `${config.baseUrl}/.well-known/jwks.json`);
 
-  step(7, "Writing each opinion back into the patient's chart at the EHR, exactly once");
+  step(9, "Writing each opinion back into the patient's chart at the EHR, exactly once");
   for (const { story, requestId } of cases) {
     const task = await taskWhen(requestId, (t) => code(t) === 'opinion-delivered' || code(t) === 'delivery-failed', 'the delivery');
-    say(`        ${story.title}: ${code(task)}; ${task.note?.at(-1)?.text ?? ''}`);
+    say(`        ${story.title}: Task ${task.status}, ${code(task)}; ${task.note?.at(-1)?.text ?? ''}`);
     look("in the EHR's chart", `${ehr.base}/DiagnosticReport?patient=Patient/${story.patientId}`);
   }
 

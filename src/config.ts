@@ -53,6 +53,10 @@ export interface Config {
     /** Attachments larger than this are recorded as skipped, not fetched or not kept. */
     attachmentMaxBytes: number;
   };
+  review: {
+    /** How long a case may take, by its request's priority: Task.restriction.period.end is set from it when the case opens. */
+    dueHours: { routine: number; urgent: number; asap: number; stat: number };
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -95,6 +99,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
       attachmentMaxBytes: parseInteger(env.RETRIEVAL_ATTACHMENT_MAX_BYTES, 10 * 1024 * 1024, 'RETRIEVAL_ATTACHMENT_MAX_BYTES'),
+    },
+    review: {
+      dueHours: {
+        routine: parseInteger(env.REVIEW_DUE_ROUTINE_HOURS, 14 * 24, 'REVIEW_DUE_ROUTINE_HOURS'),
+        urgent: parseInteger(env.REVIEW_DUE_URGENT_HOURS, 3 * 24, 'REVIEW_DUE_URGENT_HOURS'),
+        asap: parseInteger(env.REVIEW_DUE_ASAP_HOURS, 24, 'REVIEW_DUE_ASAP_HOURS'),
+        stat: parseInteger(env.REVIEW_DUE_STAT_HOURS, 4, 'REVIEW_DUE_STAT_HOURS'),
+      },
     },
   };
 }

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { startAuthentication } from './auth/authentication.js';
 import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
+import { agentOfRequest } from './fhir/actor.js';
 import { FhirService } from './fhir/interactions.js';
 import { notFound } from './fhir/outcome.js';
 import { errorHandler, fhirRouter } from './fhir/router.js';
@@ -21,6 +22,7 @@ import { loadSigningKey } from './outbound/authorization.js';
 import { Opinions } from './opinion/opinions.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { RetrievalWorker } from './retrieval/worker.js';
+import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { AttachmentStore } from './store/attachments.js';
 import { CursorStore } from './store/cursors.js';
 import { JobQueue } from './store/jobs.js';
@@ -37,6 +39,7 @@ export interface RunningServer {
   url: string;
   database: Database;
   jobs: JobQueue;
+  review: ReviewWorkflow;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       maxAttempts: 5,
       attachments: { store: attachments, maxBytes: retrieval.attachmentMaxBytes, publicBase: config.baseUrl, extensionUrl: `${conformance.canonical}/StructureDefinition/attachment-retrieval` },
     });
+    const review = installReviewWorkflow(service, institutions, config.review);
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
@@ -100,6 +104,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       next();
     });
+    app.use('/fhir', agentOfRequest);
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
@@ -143,6 +148,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       url: `http://${host}:${port}`,
       database,
       jobs,
+      review,
       close: async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -11,8 +11,10 @@ describe('npm run demo', () => {
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
     const code = await new Promise((resolve) => child.once('exit', resolve));
-    expect(output).toMatch(/7\. Writing each opinion back/);
-    expect(output.match(/: opinion-delivered;/g)).toHaveLength(2);
+    expect(output).toMatch(/routed by specialty to Dr Ada Pathologist/);
+    expect(output).toMatch(/-> Task on-hold, awaiting-information/);
+    expect(output).toMatch(/9\. Writing each opinion back/);
+    expect(output.match(/: Task completed, opinion-delivered;/g)).toHaveLength(2);
     expect(output).toContain(`http://localhost:${port}/fhir/metadata`);
     expect(code).toBe(0);
   }, 120_000);

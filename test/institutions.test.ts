@@ -71,7 +71,7 @@ async function requestAndWait(body: Record<string, unknown>): Promise<any> {
   expect(created.status).toBe(201);
   for (const deadline = Date.now() + 30_000; ; ) {
     const task = (await service.fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.entry?.[0]?.resource;
-    if (task && (task.status === 'failed' || task.businessStatus.coding[0].code === 'records-ready' || Date.now() > deadline)) return task;
+    if (task && (task.status === 'failed' || task.businessStatus.coding[0].code === 'awaiting-assignment' || Date.now() > deadline)) return task;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -98,7 +98,7 @@ describe('referring institutions', () => {
     });
     expect(auth.refusals).toEqual([]);
     expect(task.status).toBe('received');
-    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     expect(auth.issued - issuedBefore).toBe(1);
     expect((await service.fhir(`/Observation?subject=${task.for.reference}&_summary=count`)).body.total).toBe(3);
   });
@@ -107,7 +107,7 @@ describe('referring institutions', () => {
     const endpointId = await register('Credentials Hospital', ehrs.cc, { mode: 'client-credentials', clientId: 'so-cc', tokenUrl: auth.tokenUrl, secretEnv: 'TEST_EHR_SECRET' });
     const patientId = await seedPatient(ehrs.cc.repo, 2);
     const task = await requestAndWait({ ...example, identifier: [{ system: 'https://cc.example/orders', value: 'C-1' }], subject: { reference: `${ehrs.cc.base}/Patient/${patientId}` }, supportingInfo: [] });
-    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     const endpoint = await service.fhir(`/Endpoint/${endpointId}`);
     expect(JSON.stringify(endpoint.body)).not.toContain(secret);
   });

@@ -65,11 +65,11 @@ describe('a crash during retrieval', () => {
     proxy.latencyMs = 0;
     service = await startService();
     let current = task;
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline && current.businessStatus.coding[0].code !== 'records-ready'; ) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && current.businessStatus.coding[0].code !== 'awaiting-assignment'; ) {
       await new Promise((r) => setTimeout(r, 200));
       current = (await fhir(`/Task/${task.id}`)).body;
     }
-    expect(current.businessStatus.coding[0].code).toBe('records-ready');
+    expect(current.businessStatus.coding[0].code).toBe('awaiting-assignment');
     expect(proxy.forwarded).toBeGreaterThan(partial);
     for (const type of chartTypes) {
       const param = ['AllergyIntolerance', 'Immunization'].includes(type) ? 'patient' : 'subject';
@@ -78,7 +78,7 @@ describe('a crash during retrieval', () => {
       expect(found.body.entry.every((e: { resource: { meta: { versionId: string } } }) => e.resource.meta.versionId === '1')).toBe(true);
     }
     // One Provenance for the retrieval, naming the records of both runs.
-    const provenance = await fhir('/Provenance?_count=5');
+    const provenance = await fhir(`/Provenance?target=${task.for.reference}&_count=5`);
     expect(provenance.body.total).toBe(1);
     expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType);
     service.kill('SIGTERM');

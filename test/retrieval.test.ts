@@ -60,12 +60,14 @@ describe('push intake and chart retrieval', () => {
     const again = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-1'), headers });
     expect(again.status).toBe(200);
 
-    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready');
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
     expect(task.status).toBe('received');
-    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     expect(task.meta.profile[0]).toMatch(/second-opinion-task$/);
     const history = await service.fhir(`/Task/${task.id}/_history`);
     expect(history.body.entry.map((e: any) => e.resource.status).reverse().slice(0, 2)).toEqual(['requested', 'received']);
+    // The records came in; with no reviewer registered here, routing left the case in the queue.
+    expect(history.body.entry.map((e: any) => e.resource.businessStatus.coding[0].code).reverse().slice(-2)).toEqual(['records-ready', 'awaiting-assignment']);
 
     const patientRef = task.for.reference;
     const patient = await service.fhir(`/${patientRef}`);
@@ -77,7 +79,7 @@ describe('push intake and chart retrieval', () => {
       // DiagnosticReport: the seeded ones plus the pathology report the request points at
       expect([type, found.body.total]).toEqual([type, type === 'DiagnosticReport' ? perType + 1 : perType]);
     }
-    const provenance = await service.fhir(`/Provenance?_count=5`);
+    const provenance = await service.fhir(`/Provenance?target=${patientRef}&_count=5`); // the retrieval's; each Task version has its own
     expect(provenance.body.total).toBe(1);
     expect(provenance.body.entry[0].resource.target).toHaveLength(1 + chartTypes.length * perType + 1);
     // Paged at 10 a page: 25 records a type take 3 pages.
@@ -98,8 +100,8 @@ describe('push intake and chart retrieval', () => {
 
   it('a second pull of the same chart stores nothing twice', async () => {
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-2') });
-    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready');
-    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     const observations = await service.fhir(`/Observation?subject=${task.for.reference}&_count=100`);
     expect(observations.body.total).toBe(perType);
     expect(observations.body.entry.every((e: any) => e.resource.meta.versionId === '1')).toBe(true);
@@ -114,8 +116,8 @@ describe('push intake and chart retrieval', () => {
     }
     const before = ehr.requests.length;
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-3') });
-    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready');
-    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     const searches = ehr.requests.slice(before).filter((r) => r.startsWith('GET /Observation?'));
     expect(searches.length).toBeGreaterThan(0);
     expect(searches.every((r) => /_lastUpdated=gt/.test(decodeURIComponent(r)))).toBe(true);
@@ -159,9 +161,9 @@ describe('push intake and chart retrieval', () => {
     ];
     const started = Date.now();
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'FAULTS-1', proxy.base) });
-    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'records-ready' || t.status === 'failed');
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment' || t.status === 'failed');
     expect(task.status).toBe('received');
-    expect(task.businessStatus.coding[0].code).toBe('records-ready');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     expect(proxy.injected).toBe(8);
     expect(proxy.faults).toHaveLength(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000); // the first Retry-After: 1 was waited out

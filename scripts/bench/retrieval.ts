@@ -57,7 +57,8 @@ async function serviceRun(run: number): Promise<{ seconds: number; count: number
   const taskId = (await json(`${base}/Task?focus=ServiceRequest/${created.id}`)).entry[0].resource.id;
   for (;;) {
     const task = await json(`${base}/Task/${taskId}`);
-    if (task?.businessStatus?.coding?.[0]?.code === 'records-ready') break;
+    // Records in: routing has placed the case (no reviewers here, so in the queue).
+    if (['records-ready', 'awaiting-assignment', 'assigned'].includes(task?.businessStatus?.coding?.[0]?.code)) break;
     if (task?.status === 'failed') throw new Error(`retrieval failed: ${task.statusReason?.text}`);
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -8,11 +8,14 @@ import type {
   CodeableConcept,
   CodeSystem,
   Coding,
+  ConceptMap,
   OperationDefinition,
   Resource,
+  SearchParameter,
   StructureDefinition,
   ValueSet,
 } from '@medplum/fhirtypes';
+import { registerSearchParameters } from '../fhir/search/parameters.js';
 import { loadBaseDefinitions } from './base-definitions.js';
 import { withSnapshot } from './snapshot.js';
 import { Terminology } from './terminology.js';
@@ -26,6 +29,9 @@ export interface Conformance {
   /** Expansions of our ValueSets and of FHIR R4's, for required bindings. */
   terminology: Terminology;
   operations: Map<string, OperationDefinition>;
+  conceptMaps: Map<string, ConceptMap>;
+  /** Our own search parameters, offered besides FHIR's (see fhir/search/parameters.ts). */
+  searchParameters: SearchParameter[];
   capabilityTemplate: CapabilityStatement;
   /** The coding that marks a resource as part of a second-opinion case. */
   secondOpinionCategory: Coding;
@@ -59,6 +65,8 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
     codeSystems: new Map(),
     terminology: undefined as unknown as Terminology,
     operations: new Map(),
+    conceptMaps: new Map(),
+    searchParameters: [],
     capabilityTemplate: undefined as unknown as CapabilityStatement,
     secondOpinionCategory: undefined as unknown as Coding,
     artifacts,
@@ -87,10 +95,17 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
       case 'CapabilityStatement':
         conformance.capabilityTemplate = artifact;
         break;
+      case 'ConceptMap':
+        conformance.conceptMaps.set(url, artifact);
+        break;
+      case 'SearchParameter':
+        conformance.searchParameters.push(artifact);
+        break;
       default:
         throw new Error(`profiles/: unexpected artifact type ${artifact.resourceType}`);
     }
   }
+  registerSearchParameters(conformance.searchParameters);
   conformance.terminology = new Terminology([...conformance.codeSystems.values(), ...valueSets]);
   const category = [...conformance.codeSystems.values()].find((cs) => cs.id === 'second-opinion-category');
   if (!category?.concept?.[0] || !conformance.capabilityTemplate) {

@@ -73,7 +73,7 @@ export function createModels(connection: Connection): Models {
         schema.index({ lastUpdated: -1 });
         const codes = supportedParameters(type);
         for (const code of indexedCodes.filter((c) => codes.has(c))) {
-          schema.index({ [`idx.${code}`]: 1 });
+          schema.index({ [codes.get(code)?.kind === 'date' ? `dt.${code}.s` : `idx.${code}`]: 1 });
         }
         model = connection.model(`Resource_${type}`, schema);
         resources.set(type, model);

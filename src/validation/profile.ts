@@ -97,11 +97,19 @@ export class ProfileValidator {
     const extensions = (resource as { extension?: { url?: string }[] }).extension ?? [];
     return extensions.flatMap((extension, i) => {
       const definition = this.conformance.extensions.get(extension.url ?? '');
-      return definition
-        ? this.checkBindings(extension as unknown as Resource, definition, `${resource.resourceType}.extension[${i}]`)
-        : [];
+      const at = `${resource.resourceType}.extension[${i}]`;
+      return definition ? [...checkValueType(extension, definition, at), ...this.checkBindings(extension as unknown as Resource, definition, at)] : [];
     });
   }
+}
+
+/** The value types our extension definitions allow, which the core validator does not check on a resource's extensions. */
+function checkValueType(extension: object, definition: StructureDefinition, at: string): OperationOutcomeIssue[] {
+  const allowed = definition.snapshot?.element?.find((e) => e.path === 'Extension.value[x]')?.type?.map((t) => `value${(t.code ?? '').charAt(0).toUpperCase()}${(t.code ?? '').slice(1)}`);
+  if (!allowed?.length) return [];
+  return Object.keys(extension)
+    .filter((key) => key.startsWith('value') && !allowed.includes(key))
+    .map((key) => ({ severity: 'error', code: 'structure', details: { text: `${key} is not allowed here, only ${allowed.join(' or ')}` }, expression: [`${at}.${key}`] }));
 }
 
 function inValueSet(codes: Set<string>, coding: Coding): boolean {

@@ -1,6 +1,6 @@
 // The search parameters this server supports, taken from the FHIR R4 SearchParameter definitions,
 // and the flat index values each resource gets for them at write time.
-import { evalFhirPathTyped, getSearchParameterDetails, getSearchParameters, toTypedValue, type FhirPathAtom } from '@medplum/core';
+import { evalFhirPathTyped, getSearchParameterDetails, getSearchParameters, indexSearchParameter, toTypedValue, type FhirPathAtom } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
 import { loadBaseDefinitions } from '../../conformance/base-definitions.js';
 
@@ -11,10 +11,14 @@ const offeredCodes = [
   'name', 'family', 'given', 'birthdate', 'gender', 'authored', 'authored-on', 'occurrence', 'intent',
   'priority', 'business-status', 'in-response-to', 'recipient', 'sender', 'issued', 'date', 'type',
   'active', 'connection-type', 'clinical-status', 'target', 'agent', 'recorded', 'period', 'conclusion',
+  'sent',
 ] as const;
 
+/** Our own SearchParameters (from profiles/), offered on their base types besides FHIR's. */
+const ownCodes = new Set<string>();
+
 /** Parameters looked up often enough to deserve a database index. */
-export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of'];
+export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of', 'due'];
 
 export type IndexKind = 'token' | 'reference' | 'string' | 'date' | 'uri';
 
@@ -40,7 +44,7 @@ export function supportedParameters(resourceType: string): Map<string, Supported
     loadBaseDefinitions();
     params = new Map();
     const all = getSearchParameters(resourceType) ?? {};
-    for (const code of offeredCodes) {
+    for (const code of [...offeredCodes, ...ownCodes]) {
       const definition = all[code];
       const kind = definition?.type as IndexKind | undefined;
       if (definition && kind && ['token', 'reference', 'string', 'date', 'uri'].includes(kind)) {
@@ -51,6 +55,16 @@ export function supportedParameters(resourceType: string): Map<string, Supported
     supportedByType.set(resourceType, params);
   }
   return params;
+}
+
+/** Offers SearchParameters defined in profiles/ as well; their values are indexed from the next write on. */
+export function registerSearchParameters(definitions: SearchParameter[]): void {
+  loadBaseDefinitions();
+  for (const definition of definitions) {
+    indexSearchParameter(definition);
+    ownCodes.add(definition.code as string);
+  }
+  supportedByType.clear();
 }
 
 export function buildSearchIndex(resource: Resource, baseUrl: string): SearchIndex {

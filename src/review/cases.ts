@@ -1,0 +1,59 @@
+// A case as the review workflow sees it: its Task, the request it fulfils, and the referring
+// institution the request came from. Read by id wherever the case's conventions allow (the Task
+// shares its request's id, see openCase).
+import type { PractitionerRole, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { FhirService } from '../fhir/interactions.js';
+import { referenceKeys } from '../fhir/search/parameters.js';
+import type { Institutions } from '../intake/institutions.js';
+
+export class Cases {
+  constructor(
+    private readonly service: FhirService,
+    private readonly institutions: Institutions,
+  ) {}
+
+  /** The case's Task of the first reference that leads to one: a ServiceRequest or a Task. */
+  async taskOf(references: Reference[]): Promise<Task | undefined> {
+    for (const reference of references.map((r) => this.local(r) ?? '')) {
+      const [type, id] = reference.split('/');
+      if (type === 'Task') {
+        const [task] = (await this.service.repository.readMany([reference])) as Task[];
+        if (task) return task;
+      }
+      if (type === 'ServiceRequest' && id) {
+        const [own] = (await this.service.repository.readMany([`Task/${id}`])) as Task[];
+        const task = own?.focus?.reference === reference ? own : ((await this.service.repository.referencing('Task', 'focus', [reference], 1))[0] as Task | undefined);
+        if (task) return task;
+      }
+    }
+    return undefined;
+  }
+
+  async requestOf(task: Task): Promise<ServiceRequest | undefined> {
+    const focus = this.local(task.focus);
+    return focus?.startsWith('ServiceRequest/') ? ((await this.service.repository.readMany([focus]))[0] as ServiceRequest | undefined) : undefined;
+  }
+
+  /**
+   * The referring institution's Organization(s), as `Organization/id`: the requester's (an
+   * Organization, or a PractitionerRole's organization), and the registered institution whose FHIR
+   * server holds the patient.
+   */
+  async referringOrganizations(task: Task, request: ServiceRequest | undefined): Promise<Set<string>> {
+    const requesters = new Set([task.requester, request?.requester].map((r) => this.local(r)).filter((r): r is string => !!r));
+    const organizations = new Set([...requesters].filter((r) => r.startsWith('Organization/')));
+    const roles = (await this.service.repository.readMany([...requesters].filter((r) => r.startsWith('PractitionerRole/')))) as PractitionerRole[];
+    const patient = request ? await this.institutions.patientOf(request) : undefined;
+    const endpoint = patient ? await this.institutions.endpointFor(patient.ehrBase) : undefined;
+    for (const organization of [...roles.map((role) => role.organization), endpoint?.managingOrganization]) {
+      const local = this.local(organization);
+      if (local) organizations.add(local);
+    }
+    return organizations;
+  }
+
+  /** A reference as `Type/id` on this server, whether written relative or absolute. */
+  local(reference: Reference | undefined): string | undefined {
+    return reference?.reference ? referenceKeys(reference.reference, this.service.fhirBase.replace(/\/fhir$/, ''))[0] : undefined;
+  }
+}

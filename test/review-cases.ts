@@ -1,0 +1,91 @@
+// What the review tests build on: institutions, reviewers, and cases opened the way an EHR opens
+// them (a second-opinion request whose patient is on the referring EHR's own FHIR server).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from '@jest/globals';
+import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import type { TestService } from './harness.js';
+
+export const snomed = 'http://snomed.info/sct';
+export const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
+const canonical = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'package.json'), 'utf8')).canonical as string;
+export const capacityUrl = `${canonical}/StructureDefinition/reviewer-capacity`;
+export const businessStatusSystem = `${canonical}/CodeSystem/task-business-status`;
+
+/** SNOMED CT practice settings, as reviewers' specialties are coded. */
+export const specialty = { histopathology: '394597005', oncology: '394593009', cardiology: '394579002', neurology: '394591006' };
+
+const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
+
+export async function createOrganization(service: TestService, name: string): Promise<string> {
+  const created = await service.fhir('/Organization', { body: { resourceType: 'Organization', name } });
+  expect(created.status).toBe(201);
+  return created.body.id;
+}
+
+/** A referring institution: its Organization and the Endpoint of its FHIR server. */
+export async function registerInstitution(service: TestService, name: string, ehrBase: string): Promise<string> {
+  const organizationId = await createOrganization(service, name);
+  const endpoint = await service.fhir('/Endpoint', {
+    body: {
+      resourceType: 'Endpoint', status: 'active', address: ehrBase, managingOrganization: { reference: `Organization/${organizationId}` },
+      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+    },
+  });
+  expect(endpoint.status).toBe(201);
+  return organizationId;
+}
+
+export interface ReviewerSpec {
+  name: string;
+  organizationId: string;
+  specialty: string;
+  capacity?: number;
+}
+
+/** A reviewer: a Practitioner (languages, licence) and the PractitionerRole cases are routed to; answers the role's id. */
+export async function registerReviewer(service: TestService, spec: ReviewerSpec): Promise<string> {
+  const practitioner = await service.fhir('/Practitioner', {
+    body: {
+      resourceType: 'Practitioner', name: [{ family: spec.name }],
+      communication: [{ coding: [{ system: 'urn:ietf:bcp:47', code: 'en' }] }],
+      qualification: [{ code: { text: 'Licence to practise medicine' }, issuer: { display: 'Medical Council' }, period: { start: '2010-01-01', end: '2099-12-31' } }],
+    },
+  });
+  expect(practitioner.status).toBe(201);
+  const role = await service.fhir('/PractitionerRole', {
+    body: {
+      resourceType: 'PractitionerRole', active: true,
+      practitioner: { reference: `Practitioner/${practitioner.body.id}` },
+      organization: { reference: `Organization/${spec.organizationId}` },
+      specialty: [{ coding: [{ system: snomed, code: spec.specialty }] }],
+      ...(spec.capacity === undefined ? {} : { extension: [{ url: capacityUrl, valueUnsignedInt: spec.capacity }] }),
+    },
+  });
+  expect(role.status).toBe(201);
+  return role.body.id;
+}
+
+/** A second-opinion request for the patient on `ehrBase`; `changes` replace the example's elements. */
+export function secondOpinionRequest(orderId: string, ehrBase: string, patientId: string, changes: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehrBase}/Patient/${patientId}` }, supportingInfo: [], ...changes };
+}
+
+export const reason = (system: string, code: string) => ({ reasonCode: [{ coding: [{ system, code }] }] });
+
+/** Posts the request and answers its case's Task once routing has placed it (assigned or queued). */
+export async function openCase(service: TestService, request: Record<string, unknown>): Promise<any> {
+  const created = await service.fhir('/ServiceRequest', { body: request });
+  expect(created.status).toBe(201);
+  return taskWhen(service, created.body.id, (task) => ['assigned', 'awaiting-assignment'].includes(businessStatus(task) ?? '') || task.status === 'failed');
+}
+
+export async function taskWhen(service: TestService, id: string, done: (task: any) => boolean): Promise<any> {
+  for (const deadline = Date.now() + 30_000; ; ) {
+    const task = (await service.fhir(`/Task/${id}`)).body;
+    if ((task?.resourceType === 'Task' && done(task)) || Date.now() > deadline) return task;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export const businessStatus = (task: any): string | undefined => task?.businessStatus?.coding?.[0]?.code;
