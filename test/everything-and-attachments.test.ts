@@ -11,8 +11,8 @@ import { seedAttachments, seedPatient, startReferringEhr, type ReferringEhr } fr
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 const perType = 5;
 const maxBytes = 2000;
-/** Where a case stands once its records are in: routing moves it on from records-ready at once. */
-const recordsIn = ['records-ready', 'assigned', 'awaiting-assignment'];
+/** Where a case stands once its records are in and routing has placed it. */
+const recordsIn = ['assigned', 'awaiting-assignment'];
 const retrievalExtension = 'https://second-opinion.example/fhir/StructureDefinition/attachment-retrieval';
 
 let ehr: ReferringEhr;

@@ -44,8 +44,8 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, ms 
 
 const taskOf = (requestId: string) => service.fhir(`/Task/${requestId}`).then((r) => r.body);
 const businessStatus = (task: any): string => task.businessStatus.coding[0].code;
-/** Records in: routing moves a case on from records-ready at once (here to the queue: no reviewers). */
-const recordsIn = (task: any): boolean => ['records-ready', 'assigned', 'awaiting-assignment'].includes(businessStatus(task));
+/** Records in and routed (here to the queue: no reviewers are registered). */
+const recordsIn = (task: any): boolean => ['assigned', 'awaiting-assignment'].includes(businessStatus(task));
 
 /** A case whose records are in, with its order also on the EHR; answers the request's id and the Task. */
 async function openCase(orderId: string): Promise<{ requestId: string; task: any }> {

@@ -3,6 +3,7 @@
 // progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
 import type { Bundle, CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
+import { FhirError } from '../fhir/outcome.js';
 import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
@@ -178,11 +179,21 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
   await service.createChecked(service.checkedBody('Provenance', provenance));
 }
 
+/**
+ * Sets where the case stands, on the Task as it is now: when another write (routing, a reviewer)
+ * got in between the read and the write, it reads again and applies the change to that.
+ */
 export async function setBusinessStatus(service: FhirService, taskId: string, code: string, change: Partial<Task> = {}): Promise<Task> {
-  const task = (await service.repository.read('Task', taskId)) as Task;
-  const system = task.businessStatus?.coding?.[0]?.system;
-  const next: Task = { ...task, ...change, businessStatus: { coding: [{ system, code }] }, lastModified: new Date().toISOString() };
-  return (await service.updateChecked(service.checkedBody('Task', next), taskId)).resource as Task;
+  for (let attempt = 1; ; attempt++) {
+    const task = (await service.repository.read('Task', taskId)) as Task;
+    const system = task.businessStatus?.coding?.[0]?.system;
+    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system, code }] }, lastModified: new Date().toISOString() };
+    try {
+      return (await service.updateChecked(service.checkedBody('Task', next), taskId, `W/"${task.meta?.versionId}"`)).resource as Task;
+    } catch (err) {
+      if (!(err instanceof FhirError && err.status === 412) || attempt >= 5) throw err;
+    }
+  }
 }
 
 /** The Task fails with a reason a person can act on, and the requester is told. */
