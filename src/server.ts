@@ -73,7 +73,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
     service.operations.set('submit', { methods: ['POST'], run: (_s, { body }) => intake.submit(body) });
     service.operations.set('notify', { methods: ['POST'], run: (_s, { id }) => intake.notify(id as string) });
-    const outbox = new Outbox(models, ['DiagnosticReport', 'Communication']);
+    const outbox = new Outbox(models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
     const signer = await OpinionSigner.load(config.opinionKey, log);
     const opinions = new Opinions(service, signer, outbox);
     opinions.install();
@@ -89,7 +89,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       retry: { attempts: 2, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 2000 },
     });
     opinions.onDeliveryOwed = () => delivery.nudge();
-    service.hookWrites('Communication', owedToReferrer(service), async () => delivery.nudge());
+    for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
     const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');

@@ -164,7 +164,7 @@ describe('the signed opinion and its write-back', () => {
     expect(inChart[0].conclusion).toBe('Diagnosis changed: DCIS, not invasive.');
   });
 
-  it('a message to the referrer reaches the EHR once; one between people here stays here', async () => {
+  it('a message or question to the referrer reaches the EHR once; one between people here stays here', async () => {
     const { requestId, task } = await openCase('WB-6');
     const message = (recipient: string, text: string) => ({
       resourceType: 'Communication',
@@ -191,6 +191,17 @@ describe('the signed opinion and its write-back', () => {
     expect(copies[0].subject.reference).toBe(`Patient/${patientId}`);
     await new Promise((r) => setTimeout(r, 500));
     expect((await delivered()).some((c: any) => c.payload[0].contentString.startsWith('Internal'))).toBe(false);
+
+    // A reviewer's question to the referrer travels the same way, as a CommunicationRequest.
+    const question = await service.fhir('/CommunicationRequest', {
+      body: { resourceType: 'CommunicationRequest', status: 'active', subject: { reference: task.for.reference }, basedOn: [{ reference: `ServiceRequest/${requestId}` }], recipient: [{ reference: request.requester.reference }], payload: [{ contentString: 'Is there a recent CT angiogram?' }] },
+    });
+    expect(question.status).toBe(201);
+    const asked = async () => (((await (await fetch(`${ehr.base}/CommunicationRequest?subject=Patient/${patientId}&_count=100`)).json()) as any).entry ?? []).map((e: any) => e.resource);
+    const there2 = await until(asked, (list) => list.some((q: any) => q.identifier?.[0]?.value?.startsWith(question.body.id)));
+    const copiesOfQuestion = there2.filter((q: any) => q.identifier?.[0]?.value?.startsWith(question.body.id));
+    expect(copiesOfQuestion).toHaveLength(1);
+    expect(copiesOfQuestion[0]).toMatchObject({ status: 'active', recipient: [{ reference: request.requester.reference }], payload: [{ contentString: 'Is there a recent CT angiogram?' }] });
   });
 
   it('bad input to the opinion operations answers an OperationOutcome and changes nothing', async () => {

@@ -1,12 +1,12 @@
-// Every Communication addressed to the referring side of a case (its recipients include the request's
-// requester) owes a delivery to that institution's FHIR server, stored with it in the same write;
-// the delivery worker posts it there (see delivery.ts).
-import type { Communication, ServiceRequest, Task } from '@medplum/fhirtypes';
+// Every message addressed to the referring side of a case (a Communication, or a reviewer's question
+// as a CommunicationRequest, whose recipients include the request's requester) owes a delivery to that
+// institution's FHIR server, stored with it in the same write; the delivery worker posts it there.
+import type { Communication, CommunicationRequest, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService, WriteHook } from '../fhir/interactions.js';
 
 export function owedToReferrer(service: FhirService): WriteHook {
   return async (resource, current) => {
-    const message = resource as Communication;
+    const message = resource as Communication | CommunicationRequest;
     if (current) return undefined; // delivered when it was created; a later status change stays here
     const requestRef = message.basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
     if (!requestRef) return undefined;

@@ -5,7 +5,7 @@
 // with exponential backoff and jitter until a give-up time; then the delivery is marked failed, an
 // alert is logged, and `$redeliver` can start it again.
 import { createHash } from 'node:crypto';
-import type { Bundle, BundleEntry, Communication, DiagnosticReport, Organization, Patient, Practitioner, PractitionerRole, Reference, ServiceRequest, Signature, Task } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Communication, CommunicationRequest, DiagnosticReport, Organization, Patient, Practitioner, PractitionerRole, Reference, ServiceRequest, Signature, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
 import type { Logger } from '../logger.js';
@@ -65,10 +65,10 @@ export class DeliveryWorker extends WorkLoop {
   async attempt(owed: OwedDelivery): Promise<void> {
     const ref = `${owed.type}/${owed.id}`;
     try {
-      const notes = owed.type === 'DiagnosticReport' ? await this.deliverOpinion(owed) : await this.deliverCommunication(owed);
+      const notes = owed.type === 'DiagnosticReport' ? await this.deliverOpinion(owed) : await this.deliverMessage(owed);
       if (await this.outbox.settle(owed, { state: 'delivered', deliveredAt: new Date(), notes })) {
         await this.caseStatus(owed, 'opinion-delivered', `Opinion version ${owed.versionId} delivered to the referring institution. ${notes.at(-1)}.`);
-        this.log.info({ delivery: ref, version: owed.versionId, attempts: owed.delivery.attempts }, 'opinion delivered');
+        this.log.info({ delivery: ref, version: owed.versionId, attempts: owed.delivery.attempts }, 'delivered to the referring institution');
       }
     } catch (err) {
       const reason = err instanceof ReferringEhrError || err instanceof DeliveryError ? err.message : (err as Error).name;
@@ -78,12 +78,12 @@ export class DeliveryWorker extends WorkLoop {
         if (await this.outbox.settle(owed, { state: 'failed', lastError: reason })) {
           await this.caseStatus(owed, 'delivery-failed', `Delivery of opinion version ${owed.versionId} failed after ${owed.delivery.attempts} attempt(s): ${reason}`);
           // The alert an operator watches for; `Task?business-status=delivery-failed` lists them all.
-          this.log.error({ alert: 'delivery-failed', delivery: ref, attempts: owed.delivery.attempts, reason }, 'opinion delivery failed; $redeliver retries it');
+          this.log.error({ alert: 'delivery-failed', delivery: ref, attempts: owed.delivery.attempts, reason }, 'delivery to the referring institution failed');
         }
       } else {
         const wait = Math.random() * Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (owed.delivery.attempts - 1));
         await this.outbox.settle(owed, { due: new Date(Date.now() + wait), lastError: reason });
-        this.log.warn({ delivery: ref, attempts: owed.delivery.attempts, reason }, 'opinion delivery attempt failed; will retry');
+        this.log.warn({ delivery: ref, attempts: owed.delivery.attempts, reason }, 'delivery attempt failed; will retry');
       }
     }
   }
@@ -129,29 +129,31 @@ export class DeliveryWorker extends WorkLoop {
     return { ehrBase: source[1], patientId: source[2], request: requestId ? { reference: `ServiceRequest/${requestId}` } : { identifier }, requestId, requester: requesterThere(source[1], request.requester?.reference) };
   }
 
-  /** A Communication addressed to the referring side, posted there once (conditional on our identifier). */
-  private async deliverCommunication(owed: OwedDelivery): Promise<string[]> {
-    const message = (await this.service.repository.read('Communication', owed.id)) as Communication;
+  /** A message (a Communication, or a question as a CommunicationRequest) for the referring side, posted there once (conditional on our identifier). */
+  private async deliverMessage(owed: OwedDelivery): Promise<string[]> {
+    const message = (await this.service.repository.read(owed.type, owed.id)) as Communication | CommunicationRequest;
     const to = await this.destinationOf(message.basedOn);
     const client = new ReferringEhrClient(to.ehrBase, this.options.retry, await this.institutions.credentialsFor(to.ehrBase));
-    const identifier = { system: `${this.service.conformance.canonical}/communication`, value: `${message.id}-${owed.versionId}` };
-    const copy: Communication = {
-      resourceType: 'Communication',
+    const kind = owed.type === 'Communication' ? 'communication' : 'communication-request';
+    const identifier = { system: `${this.service.conformance.canonical}/${kind}`, value: `${message.id}-${owed.versionId}` };
+    // Text and attachments travel; references to records here would mean nothing there.
+    const payload = (message.payload ?? []).filter((p) => p.contentString !== undefined || p.contentAttachment !== undefined);
+    const common = {
       identifier: [identifier],
-      status: message.status,
       ...(message.category ? { category: message.category } : {}),
       subject: { reference: `Patient/${to.patientId}` },
       basedOn: [to.request],
       ...(to.requester ? { recipient: [to.requester] } : {}),
-      sender: { display: message.sender?.display ?? 'Second-opinion service' },
-      sent: message.sent ?? new Date().toISOString(),
-      // Text and attachments travel; references to records here would mean nothing there.
-      payload: (message.payload ?? []).filter((p) => p.contentString !== undefined || p.contentAttachment !== undefined),
+      payload,
     };
+    const copy: Communication | CommunicationRequest =
+      message.resourceType === 'Communication'
+        ? { resourceType: 'Communication', ...common, status: message.status, sender: { display: message.sender?.display ?? 'Second-opinion service' }, sent: message.sent ?? new Date().toISOString() }
+        : { resourceType: 'CommunicationRequest', ...common, status: message.status, requester: { display: message.requester?.display ?? 'Second-opinion reviewer' }, authoredOn: message.authoredOn ?? new Date().toISOString() };
     const response = await client.transaction({
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: [{ resource: copy, request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` } }],
+      entry: [{ resource: copy, request: { method: 'POST', url: owed.type, ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` } }],
     });
     return (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
   }
