@@ -9,6 +9,8 @@ import path from 'node:path';
 import mongoose from 'mongoose';
 import { Client } from 'fhir-kit-client';
 import type { Bundle } from '@medplum/fhirtypes';
+import { mintAccessToken, newSigningKeyPem } from '../../src/auth/access-tokens.js';
+import { loadConfig } from '../../src/config.js';
 import { defaultProfilesDir } from '../../src/conformance/artifacts.js';
 import { freePort, startLocalServer } from '../../src/database/local-server.js';
 import { supportedParameters } from '../../src/fhir/search/parameters.js';
@@ -38,14 +40,22 @@ proxy.latencyMs = 2;
 const expected = 1 + perType * chartTypes.length;
 say(`peer: 1 patient with ${expected} records over ${chartTypes.length + 1} types; page size ${pageSize}; +2 ms a request; ${runs} runs; database ${database?.engine ?? 'MONGODB_URI'}`);
 
+const signingKey = await newSigningKeyPem();
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 
 async function serviceRun(run: number): Promise<{ seconds: number; count: number; peakMb: number }> {
   const port = await freePort();
-  const env = { ...process.env, MONGODB_URI: uri, DATABASE_NAME: `bench-service-${run}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn', RETRIEVAL_PAGE_SIZE: String(pageSize), RETRIEVAL_POLL_MS: '50' };
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, MONGODB_URI: uri, DATABASE_NAME: `bench-service-${run}`, PORT: String(port), HOST: '127.0.0.1', BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey, LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn', RETRIEVAL_PAGE_SIZE: String(pageSize), RETRIEVAL_POLL_MS: '50' };
+  // The benchmark acts as an EHR system with a token the service accepts (signed with the key it was given).
+  const token = await mintAccessToken(loadConfig({ BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey }), { subject: 'bench', scope: 'system/*.*', role: 'admin' });
   const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), 'dist/src/main.js'], { env, stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}/fhir`;
-  const json = async (url: string, init?: RequestInit): Promise<any> => (await fetch(url, init)).json();
+  const json = async (url: string, init: RequestInit = {}): Promise<any> => {
+    const response = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
+    if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${url} answered ${response.status}`);
+    return response.json();
+  };
   while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 100));
   const started = performance.now();
   const created = await json(`${base}/ServiceRequest`, {

