@@ -163,7 +163,7 @@ try {
   for (const { story, requestId } of cases) {
     const routed = await taskWhen(requestId, (t) => code(t) === 'assigned' || code(t) === 'awaiting-assignment', 'the records and routing');
     const packet = await call<Bundle>('GET', `/ServiceRequest/${requestId}/$case-packet`);
-    const summary = (packet.entry?.[0]?.resource as { issue?: { details?: { text?: string } }[] }).issue ?? [];
+    const summary = (packet.entry?.at(-1)?.resource as { issue?: { details?: { text?: string } }[] }).issue ?? [];
     say(`        ${story.title}: ${packet.total} records; ${summary.at(-1)?.details?.text ?? ''}`);
     look('case packet', `${fhir}/ServiceRequest/${requestId}/$case-packet`);
     const owner = Object.values(reviewers).find((r) => routed.owner?.reference === `PractitionerRole/${r.role}`);

@@ -95,7 +95,7 @@ describe('a referring EHR that offers Patient/$everything', () => {
     expect(await (await fetch(histology.presentedForm[0].url, { headers: { authorization: `Bearer ${service.token}` } })).text()).toMatch(/invasive ductal carcinoma/);
 
     const packet = await service.fhir(`/ServiceRequest/${task.focus.reference.split('/')[1]}/$case-packet`);
-    const summary = packet.body.entry[0].resource.issue.find((i: any) => i.expression[0] === 'Attachment');
+    const summary = packet.body.entry.at(-1).resource.issue.find((i: any) => i.expression[0] === 'Attachment');
     expect(summary.severity).toBe('warning');
     expect(summary.details.text).toMatch(/^Attachments: 2 stored, 2 skipped/);
   });

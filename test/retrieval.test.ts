@@ -88,7 +88,9 @@ describe('push intake and chart retrieval', () => {
     const packet = await service.fhir(`/ServiceRequest/${created.body.id}/$case-packet`);
     expect(packet.status).toBe(200);
     expect(packet.body.type).toBe('collection');
-    const [summary, ...rest] = packet.body.entry.map((e: any) => e.resource);
+    const rest = packet.body.entry.map((e: any) => e.resource);
+    const summary = rest.pop(); // the completeness summary closes the packet
+    expect(packet.body.total).toBe(chartTypes.length * perType + 1);
     expect(summary.resourceType).toBe('OperationOutcome');
     expect(summary.issue.find((i: any) => i.expression[0] === 'Observation').details.text).toBe(`Observation: ${perType} retrieved`);
     expect(summary.issue.filter((i: any) => i.severity === 'warning')).toEqual([]);

@@ -18,6 +18,8 @@ export interface Reply {
   body?: Resource;
   /** The stored resource a write produced, for ETag, Last-Modified and Location. */
   written?: Resource;
+  /** A body too large to hold at once: its JSON text, piece by piece. */
+  stream?: AsyncIterable<string>;
 }
 
 const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;

@@ -1,4 +1,5 @@
 // The FHIR REST surface at /fhir: maps HTTP to the interactions, and every failure to an OperationOutcome.
+import { once } from 'node:events';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
@@ -25,7 +26,7 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
   router.use(options.authorize);
 
   const handle = (action: (req: FhirRequest) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
-    send(req, res, await action(req as FhirRequest));
+    await send(req, res, await action(req as FhirRequest));
   };
   const query = (req: Request): QueryParams => req.query as QueryParams;
   const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
@@ -96,7 +97,15 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
   next(allowed ? undefined : unsupportedMediaType(`Content-Type must be ${fhirJson}, got "${type || 'none'}"`));
 }
 
-function send(req: Request, res: Response, reply: Reply): void {
+async function send(req: Request, res: Response, reply: Reply): Promise<void> {
+  if (reply.stream) {
+    res.status(reply.status).type(fhirJson);
+    for await (const chunk of reply.stream) {
+      if (!res.write(chunk)) await once(res, 'drain');
+    }
+    res.end();
+    return;
+  }
   const written = reply.written;
   if (written?.meta?.versionId) {
     res.setHeader('ETag', `W/"${written.meta.versionId}"`);

@@ -197,6 +197,14 @@ export class Repository {
     return limit ? found.slice(0, limit) : found;
   }
 
+  /** Like `referencing` for one type, read as a stream: a batch at a time, never all at once. */
+  async *streamReferencing(type: string, codes: string[], targets: string[]): AsyncGenerator<Resource> {
+    const byCode = codes.filter((c) => supportedParameters(type).has(c)).map((c) => ({ [`idx.${c}`]: { $in: targets } }));
+    if (!byCode.length || !targets.length) return;
+    const cursor = this.models.resources(type).find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]) }, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 500 });
+    for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
+  }
+
   /**
    * Claims a conditional-create query for a new id; answers the id already claimed when another
    * request got there first, so two identical requests never create two resources.

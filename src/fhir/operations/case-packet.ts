@@ -1,10 +1,14 @@
-// GET /fhir/ServiceRequest/{id}/$case-packet: everything retrieved for a case, with a completeness
-// summary: an OperationOutcome with one issue per kind of record, present (information) or missing (warning).
-import type { Bundle, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
+// GET /fhir/ServiceRequest/{id}/$case-packet: everything retrieved for a case, streamed from the
+// store a batch at a time, closed by a completeness summary: an OperationOutcome with one issue per
+// kind of record, present (information) or missing (warning), and one for the attachments.
+import type { OperationOutcome, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
 import { attachmentStatus, attachmentsOf } from '../../retrieval/attachments.js';
 import { chartTypes } from '../../retrieval/retrieve-chart.js';
 import type { FhirService, Reply } from '../interactions.js';
 import { notFound } from '../outcome.js';
+
+/** Pieces of about this many characters go to the client at a time. */
+const chunkSize = 64 * 1024;
 
 export async function casePacket(service: FhirService, requestId: string): Promise<Reply> {
   const request = await service.repository.read('ServiceRequest', requestId);
@@ -16,30 +20,46 @@ export async function casePacket(service: FhirService, requestId: string): Promi
     throw notFound(`ServiceRequest/${requestId} has no case: its records were never retrieved`);
   }
   const [patient] = await service.repository.readMany([patientRef]);
-  const unique = await service.repository.referencing(chartTypes, ['subject', 'patient'], [patientRef], 0);
+  return { status: 200, stream: packet(service, [request, ...tasks, ...(patient ? [patient] : [])], patientRef, !!patient) };
+}
+
+async function* packet(service: FhirService, head: Resource[], patientRef: string, hasPatient: boolean): AsyncGenerator<string> {
+  const extensionUrl = `${service.conformance.canonical}/StructureDefinition/attachment-retrieval`;
+  const entry = (resource: Resource): string => JSON.stringify({ ...(resource.id ? { fullUrl: `${service.fhirBase}/${resource.resourceType}/${resource.id}` } : {}), resource });
+  let pending = `{"resourceType":"Bundle","type":"collection","timestamp":"${new Date().toISOString()}","entry":[${head.map(entry).join(',')}`;
+  const counts = new Map<string, number>([['Patient', hasPatient ? 1 : 0]]);
+  const attachments = { stored: 0, skipped: 0 };
+  for (const type of chartTypes) {
+    for await (const record of service.repository.streamReferencing(type, ['subject', 'patient'], [patientRef])) {
+      counts.set(type, (counts.get(type) ?? 0) + 1);
+      for (const attachment of attachmentsOf(record)) {
+        const status = attachmentStatus(attachment, extensionUrl);
+        if (status === 'stored' || status === 'skipped') attachments[status]++;
+      }
+      pending += `,${entry(record)}`;
+      if (pending.length >= chunkSize) {
+        yield pending;
+        pending = '';
+      }
+    }
+  }
+  const total = [...counts.entries()].filter(([type]) => type !== 'Patient').reduce((sum, [, n]) => sum + n, 0);
+  yield `${pending},${entry(summary(counts, attachments))}],"total":${total}}`;
+}
+
+function summary(counts: Map<string, number>, attachments: { stored: number; skipped: number }): OperationOutcome {
   const issues: OperationOutcomeIssue[] = ['Patient', ...chartTypes].map((type) => {
-    const count = type === 'Patient' ? (patient ? 1 : 0) : unique.filter((r) => r.resourceType === type).length;
+    const count = counts.get(type) ?? 0;
     return count
       ? { severity: 'information', code: 'informational', details: { text: `${type}: ${count} retrieved` }, expression: [type] }
       : { severity: 'warning', code: 'not-found', details: { text: `${type}: none retrieved` }, expression: [type] };
   });
-  issues.push(attachmentSummary(unique, `${service.conformance.canonical}/StructureDefinition/attachment-retrieval`));
-  const entries: Resource[] = [{ resourceType: 'OperationOutcome', issue: issues }, request, ...tasks, ...(patient ? [patient] : []), ...unique];
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'collection',
-    timestamp: new Date().toISOString(),
-    total: unique.length,
-    entry: entries.map((resource) => ({ ...(resource.id ? { fullUrl: `${service.fhirBase}/${resource.resourceType}/${resource.id}` } : {}), resource })),
-  } as Bundle;
-  return { status: 200, body: bundle };
+  issues.push(attachmentSummary(attachments));
+  return { resourceType: 'OperationOutcome', issue: issues };
 }
 
 /** How many attachments given by URL were kept, and how many skipped (a warning: the reviewer lacks them). */
-function attachmentSummary(records: Resource[], extensionUrl: string): OperationOutcomeIssue {
-  const statuses = records.flatMap(attachmentsOf).map((a) => attachmentStatus(a, extensionUrl));
-  const stored = statuses.filter((s) => s === 'stored').length;
-  const skipped = statuses.filter((s) => s === 'skipped').length;
+function attachmentSummary({ stored, skipped }: { stored: number; skipped: number }): OperationOutcomeIssue {
   const text = `Attachments: ${stored} stored, ${skipped} skipped`;
   return skipped
     ? { severity: 'warning', code: 'incomplete', details: { text: `${text} (each says why in its attachment-retrieval extension)` }, expression: ['Attachment'] }
