@@ -7,7 +7,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
-import { isDuplicateKey } from '../store/repository.js';
+import { isDuplicateKey, type Repository } from '../store/repository.js';
 import type { Institutions } from './institutions.js';
 
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
@@ -73,6 +73,16 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
   };
   await jobs.enqueue(retrievalJobKind, `${retrievalJobKind}:${request.id}`, payload as unknown as Record<string, unknown>);
   return current;
+}
+
+/**
+ * The case's Task of a request (`ServiceRequest/id`): read by key, since the case's Task shares its
+ * request's id (see openCase); searched for by `focus` only when that Task is not there.
+ */
+export async function caseTaskOf(repository: Repository, requestRef: string): Promise<Task | undefined> {
+  const [own] = (await repository.readMany([`Task/${requestRef.split('/')[1]}`])) as Task[];
+  if (own?.focus?.reference === requestRef) return own;
+  return (await repository.referencing('Task', 'focus', [requestRef], 1))[0] as Task | undefined;
 }
 
 /** `Type/id` on the referring server for each reference that points there. */

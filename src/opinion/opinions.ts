@@ -6,6 +6,7 @@ import type { DiagnosticReport, Parameters, Provenance, ProvenanceAgent, Resourc
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, conflict, notFound } from '../fhir/outcome.js';
+import { caseTaskOf } from '../intake/open-case.js';
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { Delivery } from '../store/models.js';
 import type { Outbox } from '../store/outbox.js';
@@ -89,12 +90,10 @@ export class Opinions {
     return (await this.service.updateChecked(this.service.checkedBody('Provenance', provenance), provenance.id as string)).resource as Provenance;
   }
 
-  /** The case's Task: the one whose id is the request's (see openCase). */
+  /** The Task of the case the opinion is based on. */
   async taskOf(report: DiagnosticReport): Promise<Task | undefined> {
     const request = report.basedOn?.map((r) => r.reference).find((r) => r?.startsWith('ServiceRequest/'));
-    if (!request) return undefined;
-    const [task] = await this.service.repository.readMany([`Task/${request.split('/')[1]}`]);
-    return task as Task | undefined;
+    return request ? caseTaskOf(this.service.repository, request) : undefined;
   }
 
   /** $verify: whether the opinion's content still matches the signature made when it was signed. */

@@ -6,7 +6,7 @@
 import type { Attachment, DiagnosticReport, DocumentReference, Extension, Resource } from '@medplum/fhirtypes';
 import { ReferringEhrError, type ReferringEhrClient } from '../outbound/referring-ehr-client.js';
 import type { AttachmentStore } from '../store/attachments.js';
-import { localId } from './source-records.js';
+import { localId, sourcePath } from './source-records.js';
 
 export interface AttachmentPolicy {
   store: AttachmentStore;
@@ -46,7 +46,9 @@ export async function retrieveAttachments(client: ReferringEhrClient, records: R
 }
 
 async function retrieveOne(client: ReferringEhrClient, attachment: Attachment, policy: AttachmentPolicy): Promise<Outcome> {
-  const binaryId = binaryIdOn(client.baseUrl, attachment.url as string);
+  // A Binary's current version only: a versioned URL would need a vread, which is not done here.
+  const path = attachment.url?.includes('/_history/') ? undefined : sourcePath(client.baseUrl, attachment.url as string);
+  const binaryId = path?.type === 'Binary' ? path.id : undefined;
   if (!binaryId) {
     return { skipped: 'not a Binary on the institution’s FHIR server' };
   }
@@ -75,13 +77,6 @@ async function retrieveOne(client: ReferringEhrClient, attachment: Attachment, p
   const contentType = attachment.contentType ?? binary.contentType ?? 'application/octet-stream';
   await policy.store.put(id, binary.data, contentType, source);
   return { stored: { id, bytes: binary.data.length, contentType }, source };
-}
-
-/** `Binary/<id>`, relative or absolute under the server's base, answers `<id>`; anything else undefined. */
-function binaryIdOn(ehrBase: string, url: string): string | undefined {
-  const base = ehrBase.replace(/\/+$/, '') + '/';
-  const relative = url.startsWith(base) ? url.slice(base.length) : url;
-  return /^Binary\/([A-Za-z0-9\-.]{1,64})$/.exec(relative)?.[1];
 }
 
 function mark(attachment: Attachment, outcome: Outcome, policy: AttachmentPolicy): void {

@@ -11,12 +11,18 @@ export function localId(ehrBase: string, type: string, id: string): string {
   return createHash('sha256').update(`${ehrBase.replace(/\/+$/, '')}/${type}/${id}`).digest('hex').slice(0, 32);
 }
 
-/** A reference as it appears on the source (relative or absolute under its base) -> the local `Type/id`. */
-export function localReference(ehrBase: string, reference: string): string | undefined {
+/** `Type` and `id` of a reference on the source server (relative, or absolute under its base); else undefined. */
+export function sourcePath(ehrBase: string, reference: string): { type: string; id: string } | undefined {
   const base = ehrBase.replace(/\/+$/, '') + '/';
   const relative = reference.startsWith(base) ? reference.slice(base.length) : reference;
   const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/.exec(relative);
-  return match ? `${match[1]}/${localId(ehrBase, match[1], match[2])}` : undefined;
+  return match ? { type: match[1], id: match[2] } : undefined;
+}
+
+/** A reference as it appears on the source (relative or absolute under its base) -> the local `Type/id`. */
+export function localReference(ehrBase: string, reference: string): string | undefined {
+  const path = sourcePath(ehrBase, reference);
+  return path ? `${path.type}/${localId(ehrBase, path.type, path.id)}` : undefined;
 }
 
 /** The source URL of a record's version: what a stored copy is compared by. */

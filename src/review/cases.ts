@@ -5,6 +5,7 @@ import type { PractitionerRole, Reference, ServiceRequest, Task } from '@medplum
 import type { FhirService } from '../fhir/interactions.js';
 import { referenceKeys } from '../fhir/search/parameters.js';
 import type { Institutions } from '../intake/institutions.js';
+import { caseTaskOf } from '../intake/open-case.js';
 
 export class Cases {
   constructor(
@@ -21,8 +22,7 @@ export class Cases {
         if (task) return task;
       }
       if (type === 'ServiceRequest' && id) {
-        const [own] = (await this.service.repository.readMany([`Task/${id}`])) as Task[];
-        const task = own?.focus?.reference === reference ? own : ((await this.service.repository.referencing('Task', 'focus', [reference], 1))[0] as Task | undefined);
+        const task = await caseTaskOf(this.service.repository, reference);
         if (task) return task;
       }
     }

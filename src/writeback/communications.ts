@@ -1,8 +1,9 @@
 // Every message addressed to the referring side of a case (a Communication, or a reviewer's question
 // as a CommunicationRequest, whose recipients include the request's requester) owes a delivery to that
 // institution's FHIR server, stored with it in the same write; the delivery worker posts it there.
-import type { Communication, CommunicationRequest, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { Communication, CommunicationRequest, ServiceRequest } from '@medplum/fhirtypes';
 import type { FhirService, WriteHook } from '../fhir/interactions.js';
+import { caseTaskOf } from '../intake/open-case.js';
 
 export function owedToReferrer(service: FhirService): WriteHook {
   return async (resource, current) => {
@@ -14,7 +15,7 @@ export function owedToReferrer(service: FhirService): WriteHook {
     const requester = request?.requester?.reference;
     if (!requester || !message.recipient?.some((r) => r.reference === requester)) return undefined;
     // Only a case whose patient came from the institution has somewhere to deliver to.
-    const [task] = (await service.repository.readMany([`Task/${request.id}`])) as Task[];
+    const task = await caseTaskOf(service.repository, requestRef);
     const [patient] = task?.for?.reference ? await service.repository.readMany([task.for.reference]) : [];
     if (!patient?.meta?.source) return undefined;
     const now = new Date();

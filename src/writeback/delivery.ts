@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Bundle, BundleEntry, Communication, CommunicationRequest, DiagnosticReport, Organization, Patient, Practitioner, PractitionerRole, Reference, ServiceRequest, Signature, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
+import { caseTaskOf } from '../intake/open-case.js';
 import type { Logger } from '../logger.js';
 import type { Opinions } from '../opinion/opinions.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
@@ -110,7 +111,7 @@ export class DeliveryWorker extends WorkLoop {
   /** Where the case of the request in `basedOn` lives on the referring server. */
   private async destinationOf(basedOn: Reference[] | undefined): Promise<Destination> {
     const requestRef = basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
-    const [task] = requestRef ? ((await this.service.repository.readMany([`Task/${requestRef.split('/')[1]}`])) as Task[]) : [];
+    const task = requestRef ? await caseTaskOf(this.service.repository, requestRef) : undefined;
     if (!task?.for?.reference || !requestRef) {
       throw new DeliveryError('it is not based on a case with a retrieved patient');
     }

@@ -3,6 +3,7 @@
 // kind of record, present (information) or missing (warning), and one for the attachments.
 import type { OperationOutcome, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
 import { attachmentStatus, attachmentsOf } from '../../retrieval/attachments.js';
+import { caseTaskOf } from '../../intake/open-case.js';
 import { chartTypes } from '../../retrieval/retrieve-chart.js';
 import type { FhirService, Reply } from '../interactions.js';
 import { notFound } from '../outcome.js';
@@ -12,15 +13,13 @@ const chunkSize = 64 * 1024;
 
 export async function casePacket(service: FhirService, requestId: string): Promise<Reply> {
   const request = await service.repository.read('ServiceRequest', requestId);
-  // The case's Task has the request's id (see openCase): read by id, searched for only when it is not there.
-  const [own] = (await service.repository.readMany([`Task/${requestId}`])) as Task[];
-  const tasks = own?.focus?.reference === `ServiceRequest/${requestId}` ? [own] : ((await service.repository.referencing('Task', 'focus', [`ServiceRequest/${requestId}`], 0)) as Task[]);
-  const patientRef = tasks[0]?.for?.reference;
+  const task = await caseTaskOf(service.repository, `ServiceRequest/${requestId}`);
+  const patientRef = task?.for?.reference;
   if (!patientRef) {
     throw notFound(`ServiceRequest/${requestId} has no case: its records were never retrieved`);
   }
   const [patient] = await service.repository.readMany([patientRef]);
-  return { status: 200, stream: packet(service, [request, ...tasks, ...(patient ? [patient] : [])], patientRef, !!patient) };
+  return { status: 200, stream: packet(service, [request, task as Task, ...(patient ? [patient] : [])], patientRef, !!patient) };
 }
 
 async function* packet(service: FhirService, head: Resource[], patientRef: string, hasPatient: boolean): AsyncGenerator<string> {
