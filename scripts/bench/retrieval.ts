@@ -18,12 +18,8 @@ import { createLogger } from '../../src/logger.js';
 import { chartTypes } from '../../src/retrieval/retrieve-chart.js';
 import { startFaultProxy } from '../peer/fault-proxy.js';
 import { seedPatient, startReferringEhr } from '../peer/referring-ehr.js';
+import { markdownTable, median, option } from './report.js';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
 const runs = option('runs', 3);
 const records = option('records', 5000);
 const pageSize = 50;
@@ -117,18 +113,16 @@ const cleanup = await mongoose.createConnection(uri).asPromise();
 for (let run = 1; run <= runs; run++) await cleanup.useDb(`bench-service-${run}`).dropDatabase();
 await cleanup.close();
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const s = median(service.map((r) => r.seconds));
 const n = median(naive.map((r) => r.seconds));
+const peak = median(service.map((r) => r.peakMb));
 const rows = [
-  ['service (paged, 4 types at a time, batched writes)', String(service[0].count), s.toFixed(2), Math.round(service[0].count / s).toLocaleString('en-US'), `${(n / s).toFixed(1)}x`, `${median(service.map((r) => r.peakMb)).toFixed(0)} MB`],
+  ['service (paged, 4 types at a time, batched writes)', String(service[0].count), s.toFixed(2), Math.round(service[0].count / s).toLocaleString('en-US'), `${(n / s).toFixed(1)}x`, `${peak.toFixed(0)} MB`],
   ['naive sequential loop over fhir-kit-client pages', String(naive[0].count), n.toFixed(2), Math.round(naive[0].count / n).toLocaleString('en-US'), '1.0x', '-'],
 ];
 const header = ['approach', 'records', 'seconds (median)', 'resources/s', 'vs naive', 'peak RSS'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-say(['', line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n'));
-say(`\nspeed-up ${(n / s).toFixed(1)}x (target >= 4x): ${n / s >= 4 ? 'met' : 'NOT met'}; peak memory ${median(service.map((r) => r.peakMb)).toFixed(0)} MB (target < 300 MB): ${median(service.map((r) => r.peakMb)) < 300 ? 'met' : 'NOT met'}`);
+say(`\n${markdownTable(header, rows)}`);
+say(`\nspeed-up ${(n / s).toFixed(1)}x (target >= 4x): ${n / s >= 4 ? 'met' : 'NOT met'}; peak memory ${peak.toFixed(0)} MB (target < 300 MB): ${peak < 300 ? 'met' : 'NOT met'}`);
 if (service.some((r) => r.count !== expected) || naive.some((r) => r.count !== expected)) {
   say(`WARNING: expected ${expected} records in every run`);
 }

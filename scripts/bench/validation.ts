@@ -8,12 +8,8 @@ import type { Resource } from '@medplum/fhirtypes';
 import { defaultProfilesDir, loadConformance } from '../../src/conformance/artifacts.js';
 import { StructureValidator } from '../../src/validation/structure.js';
 import { ResourceValidator } from '../../src/validation/validator.js';
+import { markdownTable, median, option } from './report.js';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
 const runs = option('runs', 5);
 const size = option('size', 1200);
 
@@ -73,8 +69,7 @@ const results = contenders.map((contender) => {
     const seconds = (performance.now() - started) / 1000;
     if (run > 0) rates.push(compared.length / seconds); // the first run warms up
   }
-  rates.sort((a, b) => a - b);
-  return { name: contender.name, rate: rates[Math.floor(rates.length / 2)] };
+  return { name: contender.name, rate: median(rates) };
 });
 
 const rateOf = (name: string): number => results.find((r) => r.name.startsWith(name))?.rate ?? NaN;
@@ -82,9 +77,7 @@ const wholeRate = rateOf('ajv, whole');
 const medplumRate = rateOf('@medplum');
 const rows = results.map((r) => [r.name, Math.round(r.rate).toLocaleString('en-US'), `${(r.rate / wholeRate).toFixed(1)}x`, `${(r.rate / medplumRate).toFixed(2)}x`]);
 const header = ['validator', 'resources/s (median)', 'vs whole-schema ajv', 'vs validateResource'];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-process.stdout.write([line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n') + '\n');
+process.stdout.write(`${markdownTable(header, rows)}\n`);
 const structuralSpeedup = rateOf('structural') / wholeRate;
 const twoLayerRatio = rateOf('two-layer') / medplumRate;
 process.stdout.write(
