@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Bundle, DiagnosticReport, Resource, Task } from '@medplum/fhirtypes';
 import { mintAccessToken, newSigningKeyPem } from '../src/auth/access-tokens.js';
 import { loadConfig } from '../src/config.js';
-import { loadConformance } from '../src/conformance/artifacts.js';
+import { canonicalBase } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
 import { createLogger } from '../src/logger.js';
 import { startServer } from '../src/server.js';
@@ -15,7 +15,7 @@ import { startReferringEhr } from './peer/referring-ehr.js';
 import { seedStories, type Story } from './peer/stories.js';
 
 const exitAtEnd = process.argv.includes('--exit');
-const { canonical } = loadConformance();
+const canonical = canonicalBase();
 const started = Date.now();
 const say = (text: string): void => void process.stdout.write(`${text}\n`);
 const step = (n: number, text: string): void => say(`\n[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${n}. ${text}`);

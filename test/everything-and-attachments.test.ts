@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes } from '../src/retrieval/retrieve-chart.js';
 import { startTestService, type TestService } from './harness.js';
 import { seedAttachments, seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
@@ -13,7 +13,7 @@ const perType = 5;
 const maxBytes = 2000;
 /** Where a case stands once its records are in and routing has placed it. */
 const recordsIn = ['assigned', 'awaiting-assignment'];
-const retrievalExtension = 'https://second-opinion.example/fhir/StructureDefinition/attachment-retrieval';
+const retrievalExtension = `${canonicalBase()}/StructureDefinition/attachment-retrieval`;
 
 let ehr: ReferringEhr;
 let service: TestService;

@@ -5,14 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { startTestService, type TestService } from './harness.js';
 import { businessStatus, createOrganization, icd10cm, openCase, reason, registerInstitution, registerReviewer, secondOpinionRequest, specialty, taskWhen } from './review-cases.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedAttachments, seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
 const finalExample = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'DiagnosticReport-final-concordant.json'), 'utf8'));
-const canonical = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'package.json'), 'utf8')).canonical as string;
+const canonical = canonicalBase();
 
 let service: TestService;
 let ehr: ReferringEhr;

@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { exportPKCS8, generateKeyPair } from 'jose';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { startTestService, type TestService } from './harness.js';
 import { startAuthorizationServer, type AuthorizationServer } from '../scripts/peer/authorization-server.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-cardiology-valve.json'), 'utf8'));
-const canonical = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'package.json'), 'utf8')).canonical;
+const canonical = canonicalBase();
 const secret = 'cc-secret-4f1d9a';
 
 let service: TestService;

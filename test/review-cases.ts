@@ -3,12 +3,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from '@jest/globals';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import type { TestService } from './harness.js';
 
 export const snomed = 'http://snomed.info/sct';
 export const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
-const canonical = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'package.json'), 'utf8')).canonical as string;
+const canonical = canonicalBase();
 export const capacityUrl = `${canonical}/StructureDefinition/reviewer-capacity`;
 export const businessStatusSystem = `${canonical}/CodeSystem/task-business-status`;
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { startTestService, type TestService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
@@ -12,7 +12,8 @@ const examples = path.join(defaultProfilesDir(), 'examples', 'valid');
 const request = JSON.parse(readFileSync(path.join(examples, 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 const draft = JSON.parse(readFileSync(path.join(examples, 'DiagnosticReport-preliminary.json'), 'utf8'));
 const finalExample = JSON.parse(readFileSync(path.join(examples, 'DiagnosticReport-final-concordant.json'), 'utf8'));
-const opinionSystem = 'https://second-opinion.example/fhir/opinion';
+const canonical = canonicalBase();
+const opinionSystem = `${canonical}/opinion`;
 const orders = 'https://ehr.example/orders';
 
 let ehr: ReferringEhr;
@@ -181,7 +182,7 @@ describe('the signed opinion and its write-back', () => {
     expect(internal.status).toBe(201);
     const delivered = async () => {
       const all = ((await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry ?? [];
-      return all.map((e: any) => e.resource).filter((c: any) => c.identifier?.some((i: any) => i.system === 'https://second-opinion.example/fhir/communication'));
+      return all.map((e: any) => e.resource).filter((c: any) => c.identifier?.some((i: any) => i.system === `${canonical}/communication`));
     };
     const there = await until(delivered, (list) => list.some((c: any) => c.payload[0].contentString.includes('paraffin')));
     const copies = there.filter((c: any) => c.identifier[0].value.startsWith(toReferrer.body.id));

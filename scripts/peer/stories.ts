@@ -1,7 +1,7 @@
 // Synthetic patients whose records tell a clinical story, for the demo's referring EHR. Every name
 // and value is invented. Each story seeds the chart and the EHR's own second-opinion order.
 import type { MemoryRepository } from '@medplum/fhir-router';
-import { loadConformance } from '../../src/conformance/artifacts.js';
+import { canonicalBase } from '../../src/conformance/artifacts.js';
 import type { Binary, CodeableConcept, Reference, Resource, ServiceRequest } from '@medplum/fhirtypes';
 
 export interface Story {
@@ -17,7 +17,7 @@ const snomed = (code: string, display: string): CodeableConcept => ({ coding: [{
 const loinc = (code: string, display: string): CodeableConcept => ({ coding: [{ system: 'http://loinc.org', code, display }], text: display });
 const icd10 = (code: string, display: string): CodeableConcept => ({ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code, display }], text: display });
 // The EHR writes its orders to the service's published profile and category.
-const { canonical } = loadConformance();
+const canonical = canonicalBase();
 const category = `${canonical}/CodeSystem/second-opinion-category`;
 const profile = `${canonical}/StructureDefinition/second-opinion-request`;
 

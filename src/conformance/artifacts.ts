@@ -50,9 +50,14 @@ export function defaultProfilesDir(): string {
   return path.join(dir, 'profiles');
 }
 
+/** The one canonical base of every artifact, from profiles/package.json (without loading the artifacts). */
+export function canonicalBase(dir = defaultProfilesDir()): string {
+  return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { canonical: string }).canonical;
+}
+
 export function loadConformance(dir = defaultProfilesDir()): Conformance {
   loadBaseDefinitions();
-  const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { canonical: string };
+  const manifest = { canonical: canonicalBase(dir) };
   const artifacts = readdirSync(dir)
     .filter((f) => f.endsWith('.json') && f !== 'package.json')
     .sort()
