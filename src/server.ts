@@ -6,9 +6,12 @@ import { pipeline } from 'node:stream/promises';
 import express from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
-import { startAuthentication } from './auth/authentication.js';
+import { isCapabilityRequest, startAuthentication } from './auth/authentication.js';
 import { loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
+import { AuditTrail } from './access/audit.js';
+import { gateOf } from './access/gate.js';
+import { Tenancy } from './access/tenancy.js';
 import { agentOfRequest } from './fhir/actor.js';
 import { FhirService } from './fhir/interactions.js';
 import { notFound } from './fhir/outcome.js';
@@ -55,6 +58,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const { retrieval } = config;
     const signingKey = await loadSigningKey(config.smartKey);
     const institutions = new Institutions(service, signingKey);
+    // Every version written is labelled with its institution, case and patient: what access is decided by.
+    const tenancy = new Tenancy(service.repository, institutions);
+    service.repository.labeller = (resource, owner) => tenancy.labelsOf(resource, owner);
+    service.hookWrites('Endpoint', async () => undefined, async () => tenancy.forgetEndpoints());
+    const audit = new AuditTrail(service.repository, conformance, config.baseUrl, log);
     const cursors = new CursorStore(database.connection);
     const attachments = new AttachmentStore(database.connection);
     const worker = new RetrievalWorker(jobs, cursors, service, log, {
@@ -71,8 +79,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
-    service.operations.set('submit', { methods: ['POST'], run: (_s, { body }) => intake.submit(body) });
-    service.operations.set('notify', { methods: ['POST'], run: (_s, { id }) => intake.notify(id as string) });
+    service.operations.set('submit', { methods: ['POST'], run: (_s, { body, gate }) => intake.submit(body, gate.owner) });
+    service.operations.set('notify', { methods: ['POST'], run: (_s, { id, gate }) => intake.notify(id as string, gate.owner) });
     const outbox = new Outbox(models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
     const signer = await OpinionSigner.load(config.opinionKey, log);
     const opinions = new Opinions(service, signer, outbox);
@@ -104,7 +112,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       next();
     });
-    app.use('/fhir', agentOfRequest);
+    app.use('/fhir', audit.recorder('rest', isCapabilityRequest), agentOfRequest);
+    app.use('/attachments', audit.recorder('rest'));
+    app.use('/auth/token', audit.recorder('login'));
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
     });
@@ -123,7 +133,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.use('/attachments', auth.authenticate, auth.requireScope('Binary', 'r'));
     app.get('/attachments/:id', async (req, res) => {
       const stored = /^[0-9a-f]{32}$/.test(req.params.id) ? await attachments.get(req.params.id) : undefined;
-      if (!stored) {
+      const institution = stored?.source ? await tenancy.institutionAt(stored.source) : undefined;
+      const gate = gateOf(res, service.repository);
+      gate.checkType('Binary', 'read');
+      if (!stored || !(await gate.sees('Binary', [...stored.access, ...(institution ? [institution] : [])]))) {
         res.status(404).type('application/fhir+json').send(JSON.stringify(notFound('No such attachment').outcome));
         return;
       }

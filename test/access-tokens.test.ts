@@ -119,9 +119,13 @@ describe('access tokens', () => {
   });
 
   it('the principal a token names reaches the service: role and scope from the claims', async () => {
-    // A token without role still opens the API by its scopes; registering clients needs the admin role.
+    // Deny by default: a token without a role opens nothing, whatever its scopes; registering clients needs the admin role.
     const noRole = await ownToken({ role: undefined });
-    expect((await service.fhir('/Patient?_summary=count', { token: noRole })).status).toBe(200);
+    const refused = await service.fhir('/Patient?_summary=count', { token: noRole });
+    expect(refused.status).toBe(403);
+    expect(refused.body.issue[0]).toMatchObject({ code: 'forbidden' });
+    const coordinator = await ownToken({ role: 'coordinator' });
+    expect((await service.fhir('/Patient?_summary=count', { token: coordinator })).status).toBe(200);
     const register = await fetch(`${service.server.url}/auth/clients`, { method: 'POST', headers: { authorization: `Bearer ${noRole}`, 'content-type': 'application/json' }, body: '{}' });
     expect(register.status).toBe(403);
     expect(((await register.json()) as any).issue[0].code).toBe('forbidden');

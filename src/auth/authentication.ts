@@ -32,6 +32,9 @@ export interface Authentication {
   requireScope(type: string, permission: Permission): RequestHandler;
 }
 
+/** `GET /fhir/metadata`: the CapabilityStatement, open to anyone (relative to /fhir). */
+export const isCapabilityRequest = (req: Request): boolean => (req.method === 'GET' || req.method === 'HEAD') && /^\/metadata\/?$/.test(req.path);
+
 export async function startAuthentication(config: Config, connection: Connection, log: Logger): Promise<Authentication> {
   const issuer = await TokenIssuer.load(config, log);
   const verifier = new BearerVerifier(issuer, config.auth.externalIssuer);
@@ -41,7 +44,6 @@ export async function startAuthentication(config: Config, connection: Connection
   await clients.bootstrap(config.auth.bootstrapClients);
   const realm = `${config.baseUrl}/fhir`;
   const authenticated = authenticate(verifier, realm);
-  const isMetadata = (req: Request): boolean => (req.method === 'GET' || req.method === 'HEAD') && /^\/metadata\/?$/.test(req.path);
 
   const routes = express.Router();
   const configuration = smartConfiguration(config.baseUrl);
@@ -68,7 +70,7 @@ export async function startAuthentication(config: Config, connection: Connection
     publicJwk: issuer.publicJwk,
     routes,
     authenticate: authenticated,
-    authenticateFhir: authenticate(verifier, realm, isMetadata),
+    authenticateFhir: authenticate(verifier, realm, isCapabilityRequest),
     authorizeFhir: authorizeFhir(realm),
     requireScope: (type, permission) => requireScope(type, permission, realm),
   };

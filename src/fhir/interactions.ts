@@ -1,11 +1,14 @@
-// The resource pipeline every interaction goes through: parse -> (authorise, when access control
-// lands) -> validate -> store. Express routes and transaction Bundles both call into this one class.
+// The resource pipeline every interaction goes through: parse -> authorise (the caller's Gate) ->
+// validate -> store. Express routes and transaction Bundles both call into this one class; the
+// workflow's own writes use createChecked and updateChecked, which leave authorisation to the caller.
 import { randomUUID } from 'node:crypto';
 import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import { Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { OperationHandler } from './operations/index.js';
-import type { Delivery } from '../store/models.js';
+import { isInstitutionLabel, isPatientLabel } from '../access/tenancy.js';
+import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
 import { badRequest, FhirError, informational, notFound, outcomeOf, unprocessable } from './outcome.js';
@@ -20,6 +23,8 @@ export interface Reply {
   written?: Resource;
   /** A body too large to hold at once: its JSON text, piece by piece. */
   stream?: AsyncIterable<string>;
+  /** The patients whose records the interaction touched, for the audit trail. */
+  patients?: string[];
 }
 
 const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -91,42 +96,77 @@ export class FhirService {
     }
   }
 
-  async read(type: string, id: string): Promise<Reply> {
+  async read(type: string, id: string, gate = Gate.service): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
-    const resource = await this.repository.read(type, id);
-    return { status: 200, body: resource, written: resource };
+    gate.checkType(type, 'read');
+    const doc = await this.visible(type, id, gate);
+    const resource = await this.repository.read(type, id, doc);
+    return { status: 200, body: resource, written: resource, patients: patientsOf(doc) };
   }
 
-  async vread(type: string, id: string, versionId: string): Promise<Reply> {
+  async vread(type: string, id: string, versionId: string, gate = Gate.service): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
+    gate.checkType(type, 'read');
     if (!/^\d+$/.test(versionId)) {
       throw notFound(`${type}/${id}/_history/${versionId} is not known`);
     }
+    const doc = await this.visible(type, id, gate);
     const resource = await this.repository.readVersion(type, id, versionId);
-    return { status: 200, body: resource, written: resource };
+    return { status: 200, body: resource, written: resource, patients: patientsOf(doc) };
   }
 
-  async create(type: string, body: unknown, ifNoneExist?: string): Promise<Reply> {
-    return written(await this.createChecked(this.checkedBody(type, body), ifNoneExist));
+  async create(type: string, body: unknown, ifNoneExist?: string, gate = Gate.service): Promise<Reply> {
+    this.checkType(type);
+    gate.checkType(type, 'create');
+    const resource = this.checkedBody(type, body);
+    const patients = await this.admit(resource, gate);
+    return { ...written(await this.createChecked(resource, ifNoneExist, undefined, gate)), patients };
   }
 
-  async update(type: string, id: string, body: unknown, ifMatch?: string): Promise<Reply> {
-    this.checkId(id);
-    return written(await this.updateChecked(this.checkedBody(type, body), id, ifMatch));
-  }
-
-  async delete(type: string, id: string): Promise<Reply> {
+  async update(type: string, id: string, body: unknown, ifMatch?: string, gate = Gate.service): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
+    gate.checkType(type, 'update');
+    const resource = this.checkedBody(type, body);
+    const patients = await this.admit(resource, gate, await this.visible(type, id, gate));
+    return { ...written(await this.updateChecked(resource, id, ifMatch, gate.owner)), patients };
+  }
+
+  /**
+   * Refuses a write that would place the record outside the caller's reach (Gate.checkWrite), judged
+   * on the labels it would be stored with; `current` is the stored record it replaces. Answers the
+   * patients it is about.
+   */
+  async admit(resource: Resource, gate: Gate, current?: StoredResource): Promise<string[]> {
+    if (!gate.principal) return [];
+    const labels = await this.repository.labeller(resource, current?.access?.find(isInstitutionLabel) ?? gate.owner);
+    await gate.checkWrite(resource.resourceType, labels);
+    return labels.filter(isPatientLabel);
+  }
+
+  async delete(type: string, id: string, gate = Gate.service): Promise<Reply> {
+    this.checkType(type);
+    this.checkId(id);
+    gate.checkType(type, 'delete');
+    const doc = await this.visible(type, id, gate);
     await this.repository.delete(type, id);
-    return { status: 200, body: informational(`${type}/${id} deleted`) };
+    return { status: 200, body: informational(`${type}/${id} deleted`), patients: patientsOf(doc) };
   }
 
-  async history(type: string, id: string, query: QueryParams): Promise<Reply> {
+  /** The stored record, when there is one; 404 when it is outside the caller's reach. */
+  async visible(type: string, id: string, gate: Gate): Promise<StoredResource | undefined> {
+    const doc = await this.repository.current(type, id);
+    if (doc) await gate.checkVisible(type, id, doc.access);
+    return doc;
+  }
+
+  async history(type: string, id: string, query: QueryParams, gate = Gate.service): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
+    gate.checkType(type, 'read');
+    const doc = await this.visible(type, id, gate);
     const count = Math.min(Number([query._count].flat()[0] ?? 100) || 100, 1000);
     const sinceValue = [query._since].flat()[0];
     const since = sinceValue ? new Date(String(sinceValue)) : undefined;
@@ -145,13 +185,15 @@ export class FhirService {
         response: { status: v.deleted ? '204' : v.versionId === 1 ? '201' : '200', etag: `W/"${v.versionId}"`, lastModified: v.lastUpdated.toISOString() },
       })),
     };
-    return { status: 200, body: bundle };
+    return { status: 200, body: bundle, patients: patientsOf(doc) };
   }
 
-  async search(type: string, query: QueryParams, selfUrl: URL): Promise<Reply> {
+  async search(type: string, query: QueryParams, selfUrl: URL, gate = Gate.service): Promise<Reply> {
     this.checkType(type);
+    gate.checkType(type, 'search');
     const search = parseSearch(type, query);
-    return { status: 200, body: await searchBundle(this.repository, search, selfUrl, this.fhirBase) };
+    const { bundle, patients } = await searchBundle(this.repository, search, selfUrl, this.fhirBase, gate);
+    return { status: 200, body: bundle, patients };
   }
 
   /** $validate: the verdict a create or update would get, without storing anything. */
@@ -162,7 +204,7 @@ export class FhirService {
   }
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
-  async createChecked(resource: Resource, ifNoneExist?: string, id?: string): Promise<WriteResult> {
+  async createChecked(resource: Resource, ifNoneExist?: string, id?: string, gate = Gate.service): Promise<WriteResult> {
     const hooked = this.writeHooks.has(resource.resourceType);
     let outbox: Delivery | undefined;
     if (hooked) {
@@ -171,7 +213,7 @@ export class FhirService {
       ({ resource, outbox } = await this.beforeWrite({ ...resource, id }, undefined));
     }
     const condition = ifNoneExist ?? this.implicitCondition?.(resource);
-    const result = condition ? await this.createConditionally(resource, condition, id, outbox) : await this.repository.create(resource, id, outbox);
+    const result = condition ? await this.createConditionally(resource, condition, gate, id, outbox) : await this.repository.create(resource, id, outbox, gate.owner);
     if (result.created) {
       if (hooked) await this.afterWrite(result.resource);
       for (const listener of this.createdListeners) await listener(result.resource);
@@ -179,20 +221,20 @@ export class FhirService {
     return result;
   }
 
-  /** Stores a checked resource at `id` (update, or create at a client-chosen id). */
-  async updateChecked(resource: Resource, id: string, ifMatch?: string): Promise<WriteResult> {
+  /** Stores a checked resource at `id` (update, or create at a client-chosen id); `owner` as for Repository.create. */
+  async updateChecked(resource: Resource, id: string, ifMatch?: string, owner?: string): Promise<WriteResult> {
     if (resource.id !== id) {
       throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
     }
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
     if (!this.writeHooks.has(resource.resourceType)) {
-      return this.repository.update(resource, version);
+      return this.repository.update(resource, version, undefined, owner);
     }
     const current = await this.repository.current(resource.resourceType, id);
     const previous = current && !current.deleted ? current.resource : undefined;
     const hooked = await this.beforeWrite(resource, previous);
     // Written only on the version the hooks judged, so no other write slips in between.
-    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox);
+    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, owner);
     await this.afterWrite(result.resource);
     return result;
   }
@@ -223,7 +265,7 @@ export class FhirService {
    * If-None-Exist: answers the matching resource (200) when there is one, 412 when several, else
    * creates once, even when the same request arrives twice at the same moment.
    */
-  private async createConditionally(resource: Resource, ifNoneExist: string, preferredId?: string, outbox?: Delivery): Promise<WriteResult> {
+  private async createConditionally(resource: Resource, ifNoneExist: string, gate: Gate, preferredId?: string, outbox?: Delivery): Promise<WriteResult> {
     const type = resource.resourceType;
     const params = new URLSearchParams(ifNoneExist.replace(/^[^?]*\?/, ''));
     const query: QueryParams = {};
@@ -236,7 +278,8 @@ export class FhirService {
     const search = parseSearch(type, query);
     search.count = 2;
     search.offset = 0;
-    const { matches } = await this.repository.search(search, false);
+    // The condition is judged among the records the caller can see: another tenant's never matches.
+    const { matches } = await this.repository.search(search, false, await gate.narrowing(type));
     if (matches.length > 1) {
       throw new FhirError(412, outcomeOf([{ severity: 'error', code: 'multiple-matches', details: { text: `If-None-Exist matches ${type} more than once` } }]));
     }
@@ -247,6 +290,10 @@ export class FhirService {
     let claim = await this.repository.claimCondition(key, preferredId ?? randomUUID());
     if (!claim.won) {
       const existing = await this.repository.current(type, claim.resourceId);
+      if (existing && !(await gate.sees(type, existing.access))) {
+        // Claimed for another tenant: this caller's record is made apart, unseen by and unseeing of that one.
+        return this.repository.create(resource, preferredId ?? randomUUID(), outbox, gate.owner);
+      }
       if (existing?.resource && !existing.deleted && matchesSearchRequest(existing.resource, search)) {
         return { resource: existing.resource, created: false };
       }
@@ -257,13 +304,18 @@ export class FhirService {
       }
     }
     try {
-      return await this.repository.create(resource, claim.resourceId, outbox);
+      return await this.repository.create(resource, claim.resourceId, outbox, gate.owner);
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
       // The other request of the pair created it first.
       return { resource: await this.repository.read(type, claim.resourceId), created: false };
     }
   }
+}
+
+/** The patients a stored record is labelled with. */
+function patientsOf(doc: StoredResource | undefined): string[] {
+  return doc?.access?.filter(isPatientLabel) ?? [];
 }
 
 function written(result: WriteResult): Reply {

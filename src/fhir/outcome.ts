@@ -22,7 +22,8 @@ function fail(status: number, code: OperationOutcomeIssue['code'], text: string,
 }
 
 export const badRequest = (text: string, expression?: string): FhirError => fail(400, 'invalid', text, expression);
-export const notFound = (text: string): FhirError => fail(404, 'not-found', text);
+export const notFound = (text: string, expression?: string): FhirError => fail(404, 'not-found', text, expression);
+export const forbidden = (text: string, expression?: string): FhirError => fail(403, 'forbidden', text, expression);
 export const gone = (text: string): FhirError => fail(410, 'deleted', text);
 export const methodNotAllowed = (text: string): FhirError => fail(405, 'not-supported', text);
 export const conflict = (text: string, expression?: string): FhirError => fail(409, 'conflict', text, expression);

@@ -10,6 +10,7 @@ export const workflowResourceTypes = [
   'Practitioner',
   'PractitionerRole',
   'Provenance',
+  'AuditEvent',
 ] as const;
 
 /** The clinical record types that retrieval copies from the referring institution. */

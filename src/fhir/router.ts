@@ -4,6 +4,8 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
 import { capabilityStatement } from '../conformance/capability.js';
+import { gateOf, type Gate } from '../access/gate.js';
+import { noteAccess } from '../access/audit.js';
 import { FhirService, type Reply } from './interactions.js';
 import { invokeOperation } from './operations/index.js';
 import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
@@ -25,55 +27,56 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
   router.use(jsonDepthLimit(options.maxJsonDepth));
   router.use(options.authorize);
 
-  const handle = (action: (req: FhirRequest) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
-    await send(req, res, await action(req as FhirRequest));
+  // Every interaction runs behind the caller's gate (access/gate.ts): role, institution, case.
+  const handle = (action: (req: FhirRequest, gate: Gate) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
+    await send(req, res, await action(req as FhirRequest, gateOf(res, service.repository)));
   };
   const query = (req: Request): QueryParams => req.query as QueryParams;
   const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
   const searchBody = (req: Request): QueryParams => ({ ...query(req), ...(req.body as QueryParams) });
 
   router.get('/metadata', handle(() => ({ status: 200, body: metadata })));
-  router.post('/', handle((req) => processBundle(service, req.body)));
+  router.post('/', handle((req, gate) => processBundle(service, req.body, gate)));
 
   router
     .route('/:type')
-    .get(handle((req) => service.search(req.params.type, query(req), self(req))))
-    .post(handle((req) => service.create(req.params.type, req.body, req.get('If-None-Exist'))));
+    .get(handle((req, gate) => service.search(req.params.type, query(req), self(req), gate)))
+    .post(handle((req, gate) => service.create(req.params.type, req.body, req.get('If-None-Exist'), gate)));
   router
     .route('/:type/:id')
     .get(
-      handle((req) => {
+      handle((req, gate) => {
         const { type, id } = req.params;
-        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id);
-        return id === '_search' || id === '_history' ? unsupported(req) : service.read(type, id);
+        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id, gate);
+        return id === '_search' || id === '_history' ? unsupported(req) : service.read(type, id, gate);
       }),
     )
     .post(
-      handle((req) => {
+      handle((req, gate) => {
         const { type, id } = req.params;
         if (id === '_search') {
           service.checkType(type);
-          return service.search(type, searchBody(req), new URL(`${service.fhirBase}/${type}`));
+          return service.search(type, searchBody(req), new URL(`${service.fhirBase}/${type}`), gate);
         }
-        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id);
+        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id, gate);
         return unsupported(req);
       }),
     )
-    .put(handle((req) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'))))
-    .delete(handle((req) => service.delete(req.params.type, req.params.id)));
+    .put(handle((req, gate) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'), gate)))
+    .delete(handle((req, gate) => service.delete(req.params.type, req.params.id, gate)));
   router.get(
     '/:type/:id/:operation',
-    handle((req) => {
+    handle((req, gate) => {
       const { type, id, operation } = req.params;
-      if (operation === '_history') return service.history(type, id, query(req));
-      if (operation.startsWith('$')) return invokeOperation(service, req, type, id, operation);
+      if (operation === '_history') return service.history(type, id, query(req), gate);
+      if (operation.startsWith('$')) return invokeOperation(service, req, type, id, operation, gate);
       return unsupported(req);
     }),
   );
-  router.get('/:type/:id/_history/:version', handle((req) => service.vread(req.params.type, req.params.id, req.params.version)));
+  router.get('/:type/:id/_history/:version', handle((req, gate) => service.vread(req.params.type, req.params.id, req.params.version, gate)));
   router.post(
     '/:type/:id/:operation',
-    handle((req) => (req.params.operation.startsWith('$') ? invokeOperation(service, req, req.params.type, req.params.id, req.params.operation) : unsupported(req))),
+    handle((req, gate) => (req.params.operation.startsWith('$') ? invokeOperation(service, req, req.params.type, req.params.id, req.params.operation, gate) : unsupported(req))),
   );
   router.all('/{*rest}', handle(unsupported));
   router.use(errorHandler(options.log));
@@ -98,6 +101,7 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
 }
 
 async function send(req: Request, res: Response, reply: Reply): Promise<void> {
+  noteAccess(res, reply);
   if (reply.stream) {
     res.status(reply.status).type(fhirJson);
     for await (const chunk of reply.stream) {

@@ -3,6 +3,7 @@
 // has no multi-document transactions, so the undo is ours.)
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
+import { Gate } from '../access/gate.js';
 import type { StoredResource } from '../store/models.js';
 import { FhirService, type Reply } from './interactions.js';
 import { badRequest, FhirError } from './outcome.js';
@@ -16,7 +17,8 @@ interface Undo {
   previous?: StoredResource;
 }
 
-export async function processBundle(service: FhirService, body: unknown): Promise<Reply> {
+/** Every entry passes the caller's gate as the interaction it stands for would. */
+export async function processBundle(service: FhirService, body: unknown, gate = Gate.service): Promise<Reply> {
   const bundle = body as Bundle;
   if (!bundle || bundle.resourceType !== 'Bundle') {
     throw badRequest('POST to the FHIR base takes a Bundle of type transaction or batch', 'resourceType');
@@ -31,14 +33,14 @@ export async function processBundle(service: FhirService, body: unknown): Promis
       throw badRequest('Each entry needs request.method (GET, POST, PUT or DELETE) and request.url', `Bundle.entry[${i}].request`);
     }
   });
-  return bundle.type === 'batch' ? batch(service, entries) : transaction(service, entries);
+  return bundle.type === 'batch' ? batch(service, entries, gate) : transaction(service, entries, gate);
 }
 
-async function batch(service: FhirService, entries: BundleEntry[]): Promise<Reply> {
+async function batch(service: FhirService, entries: BundleEntry[], gate: Gate): Promise<Reply> {
   const responses: BundleEntry[] = [];
   for (const entry of entries) {
     try {
-      responses.push(await runEntry(service, entry, checkedResource(service, entry), undefined, []));
+      responses.push(await runEntry(service, entry, checkedResource(service, entry), undefined, [], gate));
     } catch (err) {
       if (!(err instanceof FhirError)) throw err;
       responses.push({ response: { status: String(err.status), outcome: err.outcome } });
@@ -47,7 +49,7 @@ async function batch(service: FhirService, entries: BundleEntry[]): Promise<Repl
   return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: responses } };
 }
 
-async function transaction(service: FhirService, entries: BundleEntry[]): Promise<Reply> {
+async function transaction(service: FhirService, entries: BundleEntry[], gate: Gate): Promise<Reply> {
   // New resources get their ids now, so that urn:uuid references between entries can be resolved.
   const assigned = new Map<string, string>();
   const newIds = new Map<number, string>();
@@ -74,7 +76,7 @@ async function transaction(service: FhirService, entries: BundleEntry[]): Promis
   const undo: Undo[] = [];
   try {
     for (const i of order) {
-      responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo).catch((err) => {
+      responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo, gate).catch((err) => {
         throw atEntry(err, i);
       });
     }
@@ -93,24 +95,30 @@ function checkedResource(service: FhirService, entry: BundleEntry): Resource | u
   return method === 'POST' || method === 'PUT' ? service.checkedBody(url.split(/[/?]/)[0], entry.resource) : undefined;
 }
 
-async function runEntry(service: FhirService, entry: BundleEntry, resource: Resource | undefined, newId: string | undefined, undo: Undo[]): Promise<BundleEntry> {
+async function runEntry(service: FhirService, entry: BundleEntry, resource: Resource | undefined, newId: string | undefined, undo: Undo[], gate: Gate): Promise<BundleEntry> {
   const request = entry.request as NonNullable<BundleEntry['request']>;
   const url = new URL(request.url, 'http://entry/');
   const [type, id, sub, version] = url.pathname.slice(1).split('/');
   switch (request.method) {
     case 'POST': {
-      const result = await service.createChecked(resource as Resource, request.ifNoneExist, newId);
+      gate.checkType(type, 'create');
+      await service.admit({ ...(resource as Resource), id: newId }, gate);
+      const result = await service.createChecked(resource as Resource, request.ifNoneExist, newId, gate);
       if (result.created) undo.push({ type, id: result.resource.id as string });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
     case 'PUT': {
       service.checkId(id);
-      const result = await service.updateChecked(resource as Resource, id, request.ifMatch);
+      gate.checkType(type, 'update');
+      await service.admit(resource as Resource, gate, await service.visible(type, id, gate));
+      const result = await service.updateChecked(resource as Resource, id, request.ifMatch, gate.owner);
       undo.push({ type, id, previous: result.previous });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
     case 'DELETE': {
       service.checkType(type);
+      gate.checkType(type, 'delete');
+      await service.visible(type, id, gate);
       const previous = await service.repository.delete(type, id);
       if (previous) undo.push({ type, id, previous });
       return { response: { status: '204 No Content' } };
@@ -118,10 +126,10 @@ async function runEntry(service: FhirService, entry: BundleEntry, resource: Reso
     default: {
       const query = Object.fromEntries([...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k)]));
       const reply = !id
-        ? await service.search(type, query, new URL(`${service.fhirBase}/${type}${url.search}`))
+        ? await service.search(type, query, new URL(`${service.fhirBase}/${type}${url.search}`), gate)
         : sub === '_history' && version
-          ? await service.vread(type, id, version)
-          : await service.read(type, id);
+          ? await service.vread(type, id, version, gate)
+          : await service.read(type, id, gate);
       return { resource: reply.body, response: { status: '200 OK' } };
     }
   }

@@ -45,8 +45,13 @@ export class Institutions {
 
   /** The active registered Endpoint whose address is (a prefix of) the URL. */
   async endpointFor(url: string): Promise<Endpoint | undefined> {
+    return this.endpointAmong(await this.activeEndpoints(), url);
+  }
+
+  /** The Endpoint of `endpoints` whose address is the longest prefix of the URL. */
+  endpointAmong(endpoints: Endpoint[], url: string): Endpoint | undefined {
     const target = trim(url);
-    return (await this.activeEndpoints())
+    return endpoints
       .filter((e) => e.address && (target === trim(e.address) || target.startsWith(`${trim(e.address)}/`)))
       .sort((a, b) => (b.address as string).length - (a.address as string).length)[0];
   }

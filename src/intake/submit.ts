@@ -15,8 +15,11 @@ export class RequestIntake {
     private readonly retry: RetryPolicy,
   ) {}
 
-  /** $submit: `institution` (Reference to a registered Organization) and `serviceRequestId`. */
-  async submit(body: unknown): Promise<Reply> {
+  /**
+   * $submit: `institution` (Reference to a registered Organization) and `serviceRequestId`. A
+   * referring system (`caller`: its institution) submits only for its own institution.
+   */
+  async submit(body: unknown, caller?: string): Promise<Reply> {
     const params = (body as { resourceType?: string; parameter?: { name: string; valueReference?: { reference?: string }; valueString?: string }[] }) ?? {};
     if (params.resourceType !== 'Parameters') {
       throw badRequest('$submit takes a Parameters resource', 'resourceType');
@@ -28,6 +31,9 @@ export class RequestIntake {
     }
     if (!requestId || !/^[A-Za-z0-9\-.]{1,64}$/.test(requestId)) {
       throw badRequest('serviceRequestId must be a FHIR id', 'Parameters.parameter.serviceRequestId');
+    }
+    if (caller && caller !== institution) {
+      throw badRequest(`${institution} is not the institution this client acts for`, 'Parameters.parameter.institution');
     }
     const endpoint = await this.endpointOf(institution);
     const request = await (await this.client(endpoint)).read('ServiceRequest', requestId).catch((err: unknown) => {
@@ -93,9 +99,9 @@ export class RequestIntake {
     return new ReferringEhrClient(base, this.retry, await this.institutions.credentialsFor(base));
   }
 
-  /** $notify on a registered Endpoint: a rest-hook notification; answered by polling that institution. */
-  async notify(endpointId: string): Promise<Reply> {
-    const endpoint = (await this.institutions.activeEndpoints()).find((e) => e.id === endpointId);
+  /** $notify on a registered Endpoint: a rest-hook notification; answered by polling that institution (a referring system's own only). */
+  async notify(endpointId: string, caller?: string): Promise<Reply> {
+    const endpoint = (await this.institutions.activeEndpoints()).find((e) => e.id === endpointId && (!caller || e.managingOrganization?.reference === caller));
     if (!endpoint) {
       throw new FhirError(404, outcomeOf([{ severity: 'error', code: 'not-found', details: { text: `Endpoint/${endpointId} is not an active registered institution` } }]));
     }

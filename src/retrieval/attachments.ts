@@ -6,7 +6,7 @@
 import type { Attachment, DiagnosticReport, DocumentReference, Extension, Resource } from '@medplum/fhirtypes';
 import { ReferringEhrError, type ReferringEhrClient } from '../outbound/referring-ehr-client.js';
 import type { AttachmentStore } from '../store/attachments.js';
-import { localId, sourcePath } from './source-records.js';
+import { localId, localReference, sourcePath } from './source-records.js';
 
 export interface AttachmentPolicy {
   store: AttachmentStore;
@@ -35,17 +35,22 @@ export function attachmentsOf(record: Resource): Attachment[] {
 /** Fetches and stores each attachment given by URL; rewrites the records in place; answers the counts. */
 export async function retrieveAttachments(client: ReferringEhrClient, records: Resource[], policy: AttachmentPolicy): Promise<AttachmentCounts> {
   const counts: AttachmentCounts = { stored: 0, skipped: 0 };
-  for (const attachment of records.flatMap(attachmentsOf)) {
-    if (!attachment.url || attachment.data) continue;
-    const outcome = await retrieveOne(client, attachment, policy);
-    mark(attachment, outcome, policy);
-    if ('stored' in outcome) counts.stored++;
-    else counts.skipped++;
+  for (const record of records) {
+    // The content is the patient's, like the record: served only to those who may see the patient's chart.
+    const subject = (record as DocumentReference | DiagnosticReport).subject?.reference;
+    const patient = subject ? localReference(client.baseUrl, subject) : undefined;
+    for (const attachment of attachmentsOf(record)) {
+      if (!attachment.url || attachment.data) continue;
+      const outcome = await retrieveOne(client, attachment, policy, patient?.startsWith('Patient/') ? [patient] : []);
+      mark(attachment, outcome, policy);
+      if ('stored' in outcome) counts.stored++;
+      else counts.skipped++;
+    }
   }
   return counts;
 }
 
-async function retrieveOne(client: ReferringEhrClient, attachment: Attachment, policy: AttachmentPolicy): Promise<Outcome> {
+async function retrieveOne(client: ReferringEhrClient, attachment: Attachment, policy: AttachmentPolicy, access: string[]): Promise<Outcome> {
   // A Binary's current version only: a versioned URL would need a vread, which is not done here.
   const path = attachment.url?.includes('/_history/') ? undefined : sourcePath(client.baseUrl, attachment.url as string);
   const binaryId = path?.type === 'Binary' ? path.id : undefined;
@@ -75,7 +80,7 @@ async function retrieveOne(client: ReferringEhrClient, attachment: Attachment, p
     return { skipped: `larger than ${policy.maxBytes} bytes (${binary.data.length})`, source };
   }
   const contentType = attachment.contentType ?? binary.contentType ?? 'application/octet-stream';
-  await policy.store.put(id, binary.data, contentType, source);
+  await policy.store.put(id, binary.data, contentType, source, access);
   return { stored: { id, bytes: binary.data.length, contentType }, source };
 }
 

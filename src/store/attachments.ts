@@ -7,6 +7,10 @@ import { mongo, type Connection } from 'mongoose';
 export interface StoredAttachment {
   contentType: string;
   length: number;
+  /** Where it came from (the Binary's URL at the institution). */
+  source?: string;
+  /** The tenancy labels of the record it came with (its patient; see access/tenancy.ts). */
+  access: string[];
   stream(): Readable;
 }
 
@@ -22,9 +26,9 @@ export class AttachmentStore {
   }
 
   /** Stores `data` at `id` unless it is there already (same id, same source: same content). */
-  async put(id: string, data: Buffer, contentType: string, source: string): Promise<void> {
+  async put(id: string, data: Buffer, contentType: string, source: string, access: string[]): Promise<void> {
     if (await this.has(id)) return;
-    const upload = this.bucket.openUploadStreamWithId(id as never, id, { metadata: { contentType, source } });
+    const upload = this.bucket.openUploadStreamWithId(id as never, id, { metadata: { contentType, source, access } });
     try {
       await pipeline(Readable.from([data]), upload);
     } catch (err) {
@@ -39,6 +43,8 @@ export class AttachmentStore {
     return {
       contentType: (file.metadata?.contentType as string | undefined) ?? 'application/octet-stream',
       length: file.length,
+      source: file.metadata?.source as string | undefined,
+      access: (file.metadata?.access as string[] | undefined) ?? [],
       stream: () => this.bucket.openDownloadStream(id as never),
     };
   }

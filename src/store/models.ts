@@ -16,9 +16,11 @@ export interface StoredResource {
   dt: Record<string, { s: Date; e: Date }>;
   /** A delivery to another institution that this version owes, kept in the same document as the version. */
   outbox?: Delivery;
+  /** Who may see it: the references of its institution, case and patient (see access/tenancy.ts). */
+  access?: string[];
 }
 
-export type HistoryEntry = Omit<StoredResource, 'idx' | 'dt' | 'outbox'>;
+export type HistoryEntry = Omit<StoredResource, 'idx' | 'dt' | 'outbox' | 'access'>;
 
 /** The state of a delivery owed to a referring institution (see writeback/). */
 export interface Delivery {
@@ -67,10 +69,11 @@ export function createModels(connection: Connection): Models {
       let model = resources.get(type);
       if (!model) {
         const schema = new Schema<StoredResource>(
-          { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed, idx: Schema.Types.Mixed, dt: Schema.Types.Mixed },
+          { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed, idx: Schema.Types.Mixed, dt: Schema.Types.Mixed, access: [String] },
           { ...options, collection: type },
         );
         schema.index({ lastUpdated: -1 });
+        schema.index({ access: 1 });
         const codes = supportedParameters(type);
         for (const code of indexedCodes.filter((c) => codes.has(c))) {
           schema.index({ [codes.get(code)?.kind === 'date' ? `dt.${code}.s` : `idx.${code}`]: 1 });

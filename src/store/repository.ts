@@ -12,7 +12,18 @@ export interface SearchMatch {
   resource: Resource;
   /** The search index written with it; _include reads references from here. */
   idx: Record<string, string[]>;
+  /** Who may see it (see access/tenancy.ts). */
+  access: string[];
 }
+
+/**
+ * The tenancy labels of a resource about to be stored (access/tenancy.ts); `owner` is the institution
+ * a record belongs to when nothing in it says so (the referring system that wrote it).
+ */
+export type Labeller = (resource: Resource, owner?: string) => Promise<string[]>;
+
+/** A query a search or read is narrowed by (the caller's reach), merged into the store's filter. */
+export type Narrowing = Record<string, unknown>;
 
 export interface SearchResult {
   matches: SearchMatch[];
@@ -29,6 +40,9 @@ export interface WriteResult {
 const maxRetries = 5;
 
 export class Repository {
+  /** Labels every version written; set once at start-up (without it, nothing is labelled). */
+  labeller: Labeller = async () => [];
+
   constructor(
     private readonly models: Models,
     private readonly baseUrl: string,
@@ -39,8 +53,9 @@ export class Repository {
     return (await this.models.resources(type).findById(`${type}/${id}`).lean<StoredResource>()) ?? undefined;
   }
 
-  async read(type: string, id: string): Promise<Resource> {
-    const doc = await this.current(type, id);
+  /** The current version; `known` is its document when the caller has just read it. */
+  async read(type: string, id: string, known?: StoredResource): Promise<Resource> {
+    const doc = known ?? (await this.current(type, id));
     if (!doc) {
       throw notFound(`${type}/${id} is not known`);
     }
@@ -63,9 +78,9 @@ export class Repository {
     return entry.resource;
   }
 
-  /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document. */
-  async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery): Promise<WriteResult> {
-    const stored = this.prepare(resource, id, 1, outbox);
+  /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document; `owner` as for Labeller. */
+  async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery, owner?: string): Promise<WriteResult> {
+    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, owner), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
     return { resource: stored.resource as Resource, created: true };
   }
@@ -73,7 +88,7 @@ export class Repository {
   /** Creates many resources of one type (each with its id set) in one round trip; answers those whose id was taken. */
   async createMany(resources: Resource[]): Promise<Resource[]> {
     if (!resources.length) return [];
-    const docs = resources.map((r) => this.prepare(r, r.id as string, 1));
+    const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r))));
     try {
       await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false });
       return [];
@@ -88,7 +103,7 @@ export class Repository {
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
    */
-  async update(resource: Resource, ifMatch?: number, outbox?: Delivery): Promise<WriteResult> {
+  async update(resource: Resource, ifMatch?: number, outbox?: Delivery, owner?: string): Promise<WriteResult> {
     const { resourceType: type, id } = resource as Resource & { id: string };
     for (let attempt = 0; attempt < maxRetries; attempt++) {
       const current = await this.current(type, id);
@@ -97,14 +112,16 @@ export class Repository {
       }
       if (!current) {
         try {
-          return await this.create(resource, id, outbox);
+          return await this.create(resource, id, outbox, owner);
         } catch (err) {
           if (isDuplicateKey(err)) continue; // created concurrently: update it instead
           throw err;
         }
       }
       // A delivery still owed by an earlier version stays owed unless this write brings its own.
-      const next = this.prepare(resource, id, current.versionId + 1, outbox ?? current.outbox);
+      // A record stays with the institution it was first kept for, unless what it now says places it.
+      const labels = await this.labeller(resource, current.access?.find((l) => l.startsWith('Organization/')) ?? owner);
+      const next = this.prepare(resource, id, current.versionId + 1, labels, outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
         return { resource: next.resource as Resource, created: current.deleted, previous: current };
       }
@@ -126,6 +143,7 @@ export class Repository {
       }
       const tombstone: StoredResource = {
         _id: current._id, type, id, versionId: current.versionId + 1, lastUpdated: new Date(), deleted: true, idx: {}, dt: {},
+        ...(current.access ? { access: current.access } : {}),
       };
       if (await this.replaceCurrent(current, tombstone)) {
         return current;
@@ -146,25 +164,31 @@ export class Repository {
       .sort({ versionId: -1 })
       .limit(count)
       .lean<HistoryEntry[]>();
-    const { idx: _i, dt: _d, ...head } = current;
+    const { idx: _i, dt: _d, outbox: _o, access: _a, ...head } = current;
     const entries = !since || current.lastUpdated >= since ? [head, ...older] : older;
     return entries.slice(0, count);
   }
 
-  async search(search: SearchRequest, withTotal: boolean): Promise<SearchResult> {
-    const filter = buildFilter(search, this.baseUrl);
+  /** `narrowing` (the caller's reach) is applied to the matches and to the total. */
+  async search(search: SearchRequest, withTotal: boolean, narrowing?: Narrowing): Promise<SearchResult> {
+    const filter = { ...buildFilter(search, this.baseUrl), ...narrowing };
     const count = search.count ?? 20;
     const [docs, total] = await Promise.all([
       count === 0
         ? Promise.resolve([])
-        : this.models.resources(search.resourceType).find(filter, { resource: 1, idx: 1 }).sort(buildSort(search)).skip(search.offset ?? 0).limit(count).lean<StoredResource[]>(),
+        : this.models.resources(search.resourceType).find(filter, { resource: 1, idx: 1, access: 1 }).sort(buildSort(search)).skip(search.offset ?? 0).limit(count).lean<StoredResource[]>(),
       withTotal ? this.models.resources(search.resourceType).countDocuments(filter) : Promise.resolve(undefined),
     ]);
-    return { matches: docs.map((d) => ({ resource: d.resource as Resource, idx: d.idx ?? {} })), total };
+    return { matches: docs.map((d) => ({ resource: d.resource as Resource, idx: d.idx ?? {}, access: d.access ?? [] })), total };
   }
 
   /** Current resources by `Type/id` key, skipping unknown and deleted ones. */
   async readMany(keys: string[]): Promise<Resource[]> {
+    return (await this.readManyStored(keys)).map((d) => d.resource as Resource);
+  }
+
+  /** Like readMany, with each resource's stored document (its labels among them). */
+  async readManyStored(keys: string[]): Promise<StoredResource[]> {
     const byType = new Map<string, string[]>();
     for (const key of keys) {
       const type = key.split('/')[0];
@@ -175,25 +199,30 @@ export class Repository {
     const docs = await Promise.all(
       [...byType].map(async ([type, ids]) =>
         ids.length <= 8
-          ? (await Promise.all(ids.map((key) => this.models.resources(type).findById(key, { resource: 1, deleted: 1 }).lean<StoredResource>()))).filter((d): d is StoredResource => !!d && !d.deleted)
-          : await this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { resource: 1 }).lean<StoredResource[]>(),
+          ? (await Promise.all(ids.map((key) => this.models.resources(type).findById(key, { resource: 1, deleted: 1, access: 1 }).lean<StoredResource>()))).filter((d): d is StoredResource => !!d && !d.deleted)
+          : await this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { resource: 1, access: 1 }).lean<StoredResource[]>(),
       ),
     );
-    return docs.flat().map((d) => d.resource as Resource);
+    return docs.flat();
   }
 
   /** Resources of the type(s) whose reference parameter(s) point at any of `targets`; `limit` 0 is all. */
   async referencing(type: string | string[], code: string | string[], targets: string[], limit: number): Promise<Resource[]> {
+    return (await this.referencingStored(type, code, targets, limit)).map((d) => d.resource as Resource);
+  }
+
+  /** Like referencing, with each stored document, narrowed by `narrowing`. */
+  async referencingStored(type: string | string[], code: string | string[], targets: string[], limit: number, narrowing?: Narrowing): Promise<StoredResource[]> {
     if (!targets.length) return [];
     const docs = await Promise.all(
       [type].flat().map((t) => {
         const byCode = [code].flat().filter((c) => supportedParameters(t).has(c)).map((c) => ({ [`idx.${c}`]: { $in: targets } }));
         return byCode.length
-          ? this.models.resources(t).find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]) }, { resource: 1 }).limit(limit).lean<StoredResource[]>()
+          ? this.models.resources(t).find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]), ...narrowing }, { resource: 1, access: 1 }).limit(limit).lean<StoredResource[]>()
           : [];
       }),
     );
-    const found = docs.flat().map((d) => d.resource as Resource);
+    const found = docs.flat();
     return limit ? found.slice(0, limit) : found;
   }
 
@@ -234,7 +263,7 @@ export class Repository {
     }
   }
 
-  private prepare(resource: Resource, id: string, versionId: number, outbox?: Delivery): StoredResource {
+  private prepare(resource: Resource, id: string, versionId: number, access: string[], outbox?: Delivery): StoredResource {
     const lastUpdated = new Date();
     const body = {
       ...resource,
@@ -242,12 +271,12 @@ export class Repository {
       meta: { ...resource.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
     } as Resource;
     const { idx, dt } = buildSearchIndex(body, this.baseUrl);
-    return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt, ...(outbox ? { outbox } : {}) };
+    return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt, ...(access.length ? { access } : {}), ...(outbox ? { outbox } : {}) };
   }
 
   /** Keeps `current` in history, then swaps in `next` only if nobody moved the version meanwhile. */
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
-    const { idx: _i, dt: _d, outbox: _o, ...entry } = current;
+    const { idx: _i, dt: _d, outbox: _o, access: _a, ...entry } = current;
     await this.models.history(current.type).collection.replaceOne(
       { _id: `${current._id}/${current.versionId}` } as never,
       { ...entry, _id: `${current._id}/${current.versionId}` } as never,

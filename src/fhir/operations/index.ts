@@ -2,6 +2,8 @@
 // types and at which level (type, instance) it may be called. Adding an operation: write its
 // OperationDefinition in profiles/, its handler in this folder, and list it below.
 import type { Request } from 'express';
+import type { Gate } from '../../access/gate.js';
+import { isPatientLabel } from '../../access/tenancy.js';
 import type { FhirService, Reply } from '../interactions.js';
 import { methodNotAllowed } from '../outcome.js';
 import { casePacket } from './case-packet.js';
@@ -12,16 +14,19 @@ export interface Invocation {
   id?: string;
   body: unknown;
   method: string;
+  /** The caller's access (the instance an operation is called on has passed it already). */
+  gate: Gate;
 }
 
 export type OperationHandler = (service: FhirService, call: Invocation) => Promise<Reply>;
 
 const builtIn: Record<string, { methods: string[]; run: OperationHandler }> = {
-  validate: { methods: ['POST'], run: (service, { type, id, body }) => validateOperation(service, type, id, body) },
+  validate: { methods: ['POST'], run: (service, { type, id, body, gate }) => validateOperation(service, type, id, body, gate) },
   'case-packet': { methods: ['GET'], run: (service, { id }) => casePacket(service, id as string) },
 };
 
-export function invokeOperation(service: FhirService, req: Request, type: string, id: string | undefined, name: string): Promise<Reply> {
+/** Runs an operation for a caller whose role may call it, on an instance the caller may read. */
+export async function invokeOperation(service: FhirService, req: Request, type: string, id: string | undefined, name: string, gate: Gate): Promise<Reply> {
   const code = name.replace(/^\$/, '');
   const definition = service.conformance.operations.get(code);
   const handler = service.operations.get(code) ?? builtIn[code];
@@ -33,5 +38,8 @@ export function invokeOperation(service: FhirService, req: Request, type: string
     throw methodNotAllowed(`${name} is called with ${handler.methods.join(' or ')}`);
   }
   service.checkType(type);
-  return handler.run(service, { type, id, body: req.body, method: req.method });
+  gate.checkOperation(code);
+  const instance = id ? (service.checkId(id), await service.visible(type, id, gate)) : undefined;
+  const reply = await handler.run(service, { type, id, body: req.body, method: req.method, gate });
+  return { ...reply, patients: reply.patients ?? instance?.access?.filter(isPatientLabel) };
 }

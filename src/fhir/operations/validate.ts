@@ -1,10 +1,11 @@
 // $validate (type and instance level): the verdict a write would get, without storing.
 // Parameters are read as the OperationDefinition in profiles/ declares them.
 import type { Parameters, Resource } from '@medplum/fhirtypes';
+import type { Gate } from '../../access/gate.js';
 import type { FhirService, Reply } from '../interactions.js';
 import { badRequest } from '../outcome.js';
 
-export async function validateOperation(service: FhirService, type: string, id: string | undefined, body: unknown): Promise<Reply> {
+export async function validateOperation(service: FhirService, type: string, id: string | undefined, body: unknown, gate: Gate): Promise<Reply> {
   const definition = service.conformance.operations.get('validate');
   const declared = new Set(definition?.parameter?.filter((p) => p.use === 'in').map((p) => p.name));
   let resource: unknown = body;
@@ -25,7 +26,7 @@ export async function validateOperation(service: FhirService, type: string, id: 
     throw badRequest(`mode must be create, update or delete`, 'Parameters.parameter.mode');
   }
   if (id && !resource) {
-    resource = (await service.read(type, id)).body;
+    resource = (await service.read(type, id, gate)).body;
   }
   if (mode === 'delete') {
     service.checkType(type);

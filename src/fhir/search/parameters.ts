@@ -11,7 +11,7 @@ const offeredCodes = [
   'name', 'family', 'given', 'birthdate', 'gender', 'authored', 'authored-on', 'occurrence', 'intent',
   'priority', 'business-status', 'in-response-to', 'recipient', 'sender', 'issued', 'date', 'type',
   'active', 'connection-type', 'clinical-status', 'target', 'agent', 'recorded', 'period', 'conclusion',
-  'sent',
+  'sent', 'outcome', 'entity', 'altid', 'subtype', 'action',
 ] as const;
 
 /** Our own SearchParameters (from profiles/), offered on their base types besides FHIR's. */

@@ -1,6 +1,8 @@
 // Search as FHIR answers it: a searchset Bundle with total, paging links and _include/_revinclude.
 import { parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Gate } from '../../access/gate.js';
+import { isPatientLabel } from '../../access/tenancy.js';
 import type { Repository, SearchMatch } from '../../store/repository.js';
 import { badRequest } from '../outcome.js';
 import { supportedParameters } from './parameters.js';
@@ -46,11 +48,14 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
   return search;
 }
 
-export async function searchBundle(repository: Repository, search: SearchRequest, selfUrl: URL, fhirBase: string): Promise<Bundle> {
+/** The searchset of what the caller's gate lets it see, and the patients whose records it holds (for the audit trail). */
+export async function searchBundle(repository: Repository, search: SearchRequest, selfUrl: URL, fhirBase: string, gate: Gate): Promise<{ bundle: Bundle; patients: string[] }> {
   const withTotal = search.total !== 'none';
-  const { matches, total } = await repository.search(search, withTotal);
+  const { matches, total } = await repository.search(search, withTotal, await gate.narrowing(search.resourceType));
   const entries: BundleEntry[] = matches.map((m) => entry(m.resource, 'match', fhirBase));
-  entries.push(...(await included(repository, search, matches)).map((r) => entry(r, 'include', fhirBase)));
+  const extra = await included(repository, search, matches, gate);
+  entries.push(...extra.map((d) => entry(d.resource, 'include', fhirBase)));
+  const patients = new Set([...matches, ...extra].flatMap((m) => m.access.filter(isPatientLabel)));
   const count = search.count ?? defaultPageSize;
   const offset = search.offset ?? 0;
   const link = [{ relation: 'self', url: pageUrl(selfUrl, offset, count) }];
@@ -64,18 +69,19 @@ export async function searchBundle(repository: Repository, search: SearchRequest
       link.push({ relation: 'next', url: pageUrl(selfUrl, offset + count, count) });
     }
   }
-  return { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, entry: entries };
+  return { bundle: { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, entry: entries }, patients: [...patients] };
 }
 
-async function included(repository: Repository, search: SearchRequest, matches: SearchMatch[]): Promise<Resource[]> {
+/** What _include and _revinclude bring in, of what the caller may read. */
+async function included(repository: Repository, search: SearchRequest, matches: SearchMatch[], gate: Gate): Promise<{ resource: Resource; access: string[] }[]> {
   const seen = new Set(matches.map((m) => `${m.resource.resourceType}/${m.resource.id}`));
-  const found: Resource[] = [];
-  const add = (resources: Resource[]): void => {
-    for (const r of resources) {
-      const key = `${r.resourceType}/${r.id}`;
-      if (!seen.has(key)) {
+  const found: { resource: Resource; access: string[] }[] = [];
+  const add = async (docs: { resource?: Resource; access?: string[] }[]): Promise<void> => {
+    for (const { resource: r, access = [] } of docs) {
+      const key = `${r?.resourceType}/${r?.id}`;
+      if (r && !seen.has(key) && (await gate.sees(r.resourceType, access))) {
         seen.add(key);
-        found.push(r);
+        found.push({ resource: r, access });
       }
     }
   };
@@ -90,7 +96,7 @@ async function included(repository: Repository, search: SearchRequest, matches: 
         if (!include.targetType || key.startsWith(`${include.targetType}/`)) keys.add(key);
       }
     }
-    add(await repository.readMany([...keys].slice(0, maxIncluded)));
+    await add(await repository.readManyStored([...keys].slice(0, maxIncluded)));
   }
   for (const revInclude of search.revInclude ?? []) {
     const param = supportedParameters(revInclude.resourceType).get(revInclude.searchParam);
@@ -98,7 +104,7 @@ async function included(repository: Repository, search: SearchRequest, matches: 
       throw badRequest(`_revinclude ${revInclude.resourceType}:${revInclude.searchParam} is not a supported reference parameter`, '_revinclude');
     }
     const targets = matches.map((m) => `${m.resource.resourceType}/${m.resource.id}`);
-    add(await repository.referencing(revInclude.resourceType, revInclude.searchParam, targets, maxIncluded));
+    await add(await repository.referencingStored(revInclude.resourceType, revInclude.searchParam, targets, maxIncluded, await gate.narrowing(revInclude.resourceType)));
   }
   return found;
 }

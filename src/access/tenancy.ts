@@ -1,0 +1,91 @@
+// Whose a stored record is: every version of patient data is labelled, when it is written, with the
+// references of the anchors that decide who may see it: its referring institution (`Organization/x`),
+// its case (`ServiceRequest/x`, for the request and the workflow records about it) and its patient
+// (`Patient/x`, for the chart). Labels are kept beside the resource (StoredResource.access) and
+// indexed, so a caller's reach narrows a search inside the database (see gate.ts).
+import type { Endpoint, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import type { Institutions } from '../intake/institutions.js';
+import { localId } from '../retrieval/source-records.js';
+import type { Repository } from '../store/repository.js';
+import { caseTypes, classOf } from './policy.js';
+
+const localReference = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
+/** How many other referenced records a record inherits its labels from, at most (a Provenance's targets). */
+const inheritedAtMost = 20;
+const endpointsFreshMs = 5_000;
+
+export const isInstitutionLabel = (label: string): boolean => label.startsWith('Organization/');
+export const isCaseLabel = (label: string): boolean => label.startsWith('ServiceRequest/');
+export const isPatientLabel = (label: string): boolean => label.startsWith('Patient/');
+
+export class Tenancy {
+  private endpoints?: { read: number; list: Promise<Endpoint[]> };
+
+  constructor(
+    private readonly repository: Repository,
+    private readonly institutions: Institutions,
+  ) {}
+
+  /** Endpoints change rarely; a registration is seen within a few seconds (at once in this process, see forgetEndpoints). */
+  forgetEndpoints(): void {
+    this.endpoints = undefined;
+  }
+
+  /** The labels of a resource about to be stored; `owner` places a record that names no institution of its own. */
+  async labelsOf(resource: Resource, owner?: string): Promise<string[]> {
+    const type = resource.resourceType;
+    if (classOf(type) !== 'patient-data') return [];
+    const labels = new Set<string>();
+    const references = referencesIn(resource);
+    if (type === 'ServiceRequest') {
+      labels.add(`ServiceRequest/${resource.id}`);
+      const placed = await this.institutions.patientOf(resource as ServiceRequest);
+      if (placed) {
+        labels.add(`Patient/${localId(placed.ehrBase, 'Patient', placed.patientId)}`);
+        const institution = await this.institutionAt(placed.ehrBase);
+        if (institution) labels.add(institution);
+      }
+    } else {
+      if (type === 'Patient') labels.add(`Patient/${resource.id}`);
+      // A record copied from an institution names its source; the patient is the one it refers to.
+      const institution = resource.meta?.source ? await this.institutionAt(resource.meta.source) : undefined;
+      if (institution) labels.add(institution);
+      for (const reference of references) if (isPatientLabel(reference)) labels.add(reference);
+      // Records about a case, and records about records (a Provenance), are where what they refer to is.
+      const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
+      const inherited = caseTypes.has(type) || !institution ? anchors.slice(0, inheritedAtMost) : [];
+      const patients = institution ? [] : [...labels].filter(isPatientLabel).slice(0, inheritedAtMost);
+      for (const doc of await this.repository.readManyStored([...inherited, ...patients])) {
+        for (const label of doc.access ?? []) labels.add(label);
+      }
+    }
+    if (owner && ![...labels].some(isInstitutionLabel)) labels.add(owner);
+    return [...labels];
+  }
+
+  /** The institution whose registered FHIR server `url` is on (or under), as `Organization/x`. */
+  async institutionAt(url: string): Promise<string | undefined> {
+    const now = Date.now();
+    if (!this.endpoints || now - this.endpoints.read > endpointsFreshMs) {
+      this.endpoints = { read: now, list: this.institutions.activeEndpoints() };
+    }
+    const endpoint = this.institutions.endpointAmong(await this.endpoints.list, url);
+    return endpoint?.managingOrganization?.reference;
+  }
+}
+
+/** The distinct local references (`Type/id`) anywhere in a resource. */
+export function referencesIn(value: unknown, found = new Set<string>()): string[] {
+  if (Array.isArray(value)) {
+    for (const v of value) referencesIn(v, found);
+  } else if (value && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value)) {
+      if (key === 'reference' && typeof v === 'string') {
+        if (localReference.test(v)) found.add(v);
+      } else if (typeof v === 'object') {
+        referencesIn(v, found);
+      }
+    }
+  }
+  return [...found];
+}
