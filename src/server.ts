@@ -112,7 +112,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       next();
     });
-    app.use('/fhir', audit.recorder('rest', isCapabilityRequest), agentOfRequest);
+    app.use('/fhir', audit.recorder('rest', isCapabilityRequest));
     app.use('/attachments', audit.recorder('rest'));
     app.use('/auth/token', audit.recorder('login'));
     app.get('/healthz', (_req, res) => {
@@ -143,7 +143,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
       await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
-    app.use('/fhir', auth.authenticateFhir, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
+    app.use('/fhir', auth.authenticateFhir, agentOfRequest, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
     app.use(errorHandler(log));

@@ -1,9 +1,10 @@
 // GET /fhir/metadata: the CapabilityStatement, built from what the server really does: the types it
 // stores, the search parameters it indexes, the profiles and operations it loaded from profiles/.
-import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { CapabilityStatement, CapabilityStatementRest, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { storedResourceTypes } from '../fhir/resource-types.js';
 import type { Conformance } from './artifacts.js';
+import { classOf } from '../access/policy.js';
 
 export function capabilityStatement(conformance: Conformance, fhirBase: string, version: string): CapabilityStatement {
   const operations = [...conformance.operations.values()];
@@ -14,7 +15,8 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
       ...(profiles.length ? { supportedProfile: profiles } : {}),
-      interaction: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'].map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
+      // The audit trail is append-only: read and searched, never written through the API.
+      interaction: (classOf(type) === 'audit' ? ['read', 'vread', 'history-instance', 'search-type'] : ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type']).map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
       versioning: 'versioned-update',
       readHistory: true,
       updateCreate: true,
@@ -46,10 +48,28 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
     rest: [
       {
         mode: 'server',
+        security: security(conformance, fhirBase),
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
         operation: operations.filter((op) => op.system).map((op) => ({ name: op.code as string, definition: op.url as string })),
       },
     ],
   } as CapabilityStatement;
+}
+
+/** The template's security statement, with where tokens come from (SMART's oauth-uris extension). */
+function security(conformance: Conformance, fhirBase: string): CapabilityStatementRest['security'] {
+  const base = fhirBase.replace(/\/fhir$/, '');
+  return {
+    ...conformance.capabilityTemplate.rest?.[0]?.security,
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [
+          { url: 'token', valueUri: `${base}/auth/token` },
+          { url: 'register', valueUri: `${base}/auth/clients` },
+        ],
+      },
+    ],
+  };
 }

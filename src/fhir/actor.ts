@@ -1,15 +1,22 @@
 // Who is making the current write, for the records the workflow keeps (a Provenance per Task version).
-// An API request names its agent with FHIR's X-Provenance header (until access control names it from
-// the client's token); work the service does on its own, such as retrieval, is the service's.
+// An API request's agent is the caller its access token names (its fhirUser, else its client), or
+// the agent its X-Provenance header names; work the service does on its own, such as retrieval, is the service's.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import type { ProvenanceAgent } from '@medplum/fhirtypes';
+import { principalOf, type Principal } from '../auth/bearer.js';
 import { badRequest, type FhirError } from './outcome.js';
 
 const requestAgent = new AsyncLocalStorage<ProvenanceAgent>();
 
 const serviceAgent: ProvenanceAgent = { who: { display: 'second-opinion service' } };
 const unnamedClient: ProvenanceAgent = { who: { display: 'API client that did not name itself (no X-Provenance)' } };
+
+/** The agent an access token names: its person (fhirUser), else its client. */
+function agentOfToken(principal: Principal | undefined): ProvenanceAgent | undefined {
+  if (!principal) return undefined;
+  return { who: principal.fhirUser ? { reference: principal.fhirUser } : { identifier: { system: principal.issuer, value: principal.subject }, display: `client ${principal.subject}` } };
+}
 
 /** The agent of the write in progress: the request's, else the service itself. */
 export function currentAgent(): ProvenanceAgent {
@@ -20,7 +27,8 @@ export function currentAgent(): ProvenanceAgent {
 export function agentOfRequest(req: Request, res: Response, next: NextFunction): void {
   let agent: ProvenanceAgent;
   try {
-    agent = agentFromHeader(req.get('X-Provenance'));
+    const header = req.get('X-Provenance');
+    agent = header === undefined ? (agentOfToken(principalOf(res)) ?? unnamedClient) : agentFromHeader(header);
   } catch (err) {
     const { status, outcome } = err as FhirError;
     res.status(status).type('application/fhir+json').send(JSON.stringify(outcome));
