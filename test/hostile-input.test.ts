@@ -145,17 +145,23 @@ describe('CORS and the rate limit', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('a client over the limit gets 429 with Retry-After and an OperationOutcome; probes are not counted', async () => {
+  it('a client over the limit gets 429 with Retry-After and an OperationOutcome; other clients and probes are not counted with it', async () => {
     for (let i = 0; i < 3; i++) await fetch(`${limited.server.url}/healthz`);
     const statuses: number[] = [];
     let last: Response | undefined;
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 6; i++) {
       last = await fetch(`${limited.base}/Patient?_summary=count`, { headers: { authorization: `Bearer ${limited.token}` } });
       statuses.push(last.status);
     }
-    // Two of the five went to the CORS test above.
-    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
     expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await last?.json()) as { issue: { code: string }[] }).issue[0].code).toBe('throttled');
+    // Another client from the same address has its own count; requests without a token count by address.
+    const other = await limited.mintToken({ subject: 'another-client', scope: 'system/*.*', role: 'coordinator' });
+    expect((await fetch(`${limited.base}/Patient?_summary=count`, { headers: { authorization: `Bearer ${other}` } })).status).toBe(200);
+    const anonymous = [];
+    for (let i = 0; i < 4; i++) anonymous.push((await fetch(`${limited.base}/Patient`)).status);
+    // Two of this address's five went to the CORS test above.
+    expect(anonymous).toEqual([401, 401, 401, 429]);
   });
 });

@@ -2,7 +2,8 @@
 // configured, a rate limit per client with 429 and Retry-After, and a cap on JSON nesting depth.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import cors from 'cors';
-import { rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { decodeJwt } from 'jose';
 import helmet from 'helmet';
 import { badRequest, outcomeOf } from '../fhir/outcome.js';
 
@@ -26,6 +27,7 @@ export function hardening(options: HardeningOptions): RequestHandler[] {
         standardHeaders: 'draft-7',
         legacyHeaders: false,
         skip: (req) => req.path === '/healthz' || req.path === '/readyz',
+        keyGenerator: clientKey,
         handler: (_req, res) => {
           res
             .status(429)
@@ -36,6 +38,23 @@ export function hardening(options: HardeningOptions): RequestHandler[] {
     );
   }
   return handlers;
+}
+
+/**
+ * Whom a request is counted against: the client its bearer token names (read, not yet verified: a
+ * forged one is refused at authentication, counted under the name it forged), else its address.
+ */
+function clientKey(req: Request): string {
+  const [scheme, token] = (req.get('authorization') ?? '').trim().split(/\s+/);
+  if (scheme?.toLowerCase() === 'bearer' && token) {
+    try {
+      const { iss, sub } = decodeJwt(token);
+      if (typeof sub === 'string') return `client ${String(iss)} ${sub}`;
+    } catch {
+      // not a JWT: counted by address
+    }
+  }
+  return `address ${ipKeyGenerator(req.ip ?? '')}`;
 }
 
 /** Refuses a parsed body nested deeper than `maxDepth` (counted without recursion, so any depth is safe to measure). */
