@@ -17,6 +17,7 @@ import { FhirService } from './fhir/interactions.js';
 import { notFound } from './fhir/outcome.js';
 import { errorHandler, fhirRouter } from './fhir/router.js';
 import { hardening } from './http/hardening.js';
+import { requestLog } from './http/request-log.js';
 import { Institutions } from './intake/institutions.js';
 import { caseOpener, requestIdentity } from './intake/open-case.js';
 import { Poller } from './intake/poller.js';
@@ -103,15 +104,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');
     app.use(...hardening({ corsOrigins: config.corsOrigins, ratePerMinute: config.ratePerMinute }));
-    app.use((req, res, next) => {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        // The route pattern, never the URL: ids and search values can identify a patient.
-        const route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}` || 'unmatched';
-        log.info({ method: req.method, route, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
-      });
-      next();
-    });
+    app.use(requestLog(log));
     app.use('/fhir', audit.recorder('rest', isCapabilityRequest));
     app.use('/attachments', audit.recorder('rest'));
     app.use('/auth/token', audit.recorder('login'));

@@ -102,6 +102,15 @@ describe('hostile input', () => {
     expect(headers.get('content-security-policy')).toMatch(/default-src 'self'/);
   });
 
+  it('every answer carries a request id for the logs: the caller\'s own when it is only an id, else a new one', async () => {
+    const fresh = await service.fhir('/Patient?_summary=count');
+    expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const kept = await service.fhir('/Patient/none', { headers: { 'x-request-id': 'ehr-trace-0001' } });
+    expect([kept.status, kept.headers.get('x-request-id')]).toEqual([404, 'ehr-trace-0001']);
+    const replaced = await service.fhir('/Patient?_summary=count', { headers: { 'x-request-id': 'Doe, Jane <script>' } });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('a fuzz run of random requests over the FHIR endpoints finds no 5xx', async () => {
     const segment = fc.oneof(
       fc.constant(patientId),

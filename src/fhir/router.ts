@@ -10,6 +10,7 @@ import { FhirService, type Reply } from './interactions.js';
 import { invokeOperation } from './operations/index.js';
 import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
+import { requestIdOf } from '../http/request-log.js';
 import { processBundle } from './transaction.js';
 import type { QueryParams } from './search/search.js';
 
@@ -136,7 +137,7 @@ export function errorHandler(log: Logger) {
     if (error.status >= 500) {
       // Messages may quote stored values; log where it failed, not what it held.
       const e = err as Error & { code?: unknown };
-      log.error({ name: e?.name, code: e?.code, stack: e?.stack?.split('\n').slice(1, 6).join('\n'), method: req.method, path: req.route?.path }, 'request failed');
+      log.error({ requestId: requestIdOf(res), name: e?.name, code: e?.code, stack: e?.stack?.split('\n').slice(1, 6).join('\n'), method: req.method, path: req.route?.path }, 'request failed');
     }
     res.status(error.status).type(fhirJson).send(JSON.stringify(error.outcome));
   };

@@ -17,7 +17,7 @@ export interface HardeningOptions {
 export function hardening(options: HardeningOptions): RequestHandler[] {
   const handlers: RequestHandler[] = [helmet({ crossOriginResourcePolicy: { policy: 'same-site' } })];
   if (options.corsOrigins.length) {
-    handlers.push(cors({ origin: options.corsOrigins, exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After', 'WWW-Authenticate', 'X-Progress'] }));
+    handlers.push(cors({ origin: options.corsOrigins, exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After', 'WWW-Authenticate', 'X-Progress', 'X-Request-Id'] }));
   }
   if (options.ratePerMinute > 0) {
     handlers.push(
