@@ -20,6 +20,8 @@ export interface Reply {
   written?: Resource;
   /** A body too large to hold at once: its JSON text, piece by piece. */
   stream?: AsyncIterable<string>;
+  /** Headers an operation sets (an asynchronous request's Content-Location). */
+  headers?: Record<string, string>;
 }
 
 const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;

@@ -10,6 +10,8 @@ export const workflowResourceTypes = [
   'Practitioner',
   'PractitionerRole',
   'Provenance',
+  // Cohorts of patients, for Group/{id}/$export.
+  'Group',
 ] as const;
 
 /** The clinical record types that retrieval copies from the referring institution. */

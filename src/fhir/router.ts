@@ -37,7 +37,7 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
 
   router
     .route('/:type')
-    .get(handle((req) => service.search(req.params.type, query(req), self(req))))
+    .get(handle((req) => (req.params.type.startsWith('$') ? invokeOperation(service, req, '', undefined, req.params.type) : service.search(req.params.type, query(req), self(req)))))
     .post(handle((req) => service.create(req.params.type, req.body, req.get('If-None-Exist'))));
   router
     .route('/:type/:id')
@@ -98,6 +98,7 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
 }
 
 async function send(req: Request, res: Response, reply: Reply): Promise<void> {
+  if (reply.headers) res.set(reply.headers);
   if (reply.stream) {
     res.status(reply.status).type(fhirJson);
     for await (const chunk of reply.stream) {
