@@ -29,7 +29,8 @@ export class ExportFiles {
   /** Current resources of `type`, last updated after `since` when given, a batch at a time. */
   async *resources(type: string, since?: Date): AsyncGenerator<Resource> {
     const filter = { deleted: false, ...(since ? { lastUpdated: { $gt: since } } : {}) };
-    const cursor = this.models.resources(type).find(filter, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 500 });
+    // Large batches: a store that scans (FerretDB) answers each getMore at a cost of its own.
+    const cursor = this.models.resources(type).find(filter, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 2000 });
     for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
   }
 
