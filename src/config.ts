@@ -53,6 +53,8 @@ export interface Config {
     /** Attachments larger than this are recorded as skipped, not fetched or not kept. */
     attachmentMaxBytes: number;
   };
+  /** Bulk Data export (src/outcomes/): the job's poll and lease, and how many resources go in one NDJSON file. */
+  bulkExport: { pollMs: number; leaseMs: number; fileMaxResources: number };
   review: {
     /** How long a case may take, by its request's priority: Task.restriction.period.end is set from it when the case opens. */
     dueHours: { routine: number; urgent: number; asap: number; stat: number };
@@ -99,6 +101,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
       attachmentMaxBytes: parseInteger(env.RETRIEVAL_ATTACHMENT_MAX_BYTES, 10 * 1024 * 1024, 'RETRIEVAL_ATTACHMENT_MAX_BYTES'),
+    },
+    bulkExport: {
+      pollMs: parseInteger(env.EXPORT_POLL_MS, 1000, 'EXPORT_POLL_MS'),
+      leaseMs: parseInteger(env.EXPORT_LEASE_MS, 30_000, 'EXPORT_LEASE_MS'),
+      fileMaxResources: parseInteger(env.EXPORT_FILE_MAX_RESOURCES, 100_000, 'EXPORT_FILE_MAX_RESOURCES'),
     },
     review: {
       dueHours: {

@@ -24,11 +24,13 @@ import { Poller } from './intake/poller.js';
 import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { Opinions } from './opinion/opinions.js';
+import { BulkExport } from './outcomes/bulk-export.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { AttachmentStore } from './store/attachments.js';
 import { CursorStore } from './store/cursors.js';
+import { ExportFiles } from './store/export-files.js';
 import { JobQueue } from './store/jobs.js';
 import { Outbox } from './store/outbox.js';
 import { createModels, ensureIndexes } from './store/models.js';
@@ -99,6 +101,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     opinions.onDeliveryOwed = () => delivery.nudge();
     for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
+    // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
+    const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl, maxAttempts: 3 });
+    service.operations.set('export', { methods: ['GET'], run: (_s, call) => bulkExport.kickOff(call) });
     const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
@@ -106,7 +111,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.use(...hardening({ corsOrigins: config.corsOrigins, ratePerMinute: config.ratePerMinute }));
     app.use(requestLog(log));
     app.use('/fhir', audit.recorder('rest', isCapabilityRequest));
-    app.use('/attachments', audit.recorder('rest'));
+    app.use(['/attachments', '/bulk'], audit.recorder('rest'));
     app.use('/auth/token', audit.recorder('login'));
     app.get('/healthz', (_req, res) => {
       res.json({ status: 'ok' });
@@ -136,6 +141,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
       await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
+    app.use('/bulk', auth.authenticate, bulkExport.routes);
     app.use('/fhir', auth.authenticateFhir, agentOfRequest, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
@@ -147,6 +153,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     worker.start();
     poller.start();
     delivery.start();
+    bulkExport.worker.start();
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');
@@ -163,6 +170,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await poller.stop();
         await delivery.stop();
         await worker.stop();
+        await bulkExport.worker.stop();
         await database.close();
       },
     };

@@ -1,5 +1,5 @@
-// The audit trail: one FHIR AuditEvent for every request that reaches patient data, an export, an
-// attachment or the token endpoint, whether it succeeded or was refused: who (client, user, role,
+// The audit trail: one FHIR AuditEvent for every request that reaches patient data, an export (its
+// kick-off, status and files), an attachment or the token endpoint, whether it succeeded or was refused: who (client, user, role,
 // institution, address), what (the records and patients touched, or the query), when and with what
 // outcome. Written by the service alone, after the response; the API never changes or deletes one
 // (policy.ts), and admins search them by patient, agent, date and outcome.
@@ -83,6 +83,7 @@ export class AuditTrail {
       ...(touched?.patients ?? []).slice(0, entitiesAtMost).map((reference) => ({ what: { reference }, type: entityType('1', 'Person'), role: patientRole })),
     ];
     const query = new URL(req.originalUrl, 'http://query/').search.slice(1);
+    if (baseUrl === '/bulk') entity.push({ type: entityType('2', 'System Object'), description: `bulk export ${path.split('/').filter(Boolean).join(' ')}`.slice(0, 200) });
     if (query && kind === 'rest') entity.push({ type: entityType('2', 'System Object'), role: queryRole, query: Buffer.from(query).toString('base64'), description: `${req.method} ${baseUrl}${path}` });
     const [interaction, action] = kind === 'login' ? ['login', 'E'] : interactionOf(req, baseUrl, path);
     const event: AuditEvent = {
@@ -123,6 +124,7 @@ export class AuditTrail {
 /** The record a request names in its path (`Type/id`), when it names one. */
 function targetOf(base: string, path: string): string | undefined {
   if (base === '/attachments') return `Binary/${path.split('/')[1] ?? ''}`;
+  if (base === '/bulk') return undefined; // an export's status and files: the query and description say which
   const match = resourcePath.exec(path.slice(1));
   return match?.[2] && !match[2].startsWith('$') && match[2] !== '_search' ? `${match[1]}/${match[2]}` : undefined;
 }

@@ -7,9 +7,10 @@ import type { Role } from '../auth/clients.js';
 /**
  * patient-data: the chart and every record of a case (seen by reach: institution, case, patient);
  * directory: institutions, their endpoints, reviewers (not about any patient);
- * audit: the AuditEvents (admins read them, nobody writes them through the API).
+ * audit: the AuditEvents (admins read them, nobody writes them through the API);
+ * cohort: Groups of patients, by reference only, that exports are made for.
  */
-export type ResourceClass = 'patient-data' | 'directory' | 'audit';
+export type ResourceClass = 'patient-data' | 'directory' | 'audit' | 'cohort';
 export type Action = 'read' | 'search' | 'create' | 'update' | 'delete';
 
 const directoryTypes = new Set(['Organization', 'Endpoint', 'Practitioner', 'PractitionerRole']);
@@ -19,6 +20,7 @@ export const caseTypes = new Set(['ServiceRequest', 'Task', 'DiagnosticReport', 
 
 export function classOf(type: string): ResourceClass {
   if (type === 'AuditEvent') return 'audit';
+  if (type === 'Group') return 'cohort';
   return directoryTypes.has(type) ? 'directory' : 'patient-data';
 }
 
@@ -29,6 +31,7 @@ const granted: Record<ResourceClass, Record<Action, Role[]>> = {
   'patient-data': { read: careRoles, search: careRoles, create: careRoles, update: careRoles, delete: ['coordinator', 'admin'] },
   directory: { read: everyRole, search: everyRole, create: ['admin'], update: ['admin'], delete: ['admin'] },
   audit: { read: ['admin'], search: ['admin'], create: [], update: [], delete: [] },
+  cohort: { read: ['coordinator', 'admin', 'analyst'], search: ['coordinator', 'admin', 'analyst'], create: ['coordinator', 'admin'], update: ['coordinator', 'admin'], delete: ['coordinator', 'admin'] },
 };
 
 export function roleMay(role: Role | undefined, type: string, action: Action): boolean {
@@ -44,7 +47,12 @@ const operationRoles: Record<string, Role[]> = {
   notify: ['referrer-system', 'coordinator', 'admin'],
   redeliver: ['referrer-system', 'coordinator', 'admin'],
   assign: ['coordinator', 'admin'],
+  // What an export holds is everyone's, so it is for those who see everything or see it de-identified.
+  export: ['analyst', 'coordinator', 'admin'],
 };
+
+/** Whether a role may have patient data identified in an export (analysts only ever get it de-identified). */
+export const mayExportIdentified = (role: Role | undefined): boolean => seesAllCases(role);
 
 export function roleMayCall(role: Role | undefined, operation: string): boolean {
   return !!role && Object.hasOwn(operationRoles, operation) && operationRoles[operation].includes(role);

@@ -33,6 +33,8 @@ const operations: Record<string, OperationNeeds> = {
   notify: () => [{ type: 'ServiceRequest', permission: 'c' }],
   verify: () => [{ type: 'DiagnosticReport', permission: 'r' }],
   redeliver: () => [{ type: 'DiagnosticReport', permission: 'u' }],
+  // Group/{id}/$export reads the Group; the export checks `r` on each type it writes itself, at system level too.
+  export: () => [{ type: 'Group', permission: 'r' }],
 };
 
 /** 403 unless the caller's scopes cover everything the FHIR request needs; `realm` names the FHIR base. */

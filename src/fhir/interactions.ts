@@ -25,6 +25,8 @@ export interface Reply {
   stream?: AsyncIterable<string>;
   /** The patients whose records the interaction touched, for the audit trail. */
   patients?: string[];
+  /** Headers an operation sets (an asynchronous request's Content-Location). */
+  headers?: Record<string, string>;
 }
 
 const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;

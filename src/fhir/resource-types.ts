@@ -11,6 +11,8 @@ export const workflowResourceTypes = [
   'PractitionerRole',
   'Provenance',
   'AuditEvent',
+  // Cohorts of patients, for Group/{id}/$export.
+  'Group',
 ] as const;
 
 /** The clinical record types that retrieval copies from the referring institution. */

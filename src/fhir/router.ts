@@ -41,7 +41,7 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
 
   router
     .route('/:type')
-    .get(handle((req, gate) => service.search(req.params.type, query(req), self(req), gate)))
+    .get(handle((req, gate) => (req.params.type.startsWith('$') ? invokeOperation(service, req, '', undefined, req.params.type, gate) : service.search(req.params.type, query(req), self(req), gate))))
     .post(handle((req, gate) => service.create(req.params.type, req.body, req.get('If-None-Exist'), gate)));
   router
     .route('/:type/:id')
@@ -103,6 +103,7 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction): void
 
 async function send(req: Request, res: Response, reply: Reply): Promise<void> {
   noteAccess(res, reply);
+  if (reply.headers) res.set(reply.headers);
   if (reply.stream) {
     res.status(reply.status).type(fhirJson);
     for await (const chunk of reply.stream) {

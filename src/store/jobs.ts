@@ -74,8 +74,15 @@ export class JobQueue {
     return result.matchedCount === 1;
   }
 
-  async finish(id: string, state: 'done' | 'failed', error?: string): Promise<void> {
-    await this.jobs.updateOne({ _id: id, owner: this.owner }, { $set: { state, updatedAt: new Date(), ...(error ? { error } : {}) } });
+  /** Ends a job we hold (false: it is not ours any more); `progress` is written in the same update, so a result appears with its end. */
+  async finish(id: string, state: 'done' | 'failed', error?: string, progress?: Record<string, unknown>): Promise<boolean> {
+    const result = await this.jobs.updateOne({ _id: id, owner: this.owner }, { $set: { state, updatedAt: new Date(), ...(error ? { error } : {}), ...(progress ? { progress } : {}) } });
+    return result.matchedCount === 1;
+  }
+
+  /** Forgets a job; a worker holding it finds out at its next heartbeat. */
+  async remove(id: string): Promise<boolean> {
+    return (await this.jobs.deleteOne({ _id: id })).deletedCount === 1;
   }
 
   async get(id: string): Promise<Job | undefined> {
