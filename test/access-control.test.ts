@@ -176,6 +176,20 @@ describe('what a restricted caller sees', () => {
   });
 });
 
+describe('who the records say acted', () => {
+  it("a reviewer's write is recorded as the reviewer's, whatever X-Provenance claims; a coordinator may name another", async () => {
+    const task = (await as('reviewer', `/Task/${cases.own.request}`)).body;
+    const claim = { 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: 'Practitioner/someone-else' } }] }) };
+    const accepted = await service.fhir(`/Task/${task.id}`, { method: 'PUT', body: { ...task, status: 'accepted' }, headers: claim, token: tokens.reviewer });
+    expect(accepted.status).toBe(200);
+    const provenance = (await service.fhir(`/${accepted.body.relevantHistory.at(-1).reference}`)).body;
+    expect(provenance.agent[0].who).toEqual({ reference: reviewerPractitioner });
+    const other = (await service.fhir(`/Task/${cases.other.request}`)).body;
+    const byCoordinator = await service.fhir(`/Task/${other.id}`, { method: 'PUT', body: { ...other, status: 'accepted' }, headers: claim, token: tokens.coordinator });
+    expect((await service.fhir(`/${byCoordinator.body.relevantHistory.at(-1).reference}`)).body.agent[0].who).toEqual({ reference: 'Practitioner/someone-else' });
+  });
+});
+
 describe('the audit trail', () => {
   const audit = (query: string) => service.fhir(`/AuditEvent?${query}`, { token: tokens.admin });
 

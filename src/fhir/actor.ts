@@ -1,9 +1,10 @@
 // Who is making the current write, for the records the workflow keeps (a Provenance per Task version).
-// An API request's agent is the caller its access token names (its fhirUser, else its client), or
-// the agent its X-Provenance header names; work the service does on its own, such as retrieval, is the service's.
+// An API request's agent is the caller its access token names (its fhirUser, else its client), or,
+// for a coordinator or an admin, the agent its X-Provenance header names; work the service does on its own, such as retrieval, is the service's.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import type { ProvenanceAgent } from '@medplum/fhirtypes';
+import { seesAllCases } from '../access/policy.js';
 import { principalOf, type Principal } from '../auth/bearer.js';
 import { badRequest, type FhirError } from './outcome.js';
 
@@ -28,7 +29,10 @@ export function agentOfRequest(req: Request, res: Response, next: NextFunction):
   let agent: ProvenanceAgent;
   try {
     const header = req.get('X-Provenance');
-    agent = header === undefined ? (agentOfToken(principalOf(res)) ?? unnamedClient) : agentFromHeader(header);
+    const principal = principalOf(res);
+    // A referring system or a reviewer is who its token says; only those who see every case may act in another's name.
+    const mayName = !principal || seesAllCases(principal.role);
+    agent = header !== undefined && mayName ? agentFromHeader(header) : (agentOfToken(principal) ?? unnamedClient);
   } catch (err) {
     const { status, outcome } = err as FhirError;
     res.status(status).type('application/fhir+json').send(JSON.stringify(outcome));
