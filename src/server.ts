@@ -22,6 +22,7 @@ import { loadSigningKey } from './outbound/authorization.js';
 import { Opinions } from './opinion/opinions.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { RetrievalWorker } from './retrieval/worker.js';
+import { installOutcomes } from './outcomes/install.js';
 import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { AttachmentStore } from './store/attachments.js';
 import { CursorStore } from './store/cursors.js';
@@ -90,6 +91,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     opinions.onDeliveryOwed = () => delivery.nudge();
     for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
+    // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
+    const outcomes = await installOutcomes(service, institutions, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
     const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
@@ -130,6 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
       await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
+    app.use(outcomes.routes);
     app.use('/fhir', auth.authenticateFhir, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
@@ -141,6 +145,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     worker.start();
     poller.start();
     delivery.start();
+    void outcomes.recover().catch((err: Error) => log.warn({ err: err.name }, 'outcome counters could not catch up'));
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');

@@ -33,6 +33,7 @@ const operations: Record<string, OperationNeeds> = {
   notify: () => [{ type: 'ServiceRequest', permission: 'c' }],
   verify: () => [{ type: 'DiagnosticReport', permission: 'r' }],
   redeliver: () => [{ type: 'DiagnosticReport', permission: 'u' }],
+  'evaluate-measure': () => [{ type: 'Measure', permission: 'r' }],
 };
 
 /** 403 unless the caller's scopes cover everything the FHIR request needs; `realm` names the FHIR base. */

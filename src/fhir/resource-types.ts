@@ -10,6 +10,8 @@ export const workflowResourceTypes = [
   'Practitioner',
   'PractitionerRole',
   'Provenance',
+  // The outcome Measures, loaded from profiles/; evaluated by $evaluate-measure.
+  'Measure',
 ] as const;
 
 /** The clinical record types that retrieval copies from the referring institution. */

@@ -12,6 +12,8 @@ export interface Invocation {
   id?: string;
   body: unknown;
   method: string;
+  /** The query string, for operations called with GET. */
+  query: Record<string, unknown>;
 }
 
 export type OperationHandler = (service: FhirService, call: Invocation) => Promise<Reply>;
@@ -33,5 +35,5 @@ export function invokeOperation(service: FhirService, req: Request, type: string
     throw methodNotAllowed(`${name} is called with ${handler.methods.join(' or ')}`);
   }
   service.checkType(type);
-  return handler.run(service, { type, id, body: req.body, method: req.method });
+  return handler.run(service, { type, id, body: req.body, method: req.method, query: req.query as Record<string, unknown> });
 }
