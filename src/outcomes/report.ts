@@ -49,30 +49,22 @@ export interface OutcomeReport {
 export type Labels = (stratifier: Stratifier, values: string[]) => Promise<Map<string, string>>;
 
 export class OutcomeReports {
-  private readonly fields: string[];
-
   constructor(
     private readonly ledger: OutcomeLedger,
     readonly concordanceCodes: string[],
     private readonly labels: Labels,
-  ) {
-    this.fields = ['opened', 'delivered', 'questions', 'withQuestions', 'turnaroundSeconds', ...concordanceCodes.map(concordanceField), ...Array.from({ length: turnaroundBuckets }, (_, b) => bucketField(b))];
-  }
+  ) {}
 
   async report(query: ReportQuery, now = new Date()): Promise<OutcomeReport> {
     const [from, to] = [monthOf(query.periodStart), monthOf(query.periodEnd)];
     const dims = ['all', ...query.by.filter((b) => b !== 'month')];
     const byMonth = query.by.includes('month');
     const dueBefore = now.toISOString().slice(0, 16);
-    const sums = (kind: 'month' | 'waiting', fields: string[], options: { dueBefore?: string } = {}): Promise<CounterSum[]>[] => [
-      this.ledger.sums(kind, from, to, dims, fields, options),
-      byMonth ? this.ledger.sums(kind, from, to, ['all'], fields, { ...options, byPeriod: true }) : Promise.resolve([]),
+    const sums = (kind: 'month' | 'waiting', options: { dueBefore?: string } = {}): Promise<CounterSum[]>[] => [
+      this.ledger.sums(kind, from, to, dims, options),
+      byMonth ? this.ledger.sums(kind, from, to, ['all'], { ...options, byPeriod: true }) : Promise.resolve([]),
     ];
-    const [counted, countedByMonth, waiting, waitingByMonth, overdue, overdueByMonth] = await Promise.all([
-      ...sums('month', this.fields),
-      ...sums('waiting', ['waiting']),
-      ...sums('waiting', ['waiting'], { dueBefore }),
-    ]);
+    const [counted, countedByMonth, waiting, waitingByMonth, overdue, overdueByMonth] = await Promise.all([...sums('month'), ...sums('waiting'), ...sums('waiting', { dueBefore })]);
     const key = (s: { dim: string; value: string }): string => `${s.dim}|${s.value}`;
     const strata = new Map<string, { dim: string; value: string; sums: Record<string, number>; waiting: number; overdue: number }>();
     const stratum = (s: { dim: string; value: string }) => {

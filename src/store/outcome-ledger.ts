@@ -128,12 +128,18 @@ export class OutcomeLedger {
   }
 
   /** Sums of counter fields over the months `from`..`to` (`YYYY-MM`), by stratifier value (or by month: `byPeriod`). */
-  async sums(kind: 'month' | 'waiting', from: string, to: string, dims: string[], fields: string[], options: { byPeriod?: boolean; dueBefore?: string } = {}): Promise<CounterSum[]> {
+  async sums(kind: 'month' | 'waiting', from: string, to: string, dims: string[], options: { byPeriod?: boolean; dueBefore?: string } = {}): Promise<CounterSum[]> {
     const match: mongo.Document = { kind, period: { $gte: from, $lte: to }, dim: { $in: dims }, ...(options.dueBefore ? { due: { $lt: options.dueBefore } } : {}) };
-    const group: mongo.Document = { _id: options.byPeriod ? { dim: 'month', value: '$period' } : { dim: '$dim', value: '$value' } };
-    for (const field of fields) group[field] = { $sum: `$${field}` };
-    const rows = await this.counters.aggregate([{ $match: match }, { $group: group }]).toArray();
-    return rows.map(({ _id, ...sums }) => ({ dim: (_id as { dim: string }).dim, value: (_id as { value: string }).value, sums: sums as Record<string, number> }));
+    const id = options.byPeriod ? { dim: 'month', value: '$period', field: '$field' } : { dim: '$dim', value: '$value', field: '$field' };
+    const rows = await this.counters.aggregate([{ $match: match }, { $group: { _id: id, n: { $sum: '$n' } } }]).toArray();
+    const byStratum = new Map<string, CounterSum>();
+    for (const { _id, n } of rows) {
+      const { dim, value, field } = _id as unknown as { dim: string; value: string; field: string };
+      const sum = byStratum.get(`${dim}|${value}`) ?? { dim, value, sums: {} };
+      sum.sums[field] = n as number;
+      byStratum.set(`${dim}|${value}`, sum);
+    }
+    return [...byStratum.values()];
   }
 
   /** Phase 2 and 3 of a change, from wherever it stopped; waits out another process's live lease. */
