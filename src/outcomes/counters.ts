@@ -1,8 +1,7 @@
-// What one case adds to the outcome counters, and what changes when its facts change. A counter is
-// a document per (month, stratifier, value, field), and for cases still waiting per (month opened,
-// due minute, stratifier, value), holding one number `n`, so a report sums a bounded number of
-// small documents whatever the number of cases, with a single `$sum` per `$group` (FerretDB 1.24
-// computes only the first accumulator of a `$group`). A case's contribution is a function of its facts alone: a change of facts (a delivery,
+// What one case adds to the outcome counters, and what changes when its facts change. Counters are
+// documents per (month, stratifier, value), and for cases still waiting per (month opened, due
+// minute, stratifier, value), so a report adds up a few thousand small documents whatever the
+// number of cases. A case's contribution is a function of its facts alone: a change of facts (a delivery,
 // an amended concordance) is the difference of two contributions, which moves counts rather than adding them.
 import type { CaseStrata } from './strata.js';
 
@@ -36,8 +35,6 @@ export interface CounterMeta {
   value: string;
   /** Waiting counters: when the cases are due. */
   due?: string;
-  /** What is counted: opened, delivered, concordance_<code>, questions, withQuestions, turnaroundSeconds, t<bucket>, waiting. */
-  field: string;
 }
 
 export interface CounterDelta {
@@ -52,14 +49,11 @@ export const bucketField = (bucket: number): string => `t${bucket}`;
 /** The counts one case contributes, by counter. */
 export function contributions(facts: CaseFacts): Map<string, CounterDelta> {
   const counters = new Map<string, CounterDelta>();
-  const add = (meta: Omit<CounterMeta, 'field'>, inc: Record<string, number>): void => {
-    const base = meta.kind === 'month' ? `m|${meta.period}|${meta.dim}|${meta.value}` : `w|${meta.period}|${meta.due}|${meta.dim}|${meta.value}`;
-    for (const [field, n] of Object.entries(inc)) {
-      const key = `${base}|${field}`;
-      const counter = counters.get(key) ?? { key, meta: { ...meta, field }, inc: { n: 0 } };
-      counter.inc.n += n;
-      counters.set(key, counter);
-    }
+  const add = (meta: CounterMeta, inc: Record<string, number>): void => {
+    const key = meta.kind === 'month' ? `m|${meta.period}|${meta.dim}|${meta.value}` : `w|${meta.period}|${meta.due}|${meta.dim}|${meta.value}`;
+    const counter = counters.get(key) ?? { key, meta, inc: {} };
+    for (const [field, n] of Object.entries(inc)) counter.inc[field] = (counter.inc[field] ?? 0) + n;
+    counters.set(key, counter);
   };
   for (const [dim, value] of [['all', 'all'], ...Object.entries(facts.strata)]) {
     add({ kind: 'month', period: facts.openedMonth, dim, value }, { opened: 1 });

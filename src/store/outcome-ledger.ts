@@ -127,17 +127,19 @@ export class OutcomeLedger {
     return finished;
   }
 
-  /** Sums of counter fields over the months `from`..`to` (`YYYY-MM`), by stratifier value (or by month: `byPeriod`). */
+  /**
+   * Sums of counter fields over the months `from`..`to` (`YYYY-MM`), by stratifier value (or by month:
+   * `byPeriod`). The database selects the counters; they are added up here, since FerretDB 1.24
+   * computes only the first accumulator of a `$group` (and there is one field per figure and bucket).
+   */
   async sums(kind: 'month' | 'waiting', from: string, to: string, dims: string[], options: { byPeriod?: boolean; dueBefore?: string } = {}): Promise<CounterSum[]> {
     const match: mongo.Document = { kind, period: { $gte: from, $lte: to }, dim: { $in: dims }, ...(options.dueBefore ? { due: { $lt: options.dueBefore } } : {}) };
-    const id = options.byPeriod ? { dim: 'month', value: '$period', field: '$field' } : { dim: '$dim', value: '$value', field: '$field' };
-    const rows = await this.counters.aggregate([{ $match: match }, { $group: { _id: id, n: { $sum: '$n' } } }]).toArray();
     const byStratum = new Map<string, CounterSum>();
-    for (const { _id, n } of rows) {
-      const { dim, value, field } = _id as unknown as { dim: string; value: string; field: string };
-      const sum = byStratum.get(`${dim}|${value}`) ?? { dim, value, sums: {} };
-      sum.sums[field] = n as number;
-      byStratum.set(`${dim}|${value}`, sum);
+    for await (const { _id: _key, applied: _applied, kind: _kind, period, dim, value, due: _due, ...fields } of this.counters.find(match)) {
+      const [d, v] = options.byPeriod ? ['month', period as string] : [dim as string, value as string];
+      const sum = byStratum.get(`${d}|${v}`) ?? { dim: d, value: v, sums: {} };
+      for (const [field, n] of Object.entries(fields)) sum.sums[field] = (sum.sums[field] ?? 0) + (n as number);
+      byStratum.set(`${d}|${v}`, sum);
     }
     return [...byStratum.values()];
   }
