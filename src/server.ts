@@ -27,6 +27,7 @@ import { Opinions } from './opinion/opinions.js';
 import { BulkExport } from './outcomes/bulk-export.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { RetrievalWorker } from './retrieval/worker.js';
+import { installOutcomes } from './outcomes/install.js';
 import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { AttachmentStore } from './store/attachments.js';
 import { CursorStore } from './store/cursors.js';
@@ -104,6 +105,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
     const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl, maxAttempts: 3 });
     service.operations.set('export', { methods: ['GET'], run: (_s, call) => bulkExport.kickOff(call) });
+    // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
+    const outcomes = await installOutcomes(service, institutions, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
     const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
@@ -142,6 +145,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await pipeline(stored.stream(), res).catch(() => res.destroy()); // the client went away
     });
     app.use('/bulk', auth.authenticate, bulkExport.routes);
+    app.use(outcomes.routes);
     app.use('/fhir', auth.authenticateFhir, agentOfRequest, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
@@ -154,6 +158,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     poller.start();
     delivery.start();
     bulkExport.worker.start();
+    void outcomes.recover().catch((err: Error) => log.warn({ err: err.name }, 'outcome counters could not catch up'));
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');

@@ -133,7 +133,7 @@ describe('kick-off, status and files', () => {
 
   it('every type by default; _since keeps what changed after it; the output formats FHIR names are accepted', async () => {
     const all = await exportOf('/$export?deidentify=false&_outputFormat=application/fhir%2Bndjson', coordinator);
-    expect(Object.keys(all.byType).sort()).toEqual(['Condition', 'DocumentReference', 'Group', 'Observation', 'Patient']);
+    expect(Object.keys(all.byType).sort()).toEqual(['Condition', 'DocumentReference', 'Group', 'Measure', 'Observation', 'Patient']);
     const since = await exportOf(`/$export?deidentify=false&_outputFormat=ndjson&_since=${encodeURIComponent(beforeLast)}`, coordinator);
     const exported = Object.values(since.byType).flat().map((r) => `${r.resourceType}/${r.id}`).sort();
     expect(exported).toEqual([`Patient/${patients.c.id}`, ...patients.c.records].sort());

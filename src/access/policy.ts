@@ -6,14 +6,14 @@ import type { Role } from '../auth/clients.js';
 
 /**
  * patient-data: the chart and every record of a case (seen by reach: institution, case, patient);
- * directory: institutions, their endpoints, reviewers (not about any patient);
+ * directory: institutions, their endpoints, reviewers, the outcome Measures (not about any patient);
  * audit: the AuditEvents (admins read them, nobody writes them through the API);
  * cohort: Groups of patients, by reference only, that exports are made for.
  */
 export type ResourceClass = 'patient-data' | 'directory' | 'audit' | 'cohort';
 export type Action = 'read' | 'search' | 'create' | 'update' | 'delete';
 
-const directoryTypes = new Set(['Organization', 'Endpoint', 'Practitioner', 'PractitionerRole']);
+const directoryTypes = new Set(['Organization', 'Endpoint', 'Practitioner', 'PractitionerRole', 'Measure']);
 
 /** The records of a case: a reviewer sees them by the case, never by the patient (who may have other cases). */
 export const caseTypes = new Set(['ServiceRequest', 'Task', 'DiagnosticReport', 'Communication', 'CommunicationRequest']);
@@ -38,6 +38,11 @@ export function roleMay(role: Role | undefined, type: string, action: Action): b
   return !!role && granted[classOf(type)][action].includes(role);
 }
 
+/** Who sees the outcome figures: aggregates, never a patient's record. */
+const outcomeRoles: Role[] = ['analyst', 'coordinator', 'admin'];
+
+export const mayReadOutcomes = (role: Role | undefined): boolean => !!role && outcomeRoles.includes(role);
+
 /** Who may call each operation (what it then touches is checked as the interaction it amounts to). */
 const operationRoles: Record<string, Role[]> = {
   validate: careRoles,
@@ -49,6 +54,7 @@ const operationRoles: Record<string, Role[]> = {
   assign: ['coordinator', 'admin'],
   // What an export holds is everyone's, so it is for those who see everything or see it de-identified.
   export: ['analyst', 'coordinator', 'admin'],
+  'evaluate-measure': outcomeRoles,
 };
 
 /** Whether a role may have patient data identified in an export (analysts only ever get it de-identified). */

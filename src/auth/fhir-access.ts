@@ -35,6 +35,7 @@ const operations: Record<string, OperationNeeds> = {
   redeliver: () => [{ type: 'DiagnosticReport', permission: 'u' }],
   // Group/{id}/$export reads the Group; the export checks `r` on each type it writes itself, at system level too.
   export: () => [{ type: 'Group', permission: 'r' }],
+  'evaluate-measure': () => [{ type: 'Measure', permission: 'r' }],
 };
 
 /** 403 unless the caller's scopes cover everything the FHIR request needs; `realm` names the FHIR base. */

@@ -9,6 +9,7 @@ import type {
   CodeSystem,
   Coding,
   ConceptMap,
+  Measure,
   OperationDefinition,
   Resource,
   SearchParameter,
@@ -30,6 +31,8 @@ export interface Conformance {
   terminology: Terminology;
   operations: Map<string, OperationDefinition>;
   conceptMaps: Map<string, ConceptMap>;
+  /** The outcome Measures, by id; installed in the store at start-up (see outcomes/). */
+  measures: Map<string, Measure>;
   /** Our own search parameters, offered besides FHIR's (see fhir/search/parameters.ts). */
   searchParameters: SearchParameter[];
   capabilityTemplate: CapabilityStatement;
@@ -71,6 +74,7 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
     terminology: undefined as unknown as Terminology,
     operations: new Map(),
     conceptMaps: new Map(),
+    measures: new Map(),
     searchParameters: [],
     capabilityTemplate: undefined as unknown as CapabilityStatement,
     secondOpinionCategory: undefined as unknown as Coding,
@@ -102,6 +106,9 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
         break;
       case 'ConceptMap':
         conformance.conceptMaps.set(url, artifact);
+        break;
+      case 'Measure':
+        conformance.measures.set(artifact.id as string, artifact);
         break;
       case 'SearchParameter':
         conformance.searchParameters.push(artifact);

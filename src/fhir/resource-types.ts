@@ -13,6 +13,8 @@ export const workflowResourceTypes = [
   'AuditEvent',
   // Cohorts of patients, for Group/{id}/$export.
   'Group',
+  // The outcome Measures, loaded from profiles/; evaluated by $evaluate-measure.
+  'Measure',
 ] as const;
 
 /** The clinical record types that retrieval copies from the referring institution. */

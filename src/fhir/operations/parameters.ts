@@ -30,6 +30,18 @@ export function readParameters(definition: OperationDefinition, body: unknown): 
   return byName;
 }
 
+/** A GET's query string as the Parameters body it stands for, each value typed as the definition declares (unknown names stay strings, for readParameters to refuse). */
+export function parametersFromQuery(definition: OperationDefinition, query: Record<string, unknown>): Parameters {
+  const types = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name as string, p.type as string]));
+  const parameter = Object.entries(query).flatMap(([name, values]) =>
+    [values].flat().map((value) => {
+      const type = types.get(name) ?? 'string';
+      return { name, [`value${type.charAt(0).toUpperCase()}${type.slice(1)}`]: String(value) } as ParametersParameter;
+    }),
+  );
+  return { resourceType: 'Parameters', parameter };
+}
+
 /** The value is of the declared type; a Reference points at one of the declared target types. */
 function checkValue(parameter: ParametersParameter, declaration: OperationDefinitionParameter, at: string): void {
   const type = declaration.type as string;

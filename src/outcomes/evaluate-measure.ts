@@ -1,0 +1,101 @@
+// GET or POST /fhir/Measure/{id}/$evaluate-measure: one of the outcome Measures evaluated into a
+// summary MeasureReport. Each group of the Measure names its figure by its code (a concordance code,
+// or an outcome-figure code); its populations and score come from the outcome report, for the whole
+// and per stratum of each stratifier asked for. Proportions carry their Wilson 95% interval.
+import type { Coding, Extension, Measure, MeasureGroup, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation, OperationDefinition, Parameters, Quantity } from '@medplum/fhirtypes';
+import type { FhirService, Reply } from '../fhir/interactions.js';
+import type { Invocation, OperationHandler } from '../fhir/operations/index.js';
+import { parametersFromQuery, readParameters } from '../fhir/operations/parameters.js';
+import { badRequest, unprocessable } from '../fhir/outcome.js';
+import type { Share } from './figures.js';
+import { period, stratifierList } from './period.js';
+import type { OutcomeReports, StratumFigures } from './report.js';
+
+const populationSystem = 'http://terminology.hl7.org/CodeSystem/measure-population';
+const hours: Quantity = { unit: 'h', system: 'http://unitsofmeasure.org', code: 'h' };
+
+interface Figure {
+  populations: [code: string, count: number][];
+  score: number | null;
+  unit?: Quantity;
+  interval?: Share['ci95'];
+}
+
+/** How each outcome-figure code (profiles/CodeSystem-outcome-figure.json) is read from a stratum's figures. */
+const outcomeFigures: Record<string, (s: StratumFigures) => Figure> = {
+  'turnaround-median': (s) => ({ populations: [['initial-population', s.delivered], ['measure-population', s.delivered]], score: s.turnaroundHours.median, unit: hours }),
+  'turnaround-p90': (s) => ({ populations: [['initial-population', s.delivered], ['measure-population', s.delivered]], score: s.turnaroundHours.p90, unit: hours }),
+  'turnaround-p99': (s) => ({ populations: [['initial-population', s.delivered], ['measure-population', s.delivered]], score: s.turnaroundHours.p99, unit: hours }),
+  waiting: (s) => ({ populations: [['initial-population', s.waiting]], score: s.waiting }),
+  overdue: (s) => ({ populations: [['initial-population', s.overdue]], score: s.overdue }),
+  'information-requests-per-case': (s) => ({ populations: [['initial-population', s.delivered], ['denominator', s.delivered], ['numerator', s.informationRequests.total]], score: s.informationRequests.perCase }),
+};
+
+export function evaluateMeasureOperation(reports: OutcomeReports): { methods: string[]; run: OperationHandler } {
+  return { methods: ['GET', 'POST'], run: (service, call) => evaluateMeasure(service, reports, call) };
+}
+
+/** Checks at start-up that every outcome-figure code has a reading here, and the reverse. */
+export function checkOutcomeFigures(service: FhirService): void {
+  const codes = (service.conformance.codeSystems.get(`${service.conformance.canonical}/CodeSystem/outcome-figure`)?.concept ?? []).map((c) => c.code).sort();
+  if (codes.join() !== Object.keys(outcomeFigures).sort().join()) throw new Error('profiles/CodeSystem-outcome-figure.json and the figures $evaluate-measure reads differ');
+}
+
+async function evaluateMeasure(service: FhirService, reports: OutcomeReports, call: Invocation): Promise<Reply> {
+  const measure = (await service.repository.read('Measure', call.id as string)) as Measure;
+  const definition = service.conformance.operations.get('evaluate-measure') as OperationDefinition;
+  const input = readParameters(definition, call.method === 'GET' ? parametersFromQuery(definition, call.query) : (call.body as Parameters));
+  const text = (name: string): string[] => (input.get(name) ?? []).map((p) => (p.valueDate ?? p.valueString ?? p.valueCode) as string);
+  const reportType = text('reportType')[0];
+  if (reportType !== undefined && reportType !== 'summary') throw badRequest('reportType: only summary is supported', 'Parameters.parameter.reportType');
+  const { periodStart, periodEnd } = period(text('periodStart')[0], text('periodEnd')[0], 'Parameters.parameter.periodStart', 'Parameters.parameter.periodEnd');
+  const offered = [...new Set((measure.group ?? []).flatMap((g) => (g.stratifier ?? []).map((s) => s.id as string)))];
+  const by = stratifierList(text('stratifier').flatMap((s) => s.split(',')), 'Parameters.parameter.stratifier', offered);
+  const report = await reports.report({ periodStart, periodEnd, by });
+  const whole = report.strata.find((s) => s.stratifier === 'all') as StratumFigures;
+  const concordanceSystem = `${service.conformance.canonical}/CodeSystem/concordance`;
+  const figureOf = (group: MeasureGroup, index: number): ((s: StratumFigures) => Figure) => {
+    const coding = group.code?.coding?.[0] as Coding | undefined;
+    if (coding?.system === concordanceSystem && report.concordanceCodes.includes(coding.code as string)) {
+      return (s) => {
+        const share = s.concordance[coding.code as string];
+        return { populations: [['initial-population', s.delivered], ['denominator', s.delivered], ['numerator', share.count]], score: share.share, interval: share.ci95 };
+      };
+    }
+    const reading = coding?.system === `${service.conformance.canonical}/CodeSystem/outcome-figure` ? outcomeFigures[coding.code as string] : undefined;
+    if (!reading) throw unprocessable([{ severity: 'error', code: 'not-supported', details: { text: 'This group names no outcome figure the service computes' }, expression: [`Measure.group[${index}].code`] }]);
+    return reading;
+  };
+  const body: MeasureReport = {
+    resourceType: 'MeasureReport',
+    status: 'complete',
+    type: 'summary',
+    measure: measure.url as string,
+    date: report.generated,
+    period: { start: periodStart, end: periodEnd },
+    group: (measure.group ?? []).map((group, index): MeasureReportGroup => {
+      const figure = figureOf(group, index);
+      return {
+        ...(group.id ? { id: group.id } : {}),
+        ...(group.code ? { code: group.code } : {}),
+        ...scored(figure(whole), service.conformance.canonical),
+        stratifier: (group.stratifier ?? [])
+          .filter((s) => by.includes(s.id as never))
+          .map((s) => ({
+            code: [s.code ?? { text: s.id }],
+            stratum: report.strata.filter((f) => f.stratifier === s.id).map((f) => ({ value: { text: f.value }, ...scored(figure(f), service.conformance.canonical) })),
+          })),
+      };
+    }),
+  };
+  return { status: 200, body };
+}
+
+/** Populations, score and (for a share) the Wilson interval extension of a group or a stratum. */
+function scored(figure: Figure, canonical: string): { population: MeasureReportGroupPopulation[]; measureScore?: Quantity; extension?: Extension[] } {
+  return {
+    population: figure.populations.map(([code, count]) => ({ code: { coding: [{ system: populationSystem, code }] }, count })),
+    ...(figure.score === null ? {} : { measureScore: { value: figure.score, ...figure.unit } }),
+    ...(figure.interval ? { extension: [{ url: `${canonical}/StructureDefinition/wilson-interval`, valueRange: { low: { value: figure.interval[0] }, high: { value: figure.interval[1] } } }] } : {}),
+  };
+}

@@ -1,0 +1,57 @@
+// Outcome analytics, assembled for the server: the ledger of counters, the hooks that keep it up to
+// date, the Measures from profiles/ installed in the store, $evaluate-measure, and the analysts'
+// endpoints and page.
+import type { RequestHandler, Router } from 'express';
+import type { ConceptMap, Organization } from '@medplum/fhirtypes';
+import type { Connection } from 'mongoose';
+import type { FhirService } from '../fhir/interactions.js';
+import type { Institutions } from '../intake/institutions.js';
+import type { Logger } from '../logger.js';
+import { Specialties } from '../review/specialties.js';
+import type { CursorStore } from '../store/cursors.js';
+import { OutcomeLedger } from '../store/outcome-ledger.js';
+import { analyticsRoutes } from './analytics.js';
+import { CaseOutcomes } from './case-outcomes.js';
+import { checkOutcomeFigures, evaluateMeasureOperation } from './evaluate-measure.js';
+import { OutcomeReports, type Labels } from './report.js';
+
+export interface Outcomes {
+  routes: Router;
+  /** Finishes what a crash left half-counted and catches up on Tasks written since the last start. */
+  recover(): Promise<void>;
+}
+
+export async function installOutcomes(service: FhirService, institutions: Institutions, connection: Connection, cursors: CursorStore, access: { authenticate: RequestHandler; scope: RequestHandler }, log: Logger): Promise<Outcomes> {
+  const { conformance } = service;
+  const map = conformance.conceptMaps.get(`${conformance.canonical}/ConceptMap/diagnosis-to-specialty`) as ConceptMap;
+  const ledger = new OutcomeLedger(connection);
+  const cases = new CaseOutcomes(service, institutions, new Specialties(map), ledger, cursors, log);
+  cases.install();
+  checkOutcomeFigures(service);
+  await installMeasures(service);
+  const concordance = conformance.codeSystems.get(`${conformance.canonical}/CodeSystem/concordance`)?.concept?.map((c) => c.code) ?? [];
+  const reports = new OutcomeReports(ledger, concordance, labelsFrom(service, map));
+  service.operations.set('evaluate-measure', evaluateMeasureOperation(reports));
+  return { routes: analyticsRoutes(reports, access), recover: () => cases.recover() };
+}
+
+/** The Measures of profiles/ in the store, where FHIR clients read them; a version is written only when one changed. */
+async function installMeasures(service: FhirService): Promise<void> {
+  for (const [id, measure] of service.conformance.measures) {
+    const current = await service.repository.current('Measure', id);
+    const { meta: _meta, ...stored } = (current?.resource ?? {}) as { meta?: unknown };
+    if (current && !current.deleted && JSON.stringify(stored) === JSON.stringify(measure)) continue;
+    await service.updateChecked(service.checkedBody('Measure', measure), id);
+  }
+}
+
+/** Names for stratum values: institutions' Organization names, specialties' displays from the ConceptMap. */
+function labelsFrom(service: FhirService, map: ConceptMap): Labels {
+  const specialties = new Map((map.group ?? []).flatMap((g) => (g.element ?? []).flatMap((e) => (e.target ?? []).map((t) => [t.code as string, t.display as string] as const))).filter(([, d]) => d));
+  return async (stratifier, values) => {
+    if (stratifier === 'specialty') return new Map(values.filter((v) => specialties.has(v)).map((v) => [v, specialties.get(v) as string]));
+    if (stratifier !== 'institution') return new Map();
+    const organizations = (await service.repository.readMany(values.filter((v) => /^Organization\/[A-Za-z0-9\-.]{1,64}$/.test(v)))) as Organization[];
+    return new Map(organizations.filter((o) => o.name).map((o) => [`Organization/${o.id}`, o.name as string]));
+  };
+}

@@ -1,0 +1,83 @@
+// Exactly once: the outcome counters equal the sum of what each case's recorded facts contribute,
+// however often a change is recorded again and wherever the writing process is killed.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import mongoose, { type Connection } from 'mongoose';
+import { contributions, merged } from '../src/outcomes/counters.js';
+import { OutcomeLedger } from '../src/store/outcome-ledger.js';
+import { caseStory } from './outcome-cases.js';
+
+let connection: Connection;
+const databaseName = `test-ledger-${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  connection = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: databaseName }).asPromise();
+});
+afterAll(async () => {
+  await connection?.dropDatabase();
+  await connection?.close();
+});
+
+/** Every counter field that is not zero, by counter, as the ledger holds them. */
+async function counters(ledger: OutcomeLedger): Promise<Record<string, Record<string, number>>> {
+  const held: Record<string, Record<string, number>> = {};
+  for (const { _id, applied, kind: _k, period: _p, dim: _d, value: _v, due: _due, ...fields } of await ledger.counters.find({}).toArray()) {
+    expect(Object.keys((applied as object | undefined) ?? {})).toEqual([]); // no event left half-released
+    const nonZero = Object.entries(fields as Record<string, number>).filter(([, n]) => n !== 0);
+    if (nonZero.length) held[_id] = Object.fromEntries(nonZero.sort());
+  }
+  return held;
+}
+
+/** What the counters should hold: the contributions of the facts each case document records. */
+async function expected(ledger: OutcomeLedger): Promise<Record<string, Record<string, number>>> {
+  const cases = await ledger.cases.find({}).toArray();
+  const all = merged(cases.flatMap((c) => [...contributions(c.counted).values()]));
+  return Object.fromEntries(all.map((d) => [d.key, Object.fromEntries(Object.entries(d.inc).filter(([, n]) => n !== 0).sort())]).filter(([, f]) => Object.keys(f).length));
+}
+
+describe('the outcome ledger', () => {
+  it('counts a change once, however often it is recorded, and moves a count when a fact changes', async () => {
+    const ledger = new OutcomeLedger(connection);
+    const [opened, delivered, amended] = caseStory(0);
+    expect(await ledger.record('one', async () => opened)).toBe(true);
+    expect(await ledger.record('one', async () => opened)).toBe(false);
+    await Promise.all([ledger.record('one', async () => delivered), ledger.record('one', async () => delivered)]);
+    const total = await ledger.counters.findOne({ _id: 'm|2026-02|all|all' });
+    expect([total?.delivered, total?.['concordance_concordant']]).toEqual([1, 1]);
+    await ledger.record('one', async () => amended);
+    await ledger.record('one', async () => amended);
+    const moved = await ledger.counters.findOne({ _id: 'm|2026-02|specialty|s0' });
+    expect([moved?.delivered, moved?.['concordance_concordant'], moved?.['concordance_minor-discrepancy']]).toEqual([1, 0, 1]);
+    expect((await ledger.counters.findOne({ _id: 'w|2026-01|2026-01-15T10:00|all|all' }))?.waiting).toBe(0);
+    expect(await counters(ledger)).toEqual(await expected(ledger));
+  });
+
+  it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
+    const name = `${databaseName}-kill`;
+    const cases = 60;
+    const run = (killAfterMs?: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        child.stdout.once('data', () => {
+          if (killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+        });
+        child.once('exit', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited ${code}`))));
+      });
+    for (const killAfterMs of [150, 400, 700, 1000, 1300]) await run(killAfterMs);
+    await run(); // to the end, replaying every case from the start
+    const killed = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: name }).asPromise();
+    try {
+      const ledger = new OutcomeLedger(killed);
+      await ledger.recover();
+      expect(await ledger.cases.countDocuments({ pending: { $exists: true } })).toBe(0);
+      const held = await counters(ledger);
+      expect(held).toEqual(await expected(ledger));
+      expect(held['m|2026-02|all|all'].delivered + held['m|2026-03|all|all'].delivered + held['m|2026-04|all|all'].delivered).toBe(cases);
+    } finally {
+      await killed.dropDatabase();
+      await killed.close();
+    }
+  }, 120_000);
+});
