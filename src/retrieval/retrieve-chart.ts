@@ -1,6 +1,7 @@
 // Retrieval: pulls the patient's chart from the referring institution's FHIR server into the store.
 // Searches per record type by patient, following every `next` link, a few types at a time; records
 // progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
+import { createHash } from 'node:crypto';
 import type { Bundle, CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { FhirError } from '../fhir/outcome.js';
@@ -8,6 +9,7 @@ import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-ty
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
+import { isDuplicateKey } from '../store/repository.js';
 import { attachmentsOf, retrieveAttachments, type AttachmentPolicy } from './attachments.js';
 import { importRecords, localId, notYetStored } from './source-records.js';
 
@@ -196,9 +198,13 @@ export async function setBusinessStatus(service: FhirService, taskId: string, co
   }
 }
 
-/** The Task fails with a reason a person can act on, and the requester is told. */
+/**
+ * The requester is told, then the Task fails with a reason a person can act on: whoever sees the
+ * failed Task finds the notice beside it. The notice has an id of its own case, so a retried
+ * failure (after a crash between the two) tells once.
+ */
 async function failCase(service: FhirService, payload: RetrievalPayload, reason: string): Promise<void> {
-  const task = await setBusinessStatus(service, payload.taskId, 'records-retrieving', { status: 'failed', statusReason: { text: reason } });
+  const task = (await service.repository.read('Task', payload.taskId)) as Task;
   const { system, code } = service.conformance.secondOpinionCategory;
   const notice: Communication = {
     resourceType: 'Communication',
@@ -211,5 +217,9 @@ async function failCase(service: FhirService, payload: RetrievalPayload, reason:
     sent: new Date().toISOString(),
     payload: [{ contentString: reason }],
   };
-  await service.createChecked(service.checkedBody('Communication', notice));
+  const noticeId = createHash('sha256').update(`retrieval-failed|${payload.taskId}`).digest('hex').slice(0, 32);
+  await service.createChecked(service.checkedBody('Communication', notice), undefined, noticeId).catch((err: unknown) => {
+    if (!isDuplicateKey(err)) throw err;
+  });
+  await setBusinessStatus(service, payload.taskId, 'records-retrieving', { status: 'failed', statusReason: { text: reason } });
 }
