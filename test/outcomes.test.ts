@@ -86,6 +86,11 @@ beforeAll(async () => {
   // A Task written again unchanged (a retried write) counts nothing new.
   const delivered = (await service.fhir(`/Task/${one.id}`)).body;
   expect((await service.fhir(`/Task/${one.id}`, { method: 'PUT', body: delivered })).status).toBe(200);
+  // The counters follow the writes a moment later.
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const all = stratum((await outcomes(`periodStart=${month}&periodEnd=${month}`)).body, 'all', 'all');
+    if (all.delivered === 3 && all.overdue === 1 && all.concordance['treatment-changed'].count === 1) break;
+  }
 }, 180_000);
 afterAll(async () => {
   await service?.stop();

@@ -38,14 +38,18 @@ export class CaseOutcomes {
     this.concordanceUrl = `${service.conformance.canonical}/StructureDefinition/concordance`;
   }
 
-  /** Hooks the writes that move a case; the workflow's hooks run first, so the facts read are theirs. */
+  /**
+   * Hooks the writes that move a case; the workflow's hooks run first, so the facts read are theirs.
+   * The counters are updated beside the write, not in its way: the workflow never waits for them.
+   */
   install(): void {
-    this.service.hookWrites('Task', nothing, (task) => this.update(task.id as string));
+    const later = async (caseId: string): Promise<void> => void this.update(caseId);
+    this.service.hookWrites('Task', nothing, (task) => later(task.id as string));
     this.service.hookWrites('DiagnosticReport', nothing, async (report) => {
       if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
       const request = (report as DiagnosticReport).basedOn?.map((r) => r.reference).find((r) => r?.startsWith('ServiceRequest/'));
       const task = request ? await caseTaskOf(this.service.repository, request) : undefined;
-      if (task) await this.update(task.id as string);
+      if (task) await later(task.id as string);
     });
   }
 
