@@ -133,6 +133,11 @@ describe('what a restricted caller sees', () => {
     const observations = await as('reviewer', '/Observation?_count=100');
     expect(observations.body.total).toBeGreaterThan(0);
     expect(new Set(observations.body.entry.map((e: any) => e.resource.subject.reference))).toEqual(new Set([cases.own.patient]));
+    // The chart's reports are the patient's (seen by the patient); an opinion would be its case's.
+    const reports = async (t: Tenant) => (await as('reviewer', `/DiagnosticReport?subject=${cases[t].patient}`)).body.total;
+    expect(await reports('own')).toBeGreaterThan(0);
+    expect(await reports('other')).toBe(0);
+    expect((await service.fhir(`/DiagnosticReport?subject=${cases.other.patient}`)).body.total).toBeGreaterThan(0);
   });
 
   it('_include and _revinclude never bring in what the caller may not read', async () => {

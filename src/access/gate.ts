@@ -9,8 +9,8 @@ import type { Response } from 'express';
 import { principalOf, type Principal } from '../auth/bearer.js';
 import { forbidden, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import type { Narrowing, Repository } from '../store/repository.js';
-import { caseTypes, classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
-import { isCaseLabel, isInstitutionLabel, isPatientLabel } from './tenancy.js';
+import { classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
+import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel } from './tenancy.js';
 
 /** The records of patient data a caller may see: all, or those labelled with one of these references. */
 type Reach = 'all' | { institutions: string[]; cases: string[]; patients: string[] };
@@ -51,7 +51,7 @@ export class Gate {
     if (!this.principal || classOf(type) !== 'patient-data') return true;
     const reach = await this.reachOf();
     if (reach === 'all') return true;
-    const anchors = this.anchorsFor(type, reach);
+    const anchors = this.anchorsFor(reach);
     return (labels ?? []).some((label) => anchors.has(label));
   }
 
@@ -64,7 +64,7 @@ export class Gate {
   async narrowing(type: string): Promise<Narrowing | undefined> {
     if (!this.principal || classOf(type) !== 'patient-data') return undefined;
     const reach = await this.reachOf();
-    return reach === 'all' ? undefined : { access: { $in: [...this.anchorsFor(type, reach)] } };
+    return reach === 'all' ? undefined : { access: { $in: [...this.anchorsFor(reach)] } };
   }
 
   /**
@@ -78,17 +78,19 @@ export class Gate {
     if (reach === 'all') return;
     const institutions = labels.filter(isInstitutionLabel);
     const anchors = labels.filter((l) => !isInstitutionLabel(l));
+    const seen = this.anchorsFor(reach);
     const inside =
       this.principal.role === 'referrer-system'
         ? institutions.length > 0 && institutions.every((l) => reach.institutions.includes(l))
-        : anchors.length > 0 && anchors.every((l) => reach.cases.includes(l) || reach.patients.includes(l));
+        : anchors.length > 0 && anchors.every((l) => seen.has(l) || reach.patients.includes(l));
     if (inside) return;
     if (!anchors.length && !institutions.length) throw forbidden(`A ${this.principal.role} writes only records of the cases it may see: this ${type} names none`);
     throw notFound(`The case or patient this ${type} refers to is not known`);
   }
 
-  private anchorsFor(type: string, reach: Exclude<Reach, 'all'>): Set<string> {
-    return new Set([...reach.institutions, ...reach.cases, ...(caseTypes.has(type) ? [] : reach.patients)]);
+  /** The labels that make a record visible: the institution's, the cases', and the charts of the cases' patients. */
+  private anchorsFor(reach: Exclude<Reach, 'all'>): Set<string> {
+    return new Set([...reach.institutions, ...reach.cases, ...reach.patients.map(chartLabel)]);
   }
 
   private reachOf(): Promise<Reach> {

@@ -17,6 +17,8 @@ const endpointsFreshMs = 5_000;
 export const isInstitutionLabel = (label: string): boolean => label.startsWith('Organization/');
 export const isCaseLabel = (label: string): boolean => label.startsWith('ServiceRequest/');
 export const isPatientLabel = (label: string): boolean => label.startsWith('Patient/');
+/** The label of a record of a patient's chart (not of a case): a reviewer of any of the patient's cases sees it. */
+export const chartLabel = (patient: string): string => `chart|${patient}`;
 
 export class Tenancy {
   private endpoints?: { read: number; list: Promise<Endpoint[]> };
@@ -47,16 +49,25 @@ export class Tenancy {
       }
     } else {
       if (type === 'Patient') labels.add(`Patient/${resource.id}`);
-      // A record copied from an institution names its source; the patient is the one it refers to.
-      const institution = resource.meta?.source ? await this.institutionAt(resource.meta.source) : undefined;
-      if (institution) labels.add(institution);
       for (const reference of references) if (isPatientLabel(reference)) labels.add(reference);
-      // Records about a case, and records about records (a Provenance), are where what they refer to is.
-      const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
-      const inherited = caseTypes.has(type) || !institution ? anchors.slice(0, inheritedAtMost) : [];
-      const patients = institution ? [] : [...labels].filter(isPatientLabel).slice(0, inheritedAtMost);
-      for (const doc of await this.repository.readManyStored([...inherited, ...patients])) {
-        for (const label of doc.access ?? []) labels.add(label);
+      if (resource.meta?.source) {
+        // A chart record copied from an institution: its source and its patient say all, with no read
+        // (retrieval labels thousands of records a minute).
+        const institution = await this.institutionAt(resource.meta.source);
+        if (institution) labels.add(institution);
+      } else {
+        // Records about a case, and records about records (a Provenance), are where what they refer to is.
+        const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
+        const patients = [...labels].filter(isPatientLabel);
+        for (const doc of await this.repository.readManyStored([...anchors, ...patients].slice(0, inheritedAtMost))) {
+          // A case's record is seen by its case, not by its patient's chart.
+          for (const label of doc.access ?? []) if (!(caseTypes.has(type) && label.startsWith('chart|'))) labels.add(label);
+        }
+      }
+      // The chart, as opposed to a case's own records (an opinion is a DiagnosticReport too, but of its case).
+      if (resource.meta?.source || (!caseTypes.has(type) && type !== 'Provenance')) {
+        const own = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
+        for (const patient of own) labels.add(chartLabel(patient));
       }
     }
     if (owner && ![...labels].some(isInstitutionLabel)) labels.add(owner);
