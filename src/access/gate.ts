@@ -4,7 +4,6 @@
 // a search is narrowed inside the database; an _include never brings in what the caller cannot read.
 // Work the service does on its own (retrieval, routing, delivery) runs with `Gate.service`.
 import { Operator } from '@medplum/core';
-import type { Task } from '@medplum/fhirtypes';
 import type { Response } from 'express';
 import { principalOf, type Principal } from '../auth/bearer.js';
 import { forbidden, methodNotAllowed, notFound } from '../fhir/outcome.js';
@@ -68,14 +67,16 @@ export class Gate {
   }
 
   /**
-   * A write must stay inside the caller's reach: a referring system writes only for its own
-   * institution, a reviewer only records of the cases assigned to them. Another tenant's case or
-   * patient answers 404, as reading it would.
+   * A write must stay inside the caller's reach, judged on the labels it would be stored with: a
+   * referring system writes only for its own institution, a reviewer only records of the cases
+   * assigned to them. Another tenant's case or patient answers 404, as reading it would.
    */
-  async checkWrite(type: string, labels: string[]): Promise<void> {
+  async checkWrite(type: string, labelsOf: () => Promise<string[]>): Promise<void> {
     if (!this.principal || classOf(type) !== 'patient-data') return;
     const reach = await this.reachOf();
     if (reach === 'all') return;
+    // Worked out only here: judging a caller who sees everything needs no labels.
+    const labels = await labelsOf();
     const institutions = labels.filter(isInstitutionLabel);
     const anchors = labels.filter((l) => !isInstitutionLabel(l));
     const seen = this.anchorsFor(reach);
@@ -112,7 +113,7 @@ export class Gate {
     }
     const tasks = await this.repository.search({ resourceType: 'Task', filters: [{ code: 'owner', operator: Operator.EQUALS, value: owners.join(',') }], count: casesAtMost }, false);
     const cases = tasks.matches.flatMap((m) => m.access.filter(isCaseLabel));
-    const patients = tasks.matches.flatMap((m) => [(m.resource as Task).for?.reference ?? '', ...m.access].filter(isPatientLabel));
+    const patients = tasks.matches.flatMap((m) => m.access.filter(isPatientLabel));
     return { institutions: [], cases: [...new Set(cases)], patients: [...new Set(patients)] };
   }
 }

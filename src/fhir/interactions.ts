@@ -7,7 +7,7 @@ import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@m
 import { Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { OperationHandler } from './operations/index.js';
-import { isInstitutionLabel, isPatientLabel } from '../access/tenancy.js';
+import { isPatientLabel } from '../access/tenancy.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
@@ -123,8 +123,8 @@ export class FhirService {
     this.checkType(type);
     gate.checkType(type, 'create');
     const resource = this.checkedBody(type, body);
-    const patients = await this.admit(resource, gate);
-    return { ...written(await this.createChecked(resource, ifNoneExist, undefined, gate)), patients };
+    await this.admit(resource, gate);
+    return written(await this.createChecked(resource, ifNoneExist, undefined, gate));
   }
 
   async update(type: string, id: string, body: unknown, ifMatch?: string, gate = Gate.service): Promise<Reply> {
@@ -132,20 +132,16 @@ export class FhirService {
     this.checkId(id);
     gate.checkType(type, 'update');
     const resource = this.checkedBody(type, body);
-    const patients = await this.admit(resource, gate, await this.visible(type, id, gate));
-    return { ...written(await this.updateChecked(resource, id, ifMatch, gate.owner)), patients };
+    await this.admit(resource, gate, await this.visible(type, id, gate));
+    return written(await this.updateChecked(resource, id, ifMatch, gate.owner));
   }
 
   /**
    * Refuses a write that would place the record outside the caller's reach (Gate.checkWrite), judged
-   * on the labels it would be stored with; `current` is the stored record it replaces. Answers the
-   * patients it is about.
+   * on the labels it would be stored with; `current` is the stored record it replaces.
    */
-  async admit(resource: Resource, gate: Gate, current?: StoredResource): Promise<string[]> {
-    if (!gate.principal) return [];
-    const labels = await this.repository.labeller(resource, current?.access?.find(isInstitutionLabel) ?? gate.owner);
-    await gate.checkWrite(resource.resourceType, labels);
-    return labels.filter(isPatientLabel);
+  async admit(resource: Resource, gate: Gate, current?: StoredResource): Promise<void> {
+    await gate.checkWrite(resource.resourceType, () => this.repository.labelsFor(resource, gate.owner, current));
   }
 
   async delete(type: string, id: string, gate = Gate.service): Promise<Reply> {
@@ -286,7 +282,7 @@ export class FhirService {
       throw new FhirError(412, outcomeOf([{ severity: 'error', code: 'multiple-matches', details: { text: `If-None-Exist matches ${type} more than once` } }]));
     }
     if (matches.length === 1) {
-      return { resource: matches[0].resource, created: false };
+      return { resource: matches[0].resource, created: false, access: matches[0].access };
     }
     const key = `${type}?${new URLSearchParams(Object.entries(query).flatMap(([k, vs]) => [vs].flat().map((v) => [k, String(v)] as [string, string]))).toString()}`;
     let claim = await this.repository.claimCondition(key, preferredId ?? randomUUID());
@@ -297,7 +293,7 @@ export class FhirService {
         return this.repository.create(resource, preferredId ?? randomUUID(), outbox, gate.owner);
       }
       if (existing?.resource && !existing.deleted && matchesSearchRequest(existing.resource, search)) {
-        return { resource: existing.resource, created: false };
+        return { resource: existing.resource, created: false, access: existing.access ?? [] };
       }
       if (existing) {
         // The claimed resource was deleted or no longer matches: the claim is stale.
@@ -310,7 +306,8 @@ export class FhirService {
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
       // The other request of the pair created it first.
-      return { resource: await this.repository.read(type, claim.resourceId), created: false };
+      const first = await this.repository.current(type, claim.resourceId);
+      return { resource: await this.repository.read(type, claim.resourceId, first), created: false, access: first?.access ?? [] };
     }
   }
 }
@@ -321,7 +318,7 @@ function patientsOf(doc: StoredResource | undefined): string[] {
 }
 
 function written(result: WriteResult): Reply {
-  return { status: result.created ? 201 : 200, body: result.resource, written: result.resource };
+  return { status: result.created ? 201 : 200, body: result.resource, written: result.resource, patients: result.access.filter(isPatientLabel) };
 }
 
 /** `W/"3"` (or `"3"`, or `3`) -> 3 */

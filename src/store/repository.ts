@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { isInstitutionLabel } from '../access/tenancy.js';
 import { conflict, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
 import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
@@ -35,6 +36,8 @@ export interface WriteResult {
   created: boolean;
   /** The current document before this write, for undoing it in a failed transaction. */
   previous?: StoredResource;
+  /** The labels the version stands with (see access/tenancy.ts). */
+  access: string[];
 }
 
 const maxRetries = 5;
@@ -82,7 +85,15 @@ export class Repository {
   async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery, owner?: string): Promise<WriteResult> {
     const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, owner), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
-    return { resource: stored.resource as Resource, created: true };
+    return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
+  }
+
+  /**
+   * The labels a new version of a stored record (`current`, if any) would be written with: it stays
+   * with the institution it was first kept for, unless what it now says places it.
+   */
+  labelsFor(resource: Resource, owner?: string, current?: StoredResource): Promise<string[]> {
+    return this.labeller(resource, current?.access?.find(isInstitutionLabel) ?? owner);
   }
 
   /** Creates many resources of one type (each with its id set) in one round trip; answers those whose id was taken. */
@@ -119,11 +130,9 @@ export class Repository {
         }
       }
       // A delivery still owed by an earlier version stays owed unless this write brings its own.
-      // A record stays with the institution it was first kept for, unless what it now says places it.
-      const labels = await this.labeller(resource, current.access?.find((l) => l.startsWith('Organization/')) ?? owner);
-      const next = this.prepare(resource, id, current.versionId + 1, labels, outbox ?? current.outbox);
+      const next = this.prepare(resource, id, current.versionId + 1, await this.labelsFor(resource, owner, current), outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
-        return { resource: next.resource as Resource, created: current.deleted, previous: current };
+        return { resource: next.resource as Resource, created: current.deleted, previous: current, access: next.access ?? [] };
       }
       if (ifMatch !== undefined) {
         throw preconditionFailed(`${type}/${id} changed while it was being updated`);
