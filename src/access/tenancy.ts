@@ -4,12 +4,12 @@
 // (`Patient/x`, for the chart). Labels are kept beside the resource (StoredResource.access) and
 // indexed, so a caller's reach narrows a search inside the database (see gate.ts).
 import type { Endpoint, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import { referencesIn } from '../fhir/references.js';
 import type { Institutions } from '../intake/institutions.js';
 import { localId } from '../retrieval/source-records.js';
 import type { Repository } from '../store/repository.js';
 import { caseTypes, classOf } from './policy.js';
 
-const localReference = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
 /** How many other referenced records a record inherits its labels from, at most (a Provenance's targets). */
 const inheritedAtMost = 20;
 const endpointsFreshMs = 5_000;
@@ -48,8 +48,9 @@ export class Tenancy {
         if (institution) labels.add(institution);
       }
     } else {
-      if (type === 'Patient') labels.add(`Patient/${resource.id}`);
-      for (const reference of references) if (isPatientLabel(reference)) labels.add(reference);
+      // The patients the record names itself (or is).
+      const own = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
+      for (const patient of own) labels.add(patient);
       if (resource.meta?.source) {
         // A chart record copied from an institution: its source and its patient say all, with no read
         // (retrieval labels thousands of records a minute).
@@ -58,15 +59,13 @@ export class Tenancy {
       } else {
         // Records about a case, and records about records (a Provenance), are where what they refer to is.
         const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
-        const patients = [...labels].filter(isPatientLabel);
-        for (const doc of await this.repository.readManyStored([...anchors, ...patients].slice(0, inheritedAtMost))) {
+        for (const doc of await this.repository.readManyStored([...anchors, ...own].slice(0, inheritedAtMost))) {
           // A case's record is seen by its case, not by its patient's chart.
           for (const label of doc.access ?? []) if (!(caseTypes.has(type) && label.startsWith('chart|'))) labels.add(label);
         }
       }
       // The chart, as opposed to a case's own records (an opinion is a DiagnosticReport too, but of its case).
       if (resource.meta?.source || (!caseTypes.has(type) && type !== 'Provenance')) {
-        const own = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
         for (const patient of own) labels.add(chartLabel(patient));
       }
     }
@@ -83,20 +82,4 @@ export class Tenancy {
     const endpoint = this.institutions.endpointAmong(await this.endpoints.list, url);
     return endpoint?.managingOrganization?.reference;
   }
-}
-
-/** The distinct local references (`Type/id`) anywhere in a resource. */
-export function referencesIn(value: unknown, found = new Set<string>()): string[] {
-  if (Array.isArray(value)) {
-    for (const v of value) referencesIn(v, found);
-  } else if (value && typeof value === 'object') {
-    for (const [key, v] of Object.entries(value)) {
-      if (key === 'reference' && typeof v === 'string') {
-        if (localReference.test(v)) found.add(v);
-      } else if (typeof v === 'object') {
-        referencesIn(v, found);
-      }
-    }
-  }
-  return [...found];
 }
