@@ -24,7 +24,7 @@ export function currentAgent(): ProvenanceAgent {
   return requestAgent.getStore() ?? serviceAgent;
 }
 
-/** Express middleware: runs the rest of the request as the agent its X-Provenance header names. */
+/** Express middleware: runs the rest of the request as its agent (the token's caller, or X-Provenance's for those who may name one). */
 export function agentOfRequest(req: Request, res: Response, next: NextFunction): void {
   let agent: ProvenanceAgent;
   try {
@@ -42,8 +42,7 @@ export function agentOfRequest(req: Request, res: Response, next: NextFunction):
 }
 
 /** The first agent of the Provenance in the header (FHIR R4 http.html#provenance); its target is the server's to fill. */
-function agentFromHeader(header: string | undefined): ProvenanceAgent {
-  if (header === undefined) return unnamedClient;
+function agentFromHeader(header: string): ProvenanceAgent {
   let provenance: { resourceType?: unknown; agent?: unknown };
   try {
     provenance = JSON.parse(header) as typeof provenance;
