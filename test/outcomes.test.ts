@@ -89,7 +89,7 @@ beforeAll(async () => {
   // The counters follow the writes a moment later.
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
     const all = stratum((await outcomes(`periodStart=${month}&periodEnd=${month}`)).body, 'all', 'all');
-    if (all.delivered === 3 && all.overdue === 1 && all.concordance['treatment-changed'].count === 1) break;
+    if (all.opened === 4 && all.delivered === 3 && all.waiting === 1 && all.overdue === 1 && all.concordance['treatment-changed'].count === 1 && all.informationRequests.total === 1) break;
   }
 }, 180_000);
 afterAll(async () => {
