@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose, { type Connection } from 'mongoose';
-import { contributions, merged } from '../src/outcomes/counters.js';
+import { contributions, difference, merged } from '../src/outcomes/counters.js';
 import { OutcomeLedger } from '../src/store/outcome-ledger.js';
 import { caseStory } from './outcome-cases.js';
 
@@ -43,6 +43,7 @@ describe('the outcome ledger', () => {
     const [opened, delivered, amended] = caseStory(0);
     expect(await ledger.record('one', async () => opened)).toBe(true);
     expect(await ledger.record('one', async () => opened)).toBe(false);
+    expect(await ledger.waiting.findOne({ _id: 'one' })).toEqual({ _id: 'one', period: '2026-01', due: '2026-01-15T10:00', strata: opened.strata });
     await Promise.all([ledger.record('one', async () => delivered), ledger.record('one', async () => delivered)]);
     const total = await ledger.counters.findOne({ _id: 'm|2026-02|all|all' });
     expect([total?.delivered, total?.['concordance_concordant']]).toEqual([1, 1]);
@@ -50,8 +51,31 @@ describe('the outcome ledger', () => {
     await ledger.record('one', async () => amended);
     const moved = await ledger.counters.findOne({ _id: 'm|2026-02|specialty|s0' });
     expect([moved?.delivered, moved?.['concordance_concordant'], moved?.['concordance_minor-discrepancy']]).toEqual([1, 0, 1]);
-    expect((await ledger.counters.findOne({ _id: 'w|2026-01|2026-01-15T10:00|all|all' }))?.waiting).toBe(0);
+    expect(await ledger.waiting.countDocuments({})).toBe(0);
     expect(await counters(ledger)).toEqual(await expected(ledger));
+  });
+
+  it('counts every case exactly when many move at once', async () => {
+    const ledger = new OutcomeLedger(connection);
+    const ids = Array.from({ length: 40 }, (_, i) => `together-${i}`);
+    for (const step of [0, 1, 2]) {
+      await Promise.all(ids.flatMap((id, i) => [ledger.record(id, async () => caseStory(i)[step]), ledger.record(id, async () => caseStory(i)[step])]));
+    }
+    expect(await counters(ledger)).toEqual(await expected(ledger));
+    expect(await ledger.changes.countDocuments({})).toBe(0);
+  });
+
+  it('drops a change made from facts another change had already replaced, before it counts anything', async () => {
+    const ledger = new OutcomeLedger(connection);
+    const [opened, delivered, amended] = caseStory(7);
+    for (const facts of [opened, delivered, amended]) await ledger.record('raced', async () => facts);
+    const before = await counters(ledger);
+    // What a process that read the case while it was opened, and stopped, would have left.
+    await ledger.changes.insertOne({ _id: 'raced', change: 'late', phase: 'apply', owner: 'gone', lease: new Date(0), deltas: difference(opened, delivered), becomes: { seq: 2, counted: delivered } });
+    expect(await ledger.recover()).toBe(1);
+    expect(await counters(ledger)).toEqual(before);
+    expect((await ledger.cases.findOne({ _id: 'raced' }))?.counted).toEqual(amended);
+    expect(await ledger.changes.countDocuments({})).toBe(0);
   });
 
   it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
@@ -71,7 +95,7 @@ describe('the outcome ledger', () => {
     try {
       const ledger = new OutcomeLedger(killed);
       await ledger.recover();
-      expect(await ledger.cases.countDocuments({ pending: { $exists: true } })).toBe(0);
+      expect(await ledger.changes.countDocuments({})).toBe(0);
       const held = await counters(ledger);
       expect(held).toEqual(await expected(ledger));
       expect(held['m|2026-02|all|all'].delivered + held['m|2026-03|all|all'].delivered + held['m|2026-04|all|all'].delivered).toBe(cases);

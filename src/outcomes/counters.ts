@@ -1,8 +1,9 @@
 // What one case adds to the outcome counters, and what changes when its facts change. Counters are
-// documents per (month, stratifier, value), and for cases still waiting per (month opened, due
-// minute, stratifier, value), so a report adds up a few thousand small documents whatever the
-// number of cases. A case's contribution is a function of its facts alone: a change of facts (a delivery,
-// an amended concordance) is the difference of two contributions, which moves counts rather than adding them.
+// documents per (month, stratifier, value), so a report adds up a few thousand small documents
+// whatever the number of cases. Cases still waiting are not counted here: they are a set, one small
+// document per waiting case (outcome-ledger.ts), which stays as small as the work in progress.
+// A case's contribution is a function of its facts alone: a change of facts (a delivery, an amended
+// concordance) is the difference of two contributions, which moves counts rather than adding them.
 import type { CaseStrata } from './strata.js';
 
 /** What the counters need to know of a case; kept in the case's own outcome document. */
@@ -27,14 +28,11 @@ export interface CaseFacts {
 }
 
 export interface CounterMeta {
-  kind: 'month' | 'waiting';
-  /** `YYYY-MM`: the month of what is counted (for waiting cases, the month they were opened). */
+  /** `YYYY-MM`: the month of what is counted (a case opened, an opinion delivered). */
   period: string;
   /** The stratifier, or `all` for the totals. */
   dim: string;
   value: string;
-  /** Waiting counters: when the cases are due. */
-  due?: string;
 }
 
 export interface CounterDelta {
@@ -50,18 +48,17 @@ export const bucketField = (bucket: number): string => `t${bucket}`;
 export function contributions(facts: CaseFacts): Map<string, CounterDelta> {
   const counters = new Map<string, CounterDelta>();
   const add = (meta: CounterMeta, inc: Record<string, number>): void => {
-    const key = meta.kind === 'month' ? `m|${meta.period}|${meta.dim}|${meta.value}` : `w|${meta.period}|${meta.due}|${meta.dim}|${meta.value}`;
+    const key = `m|${meta.period}|${meta.dim}|${meta.value}`;
     const counter = counters.get(key) ?? { key, meta, inc: {} };
     for (const [field, n] of Object.entries(inc)) counter.inc[field] = (counter.inc[field] ?? 0) + n;
     counters.set(key, counter);
   };
   for (const [dim, value] of [['all', 'all'], ...Object.entries(facts.strata)]) {
-    add({ kind: 'month', period: facts.openedMonth, dim, value }, { opened: 1 });
-    if (facts.waiting) add({ kind: 'waiting', period: facts.openedMonth, due: facts.waiting.due, dim, value }, { waiting: 1 });
+    add({ period: facts.openedMonth, dim, value }, { opened: 1 });
     const delivered = facts.delivered;
     if (delivered) {
       add(
-        { kind: 'month', period: delivered.month, dim, value },
+        { period: delivered.month, dim, value },
         {
           delivered: 1,
           ...(delivered.concordance ? { [concordanceField(delivered.concordance)]: 1 } : {}),

@@ -3,7 +3,7 @@
 // cases waiting and overdue, requests for information per case). What the JSON and CSV endpoint,
 // the $evaluate-measure operation and the analytics page show. No patient identifiers: the strata
 // are specialties, institutions, diagnosis codes, chapters and months.
-import type { CounterSum, OutcomeLedger } from '../store/outcome-ledger.js';
+import type { OutcomeLedger } from '../store/outcome-ledger.js';
 import { bucketField, concordanceField } from './counters.js';
 import { bucketEdgeHours, percentileHours, shareOf, turnaroundBuckets, type Share } from './figures.js';
 import { monthOf, type Stratifier } from './strata.js';
@@ -60,11 +60,13 @@ export class OutcomeReports {
     const dims = ['all', ...query.by.filter((b) => b !== 'month')];
     const byMonth = query.by.includes('month');
     const dueBefore = now.toISOString().slice(0, 16);
-    const sums = (kind: 'month' | 'waiting', options: { dueBefore?: string } = {}): Promise<CounterSum[]>[] => [
-      this.ledger.sums(kind, from, to, dims, options),
-      byMonth ? this.ledger.sums(kind, from, to, ['all'], { ...options, byPeriod: true }) : Promise.resolve([]),
-    ];
-    const [counted, countedByMonth, waiting, waitingByMonth, overdue, overdueByMonth] = await Promise.all([...sums('month'), ...sums('waiting'), ...sums('waiting', { dueBefore })]);
+    const waitingDims = byMonth ? [...dims, 'month'] : dims;
+    const [counted, countedByMonth, waiting, overdue] = await Promise.all([
+      this.ledger.sums(from, to, dims),
+      byMonth ? this.ledger.sums(from, to, ['all'], { byPeriod: true }) : Promise.resolve([]),
+      this.ledger.waitingCounts(from, to, waitingDims),
+      this.ledger.waitingCounts(from, to, waitingDims, dueBefore),
+    ]);
     const key = (s: { dim: string; value: string }): string => `${s.dim}|${s.value}`;
     const strata = new Map<string, { dim: string; value: string; sums: Record<string, number>; waiting: number; overdue: number }>();
     const stratum = (s: { dim: string; value: string }) => {
@@ -74,8 +76,8 @@ export class OutcomeReports {
     };
     stratum({ dim: 'all', value: 'all' });
     for (const s of [...counted, ...countedByMonth]) stratum(s).sums = s.sums;
-    for (const s of [...waiting, ...waitingByMonth]) stratum(s).waiting = s.sums.waiting ?? 0;
-    for (const s of [...overdue, ...overdueByMonth]) stratum(s).overdue = s.sums.waiting ?? 0;
+    for (const s of waiting) stratum(s).waiting = s.sums.waiting ?? 0;
+    for (const s of overdue) stratum(s).overdue = s.sums.waiting ?? 0;
     const order = ['all', ...query.by];
     const sorted = [...strata.values()].sort((a, b) => order.indexOf(a.dim) - order.indexOf(b.dim) || a.value.localeCompare(b.value));
     const labelled = new Map<string, string>();

@@ -1,37 +1,58 @@
-// The outcome ledger: one document per case with the facts its counters hold (outcome_cases), and
-// the counters themselves (outcome_counters). A change of a case's facts is applied exactly once,
-// without transactions, in two phases recorded in the case's document:
-//   1. the new facts and the counter deltas they imply are written in one guarded update (`seq`);
-//   2. each counter takes its delta with `$inc` only if it has not yet marked the event as applied
-//      (`applied.<event>`, set in the same single-document update), so re-applying is a no-op;
-//   3. once all are applied the case moves to `release`, the marks are removed, and the pending
-//      entry is cleared. A crash anywhere leaves a pending entry that recover() finishes.
-// Within a process, changes to one case are serialised; across processes a lease on the pending
-// entry keeps a second process off it while the first is at work.
+// The outcome ledger: one document per case with the facts its counters hold (outcome_cases), the
+// counters themselves (outcome_counters), the cases still waiting for an opinion (outcome_waiting,
+// one document each while they wait), and the changes in progress (outcome_changes).
+//
+// A change of a case's facts is applied exactly once, without transactions:
+//   1. it is written as the case's change in progress: an insert keyed by the case, so one change
+//      per case at a time, across processes, on any engine (a second insert fails on the key);
+//   2. each counter takes its delta with `$inc`, marking the change as applied (`applied.<change>`)
+//      in the same single-document update; a counter already marked is skipped, so doing it again
+//      is a no-op; then the case's document and its waiting entry take the new facts;
+//   3. the change moves to `release`, the marks are removed, and the change is deleted.
+// A crash anywhere leaves the change in outcome_changes, and recover() (or the next change of the
+// case) finishes it. A change computed from facts another process had already replaced is found
+// stale before it applies anything, and dropped.
+//
+// Every update of a large collection is addressed by `_id` alone: FerretDB 1.24 finds a document
+// by index only for a filter that is exactly `{_id}`, and reads the whole collection for any other.
+// FerretDB 1.24 also applies an update as a read followed by a write, so two updates of one counter
+// at once can lose one (500 concurrent `$inc` of one document left 51); the counter updates of a
+// process therefore run one at a time. Across processes that guarantee needs MongoDB, where every
+// single-document update is atomic; against FerretDB, run one service process.
 import { randomUUID } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import type { Connection, mongo } from 'mongoose';
 import type { CaseFacts, CounterDelta } from '../outcomes/counters.js';
 import { difference, merged } from '../outcomes/counters.js';
 
-interface Pending {
-  id: string;
+interface Change {
+  /** The case's id, or `batch~<uuid>` for a bulk import. */
+  _id: string;
+  /** This change's own id: the counters' mark. */
+  change: string;
   phase: 'apply' | 'release';
   owner: string;
   lease: Date;
   deltas: CounterDelta[];
+  /** What the case's document becomes (absent for a bulk import). */
+  becomes?: { seq: number; counted: CaseFacts };
 }
 
 export interface CaseOutcome {
   _id: string;
   seq: number;
+  /** The change that wrote this version of the facts. */
+  change?: string;
   counted: CaseFacts;
-  pending?: Pending;
 }
 
-/** A bulk import's journal: its merged deltas, applied and released like a case's. */
-interface Batch {
+/** A case waiting for an opinion: what the waiting and overdue figures count. */
+interface WaitingCase {
   _id: string;
-  pending: Pending;
+  /** `YYYY-MM`: the month the case was opened. */
+  period: string;
+  due: string;
+  strata: CaseFacts['strata'];
 }
 
 export interface CounterSum {
@@ -45,13 +66,17 @@ type Document = { _id: string; [field: string]: unknown };
 type Collection<T extends mongo.Document = Document> = mongo.Collection<T>;
 
 const isDuplicateKey = (err: unknown): boolean => (err as { code?: number }).code === 11000 || ((err as { writeErrors?: { code?: number }[] }).writeErrors ?? []).some((e) => e.code === 11000);
+const same = (a: CaseFacts | undefined, b: CaseFacts): boolean => canonicalize(a) === canonicalize(b);
 
 export class OutcomeLedger {
   readonly cases: Collection<CaseOutcome>;
   readonly counters: Collection;
-  private readonly batches: Collection<Batch>;
+  readonly changes: Collection<Change>;
+  readonly waiting: Collection<WaitingCase>;
   private readonly owner = randomUUID();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** The counter updates of this process, one at a time (see above). */
+  private counterWork: Promise<unknown> = Promise.resolve();
 
   constructor(
     connection: Connection,
@@ -61,68 +86,71 @@ export class OutcomeLedger {
     if (!db) throw new Error('the outcome ledger needs an open database connection');
     this.cases = db.collection<CaseOutcome>('outcome_cases');
     this.counters = db.collection<Document>('outcome_counters');
-    this.batches = db.collection<Batch>('outcome_batches');
+    this.changes = db.collection<Change>('outcome_changes');
+    this.waiting = db.collection<WaitingCase>('outcome_waiting');
   }
 
   async facts(caseId: string): Promise<CaseFacts | undefined> {
     return (await this.cases.findOne({ _id: caseId }, { projection: { counted: 1 } }))?.counted;
   }
 
-  /** Makes the counters hold `facts` for the case (`undefined`: what they hold already); answers whether anything changed. */
+  /** Makes the ledger hold `facts` for the case (`undefined`: what it holds already); answers whether anything changed. */
   record(caseId: string, facts: (counted: CaseFacts | undefined) => Promise<CaseFacts | undefined>): Promise<boolean> {
     return this.serially(caseId, async () => {
       for (;;) {
-        const doc = await this.cases.findOne({ _id: caseId });
-        if (doc?.pending) {
-          await this.finish(this.cases, caseId, doc.pending);
+        const unfinished = await this.changes.findOne({ _id: caseId });
+        if (unfinished) {
+          await this.finish(unfinished, false);
           continue;
         }
+        const doc = await this.cases.findOne({ _id: caseId });
         const next = await facts(doc?.counted);
-        if (!next) return false;
-        const deltas = difference(doc?.counted, next);
-        if (!deltas.length) return false;
-        const seq = (doc?.seq ?? 0) + 1;
-        const pending: Pending = { id: `${caseId.replaceAll('.', '_')}~${seq}`, phase: 'apply', owner: this.owner, lease: new Date(Date.now() + this.leaseMs), deltas };
-        if (!doc) {
-          const inserted = await this.cases.insertOne({ _id: caseId, seq, counted: next, pending }).then(() => true, (err) => (isDuplicateKey(err) ? false : Promise.reject(err)));
-          if (!inserted) continue;
-        } else {
-          const { modifiedCount } = await this.cases.updateOne({ _id: caseId, seq: doc.seq, pending: { $exists: false } }, { $set: { seq, counted: next, pending } });
-          if (!modifiedCount) continue; // another process moved the case first: read it again
-        }
-        await this.finish(this.cases, caseId, pending);
-        return true;
+        if (!next || same(doc?.counted, next)) return false;
+        const change: Change = {
+          _id: caseId,
+          change: randomUUID(),
+          phase: 'apply',
+          owner: this.owner,
+          lease: new Date(Date.now() + this.leaseMs),
+          deltas: difference(doc?.counted, next),
+          becomes: { seq: (doc?.seq ?? 0) + 1, counted: next },
+        };
+        if (!(await this.insertNew(this.changes, change))) continue; // another process has a change of this case in progress
+        if (await this.finish(change, true)) return true;
       }
     });
   }
 
   /**
    * Records many new cases at once (a bulk import into an empty ledger, such as the benchmark's):
-   * the same deltas, merged per counter and applied under one journal entry. The journal makes the
-   * counter updates exactly once; the case documents are inserted before it is written.
+   * the same deltas, merged per counter and applied under one change. The change makes the counter
+   * updates exactly once; the case documents are inserted before it is written.
    */
   async recordMany(cases: { caseId: string; facts: CaseFacts }[]): Promise<void> {
     if (!cases.length) return;
-    await this.cases.insertMany(cases.map(({ caseId, facts }) => ({ _id: caseId, seq: 1, counted: facts })), { ordered: false });
+    const ignoringDuplicates = (err: unknown): void => {
+      if (!isDuplicateKey(err)) throw err;
+    };
+    await this.cases.insertMany(cases.map(({ caseId, facts }) => ({ _id: caseId, seq: 1, counted: facts })), { ordered: false }).catch(ignoringDuplicates);
+    const waiting = cases.filter(({ facts }) => facts.waiting).map(({ caseId, facts }) => waitingCase(caseId, facts));
+    if (waiting.length) await this.waiting.insertMany(waiting, { ordered: false }).catch(ignoringDuplicates);
     const id = `batch~${randomUUID()}`;
-    const pending: Pending = { id, phase: 'apply', owner: this.owner, lease: new Date(Date.now() + this.leaseMs), deltas: merged(cases.flatMap(({ facts }) => difference(undefined, facts))) };
-    await this.batches.insertOne({ _id: id, pending });
-    await this.finish(this.batches, id, pending);
+    const change: Change = { _id: id, change: id, phase: 'apply', owner: this.owner, lease: new Date(Date.now() + this.leaseMs), deltas: merged(cases.flatMap(({ facts }) => difference(undefined, facts))) };
+    await this.changes.insertOne(change);
+    await this.finish(change, true);
   }
 
-  /** Finishes every change a crash or a failure left half-applied; answers how many. */
+  /** Finishes every change a crash or a failure left in progress; answers how many. */
   async recover(): Promise<number> {
     let finished = 0;
-    for (const collection of [this.batches, this.cases] as unknown as Collection<CaseOutcome>[]) {
-      for (const doc of await collection.find({ pending: { $exists: true } }, { projection: { _id: 1 } }).toArray()) {
-        await this.serially(doc._id, async () => {
-          const current = await collection.findOne({ _id: doc._id });
-          if (current?.pending) {
-            await this.finish(collection, doc._id, current.pending);
-            finished++;
-          }
-        });
-      }
+    for (const { _id } of await this.changes.find({}, { projection: { _id: 1 } }).toArray()) {
+      await this.serially(_id, async () => {
+        const current = await this.changes.findOne({ _id });
+        if (current) {
+          await this.finish(current, false);
+          finished++;
+        }
+      });
     }
     return finished;
   }
@@ -132,10 +160,9 @@ export class OutcomeLedger {
    * `byPeriod`). The database selects the counters; they are added up here, since FerretDB 1.24
    * computes only the first accumulator of a `$group` (and there is one field per figure and bucket).
    */
-  async sums(kind: 'month' | 'waiting', from: string, to: string, dims: string[], options: { byPeriod?: boolean; dueBefore?: string } = {}): Promise<CounterSum[]> {
-    const match: mongo.Document = { kind, period: { $gte: from, $lte: to }, dim: { $in: dims }, ...(options.dueBefore ? { due: { $lt: options.dueBefore } } : {}) };
+  async sums(from: string, to: string, dims: string[], options: { byPeriod?: boolean } = {}): Promise<CounterSum[]> {
     const byStratum = new Map<string, CounterSum>();
-    for await (const { _id: _key, applied: _applied, kind: _kind, period, dim, value, due: _due, ...fields } of this.counters.find(match)) {
+    for await (const { _id: _key, applied: _applied, period, dim, value, ...fields } of this.counters.find({ period: { $gte: from, $lte: to }, dim: { $in: dims } })) {
       const [d, v] = options.byPeriod ? ['month', period as string] : [dim as string, value as string];
       const sum = byStratum.get(`${d}|${v}`) ?? { dim: d, value: v, sums: {} };
       for (const [field, n] of Object.entries(fields)) sum.sums[field] = (sum.sums[field] ?? 0) + (n as number);
@@ -144,46 +171,92 @@ export class OutcomeLedger {
     return [...byStratum.values()];
   }
 
-  /** Phase 2 and 3 of a change, from wherever it stopped; waits out another process's live lease. */
-  private async finish(collection: Collection<CaseOutcome> | Collection<Batch>, id: string, pending: Pending): Promise<void> {
-    const docs = collection as unknown as Collection<Document>;
-    for (;;) {
-      const now = new Date();
-      const claimed = await docs.updateOne(
-        { _id: id, 'pending.id': pending.id, $or: [{ 'pending.owner': this.owner }, { 'pending.lease': { $lte: now } }] },
-        { $set: { 'pending.owner': this.owner, 'pending.lease': new Date(now.getTime() + this.leaseMs) } },
-      );
-      if (claimed.matchedCount) break;
-      const current = await docs.findOne({ _id: id }, { projection: { 'pending.id': 1 } });
-      if ((current?.pending as Pending | undefined)?.id !== pending.id) return; // finished by another process
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const mark = `applied.${pending.id}`;
-    if (pending.phase === 'apply') {
-      await this.applyOnce(pending.deltas, mark);
-      await docs.updateOne({ _id: id, 'pending.id': pending.id }, { $set: { 'pending.phase': 'release' } });
-    }
-    await this.counters.updateMany({ _id: { $in: pending.deltas.map((d) => d.key) } }, { $unset: { [mark]: '' } });
-    await docs.updateOne({ _id: id, 'pending.id': pending.id }, collection === (this.batches as unknown) ? { $set: { done: true }, $unset: { pending: '' } } : { $unset: { pending: '' } });
+  /** Cases opened in `from`..`to` and waiting (due before `dueBefore`, when given), counted in the database by stratifier value (`month`: by month opened). */
+  async waitingCounts(from: string, to: string, dims: string[], dueBefore?: string): Promise<CounterSum[]> {
+    const match = { period: { $gte: from, $lte: to }, ...(dueBefore ? { due: { $lt: dueBefore } } : {}) };
+    const counted = await Promise.all(
+      dims.map(async (dim) => {
+        const key = dim === 'all' ? null : dim === 'month' ? '$period' : `$strata.${dim}`;
+        const rows = await this.waiting.aggregate<{ _id: string | null; n: number }>([{ $match: match }, { $group: { _id: key, n: { $sum: 1 } } }]).toArray();
+        return rows.map(({ _id, n }) => ({ dim, value: _id ?? 'all', sums: { waiting: n } }));
+      }),
+    );
+    return counted.flat();
   }
 
-  /** `$inc` on each counter that has not marked the event as applied, and the mark, in one update. */
-  private async applyOnce(deltas: CounterDelta[], mark: string): Promise<void> {
-    const operation = (delta: CounterDelta): mongo.AnyBulkWriteOperation<Document> => ({
-      updateOne: { filter: { _id: delta.key, [mark]: { $exists: false } }, update: { $inc: delta.inc as mongo.Document, $set: { [mark]: true }, $setOnInsert: { ...delta.meta } }, upsert: true },
-    });
-    let todo = deltas;
-    while (todo.length) {
-      try {
-        await this.counters.bulkWrite(todo.map(operation), { ordered: false });
-        return;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
+  /**
+   * Phases 2 and 3 of a change, from wherever it stopped; waits out another process's live lease.
+   * `fresh`: this process has just written the change, so nothing of it is applied yet. Answers
+   * false when the change was stale (another change of the case came first) and has been dropped.
+   */
+  private async finish(change: Change, fresh: boolean): Promise<boolean> {
+    const ours = { _id: change._id, change: change.change };
+    if (!fresh && !(await this.claim(change))) return true; // finished by another process
+    const mark = `applied.${change.change}`;
+    if (change.phase === 'apply') {
+      if (change.becomes) {
+        const doc = await this.cases.findOne({ _id: change._id }, { projection: { seq: 1, change: 1 } });
+        const [was, is] = [(doc?.seq ?? 0) === change.becomes.seq - 1, doc?.seq === change.becomes.seq && doc.change === change.change];
+        if (!was && !is) {
+          await this.changes.deleteOne(ours);
+          return false;
+        }
       }
-      // A duplicate key: the counter exists and has the mark (already applied), or another event made it first (do it again).
-      const marked = new Set((await this.counters.find({ _id: { $in: todo.map((d) => d.key) }, [mark]: { $exists: true } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id as string));
-      todo = todo.filter((d) => !marked.has(d.key));
+      await this.applyOnce(change.deltas, change.change, fresh);
+      if (change.becomes) {
+        const { seq, counted } = change.becomes;
+        await this.cases.updateOne({ _id: change._id }, { $set: { seq, counted, change: change.change } }, { upsert: true });
+        if (counted.waiting) await this.waiting.replaceOne({ _id: change._id }, waitingCase(change._id, counted), { upsert: true });
+        else await this.waiting.deleteOne({ _id: change._id });
+      }
+      await this.changes.updateOne(ours, { $set: { phase: 'release' } });
     }
+    await this.counterUpdates(async () => {
+      for (const { key } of change.deltas) await this.counters.updateOne({ _id: key }, { $unset: { [mark]: '' } });
+    });
+    await this.changes.deleteOne(ours);
+    return true;
+  }
+
+  /** Takes over a change (ours, or its lease has run out); false once it is no longer in progress. */
+  private async claim(change: Change): Promise<boolean> {
+    for (;;) {
+      const now = new Date();
+      const claimed = await this.changes.updateOne(
+        { _id: change._id, change: change.change, $or: [{ owner: this.owner }, { lease: { $lte: now } }] },
+        { $set: { owner: this.owner, lease: new Date(now.getTime() + this.leaseMs) } },
+      );
+      if (claimed.matchedCount) return true;
+      const current = await this.changes.findOne({ _id: change._id }, { projection: { change: 1 } });
+      if (current?.change !== change.change) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** `$inc` on each counter that has not marked the change as applied, and the mark, in one update. */
+  private applyOnce(deltas: CounterDelta[], change: string, fresh: boolean): Promise<void> {
+    return this.counterUpdates(async () => {
+      for (const { key, inc, meta } of deltas) {
+        if (!fresh && ((await this.counters.findOne({ _id: key }, { projection: { applied: 1 } }))?.applied as Record<string, boolean> | undefined)?.[change]) continue;
+        const update = (): Promise<unknown> => this.counters.updateOne({ _id: key }, { $inc: inc as mongo.Document, $set: { [`applied.${change}`]: true }, $setOnInsert: { ...meta } }, { upsert: true });
+        // Two processes creating one counter at once: one insert fails on the key, and is done again as an update.
+        await update().catch((err) => (isDuplicateKey(err) ? update() : Promise.reject(err)));
+      }
+    });
+  }
+
+  private counterUpdates(work: () => Promise<void>): Promise<void> {
+    const run = this.counterWork.then(work, work);
+    this.counterWork = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Inserts a document; false if one with its `_id` is there already. */
+  private insertNew<T extends mongo.Document & { _id: string }>(collection: Collection<T>, doc: T): Promise<boolean> {
+    return collection.insertOne(doc as mongo.OptionalUnlessRequiredId<T>).then(
+      () => true,
+      (err) => (isDuplicateKey(err) ? false : Promise.reject(err)),
+    );
   }
 
   private serially<T>(caseId: string, work: () => Promise<T>): Promise<T> {
@@ -195,4 +268,8 @@ export class OutcomeLedger {
     });
     return run;
   }
+}
+
+function waitingCase(caseId: string, facts: CaseFacts): WaitingCase {
+  return { _id: caseId, period: facts.openedMonth, due: facts.waiting?.due ?? 'none', strata: facts.strata };
 }
