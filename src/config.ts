@@ -54,7 +54,7 @@ export interface Config {
     attachmentMaxBytes: number;
   };
   /** Bulk Data export (src/outcomes/): the job's poll and lease, and how many resources go in one NDJSON file. */
-  bulkExport: { pollMs: number; leaseMs: number; fileMaxResources: number };
+  bulkExport: { pollMs: number; leaseMs: number; fileMaxResources: number; retentionSeconds: number };
   review: {
     /** How long a case may take, by its request's priority: Task.restriction.period.end is set from it when the case opens. */
     dueHours: { routine: number; urgent: number; asap: number; stat: number };
@@ -106,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: parseInteger(env.EXPORT_POLL_MS, 1000, 'EXPORT_POLL_MS'),
       leaseMs: parseInteger(env.EXPORT_LEASE_MS, 30_000, 'EXPORT_LEASE_MS'),
       fileMaxResources: parseInteger(env.EXPORT_FILE_MAX_RESOURCES, 100_000, 'EXPORT_FILE_MAX_RESOURCES'),
+      retentionSeconds: parseInteger(env.EXPORT_RETENTION_SECONDS, 24 * 3600, 'EXPORT_RETENTION_SECONDS'),
     },
     review: {
       dueHours: {

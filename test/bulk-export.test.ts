@@ -1,7 +1,9 @@
 // Bulk Data export as an analyst or a coordinator uses it: kick off, poll the status URL, read the
 // manifest and the NDJSON files; de-identified by default, identified only for the roles allowed it;
 // a Group's export holds only its members' records; cancel; errors as OperationOutcomes.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import mongoose from 'mongoose';
 import { startTestService, type TestService } from './harness.js';
 
 let service: TestService;
@@ -180,6 +182,41 @@ describe('kick-off, status and files', () => {
     expect((await fetch(statusUrl, { method: 'DELETE', headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
     expect((await fetch(statusUrl, { headers: { authorization: `Bearer ${analyst}` } })).status).toBe(200);
   });
+});
+
+describe('retention', () => {
+  it('states when an export expires, and then deletes it with its files', async () => {
+    const databaseName = `test-export-retention-${randomUUID().slice(0, 8)}`;
+    const brief = await startTestService({ DATABASE_NAME: databaseName, EXPORT_POLL_MS: '100', EXPORT_RETENTION_SECONDS: '3' });
+    const connection = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: databaseName }).asPromise();
+    try {
+      const token = await brief.mintToken({ subject: 'analyst-1', scope: 'system/*.rs', role: 'analyst' });
+      expect((await brief.fhir('/Patient', { body: patientBody('Doe', '1964-07-12') })).status).toBe(201);
+      const started = await brief.fhir('/$export?_type=Patient', { token, headers: prefer });
+      const statusUrl = started.headers.get('content-location') as string;
+      const { manifest } = await manifestOf(statusUrl, token);
+      const status = await fetch(statusUrl, { headers: { authorization: `Bearer ${token}` } });
+      const expires = Date.parse(status.headers.get('expires') as string);
+      expect(expires - Date.now()).toBeGreaterThan(-1000);
+      expect(expires - Date.now()).toBeLessThanOrEqual(3000);
+      expect((await fetch(manifest.output[0].url, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      const files = connection.collection('exports.files');
+      expect(await files.countDocuments({ 'metadata.job': statusUrl.split('/').pop() })).toBe(1);
+
+      // The header is to the second; the export expires within the second after it.
+      await new Promise((r) => setTimeout(r, expires - Date.now() + 1100));
+      // Past its time the export is gone for its caller at once, and the worker deletes it within a poll or two.
+      for (const url of [statusUrl, manifest.output[0].url]) expect((await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await files.countDocuments({})) > 0; ) await new Promise((r) => setTimeout(r, 200));
+      expect(await files.countDocuments({})).toBe(0);
+      expect(await connection.collection('exports.chunks').countDocuments({})).toBe(0);
+      expect(await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })).toBe(0);
+    } finally {
+      await connection.dropDatabase();
+      await connection.close();
+      await brief.stop();
+    }
+  }, 60_000);
 });
 
 describe('de-identification', () => {

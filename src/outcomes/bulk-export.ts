@@ -1,7 +1,8 @@
 // FHIR Bulk Data export (`GET /fhir/$export`, `GET /fhir/Group/{id}/$export`), asynchronous: the
 // kick-off queues a durable job and answers 202 with a status URL under /bulk; the job reads the store
 // a batch at a time and writes NDJSON files into GridFS, de-identified unless an allowed role asks
-// otherwise; the status URL answers 202 with X-Progress, then the manifest; DELETE cancels.
+// otherwise; the status URL answers 202 with X-Progress, then the manifest; DELETE cancels. An ended
+// export and its files are deleted once its retention has passed (the manifest's Expires header).
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import express, { type Request, type Response, type Router } from 'express';
@@ -56,6 +57,8 @@ export interface BulkExportOptions {
   leaseMs: number;
   fileMaxResources: number;
   maxAttempts: number;
+  /** How long an ended export and its files are kept. */
+  retentionSeconds: number;
 }
 
 /** `_outputFormat` values that all mean FHIR NDJSON. */
@@ -68,6 +71,9 @@ const instant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d
 class Cancelled extends Error {}
 
 const callerKey = (caller: Principal): string => `${caller.issuer} ${caller.subject}`;
+const ended = (job: Job): boolean => job.state === 'done' || job.state === 'failed';
+/** When an ended export is deleted. */
+const expiresAt = (job: Job, options: BulkExportOptions): Date => new Date(new Date(job.updatedAt).getTime() + options.retentionSeconds * 1000);
 
 export class BulkExport {
   readonly worker: ExportWorker;
@@ -144,11 +150,12 @@ export class BulkExport {
     const fail = (res: Response, status: number, outcome: OperationOutcome): void => {
       res.status(status).type('application/fhir+json').send(JSON.stringify(outcome));
     };
-    // Another caller's export, or none: the same 404, so that an export's existence is not given away.
+    // Another caller's export, an expired one, or none: the same 404, so that an export's existence is not given away.
     const ownJob = async (req: Request, res: Response): Promise<Job | undefined> => {
       const job = /^[0-9a-f-]{36}$/.test(req.params.id as string) ? await this.jobs.get(req.params.id as string) : undefined;
       const caller = res.locals.principal as Principal | undefined;
-      if (job?.kind === exportJobKind && caller && (job.payload as unknown as ExportPayload).caller === callerKey(caller)) return job;
+      const live = job && !(ended(job) && expiresAt(job, this.options) <= new Date());
+      if (live && job.kind === exportJobKind && caller && (job.payload as unknown as ExportPayload).caller === callerKey(caller)) return job;
       fail(res, 404, notFound('No such export').outcome);
       return undefined;
     };
@@ -156,6 +163,7 @@ export class BulkExport {
       const job = await ownJob(req, res);
       if (!job) return;
       const progress = job.progress as ExportProgress;
+      if (ended(job)) res.set('Expires', expiresAt(job, this.options).toUTCString());
       if (job.state === 'failed') return fail(res, 500, outcomeOf([{ severity: 'error', code: 'exception', details: { text: `The export failed: ${job.error ?? 'unknown error'}` } }]));
       if (job.state !== 'done') {
         const payload = job.payload as unknown as ExportPayload;
@@ -218,7 +226,13 @@ export class ExportWorker extends WorkLoop {
     super(options.pollMs);
   }
 
+  private nextSweep = 0;
+
   protected async takeOne(): Promise<boolean> {
+    if (Date.now() >= this.nextSweep) {
+      this.nextSweep = Date.now() + Math.min(60_000, (this.options.retentionSeconds * 1000) / 2);
+      await this.deleteExpired().catch((err: Error) => this.log.warn({ err: err.name }, 'could not delete expired exports'));
+    }
     const job = await this.jobs.claim(exportJobKind, this.options.leaseMs).catch((err: Error) => {
       this.log.warn({ err: err.name }, 'could not claim an export job');
       return undefined;
@@ -244,6 +258,16 @@ export class ExportWorker extends WorkLoop {
       }
     }
     return true;
+  }
+
+  /** Deletes the exports that ended more than the retention ago: the files first, so none is left without its job. */
+  private async deleteExpired(): Promise<void> {
+    const expired = await this.jobs.endedBefore(exportJobKind, new Date(Date.now() - this.options.retentionSeconds * 1000));
+    for (const id of expired) {
+      await this.files.remove(id);
+      await this.jobs.remove(id);
+    }
+    if (expired.length) this.log.info({ exports: expired.length }, 'expired exports deleted');
   }
 
   /** One attempt: each type in turn, into files of at most `fileMaxResources` resources. */

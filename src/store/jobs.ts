@@ -85,6 +85,12 @@ export class JobQueue {
     return (await this.jobs.deleteOne({ _id: id })).deletedCount === 1;
   }
 
+  /** The jobs of a kind that ended (done or failed) before `before`. */
+  async endedBefore(kind: string, before: Date): Promise<string[]> {
+    const ended = await this.jobs.find({ kind, state: { $in: ['done', 'failed'] }, updatedAt: { $lt: before } }, { _id: 1 }).lean<{ _id: string }[]>();
+    return ended.map((job) => job._id);
+  }
+
   async get(id: string): Promise<Job | undefined> {
     return (await this.jobs.findById(id).lean<Job>()) ?? undefined;
   }

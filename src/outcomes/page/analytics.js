@@ -46,8 +46,9 @@
       data: {
         labels: specialties.map((s) => s.label || s.value),
         datasets: [
-          { label: 'concordant', data: specialties.map((s) => s.concordance.concordant.share), backgroundColor: '#4c78a8' },
-          { label: '95% interval', data: specialties.map((s) => s.concordance.concordant.ci95), backgroundColor: 'rgba(0,0,0,.25)', barPercentage: 0.15, grouped: false },
+          { label: 'concordant', data: specialties.map((s) => s.concordance.concordant.share), backgroundColor: '#4c78a8', order: 1 },
+          // A floating bar from the interval's low to its high end, drawn over the share's bar.
+          { label: '95% interval', data: specialties.map((s) => s.concordance.concordant.ci95), backgroundColor: 'rgba(0,0,0,.35)', barPercentage: 0.15, grouped: false, order: 0 },
         ],
       },
       options: { scales: { y: { min: 0, max: 1, ticks: { callback: (v) => percent(v) } } } },
