@@ -78,7 +78,26 @@ describe('the outcome ledger', () => {
     expect(await ledger.changes.countDocuments({})).toBe(0);
   });
 
-  it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
+  it('upgrades a ledger that counted waiting cases per due minute: they become the waiting set', async () => {
+    const old = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: `${databaseName}-old` }).asPromise();
+    try {
+      const ledger = new OutcomeLedger(old);
+      const [opened] = caseStory(3);
+      await ledger.cases.insertOne({ _id: 'waits', seq: 1, counted: opened });
+      await ledger.counters.insertOne({ _id: 'w|2026-01|2026-01-15T10:00|all|all', kind: 'waiting', period: '2026-01', due: '2026-01-15T10:00', dim: 'all', value: 'all', waiting: 1 });
+      await ledger.recover();
+      expect(await ledger.counters.countDocuments({ kind: 'waiting' })).toBe(0);
+      expect(await ledger.waitingCounts('2026-01', '2026-12', ['all', 'specialty'])).toEqual([
+        { dim: 'all', value: 'all', sums: { waiting: 1 } },
+        { dim: 'specialty', value: opened.strata.specialty, sums: { waiting: 1 } },
+      ]);
+    } finally {
+      await old.dropDatabase();
+      await old.close();
+    }
+  });
+
+    it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
     const name = `${databaseName}-kill`;
     const cases = 60;
     const run = (killAfterMs?: number): Promise<void> =>

@@ -142,6 +142,7 @@ export class OutcomeLedger {
 
   /** Finishes every change a crash or a failure left in progress; answers how many. */
   async recover(): Promise<number> {
+    await this.upgrade();
     let finished = 0;
     for (const { _id } of await this.changes.find({}, { projection: { _id: 1 } }).toArray()) {
       await this.serially(_id, async () => {
@@ -156,6 +157,18 @@ export class OutcomeLedger {
   }
 
   /**
+   * A ledger written before waiting cases were a set counted them per month opened and due minute
+   * (`kind: 'waiting'`): the set is made from the cases' facts, then those counters go.
+   */
+  private async upgrade(): Promise<void> {
+    if (!(await this.counters.findOne({ kind: 'waiting' }, { projection: { _id: 1 } }))) return;
+    for await (const { _id, counted } of this.cases.find({ 'counted.waiting': { $exists: true } })) {
+      await this.waiting.replaceOne({ _id }, waitingCase(_id, counted), { upsert: true });
+    }
+    await this.counters.deleteMany({ kind: 'waiting' });
+  }
+
+  /**
    * Sums of counter fields over the months `from`..`to` (`YYYY-MM`), by stratifier value (or by month:
    * `byPeriod`). The database selects the counters; they are added up here, since FerretDB 1.24
    * computes only the first accumulator of a `$group` (and there is one field per figure and bucket).
@@ -165,7 +178,7 @@ export class OutcomeLedger {
     for await (const { _id: _key, applied: _applied, period, dim, value, ...fields } of this.counters.find({ period: { $gte: from, $lte: to }, dim: { $in: dims } })) {
       const [d, v] = options.byPeriod ? ['month', period as string] : [dim as string, value as string];
       const sum = byStratum.get(`${d}|${v}`) ?? { dim: d, value: v, sums: {} };
-      for (const [field, n] of Object.entries(fields)) sum.sums[field] = (sum.sums[field] ?? 0) + (n as number);
+      for (const [field, n] of Object.entries(fields)) if (typeof n === 'number') sum.sums[field] = (sum.sums[field] ?? 0) + n;
       byStratum.set(`${d}|${v}`, sum);
     }
     return [...byStratum.values()];
