@@ -202,17 +202,20 @@ describe('the audit trail', () => {
     const since = new Date().toISOString();
     expect((await as('reviewer', `/Task/${cases.own.request}`)).status).toBe(200);
     expect((await as('reviewer', `/Task/${cases.other.request}`)).status).toBe(404);
+    // Events are written as their answers finish: wait for both (an earlier request's may land in between).
     const events = await eventually(async () => {
-      const found = await audit(`agent=${reviewerPractitioner}&date=ge${since}&_count=50`);
-      return found.body.total >= 2 ? found.body.entry.map((e: any) => e.resource) : undefined;
+      const found = (await audit(`agent=${reviewerPractitioner}&date=ge${since}&_count=50`)).body.entry?.map((e: any) => e.resource) ?? [];
+      const names = (e: any, task: string) => e.entity?.some((x: any) => x.what?.reference === `Task/${task}`);
+      return found.some((e: any) => names(e, cases.own.request)) && found.some((e: any) => names(e, cases.other.request)) ? found : undefined;
     });
+    expect(events).toBeDefined();
     const granted = events.find((e: any) => e.outcome === '0' && e.entity?.some((x: any) => x.what?.reference === `Task/${cases.own.request}`));
     expect(granted).toMatchObject({
       type: { code: 'rest' }, subtype: [{ code: 'read' }], action: 'R',
       agent: [{ who: { reference: reviewerPractitioner }, altId: 'dr-onc', requestor: true, role: [{ coding: [{ code: 'reviewer' }] }], network: { address: expect.stringMatching(/127\.0\.0\.1/) } }],
     });
     expect(granted.entity).toContainEqual(expect.objectContaining({ what: { reference: cases.own.patient }, role: expect.objectContaining({ code: '1' }) }));
-    const refused = events.find((e: any) => e.outcome === '4');
+    const refused = events.find((e: any) => e.outcome === '4' && e.entity?.some((x: any) => x.what?.reference === `Task/${cases.other.request}`));
     expect(refused).toMatchObject({ outcomeDesc: '404 Not Found', entity: [{ what: { reference: `Task/${cases.other.request}` } }] });
   });
 

@@ -117,6 +117,10 @@ describe('transaction and batch Bundles', () => {
     expect(current.body.gender).toBe('female');
     expect(current.body.meta.versionId).toBe('1');
     expect((await service.fhir('/Patient?family=Rolledback')).body.total).toBe(0);
+    // Undone entirely: the history has the one version, and the next write moves it on at once.
+    expect((await service.fhir(`/Patient/${existing.id}/_history`)).body.total).toBe(1);
+    const next = await service.fhir(`/Patient/${existing.id}`, { method: 'PUT', body: { ...existing, gender: 'male' }, headers: { 'if-match': 'W/"1"' } });
+    expect([next.status, next.body.meta?.versionId]).toEqual([200, '2']);
   });
 
   it('a batch runs each entry on its own and reports each outcome', async () => {

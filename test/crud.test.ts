@@ -73,6 +73,27 @@ describe('create, read, update, delete', () => {
     expect(current.body.meta.versionId).toBe('2');
   });
 
+  it('lets one of several writers at once update a version: the others get 412 (If-Match) or a version of their own, none is lost', async () => {
+    const created = (await service.fhir('/Patient', { body: patient })).body;
+    const put = (birthDate: string, headers: Record<string, string> = {}) => service.fhir(`/Patient/${created.id}`, { method: 'PUT', headers, body: { ...created, birthDate } });
+    for (let round = 0; round < 4; round++) {
+      const version = (await service.fhir(`/Patient/${created.id}`)).body.meta.versionId;
+      const answers = await Promise.all(Array.from({ length: 5 }, (_, k) => put(`1970-0${round + 1}-0${k + 1}`, { 'if-match': `W/"${version}"` })));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 412, 412, 412, 412]);
+      const winner = answers.find((a) => a.status === 200)!;
+      expect((await service.fhir(`/Patient/${created.id}`)).body).toEqual(winner.body);
+    }
+    // Without If-Match every write is kept as a version of its own (or refused with 409 when it cannot get one).
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, k) => put(`1980-01-0${k + 1}`)));
+    const kept = answers.filter((a) => a.status === 200);
+    expect(answers.every((a) => a.status === 200 || a.status === 409)).toBe(true);
+    expect(new Set(kept.map((a) => a.body.meta.versionId)).size).toBe(kept.length);
+    const history = await service.fhir(`/Patient/${created.id}/_history?_count=50`);
+    expect(history.body.total).toBe(5 + kept.length);
+    const dates = history.body.entry.map((e: any) => e.resource.birthDate);
+    for (const answer of kept) expect(dates).toContain(answer.body.birthDate);
+  });
+
   it('creates at a client-chosen id with PUT (201), then updates it (200)', async () => {
     const first = await service.fhir('/Organization/referring-hospital-1', {
       method: 'PUT',

@@ -41,6 +41,8 @@ export interface WriteResult {
 }
 
 const maxRetries = 5;
+/** When a version's history entry is there but the version is still current, the writer that wrote it is taken to have stopped. */
+const abandonedAfterMs = 30_000;
 
 export class Repository {
   /** Labels every version written; set once at start-up (without it, nothing is labelled). */
@@ -267,6 +269,8 @@ export class Repository {
     const key = `${type}/${id}`;
     if (previous) {
       await this.models.resources(type).collection.replaceOne({ _id: key } as never, previous as never);
+      // The history entry the write made of `previous` goes too, so that the next write can move it on.
+      await this.models.history(type).collection.deleteOne({ _id: `${key}/${previous.versionId}` } as never);
     } else {
       await this.models.resources(type).collection.deleteOne({ _id: key } as never);
     }
@@ -283,16 +287,32 @@ export class Repository {
     return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt, ...(access.length ? { access } : {}), ...(outbox ? { outbox } : {}) };
   }
 
-  /** Keeps `current` in history, then swaps in `next` only if nobody moved the version meanwhile. */
+  /**
+   * Keeps `current` in history, then swaps in `next`, if this writer is the one that moves the resource
+   * on from `current`'s version: the history entry of that version is inserted, and the store's unique
+   * key lets one writer do it, on any engine. Only that writer then replaces the current document, by
+   * `_id` alone. (A version guard in the replace's filter is not enough on FerretDB 1.24, which applies
+   * it as a read then a write, so two writers could both replace one version; it also reads the whole
+   * collection for any filter that is more than `_id`.) An entry left by a writer that stopped before
+   * replacing is given up once it is older than `abandonedAfterMs`, and the version can move on.
+   */
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
     const { idx: _i, dt: _d, outbox: _o, access: _a, ...entry } = current;
-    await this.models.history(current.type).collection.replaceOne(
-      { _id: `${current._id}/${current.versionId}` } as never,
-      { ...entry, _id: `${current._id}/${current.versionId}` } as never,
-      { upsert: true },
-    );
-    const result = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
-    return result.modifiedCount === 1;
+    const key = `${current._id}/${current.versionId}`;
+    const history = this.models.history(current.type).collection;
+    try {
+      await history.insertOne({ ...entry, _id: key, replacedAt: new Date() } as never);
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const held = await history.findOne<{ replacedAt?: Date }>({ _id: key } as never, { projection: { replacedAt: 1 } });
+      const stillCurrent = (await this.current(current.type, current.id))?.versionId === current.versionId;
+      if (held && stillCurrent && (held.replacedAt?.getTime() ?? 0) < Date.now() - abandonedAfterMs) {
+        await history.deleteOne({ _id: key, replacedAt: held.replacedAt } as never);
+      }
+      return false;
+    }
+    await this.models.resources(current.type).collection.replaceOne({ _id: current._id } as never, next as never);
+    return true;
   }
 }
 
