@@ -1,6 +1,6 @@
 // Bulk Data export as an analyst or a coordinator uses it: kick off, poll the status URL, read the
 // manifest and the NDJSON files; de-identified by default, identified only for the roles allowed it;
-// a Group's export holds only its members' records; cancel; errors as OperationOutcomes.
+// a Patient-level export holds every patient's records, a Group's only its members'; cancel; errors as OperationOutcomes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
@@ -150,6 +150,27 @@ describe('kick-off, status and files', () => {
     const typed = await exportOf(`/Group/${group}/$export?_type=Condition`, analyst);
     expect(Object.keys(typed.byType)).toEqual(['Condition']);
     expect(typed.byType.Condition).toHaveLength(2);
+  });
+
+  it('Patient level: every patient and the records that name one; a record about no patient stays out', async () => {
+    const aboutNoPatient = await service.fhir('/Observation', { body: { resourceType: 'Observation', status: 'final', code: { text: 'Group tally' }, subject: { reference: `Group/${group}` }, valueQuantity: { value: 2 } } });
+    expect(aboutNoPatient.status).toBe(201);
+    try {
+      const { byType, manifest } = await exportOf('/Patient/$export?deidentify=false', coordinator);
+      expect(manifest.request).toBe(`${service.base}/Patient/$export?deidentify=false`);
+      const exported = Object.values(byType).flat().map((r) => `${r.resourceType}/${r.id}`).sort();
+      expect(exported).toEqual(Object.values(patients).flatMap((p) => [`Patient/${p.id}`, ...p.records]).sort());
+      const typed = await exportOf('/Patient/$export?_type=Observation', analyst);
+      expect(typed.manifest.output.map((o: any) => o.type)).toEqual(['Observation', 'Observation']);
+      expect(Object.values(typed.byType).flat()).toHaveLength(6);
+    } finally {
+      expect((await service.fhir(`/Observation/${aboutNoPatient.body.id}`, { method: 'DELETE' })).status).toBe(200);
+    }
+    // The other levels the operation is not defined at.
+    for (const path of ['/Group/$export', `/Patient/${patients.a.id}/$export`, '/Observation/$export']) {
+      const refused = await kickOff(path, coordinator);
+      expect([path, refused.status, refused.body.resourceType]).toEqual([path, 405, 'OperationOutcome']);
+    }
   });
 
   it('DELETE on the status URL cancels the export and deletes its files', async () => {
@@ -307,12 +328,12 @@ describe('refusals', () => {
       expect([path, refused.status, refused.body.resourceType, refused.body.issue[0].expression]).toEqual([path, 400, 'OperationOutcome', [expression]]);
     }
     expect((await kickOff('/Group/no-such-group/$export', analyst)).status).toBe(404);
-    expect((await kickOff('/Patient/$export', analyst)).status).toBe(405);
+    expect((await kickOff('/Observation/$export', analyst)).status).toBe(405);
   });
 
-  it('the CapabilityStatement lists the export at system level and on Group', async () => {
+  it('the CapabilityStatement lists the export at system level, on Patient and on Group', async () => {
     const metadata = (await service.fhir('/metadata', { token: null })).body;
     expect(metadata.rest[0].operation.map((o: any) => o.name)).toContain('export');
-    expect(metadata.rest[0].resource.find((r: any) => r.type === 'Group').operation.map((o: any) => o.name)).toContain('export');
+    for (const type of ['Group', 'Patient']) expect(metadata.rest[0].resource.find((r: any) => r.type === type).operation.map((o: any) => o.name)).toContain('export');
   });
 });

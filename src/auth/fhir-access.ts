@@ -33,8 +33,8 @@ const operations: Record<string, OperationNeeds> = {
   notify: () => [{ type: 'ServiceRequest', permission: 'c' }],
   verify: () => [{ type: 'DiagnosticReport', permission: 'r' }],
   redeliver: () => [{ type: 'DiagnosticReport', permission: 'u' }],
-  // Group/{id}/$export reads the Group; the export checks `r` on each type it writes itself, at system level too.
-  export: () => [{ type: 'Group', permission: 'r' }],
+  // Group/{id}/$export reads the Group; the export checks `r` on each type it writes itself, at every level.
+  export: (type) => (type === 'Group' ? [{ type: 'Group', permission: 'r' }] : []),
   'evaluate-measure': () => [{ type: 'Measure', permission: 'r' }],
 };
 

@@ -1,4 +1,4 @@
-// FHIR Bulk Data export (`GET /fhir/$export`, `GET /fhir/Group/{id}/$export`), asynchronous: the
+// FHIR Bulk Data export (`GET /fhir/$export`, `/fhir/Patient/$export`, `/fhir/Group/{id}/$export`), asynchronous: the
 // kick-off queues a durable job and answers 202 with a status URL under /bulk; the job reads the store
 // a batch at a time and writes NDJSON files into GridFS, de-identified unless an allowed role asks
 // otherwise; the status URL answers 202 with X-Progress, then the manifest; DELETE cancels. An ended
@@ -12,7 +12,7 @@ import type { Principal } from '../auth/bearer.js';
 import { allows, neededScope } from '../auth/scopes.js';
 import type { Invocation } from '../fhir/operations/index.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { badRequest, forbidden, informational, notFound, outcomeOf } from '../fhir/outcome.js';
+import { badRequest, forbidden, informational, methodNotAllowed, notFound, outcomeOf } from '../fhir/outcome.js';
 import { isStoredResourceType, storedResourceTypes } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import type { Logger } from '../logger.js';
@@ -30,6 +30,8 @@ interface ExportPayload {
   types: string[];
   since?: string;
   group?: string;
+  /** Patient level: every patient and the records in their compartments. */
+  patients?: boolean;
   deidentify: boolean;
   /** The kick-off request's URL, for the manifest. */
   request: string;
@@ -66,6 +68,8 @@ const outputFormats = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'
 const kickOffParameters = new Set(['_type', '_since', '_outputFormat', 'deidentify']);
 /** Where a resource names its patient, as search parameters: a Group export takes what these point at the members. */
 const compartmentCodes = ['patient', 'subject'];
+/** A reference to a Patient, as the search index keeps it: `Patient/id`, or an absolute URL ending so. */
+const patientKey = '(^|/)Patient/[A-Za-z0-9\\-.]{1,64}$';
 const instant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 class Cancelled extends Error {}
@@ -94,6 +98,8 @@ export class BulkExport {
   /** The kick-off (for a role the gate let call it): checks the parameters, queues the job, answers 202 with its status URL. */
   async kickOff({ type, id, query, headers, gate }: Invocation): Promise<Reply> {
     const caller = gate.principal;
+    const level = !type ? 'system' : type === 'Patient' && !id ? 'patient' : type === 'Group' && id ? 'group' : undefined;
+    if (!level) throw methodNotAllowed('$export is called at system level, on Patient (every patient) or on a Group instance');
     if (!caller) throw forbidden('Bulk export needs a caller with the analyst, coordinator or admin role');
     if (!/\brespond-async\b/.test(String(headers.prefer ?? ''))) throw badRequest('Bulk export is asynchronous: send "Prefer: respond-async"', 'Prefer');
     for (const name of Object.keys(query)) {
@@ -115,7 +121,7 @@ export class BulkExport {
 
     const group = type === 'Group' ? (id as string) : undefined;
     // The audit trail is the admins' to read, through its own API, never in an export.
-    const exportable = (group ? compartmentTypes() : storedResourceTypes).filter((t) => classOf(t) !== 'audit');
+    const exportable = (level === 'system' ? storedResourceTypes : compartmentTypes()).filter((t) => classOf(t) !== 'audit');
     const asked = [query._type].flat().filter((v) => v !== undefined).flatMap((v) => String(v).split(',')).map((t) => t.trim()).filter(Boolean);
     for (const t of asked) {
       if (!isStoredResourceType(t)) throw badRequest(`_type names "${t.slice(0, 40)}", which is not a resource type served here`, '_type');
@@ -133,8 +139,9 @@ export class BulkExport {
       types,
       ...(since ? { since } : {}),
       ...(group ? { group } : {}),
+      ...(level === 'patient' ? { patients: true } : {}),
       deidentify,
-      request: `${this.service.fhirBase}${group ? `/Group/${group}` : ''}/$export${search.size ? `?${search}` : ''}`,
+      request: `${this.service.fhirBase}${group ? `/Group/${group}` : level === 'patient' ? '/Patient' : ''}/$export${search.size ? `?${search}` : ''}`,
     };
     await this.jobs.enqueue(exportJobKind, jobId, payload as unknown as Record<string, unknown>);
     this.worker.nudge();
@@ -203,6 +210,12 @@ export class BulkExport {
       error: [],
     };
   }
+}
+
+/** A filter for the records of `type` that name a patient in a compartment parameter (Patient-level export). */
+function inAnyCompartment(type: string): Record<string, unknown> {
+  const byCode = compartmentCodes.filter((c) => supportedParameters(type).has(c)).map((c) => ({ [`idx.${c}`]: { $regex: patientKey } }));
+  return byCode.length > 1 ? { $or: byCode } : byCode[0];
 }
 
 /** The types that can hold a patient's records: Patient, and every type with a patient or subject search parameter. */
@@ -283,7 +296,9 @@ export class ExportWorker extends WorkLoop {
       this.jobs.heartbeat(job._id, this.options.leaseMs, shown).then((ours) => (lost ||= !ours), () => undefined);
     }, Math.min(1000, this.options.leaseMs / 3));
     try {
-      const source = payload.group ? this.compartment(await this.members(payload.group), since) : (type: string) => this.files.resources(type, since);
+      const source = payload.group
+        ? this.compartment(await this.members(payload.group), since)
+        : (type: string) => this.files.resources(type, since, payload.patients && type !== 'Patient' ? inAnyCompartment(type) : {});
       for (const [typeIndex, type] of payload.types.entries()) {
         Object.assign(progress, { type, typeIndex });
         let file: ExportFileWriter | undefined;
