@@ -173,6 +173,18 @@ describe('kick-off, status and files', () => {
     }
   });
 
+  it('_typeFilter keeps the resources of a type that match any of its searches; types without one are whole', async () => {
+    const heartRate = encodeURIComponent('Observation?code=http://loinc.org|8867-4');
+    const system = await exportOf(`/$export?_type=Observation,Condition&_typeFilter=${heartRate}&deidentify=false`, coordinator);
+    expect(system.byType.Observation.map((o) => o.code.coding[0].code)).toEqual(['8867-4', '8867-4', '8867-4']);
+    expect(system.byType.Condition).toHaveLength(3);
+    const either = encodeURIComponent('Observation?code=http://loinc.org|8867-4,Observation?date=ge2024-03-11');
+    expect(Object.values((await exportOf(`/$export?_type=Observation&_typeFilter=${either}`, analyst)).byType).flat()).toHaveLength(6);
+    const members = await exportOf(`/Group/${group}/$export?_type=Patient,Observation&_typeFilter=${heartRate}&_typeFilter=${encodeURIComponent('Patient?birthdate=lt1970')}&deidentify=false`, coordinator);
+    expect(members.byType.Patient.map((p) => p.id)).toEqual([patients.a.id]);
+    expect(members.byType.Observation.map((o) => o.subject.reference).sort()).toEqual([`Patient/${patients.a.id}`, `Patient/${patients.b.id}`].sort());
+  });
+
   it('DELETE on the status URL cancels the export and deletes its files', async () => {
     const started = await kickOff('/$export', analyst);
     const statusUrl = started.headers.get('content-location') as string;
@@ -321,7 +333,10 @@ describe('refusals', () => {
       ['/$export?_since=2026-01-01', prefer, '_since'],
       ['/$export?_outputFormat=text/csv', prefer, '_outputFormat'],
       ['/$export?deidentify=maybe', prefer, 'deidentify'],
-      ['/$export?_typeFilter=Observation%3Fstatus%3Dfinal', prefer, '_typeFilter'],
+      ['/$export?_type=Observation&_typeFilter=Observation%3Fspaceship%3D1', prefer, '_typeFilter'],
+      ['/$export?_type=Observation&_typeFilter=Observation%3F_count%3D5', prefer, '_typeFilter'],
+      ['/$export?_type=Observation&_typeFilter=Patient%3Fgender%3Dfemale', prefer, '_typeFilter'],
+      ['/$export?_typeFilter=status%3Dfinal', prefer, '_typeFilter'],
       ['/$export', {}, 'Prefer'],
     ] as const) {
       const refused = await kickOff(path, analyst, headers);

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import express, { type Request, type Response, type Router } from 'express';
+import type { SearchRequest } from '@medplum/core';
 import type { Group, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { classOf, mayExportIdentified } from '../access/policy.js';
 import type { Principal } from '../auth/bearer.js';
@@ -15,6 +16,7 @@ import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, forbidden, informational, methodNotAllowed, notFound, outcomeOf } from '../fhir/outcome.js';
 import { isStoredResourceType, storedResourceTypes } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
+import { parseSearch, type QueryParams } from '../fhir/search/search.js';
 import type { Logger } from '../logger.js';
 import type { ExportFiles, ExportFileWriter } from '../store/export-files.js';
 import type { Job, JobQueue } from '../store/jobs.js';
@@ -32,6 +34,8 @@ interface ExportPayload {
   group?: string;
   /** Patient level: every patient and the records in their compartments. */
   patients?: boolean;
+  /** `_typeFilter`: search queries by type; a resource of the type is exported if it matches any. */
+  typeFilters?: Record<string, string[]>;
   deidentify: boolean;
   /** The kick-off request's URL, for the manifest. */
   request: string;
@@ -65,7 +69,9 @@ export interface BulkExportOptions {
 
 /** `_outputFormat` values that all mean FHIR NDJSON. */
 const outputFormats = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
-const kickOffParameters = new Set(['_type', '_since', '_outputFormat', 'deidentify']);
+const kickOffParameters = new Set(['_type', '_since', '_outputFormat', '_typeFilter', 'deidentify']);
+/** Search parameters that shape a result page rather than select resources: no place in a `_typeFilter`. */
+const shapingParameters = new Set(['_count', '_offset', '_sort', '_include', '_revinclude', '_summary', '_total', '_elements', '_format', '_pretty']);
 /** Where a resource names its patient, as search parameters: a Group export takes what these point at the members. */
 const compartmentCodes = ['patient', 'subject'];
 /** A reference to a Patient, as the search index keeps it: `Patient/id`, or an absolute URL ending so. */
@@ -128,6 +134,7 @@ export class BulkExport {
       if (!exportable.includes(t)) throw badRequest(`_type names ${t}, which has no resources in a patient's compartment`, '_type');
     }
     const types = asked.length ? [...new Set(asked)] : [...exportable];
+    const filters = typeFilters([query._typeFilter].flat().filter((v) => v !== undefined).map(String), types);
     const missing = types.filter((t) => !allows(caller.scopes, t, 'r'));
     if (missing.length) throw forbidden(`This export needs the scope ${neededScope(caller.scopes, missing[0], 'r')} (or a wider one), which the access token does not grant`, '_type');
     if (group) await this.service.repository.read('Group', group); // 404 or 410 before any job
@@ -140,6 +147,7 @@ export class BulkExport {
       ...(since ? { since } : {}),
       ...(group ? { group } : {}),
       ...(level === 'patient' ? { patients: true } : {}),
+      ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
       deidentify,
       request: `${this.service.fhirBase}${group ? `/Group/${group}` : level === 'patient' ? '/Patient' : ''}/$export${search.size ? `?${search}` : ''}`,
     };
@@ -209,6 +217,36 @@ export class BulkExport {
       output: (progress.output ?? []).map((o) => ({ type: o.type, url: `${this.statusUrl(job._id)}/${o.name}`, count: o.count })),
       error: [],
     };
+  }
+}
+
+/**
+ * `_typeFilter` values (`Type?search`, several in one value separated by commas) by type, each checked
+ * as a search of that type; a type this export does not include, or a search that cannot run, is 400.
+ */
+function typeFilters(values: string[], types: string[]): Record<string, string[]> {
+  const byType: Record<string, string[]> = {};
+  for (const query of values.flatMap((v) => v.split(/,(?=[A-Z][A-Za-z]+\?)/))) {
+    const [, type, search] = /^([A-Z][A-Za-z]+)\?(.+)$/.exec(query) ?? [];
+    if (!type) throw badRequest('_typeFilter is a search of one type, e.g. Observation?status=final', '_typeFilter');
+    if (!types.includes(type)) throw badRequest(`_typeFilter names ${type.slice(0, 40)}, which this export does not include (see _type)`, '_typeFilter');
+    searchOf(type, search);
+    (byType[type] ??= []).push(search);
+  }
+  return byType;
+}
+
+/** A `_typeFilter` search of `type`; its values are not quoted in errors (they can name a patient). */
+function searchOf(type: string, search: string): SearchRequest {
+  const query: QueryParams = {};
+  for (const [name, value] of new URLSearchParams(search)) query[name] = [...[query[name] ?? []].flat(), value];
+  const names = Object.keys(query);
+  const shaping = names.find((n) => shapingParameters.has(n.split(':')[0]));
+  if (shaping) throw badRequest(`_typeFilter selects resources only; ${shaping.slice(0, 40)} has no place in it`, '_typeFilter');
+  try {
+    return parseSearch(type, query);
+  } catch {
+    throw badRequest(`_typeFilter for ${type}: the search (${names.map((n) => n.slice(0, 40)).join(', ')}) is not one this server can run`, '_typeFilter');
   }
 }
 
@@ -296,9 +334,14 @@ export class ExportWorker extends WorkLoop {
       this.jobs.heartbeat(job._id, this.options.leaseMs, shown).then((ours) => (lost ||= !ours), () => undefined);
     }, Math.min(1000, this.options.leaseMs / 3));
     try {
-      const source = payload.group
-        ? this.compartment(await this.members(payload.group), since)
-        : (type: string) => this.files.resources(type, since, payload.patients && type !== 'Patient' ? inAnyCompartment(type) : {});
+      const where = (type: string): Record<string, unknown> => {
+        const clauses = [
+          ...(payload.patients && type !== 'Patient' ? [inAnyCompartment(type)] : []),
+          ...(payload.typeFilters?.[type] ? [{ $or: payload.typeFilters[type].map((q) => this.service.repository.filterOf(searchOf(type, q))) }] : []),
+        ];
+        return clauses.length > 1 ? { $and: clauses } : (clauses[0] ?? {});
+      };
+      const source = payload.group ? this.compartment(await this.members(payload.group), since, where) : (type: string) => this.files.resources(type, since, where(type));
       for (const [typeIndex, type] of payload.types.entries()) {
         Object.assign(progress, { type, typeIndex });
         let file: ExportFileWriter | undefined;
@@ -334,12 +377,17 @@ export class ExportWorker extends WorkLoop {
     return [...keys, ...sources];
   }
 
-  /** The records of a type in the members' compartments, updated after `since` when given. */
-  private compartment(targets: string[], since: Date | undefined): (type: string) => AsyncGenerator<Resource> {
+  /** The records of a type in the members' compartments that match `where`, updated after `since` when given. */
+  private compartment(targets: string[], since: Date | undefined, where: (type: string) => Record<string, unknown>): (type: string) => AsyncGenerator<Resource> {
     const { repository } = this.service;
+    const files = this.files;
+    const members = targets.filter((t) => t.startsWith('Patient/')).map((t) => t.slice('Patient/'.length));
     return async function* (type) {
-      const records = type === 'Patient' ? await repository.readMany(targets.filter((t) => t.startsWith('Patient/'))) : repository.streamReferencing(type, compartmentCodes, targets);
-      for await (const record of records) {
+      if (type === 'Patient') {
+        yield* files.resources('Patient', since, { id: { $in: members }, ...where('Patient') });
+        return;
+      }
+      for await (const record of repository.streamReferencing(type, compartmentCodes, targets, where(type))) {
         if (!since || new Date(record.meta?.lastUpdated ?? 0) > since) yield record;
       }
     };

@@ -180,6 +180,11 @@ export class Repository {
     return entries.slice(0, count);
   }
 
+  /** The database filter of a search (its parameters; paging and sorting aside). */
+  filterOf(search: SearchRequest): Record<string, unknown> {
+    return buildFilter(search, this.baseUrl);
+  }
+
   /** `narrowing` (the caller's reach) is applied to the matches and to the total. */
   async search(search: SearchRequest, withTotal: boolean, narrowing?: Narrowing): Promise<SearchResult> {
     const filter = { ...buildFilter(search, this.baseUrl), ...narrowing };
@@ -237,11 +242,12 @@ export class Repository {
     return limit ? found.slice(0, limit) : found;
   }
 
-  /** Like `referencing` for one type, read as a stream: a batch at a time, never all at once. */
-  async *streamReferencing(type: string, codes: string[], targets: string[]): AsyncGenerator<Resource> {
+  /** Like `referencing` for one type, and matching `where`, read as a stream: a batch at a time, never all at once. */
+  async *streamReferencing(type: string, codes: string[], targets: string[], where: Record<string, unknown> = {}): AsyncGenerator<Resource> {
     const byCode = codes.filter((c) => supportedParameters(type).has(c)).map((c) => ({ [`idx.${c}`]: { $in: targets } }));
     if (!byCode.length || !targets.length) return;
-    const cursor = this.models.resources(type).find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]) }, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 500 });
+    const referring = byCode.length > 1 ? { $or: byCode } : byCode[0];
+    const cursor = this.models.resources(type).find({ deleted: false, ...(Object.keys(where).length ? { $and: [referring, where] } : referring) }, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 500 });
     for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
   }
 
