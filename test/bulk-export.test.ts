@@ -185,6 +185,21 @@ describe('kick-off, status and files', () => {
     expect(members.byType.Observation.map((o) => o.subject.reference).sort()).toEqual([`Patient/${patients.a.id}`, `Patient/${patients.b.id}`].sort());
   });
 
+  it('_elements keeps the listed root elements, the mandatory ones, id and meta, and tags the resource SUBSETTED', async () => {
+    const { byType } = await exportOf('/$export?_type=Patient,Observation&_elements=Patient.birthDate,value,subject&deidentify=false', coordinator);
+    const patient = byType.Patient.find((p) => p.id === patients.a.id);
+    expect(Object.keys(patient).sort()).toEqual(['birthDate', 'id', 'meta', 'resourceType']);
+    expect(patient.birthDate).toBe('1964-07-12');
+    expect(patient.meta.tag).toContainEqual(expect.objectContaining({ code: 'SUBSETTED' }));
+    // Observation: value[x] and subject as asked, status and code because R4 requires them.
+    for (const observation of byType.Observation) {
+      expect(Object.keys(observation).filter((k) => !['id', 'meta', 'resourceType'].includes(k)).sort()).toEqual(['code', 'status', 'subject', observation.valueQuantity ? 'valueQuantity' : 'valueString'].sort());
+    }
+    // De-identification still applies to what is kept.
+    const deidentified = await exportOf('/$export?_type=Patient&_elements=birthDate,name', analyst);
+    expect(deidentified.byType.Patient.every((p) => p.name === undefined && /^\d{4}$/.test(p.birthDate))).toBe(true);
+  });
+
   it('DELETE on the status URL cancels the export and deletes its files', async () => {
     const started = await kickOff('/$export', analyst);
     const statusUrl = started.headers.get('content-location') as string;
@@ -337,6 +352,9 @@ describe('refusals', () => {
       ['/$export?_type=Observation&_typeFilter=Observation%3F_count%3D5', prefer, '_typeFilter'],
       ['/$export?_type=Observation&_typeFilter=Patient%3Fgender%3Dfemale', prefer, '_typeFilter'],
       ['/$export?_typeFilter=status%3Dfinal', prefer, '_typeFilter'],
+      ['/$export?_type=Patient&_elements=Patient.spaceship', prefer, '_elements'],
+      ['/$export?_type=Patient&_elements=Observation.status', prefer, '_elements'],
+      ['/$export?_type=Patient&_elements=name.family', prefer, '_elements'],
       ['/$export', {}, 'Prefer'],
     ] as const) {
       const refused = await kickOff(path, analyst, headers);

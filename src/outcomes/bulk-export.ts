@@ -22,6 +22,7 @@ import type { ExportFiles, ExportFileWriter } from '../store/export-files.js';
 import type { Job, JobQueue } from '../store/jobs.js';
 import { WorkLoop } from '../store/work-loop.js';
 import { Deidentifier } from './deidentify.js';
+import { parseElements, Subsetter } from './subset.js';
 
 export const exportJobKind = 'bulk-export';
 
@@ -36,6 +37,8 @@ interface ExportPayload {
   patients?: boolean;
   /** `_typeFilter`: search queries by type; a resource of the type is exported if it matches any. */
   typeFilters?: Record<string, string[]>;
+  /** `_elements`: the root elements kept (`Type.element` or `element`). */
+  elements?: string[];
   deidentify: boolean;
   /** The kick-off request's URL, for the manifest. */
   request: string;
@@ -69,7 +72,7 @@ export interface BulkExportOptions {
 
 /** `_outputFormat` values that all mean FHIR NDJSON. */
 const outputFormats = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
-const kickOffParameters = new Set(['_type', '_since', '_outputFormat', '_typeFilter', 'deidentify']);
+const kickOffParameters = new Set(['_type', '_since', '_outputFormat', '_typeFilter', '_elements', 'deidentify']);
 /** Search parameters that shape a result page rather than select resources: no place in a `_typeFilter`. */
 const shapingParameters = new Set(['_count', '_offset', '_sort', '_include', '_revinclude', '_summary', '_total', '_elements', '_format', '_pretty']);
 /** Where a resource names its patient, as search parameters: a Group export takes what these point at the members. */
@@ -128,13 +131,15 @@ export class BulkExport {
     const group = type === 'Group' ? (id as string) : undefined;
     // The audit trail is the admins' to read, through its own API, never in an export.
     const exportable = (level === 'system' ? storedResourceTypes : compartmentTypes()).filter((t) => classOf(t) !== 'audit');
-    const asked = [query._type].flat().filter((v) => v !== undefined).flatMap((v) => String(v).split(',')).map((t) => t.trim()).filter(Boolean);
+    const given = (name: string): string[] => [query[name]].flat().filter((v) => v !== undefined).map(String);
+    const asked = given('_type').flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean);
     for (const t of asked) {
       if (!isStoredResourceType(t)) throw badRequest(`_type names "${t.slice(0, 40)}", which is not a resource type served here`, '_type');
       if (!exportable.includes(t)) throw badRequest(`_type names ${t}, which has no resources in a patient's compartment`, '_type');
     }
     const types = asked.length ? [...new Set(asked)] : [...exportable];
-    const filters = typeFilters([query._typeFilter].flat().filter((v) => v !== undefined).map(String), types);
+    const filters = typeFilters(given('_typeFilter'), types);
+    const elements = parseElements(given('_elements'), types);
     const missing = types.filter((t) => !allows(caller.scopes, t, 'r'));
     if (missing.length) throw forbidden(`This export needs the scope ${neededScope(caller.scopes, missing[0], 'r')} (or a wider one), which the access token does not grant`, '_type');
     if (group) await this.service.repository.read('Group', group); // 404 or 410 before any job
@@ -148,6 +153,7 @@ export class BulkExport {
       ...(group ? { group } : {}),
       ...(level === 'patient' ? { patients: true } : {}),
       ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
+      ...(elements.length ? { elements } : {}),
       deidentify,
       request: `${this.service.fhirBase}${group ? `/Group/${group}` : level === 'patient' ? '/Patient' : ''}/$export${search.size ? `?${search}` : ''}`,
     };
@@ -326,6 +332,7 @@ export class ExportWorker extends WorkLoop {
     const payload = job.payload as unknown as ExportPayload;
     const progress: ExportProgress = { written: 0, transactionTime: new Date().toISOString(), output: [] };
     const deidentifier = payload.deidentify ? new Deidentifier(this.service.fhirBase) : undefined;
+    const subsetter = payload.elements ? new Subsetter(payload.elements) : undefined;
     const since = payload.since ? new Date(payload.since) : undefined;
     // The heartbeat keeps the lease and shows progress; a job that is no longer ours was cancelled.
     let lost = false;
@@ -357,7 +364,8 @@ export class ExportWorker extends WorkLoop {
             const n = (progress.output?.filter((o) => o.type === type).length ?? 0) + 1;
             file = this.files.create(`${job._id}/${job.attempts}/${type}-${n}.ndjson`, job._id, job.attempts);
           }
-          await file.write(JSON.stringify(deidentifier ? deidentifier.deidentify(resource) : resource));
+          const kept = subsetter ? subsetter.subset(resource) : resource;
+          await file.write(JSON.stringify(deidentifier ? deidentifier.deidentify(kept) : kept));
           progress.written = (progress.written ?? 0) + 1;
         }
         await close();
