@@ -104,7 +104,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
     // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
     const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl, maxAttempts: 3 });
-    service.operations.set('export', { methods: ['GET'], run: (_s, call) => bulkExport.kickOff(call) });
+    service.operations.set('export', { methods: ['GET', 'POST'], run: (_s, call) => bulkExport.kickOff(call) });
     // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
     const outcomes = await installOutcomes(service, institutions, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
     const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);

@@ -200,6 +200,25 @@ describe('kick-off, status and files', () => {
     expect(deidentified.byType.Patient.every((p) => p.name === undefined && /^\d{4}$/.test(p.birthDate))).toBe(true);
   });
 
+  it('a POST kick-off takes its parameters in a Parameters body', async () => {
+    const body = { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient' }, { name: '_elements', valueString: 'gender' }, { name: 'deidentify', valueBoolean: false }] };
+    const started = await service.fhir('/Patient/$export', { method: 'POST', token: coordinator, headers: prefer, body });
+    expect(started.status).toBe(202);
+    const { manifest } = await manifestOf(started.headers.get('content-location') as string, coordinator);
+    expect(manifest.request).toBe(`${service.base}/Patient/$export`);
+    expect(manifest.output.map((o: any) => [o.type, o.count])).toEqual([['Patient', 3]]);
+    const refusals: [string, unknown, string][] = [
+      ['/$export?_type=Patient', body, '_type'],
+      ['/$export', { resourceType: 'Parameters', parameter: [{ name: 'spaceship', valueString: 'x' }] }, 'Parameters.parameter[0].name'],
+      ['/$export', { resourceType: 'Parameters', parameter: [{ name: '_since', valueString: 'yesterday' }] }, 'Parameters.parameter[0].valueInstant'],
+      ['/$export', { resourceType: 'Patient' }, 'Parameters'],
+    ];
+    for (const [path, refusedBody, expression] of refusals) {
+      const refused = await service.fhir(path, { method: 'POST', token: coordinator, headers: prefer, body: refusedBody });
+      expect([path, refused.status, refused.body.issue?.[0].expression]).toEqual([path, 400, [expression]]);
+    }
+  });
+
   it('DELETE on the status URL cancels the export and deletes its files', async () => {
     const started = await kickOff('/$export', analyst);
     const statusUrl = started.headers.get('content-location') as string;
@@ -255,7 +274,8 @@ describe('retention', () => {
       await new Promise((r) => setTimeout(r, expires - Date.now() + 1100));
       // Past its time the export is gone for its caller at once, and the worker deletes it within a poll or two.
       for (const url of [statusUrl, manifest.output[0].url]) expect((await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await files.countDocuments({})) > 0; ) await new Promise((r) => setTimeout(r, 200));
+      const left = async (): Promise<number> => (await files.countDocuments({})) + (await connection.collection('jobs').countDocuments({ kind: 'bulk-export' }));
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await left()) > 0; ) await new Promise((r) => setTimeout(r, 200));
       expect(await files.countDocuments({})).toBe(0);
       expect(await connection.collection('exports.chunks').countDocuments({})).toBe(0);
       expect(await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })).toBe(0);

@@ -42,7 +42,7 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
   router
     .route('/:type')
     .get(handle((req, gate) => (req.params.type.startsWith('$') ? invokeOperation(service, req, '', undefined, req.params.type, gate) : service.search(req.params.type, query(req), self(req), gate))))
-    .post(handle((req, gate) => service.create(req.params.type, req.body, req.get('If-None-Exist'), gate)));
+    .post(handle((req, gate) => (req.params.type.startsWith('$') ? invokeOperation(service, req, '', undefined, req.params.type, gate) : service.create(req.params.type, req.body, req.get('If-None-Exist'), gate))));
   router
     .route('/:type/:id')
     .get(

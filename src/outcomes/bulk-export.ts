@@ -7,11 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import express, { type Request, type Response, type Router } from 'express';
 import type { SearchRequest } from '@medplum/core';
-import type { Group, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Group, OperationDefinition, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { classOf, mayExportIdentified } from '../access/policy.js';
 import type { Principal } from '../auth/bearer.js';
 import { allows, neededScope } from '../auth/scopes.js';
 import type { Invocation } from '../fhir/operations/index.js';
+import { readParameters } from '../fhir/operations/parameters.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, forbidden, informational, methodNotAllowed, notFound, outcomeOf } from '../fhir/outcome.js';
 import { isStoredResourceType, storedResourceTypes } from '../fhir/resource-types.js';
@@ -105,12 +106,13 @@ export class BulkExport {
   }
 
   /** The kick-off (for a role the gate let call it): checks the parameters, queues the job, answers 202 with its status URL. */
-  async kickOff({ type, id, query, headers, gate }: Invocation): Promise<Reply> {
+  async kickOff({ type, id, query: url, headers, gate, method, body }: Invocation): Promise<Reply> {
     const caller = gate.principal;
     const level = !type ? 'system' : type === 'Patient' && !id ? 'patient' : type === 'Group' && id ? 'group' : undefined;
     if (!level) throw methodNotAllowed('$export is called at system level, on Patient (every patient) or on a Group instance');
     if (!caller) throw forbidden('Bulk export needs a caller with the analyst, coordinator or admin role');
     if (!/\brespond-async\b/.test(String(headers.prefer ?? ''))) throw badRequest('Bulk export is asynchronous: send "Prefer: respond-async"', 'Prefer');
+    const query = method === 'POST' ? this.parametersOf(body, url) : url;
     for (const name of Object.keys(query)) {
       if (!kickOffParameters.has(name)) throw badRequest(`$export does not support the parameter "${name.slice(0, 40)}"`, name);
     }
@@ -145,7 +147,8 @@ export class BulkExport {
     if (group) await this.service.repository.read('Group', group); // 404 or 410 before any job
 
     const jobId = randomUUID();
-    const search = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => [v].flat().map((x): [string, string] => [k, String(x)])));
+    // The kick-off's URL: a POST's parameters are in its body.
+    const search = new URLSearchParams(Object.entries(url).flatMap(([k, v]) => [v].flat().map((x): [string, string] => [k, String(x)])));
     const payload: ExportPayload = {
       caller: callerKey(caller),
       types,
@@ -160,6 +163,18 @@ export class BulkExport {
     await this.jobs.enqueue(exportJobKind, jobId, payload as unknown as Record<string, unknown>);
     this.worker.nudge();
     return { status: 202, headers: { 'Content-Location': this.statusUrl(jobId) }, body: informational(`The export is under way; poll ${this.statusUrl(jobId)}`) };
+  }
+
+  /** A POST kick-off's Parameters body (checked against the OperationDefinition) as the query it stands for. */
+  private parametersOf(body: unknown, url: Record<string, unknown>): Record<string, string[]> {
+    const inUrl = Object.keys(url)[0];
+    if (inUrl !== undefined) throw badRequest('A POST kick-off takes its parameters in its Parameters body, not in the URL', inUrl.slice(0, 40));
+    const definition = this.service.conformance.operations.get('export') as OperationDefinition;
+    const query: Record<string, string[]> = {};
+    for (const [name, parameters] of readParameters(definition, body)) {
+      query[name] = parameters.map((p) => String(p.valueString ?? p.valueInstant ?? p.valueBoolean));
+    }
+    return query;
   }
 
   private statusUrl(jobId: string): string {
