@@ -169,6 +169,23 @@ describe('what a restricted caller sees', () => {
     expect((await service.fhir(`/Communication?based-on=ServiceRequest/${cases.other.request}&_summary=count`)).body.total).toBe(before);
   });
 
+  it('naming a case that does not exist answers as naming another tenant\'s does, so the answer tells nothing; a transaction may name what it creates', async () => {
+    for (const role of ['referrer', 'reviewer'] as const) {
+      const other = await as(role, '/Communication', { body: communicationOf(cases.other.request) });
+      const missing = await as(role, '/Communication', { body: communicationOf('no-such-case') });
+      expect([role, missing.status, missing.body.issue[0].code, missing.body.issue[0].details]).toEqual([role, other.status, other.body.issue[0].code, other.body.issue[0].details]);
+    }
+    expect((await service.fhir('/Communication?based-on=ServiceRequest/no-such-case&_summary=count')).body.total).toBe(0);
+    // A note and the request it is about, created together: the note names the request before it is stored.
+    const created = await as('referrer', '', {
+      body: { resourceType: 'Bundle', type: 'transaction', entry: [
+        { fullUrl: 'urn:uuid:5b0c6a3e-0d1c-4a8e-9a51-3f0f4a1b2c3d', resource: { resourceType: 'Communication', status: 'completed', basedOn: [{ reference: 'urn:uuid:0e7f3c52-6a7b-4c0e-8d1f-2a3b4c5d6e7f' }], payload: [{ contentString: 'A note' }] }, request: { method: 'POST', url: 'Communication' } },
+        { fullUrl: 'urn:uuid:0e7f3c52-6a7b-4c0e-8d1f-2a3b4c5d6e7f', resource: { resourceType: 'ServiceRequest', status: 'draft', intent: 'proposal', subject: { reference: cases.own.patient } }, request: { method: 'POST', url: 'ServiceRequest' } },
+      ] },
+    });
+    expect([created.status, created.body.entry?.map((e: any) => e.response.status)]).toEqual([200, ['201 Created', '201 Created']]);
+  });
+
   it("a referring system cannot submit or poll for another institution", async () => {
     const endpoint = (await service.fhir(`/Endpoint?organization=Organization/${northId}`)).body.entry[0].resource;
     expect((await as('referrer', `/Endpoint/${endpoint.id}/$notify`, { body: { resourceType: 'Parameters' } })).status).toBe(200);

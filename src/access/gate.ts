@@ -69,9 +69,10 @@ export class Gate {
   /**
    * A write must stay inside the caller's reach, judged on the labels it would be stored with: a
    * referring system writes only for its own institution, a reviewer only records of the cases
-   * assigned to them. Another tenant's case or patient answers 404, as reading it would.
+   * assigned to them. Another tenant's case or patient answers 404, as reading it would, and so does a
+   * case that does not exist (`unknownCasesOf`), so that the answer does not tell the two apart.
    */
-  async checkWrite(type: string, labelsOf: () => Promise<string[]>): Promise<void> {
+  async checkWrite(type: string, labelsOf: () => Promise<string[]>, unknownCasesOf: () => Promise<string[]> = async () => []): Promise<void> {
     if (!this.principal || classOf(type) !== 'patient-data') return;
     const reach = await this.reachOf();
     if (reach === 'all') return;
@@ -84,9 +85,13 @@ export class Gate {
       this.principal.role === 'referrer-system'
         ? institutions.length > 0 && institutions.every((l) => reach.institutions.includes(l))
         : anchors.length > 0 && anchors.every((l) => seen.has(l) || reach.patients.includes(l));
-    if (inside) return;
-    if (!anchors.length && !institutions.length) throw forbidden(`A ${this.principal.role} writes only records of the cases it may see: this ${type} names none`);
-    throw notFound(`The case or patient this ${type} refers to is not known`);
+    const unknown = () => notFound(`The case or patient this ${type} refers to is not known`);
+    if (inside) {
+      if ((await unknownCasesOf()).length) throw unknown();
+      return;
+    }
+    if (!anchors.length && !institutions.length && !(await unknownCasesOf()).length) throw forbidden(`A ${this.principal.role} writes only records of the cases it may see: this ${type} names none`);
+    throw unknown();
   }
 
   /** The labels that make a record visible: the institution's, the cases', and the charts of the cases' patients. */

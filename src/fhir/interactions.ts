@@ -7,7 +7,9 @@ import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@m
 import { Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { OperationHandler } from './operations/index.js';
+import { caseTypes } from '../access/policy.js';
 import { isPatientLabel } from '../access/tenancy.js';
+import { referencesIn } from './references.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
@@ -140,8 +142,20 @@ export class FhirService {
    * Refuses a write that would place the record outside the caller's reach (Gate.checkWrite), judged
    * on the labels it would be stored with; `current` is the stored record it replaces.
    */
-  async admit(resource: Resource, gate: Gate, current?: StoredResource): Promise<void> {
-    await gate.checkWrite(resource.resourceType, () => this.repository.labelsFor(resource, gate.owner, current));
+  async admit(resource: Resource, gate: Gate, current?: StoredResource, writing: ReadonlySet<string> = new Set()): Promise<void> {
+    await gate.checkWrite(
+      resource.resourceType,
+      () => this.repository.labelsFor(resource, gate.owner, current),
+      () => this.unknownCases(resource, writing),
+    );
+  }
+
+  /** The case records (ServiceRequest, Task, ...) a resource names that are not stored, nor among those a transaction is `writing`. */
+  private async unknownCases(resource: Resource, writing: ReadonlySet<string>): Promise<string[]> {
+    const named = referencesIn(resource).filter((r) => caseTypes.has(r.split('/')[0]) && r !== `${resource.resourceType}/${resource.id}` && !writing.has(r));
+    if (!named.length) return [];
+    const stored = new Set((await this.repository.readManyStored(named)).map((d) => d._id));
+    return named.filter((r) => !stored.has(r));
   }
 
   async delete(type: string, id: string, gate = Gate.service): Promise<Reply> {

@@ -40,7 +40,7 @@ async function batch(service: FhirService, entries: BundleEntry[], gate: Gate): 
   const responses: BundleEntry[] = [];
   for (const entry of entries) {
     try {
-      responses.push(await runEntry(service, entry, checkedResource(service, entry), undefined, [], gate));
+      responses.push(await runEntry(service, entry, checkedResource(service, entry), undefined, [], gate, new Set()));
     } catch (err) {
       if (!(err instanceof FhirError)) throw err;
       responses.push({ response: { status: String(err.status), outcome: err.outcome } });
@@ -73,10 +73,12 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
   });
   const order = resolved.map((_, i) => i).sort((a, b) => methodOrder[resolved[a].request?.method ?? 'GET'] - methodOrder[resolved[b].request?.method ?? 'GET']);
   const responses: BundleEntry[] = new Array(resolved.length);
+  // What the transaction creates may be named by its other entries before it is written.
+  const writing: ReadonlySet<string> = new Set(assigned.values());
   const undo: Undo[] = [];
   try {
     for (const i of order) {
-      responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo, gate).catch((err) => {
+      responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo, gate, writing).catch((err) => {
         throw atEntry(err, i);
       });
     }
@@ -95,14 +97,14 @@ function checkedResource(service: FhirService, entry: BundleEntry): Resource | u
   return method === 'POST' || method === 'PUT' ? service.checkedBody(url.split(/[/?]/)[0], entry.resource) : undefined;
 }
 
-async function runEntry(service: FhirService, entry: BundleEntry, resource: Resource | undefined, newId: string | undefined, undo: Undo[], gate: Gate): Promise<BundleEntry> {
+async function runEntry(service: FhirService, entry: BundleEntry, resource: Resource | undefined, newId: string | undefined, undo: Undo[], gate: Gate, writing: ReadonlySet<string>): Promise<BundleEntry> {
   const request = entry.request as NonNullable<BundleEntry['request']>;
   const url = new URL(request.url, 'http://entry/');
   const [type, id, sub, version] = url.pathname.slice(1).split('/');
   switch (request.method) {
     case 'POST': {
       gate.checkType(type, 'create');
-      await service.admit({ ...(resource as Resource), id: newId }, gate);
+      await service.admit({ ...(resource as Resource), id: newId }, gate, undefined, writing);
       const result = await service.createChecked(resource as Resource, request.ifNoneExist, newId, gate);
       if (result.created) undo.push({ type, id: result.resource.id as string });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
@@ -110,7 +112,7 @@ async function runEntry(service: FhirService, entry: BundleEntry, resource: Reso
     case 'PUT': {
       service.checkId(id);
       gate.checkType(type, 'update');
-      await service.admit(resource as Resource, gate, await service.visible(type, id, gate));
+      await service.admit(resource as Resource, gate, await service.visible(type, id, gate), writing);
       const result = await service.updateChecked(resource as Resource, id, request.ifMatch, gate.owner);
       undo.push({ type, id, previous: result.previous });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
