@@ -85,7 +85,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
     service.operations.set('submit', { methods: ['POST'], run: (_s, { body, gate }) => intake.submit(body, gate.owner) });
     service.operations.set('notify', { methods: ['POST'], run: (_s, { id, gate }) => intake.notify(id as string, gate.owner) });
-    const outbox = new Outbox(models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
+    const outbox = new Outbox(database.connection, models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
+    service.repository.owes = (key, due) => outbox.owes(key, due);
     const signer = await OpinionSigner.load(config.opinionKey, log);
     const opinions = new Opinions(service, signer, outbox);
     opinions.install();
@@ -156,6 +157,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     worker.start();
     poller.start();
+    log.info({ owed: await outbox.rebuild() }, 'outbox listed');
     delivery.start();
     bulkExport.worker.start();
     void outcomes.recover().catch((err: Error) => log.warn({ err: err.name }, 'outcome counters could not catch up'));

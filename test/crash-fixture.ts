@@ -15,6 +15,8 @@ export interface CrashFixture {
   fhir: TestService['fhir'];
   /** Starts the service (again) with the fixture's environment; answers once it is ready. */
   start(): Promise<ChildProcess>;
+  /** The service's database. */
+  databaseName: string;
 }
 
 export function crashFixture(name: string, env: Record<string, string>): CrashFixture {
@@ -22,6 +24,7 @@ export function crashFixture(name: string, env: Record<string, string>): CrashFi
   const databaseName = `test-${name}-${randomUUID().slice(0, 8)}`;
   let port = 0;
   const fixture = {
+    databaseName,
     start: async () => {
       const child = await spawnService(port, { DATABASE_NAME: databaseName, ...env });
       running.push(child);

@@ -47,6 +47,8 @@ const abandonedAfterMs = 30_000;
 export class Repository {
   /** Labels every version written; set once at start-up (without it, nothing is labelled). */
   labeller: Labeller = async () => [];
+  /** Told of every version written that owes a delivery (the outbox keeps its list of what is due). */
+  owes: (key: string, due: Date) => Promise<void> = async () => undefined;
 
   constructor(
     private readonly models: Models,
@@ -87,6 +89,7 @@ export class Repository {
   async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery, owner?: string): Promise<WriteResult> {
     const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, owner), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
+    if (stored.outbox?.state === 'pending') await this.owes(stored._id, stored.outbox.due);
     return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
   }
 
@@ -134,6 +137,7 @@ export class Repository {
       // A delivery still owed by an earlier version stays owed unless this write brings its own.
       const next = this.prepare(resource, id, current.versionId + 1, await this.labelsFor(resource, owner, current), outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
+        if (next.outbox?.state === 'pending') await this.owes(next._id, next.outbox.due);
         return { resource: next.resource as Resource, created: current.deleted, previous: current, access: next.access ?? [] };
       }
       if (ifMatch !== undefined) {
