@@ -157,7 +157,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     worker.start();
     poller.start();
-    log.info({ owed: await outbox.rebuild() }, 'outbox listed');
+    // Listed again from the resources beside the worker, not before it: on a large store this reads every opinion and message once.
+    const listing = outbox.rebuild().then(
+      (owed) => {
+        log.info({ owed }, 'outbox listed');
+        delivery.nudge();
+      },
+      (err: Error) => log.warn({ err: err.name }, 'the outbox could not be listed again; what the list lacks waits for the next start'),
+    );
     delivery.start();
     bulkExport.worker.start();
     void outcomes.recover().catch((err: Error) => log.warn({ err: err.name }, 'outcome counters could not catch up'));
@@ -175,6 +182,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           server.closeIdleConnections();
         });
         await poller.stop();
+        await listing;
         await delivery.stop();
         await worker.stop();
         await bulkExport.worker.stop();
