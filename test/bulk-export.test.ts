@@ -269,16 +269,20 @@ describe('retention', () => {
       expect((await fetch(manifest.output[0].url, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
       const files = connection.collection('exports.files');
       expect(await files.countDocuments({ 'metadata.job': statusUrl.split('/').pop() })).toBe(1);
+      // An ended export is kept among the ended jobs, not among the work to do that workers poll.
+      expect([await connection.collection('jobs').countDocuments({ kind: 'bulk-export' }), await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' })]).toEqual([0, 1]);
 
       // The header is to the second; the export expires within the second after it.
       await new Promise((r) => setTimeout(r, expires - Date.now() + 1100));
       // Past its time the export is gone for its caller at once, and the worker deletes it within a poll or two.
       for (const url of [statusUrl, manifest.output[0].url]) expect((await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
-      const left = async (): Promise<number> => (await files.countDocuments({})) + (await connection.collection('jobs').countDocuments({ kind: 'bulk-export' }));
+      const left = async (): Promise<number> =>
+        (await files.countDocuments({})) + (await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })) + (await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' }));
       for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await left()) > 0; ) await new Promise((r) => setTimeout(r, 200));
       expect(await files.countDocuments({})).toBe(0);
       expect(await connection.collection('exports.chunks').countDocuments({})).toBe(0);
       expect(await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })).toBe(0);
+      expect(await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' })).toBe(0);
     } finally {
       await connection.dropDatabase();
       await connection.close();

@@ -1,5 +1,8 @@
 // Durable background jobs: stored in the database, claimed under a lease, and picked up again by
 // any worker once the lease runs out (after a crash or a restart). Single-document atomic updates only.
+// A job that has ended moves from `jobs` to `jobs_ended`, so that `jobs` holds only the work still to
+// do and a worker's poll reads only that (a store that filters by scanning, FerretDB, would otherwise
+// read every job ever run, every second). An ended job still marks its id as taken.
 import { randomUUID } from 'node:crypto';
 import { Schema, type Connection, type Model } from 'mongoose';
 
@@ -21,6 +24,7 @@ export interface Job<P = Record<string, unknown>, G = Record<string, unknown>> {
 
 export class JobQueue {
   private readonly jobs: Model<Job>;
+  private readonly ended: Model<Job>;
   readonly owner = randomUUID();
 
   constructor(connection: Connection) {
@@ -31,16 +35,26 @@ export class JobQueue {
       },
       { versionKey: false, minimize: false, collection: 'jobs' },
     );
+    const endedSchema = schema.clone();
+    endedSchema.set('collection', 'jobs_ended');
+    endedSchema.index({ kind: 1, updatedAt: 1 });
     schema.index({ kind: 1, state: 1, leaseUntil: 1 });
     this.jobs = connection.models.Job ?? connection.model('Job', schema);
+    this.ended = connection.models.EndedJob ?? connection.model('EndedJob', endedSchema);
   }
 
   async init(): Promise<void> {
-    await this.jobs.createIndexes();
+    await Promise.all([this.jobs.createIndexes(), this.ended.createIndexes()]);
+    // Jobs that ended before ended jobs had their own collection.
+    for (const job of await this.jobs.find({ state: { $in: ['done', 'failed'] } }).lean<Job[]>()) {
+      await this.ended.collection.replaceOne({ _id: job._id } as never, job as never, { upsert: true });
+      await this.jobs.deleteOne({ _id: job._id });
+    }
   }
 
   /** Adds a job once: enqueueing the same id again changes nothing. */
   async enqueue(kind: string, id: string, payload: Record<string, unknown>): Promise<void> {
+    if (await this.ended.exists({ _id: id })) return;
     const now = new Date();
     try {
       await this.jobs.collection.insertOne({
@@ -74,24 +88,35 @@ export class JobQueue {
     return result.matchedCount === 1;
   }
 
-  /** Ends a job we hold (false: it is not ours any more); `progress` is written in the same update, so a result appears with its end. */
+  /**
+   * Ends a job we hold (false: it is not ours any more, say cancelled); `progress` is written with its
+   * end, so a result appears with it. The ended job is written before the job to do is removed: a
+   * crash in between leaves the job to be done again, never lost.
+   */
   async finish(id: string, state: 'done' | 'failed', error?: string, progress?: Record<string, unknown>): Promise<boolean> {
-    const result = await this.jobs.updateOne({ _id: id, owner: this.owner }, { $set: { state, updatedAt: new Date(), ...(error ? { error } : {}), ...(progress ? { progress } : {}) } });
-    return result.matchedCount === 1;
+    const job = await this.jobs.findById(id).lean<Job>();
+    if (job?.owner !== this.owner) return false;
+    const updatedAt = new Date();
+    await this.ended.collection.replaceOne({ _id: id } as never, { ...job, state, updatedAt, ...(error ? { error } : {}), ...(progress ? { progress } : {}) } as never, { upsert: true });
+    if ((await this.jobs.deleteOne({ _id: id, owner: this.owner })).deletedCount === 1) return true;
+    await this.ended.deleteOne({ _id: id, updatedAt }); // taken from us meanwhile (removed, or claimed after our lease ran out)
+    return false;
   }
 
-  /** Forgets a job; a worker holding it finds out at its next heartbeat. */
+  /** Forgets a job, to do or ended; a worker holding it finds out at its next heartbeat. */
   async remove(id: string): Promise<boolean> {
-    return (await this.jobs.deleteOne({ _id: id })).deletedCount === 1;
+    const [todo, ended] = await Promise.all([this.jobs.deleteOne({ _id: id }), this.ended.deleteOne({ _id: id })]);
+    return todo.deletedCount + ended.deletedCount > 0;
   }
 
   /** The jobs of a kind that ended (done or failed) before `before`. */
   async endedBefore(kind: string, before: Date): Promise<string[]> {
-    const ended = await this.jobs.find({ kind, state: { $in: ['done', 'failed'] }, updatedAt: { $lt: before } }, { _id: 1 }).lean<{ _id: string }[]>();
+    const ended = await this.ended.find({ kind, updatedAt: { $lt: before } }, { _id: 1 }).lean<{ _id: string }[]>();
     return ended.map((job) => job._id);
   }
 
+  /** A job to do, or else an ended one. */
   async get(id: string): Promise<Job | undefined> {
-    return (await this.jobs.findById(id).lean<Job>()) ?? undefined;
+    return (await this.jobs.findById(id).lean<Job>()) ?? (await this.ended.findById(id).lean<Job>()) ?? undefined;
   }
 }
