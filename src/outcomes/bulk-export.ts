@@ -116,8 +116,9 @@ export class BulkExport {
     for (const name of Object.keys(query)) {
       if (!kickOffParameters.has(name)) throw badRequest(`$export does not support the parameter "${name.slice(0, 40)}"`, name);
     }
+    const given = (name: string): string[] => [query[name]].flat().filter((v) => v !== undefined).map(String);
     const single = (name: string): string | undefined => {
-      const values = [query[name]].flat().filter((v) => v !== undefined).map(String);
+      const values = given(name);
       if (values.length > 1) throw badRequest(`${name} is given more than once`, name);
       return values[0];
     };
@@ -133,7 +134,6 @@ export class BulkExport {
     const group = type === 'Group' ? (id as string) : undefined;
     // The audit trail is the admins' to read, through its own API, never in an export.
     const exportable = (level === 'system' ? storedResourceTypes : compartmentTypes()).filter((t) => classOf(t) !== 'audit');
-    const given = (name: string): string[] => [query[name]].flat().filter((v) => v !== undefined).map(String);
     const asked = given('_type').flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean);
     for (const t of asked) {
       if (!isStoredResourceType(t)) throw badRequest(`_type names "${t.slice(0, 40)}", which is not a resource type served here`, '_type');
@@ -358,12 +358,13 @@ export class ExportWorker extends WorkLoop {
     try {
       const where = (type: string): Record<string, unknown> => {
         const clauses = [
+          ...(since ? [{ lastUpdated: { $gt: since } }] : []),
           ...(payload.patients && type !== 'Patient' ? [inAnyCompartment(type)] : []),
           ...(payload.typeFilters?.[type] ? [{ $or: payload.typeFilters[type].map((q) => this.service.repository.filterOf(searchOf(type, q))) }] : []),
         ];
         return clauses.length > 1 ? { $and: clauses } : (clauses[0] ?? {});
       };
-      const source = payload.group ? this.compartment(await this.members(payload.group), since, where) : (type: string) => this.files.resources(type, since, where(type));
+      const source = payload.group ? this.compartment(await this.members(payload.group), where) : (type: string) => this.files.resources(type, where(type));
       for (const [typeIndex, type] of payload.types.entries()) {
         Object.assign(progress, { type, typeIndex });
         let file: ExportFileWriter | undefined;
@@ -400,19 +401,12 @@ export class ExportWorker extends WorkLoop {
     return [...keys, ...sources];
   }
 
-  /** The records of a type in the members' compartments that match `where`, updated after `since` when given. */
-  private compartment(targets: string[], since: Date | undefined, where: (type: string) => Record<string, unknown>): (type: string) => AsyncGenerator<Resource> {
-    const { repository } = this.service;
-    const files = this.files;
+  /** The records of a type in the members' compartments that match `where`. */
+  private compartment(targets: string[], where: (type: string) => Record<string, unknown>): (type: string) => AsyncGenerator<Resource> {
     const members = targets.filter((t) => t.startsWith('Patient/')).map((t) => t.slice('Patient/'.length));
-    return async function* (type) {
-      if (type === 'Patient') {
-        yield* files.resources('Patient', since, { id: { $in: members }, ...where('Patient') });
-        return;
-      }
-      for await (const record of repository.streamReferencing(type, compartmentCodes, targets, where(type))) {
-        if (!since || new Date(record.meta?.lastUpdated ?? 0) > since) yield record;
-      }
-    };
+    return (type) =>
+      type === 'Patient'
+        ? this.files.resources('Patient', { id: { $in: members }, ...where('Patient') })
+        : this.service.repository.streamReferencing(type, compartmentCodes, targets, where(type));
   }
 }

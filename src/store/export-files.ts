@@ -26,9 +26,9 @@ export class ExportFiles {
     this.bucket = new mongo.GridFSBucket(connection.db as never, { bucketName: 'exports' });
   }
 
-  /** Current resources of `type`, last updated after `since` when given, and matching `where`, a batch at a time. */
-  async *resources(type: string, since?: Date, where: Record<string, unknown> = {}): AsyncGenerator<Resource> {
-    const filter = { deleted: false, ...(since ? { lastUpdated: { $gt: since } } : {}), ...where };
+  /** Current resources of `type` matching `where`, a batch at a time. */
+  async *resources(type: string, where: Record<string, unknown> = {}): AsyncGenerator<Resource> {
+    const filter = { deleted: false, ...where };
     // Large batches: a store that scans (FerretDB) answers each getMore at a cost of its own.
     const cursor = this.models.resources(type).find(filter, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 2000 });
     for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;

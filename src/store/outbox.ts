@@ -79,11 +79,11 @@ export class Outbox {
   /** Records the outcome of an attempt, if the delivery is still the one that was claimed. */
   async settle(owed: OwedDelivery, change: Partial<Delivery>): Promise<boolean> {
     const set = Object.fromEntries(Object.entries(change).map(([key, value]) => [`outbox.${key}`, value]));
+    const key = `${owed.type}/${owed.id}`;
     const result = await this.models
       .resources(owed.type)
-      .updateOne({ _id: `${owed.type}/${owed.id}`, versionId: owed.versionId, 'outbox.state': 'pending', 'outbox.attempts': owed.delivery.attempts }, { $set: set });
+      .updateOne({ _id: key, versionId: owed.versionId, 'outbox.state': 'pending', 'outbox.attempts': owed.delivery.attempts }, { $set: set });
     if (result.modifiedCount === 1) {
-      const key = `${owed.type}/${owed.id}`;
       if (change.due) await this.owes(key, change.due);
       else if (change.state && change.state !== 'pending') await this.dueList.deleteOne({ _id: key, due: owed.delivery.due });
     }

@@ -191,7 +191,7 @@ export class Repository {
 
   /** `narrowing` (the caller's reach) is applied to the matches and to the total. */
   async search(search: SearchRequest, withTotal: boolean, narrowing?: Narrowing): Promise<SearchResult> {
-    const filter = { ...buildFilter(search, this.baseUrl), ...narrowing };
+    const filter = { ...this.filterOf(search), ...narrowing };
     const count = search.count ?? 20;
     const [docs, total] = await Promise.all([
       count === 0
