@@ -1,7 +1,7 @@
 // Assembles the service: database, store, validator, FHIR API, health probes; used by main and tests.
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import express from 'express';
 import type { Config } from './config.js';
@@ -151,9 +151,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
     app.use(errorHandler(log));
-    const server: Server = await new Promise((resolve, reject) => {
-      const s = app.listen(config.port, config.host, () => resolve(s));
-      s.once('error', reject);
+    // Not app.listen: express 5 calls its callback on a listen error too, as if listening had begun.
+    const server: Server = createServer(app);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
     worker.start();
     poller.start();

@@ -46,7 +46,17 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   if (!uri) {
     throw new Error('MONGODB_URI is not set: the global setup did not start a database');
   }
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnPort(uri, await freePort(), env);
+    } catch (err) {
+      // The free port was taken by another test file between the look and the listen.
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || attempt === 3) throw err;
+    }
+  }
+}
+
+async function startOnPort(uri: string, port: number, env: Record<string, string>): Promise<TestService> {
   const config = loadConfig({
     MONGODB_URI: uri,
     PORT: String(port),

@@ -50,13 +50,13 @@ function stop(child: ChildProcess): Promise<number | null> {
 describe('running the service on its embedded database', () => {
   it('without any database to be had, stops and says what to install or set', async () => {
     const emptyCache = mkdtempSync(path.join(tmpdir(), 'second-opinion-cache-'));
-    const { child, output } = spawnService(await freePort(), { PATH: '/nonexistent', SECOND_OPINION_CACHE: emptyCache, FERRETDB_BIN: '' });
+    const { child, output } = spawnService(await freePort(), { PATH: '/nonexistent', SECOND_OPINION_CACHE: emptyCache });
     const code = await new Promise((resolve) => child.once('exit', resolve));
     rmSync(emptyCache, { recursive: true, force: true });
     expect(code).toBe(1);
     expect(output()).toContain('set MONGODB_URI');
-    expect(output()).toContain('install Go');
-    expect(output()).toContain('scripts/install-ferretdb.sh');
+    expect(output()).toContain('scripts/install-secantusdb.sh');
+    expect(output()).toContain('cargo');
   }, 120_000);
 
   it('answers probes, keeps data across a SIGTERM and restart', async () => {
