@@ -113,10 +113,10 @@ export class Gate {
     // The cases whose Task is owned by the reviewer, or by one of the reviewer's PractitionerRoles.
     let owners = [principal.fhirUser];
     if (principal.fhirUser.startsWith('Practitioner/')) {
-      const roles = await this.repository.search({ resourceType: 'PractitionerRole', filters: [{ code: 'practitioner', operator: Operator.EQUALS, value: principal.fhirUser }], count: 100 }, false);
+      const roles = await this.repository.search({ resourceType: 'PractitionerRole', filters: [{ code: 'practitioner', operator: Operator.EQUALS, value: principal.fhirUser }], count: 100 });
       owners = [...owners, ...roles.matches.map((m) => `PractitionerRole/${m.resource.id}`)];
     }
-    const tasks = await this.repository.search({ resourceType: 'Task', filters: [{ code: 'owner', operator: Operator.EQUALS, value: owners.join(',') }], count: casesAtMost }, false);
+    const tasks = await this.repository.search({ resourceType: 'Task', filters: [{ code: 'owner', operator: Operator.EQUALS, value: owners.join(',') }], count: casesAtMost });
     const cases = tasks.matches.flatMap((m) => m.access.filter(isCaseLabel));
     const patients = tasks.matches.flatMap((m) => m.access.filter(isPatientLabel));
     return { institutions: [], cases: [...new Set(cases)], patients: [...new Set(patients)] };

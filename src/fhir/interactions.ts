@@ -291,7 +291,7 @@ export class FhirService {
     search.count = 2;
     search.offset = 0;
     // The condition is judged among the records the caller can see: another tenant's never matches.
-    const { matches } = await this.repository.search(search, false, await gate.narrowing(type));
+    const { matches } = await this.repository.search(search, await gate.narrowing(type));
     if (matches.length > 1) {
       throw new FhirError(412, outcomeOf([{ severity: 'error', code: 'multiple-matches', details: { text: `If-None-Exist matches ${type} more than once` } }]));
     }

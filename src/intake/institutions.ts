@@ -39,7 +39,7 @@ export class Institutions {
   }
 
   async activeEndpoints(): Promise<Endpoint[]> {
-    const { matches } = await this.service.repository.search({ resourceType: 'Endpoint', filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }], count: 1000 }, false);
+    const { matches } = await this.service.repository.search({ resourceType: 'Endpoint', filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }], count: 1000 });
     return matches.map((m) => m.resource as Endpoint);
   }
 

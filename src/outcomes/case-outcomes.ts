@@ -70,7 +70,7 @@ export class CaseOutcomes {
     let looked = 0;
     for (let offset = 0; ; offset += 500) {
       const search = parseSearch('Task', { _lastUpdated: `ge${since.toISOString()}`, _sort: '_lastUpdated', _count: '500', _offset: String(offset) });
-      const { matches } = await this.service.repository.search(search, false);
+      const { matches } = await this.service.repository.search(search);
       for (const { resource } of matches) await this.update(resource.id as string);
       looked += matches.length;
       if (matches.length < 500) break;
@@ -128,6 +128,6 @@ export class CaseOutcomes {
 
   private async questionsOf(requestRef: string): Promise<number> {
     const search = parseSearch('CommunicationRequest', { 'based-on': requestRef, _summary: 'count' });
-    return (await this.service.repository.search(search, true)).total ?? 0;
+    return (await this.service.repository.search(search)).total ?? 0;
   }
 }

@@ -82,7 +82,7 @@ export class Questions {
   private async resumeIfAnswered(task: Task): Promise<void> {
     if (task.status !== 'on-hold' || task.businessStatus?.coding?.[0]?.code !== 'awaiting-information') return;
     const open = parseSearch('CommunicationRequest', { 'based-on': task.focus?.reference as string, status: 'active', _summary: 'count' });
-    if (((await this.service.repository.search(open, true)).total ?? 0) === 0) {
+    if (((await this.service.repository.search(open)).total ?? 0) === 0) {
       await setBusinessStatus(this.service, task.id as string, 'under-review', { status: 'in-progress' });
     }
   }

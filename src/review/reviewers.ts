@@ -23,7 +23,7 @@ export class Reviewers {
   async withSpecialty(specialties: Coding[]): Promise<Candidate[]> {
     const specialty = specialties.map((c) => (c.system ? `${c.system}|${c.code}` : c.code)).join(',');
     const search = parseSearch('PractitionerRole', { specialty, 'active:not': 'false', _count: '1000' });
-    const { matches } = await this.service.repository.search(search, false);
+    const { matches } = await this.service.repository.search(search);
     return Promise.all(matches.map((m) => this.candidate(m.resource as PractitionerRole)));
   }
 
@@ -39,6 +39,6 @@ export class Reviewers {
   /** Tasks the role owns that are still being worked on. */
   async openCases(roleRef: string): Promise<number> {
     const search = parseSearch('Task', { owner: roleRef, status: openStatuses.join(','), _summary: 'count' });
-    return (await this.service.repository.search(search, true)).total ?? 0;
+    return (await this.service.repository.search(search)).total ?? 0;
   }
 }

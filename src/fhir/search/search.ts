@@ -50,8 +50,7 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
 
 /** The searchset of what the caller's gate lets it see, and the patients whose records it holds (for the audit trail). */
 export async function searchBundle(repository: Repository, search: SearchRequest, selfUrl: URL, fhirBase: string, gate: Gate): Promise<{ bundle: Bundle; patients: string[] }> {
-  const withTotal = search.total !== 'none';
-  const { matches, total } = await repository.search(search, withTotal, await gate.narrowing(search.resourceType));
+  const { matches, total, more } = await repository.search(search, await gate.narrowing(search.resourceType));
   const entries: BundleEntry[] = matches.map((m) => entry(m.resource, 'match', fhirBase));
   const extra = await included(repository, search, matches, gate);
   entries.push(...extra.map((d) => entry(d.resource, 'include', fhirBase)));
@@ -64,7 +63,6 @@ export async function searchBundle(repository: Repository, search: SearchRequest
     if (offset > 0) {
       link.push({ relation: 'previous', url: pageUrl(selfUrl, Math.max(0, offset - count), count) });
     }
-    const more = total !== undefined ? offset + count < total : matches.length === count;
     if (more) {
       link.push({ relation: 'next', url: pageUrl(selfUrl, offset + count, count) });
     }
