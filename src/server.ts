@@ -85,8 +85,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
     service.operations.set('submit', { methods: ['POST'], run: (_s, { body, gate }) => intake.submit(body, gate.owner) });
     service.operations.set('notify', { methods: ['POST'], run: (_s, { id, gate }) => intake.notify(id as string, gate.owner) });
-    const outbox = new Outbox(database.connection, models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
-    service.repository.owes = (key, due) => outbox.owes(key, due);
+    const outbox = new Outbox(models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
+    await outbox.init();
     const signer = await OpinionSigner.load(config.opinionKey, log);
     const opinions = new Opinions(service, signer, outbox);
     opinions.install();
@@ -162,14 +162,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     worker.start();
     poller.start();
-    // Listed again from the resources beside the worker, not before it: on a large store this reads every opinion and message once.
-    const listing = outbox.rebuild().then(
-      (owed) => {
-        log.info({ owed }, 'outbox listed');
-        delivery.nudge();
-      },
-      (err: Error) => log.warn({ err: err.name }, 'the outbox could not be listed again; what the list lacks waits for the next start'),
-    );
     delivery.start();
     bulkExport.worker.start();
     void outcomes.recover().catch((err: Error) => log.warn({ err: err.name }, 'outcome counters could not catch up'));
@@ -187,7 +179,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           server.closeIdleConnections();
         });
         await poller.stop();
-        await listing;
         await delivery.stop();
         await worker.stop();
         await bulkExport.worker.stop();

@@ -2,6 +2,7 @@
 // precomputed search index; `<Type>_history` holds earlier versions (written before they are replaced).
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Resource } from '@medplum/fhirtypes';
+import { storedResourceTypes } from '../fhir/resource-types.js';
 import { indexedCodes, supportedParameters } from '../fhir/search/parameters.js';
 
 export interface StoredResource {
@@ -56,9 +57,8 @@ export interface Models {
 const options = { versionKey: false, minimize: false, strict: false } as const;
 
 /**
- * One collection per resource type: a query, or a version-guarded write, on a Task never reads the
- * thousands of chart records beside it, even on a store that filters by scanning (FerretDB on SQLite).
- * Collections and their indexes are made on first use of a type.
+ * One collection per resource type, so that a query or a version-guarded write on a Task never meets
+ * the thousands of chart records beside it.
  */
 export function createModels(connection: Connection): Models {
   const resources = new Map<string, Model<StoredResource>>();
@@ -72,12 +72,7 @@ export function createModels(connection: Connection): Models {
           { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed, idx: Schema.Types.Mixed, dt: Schema.Types.Mixed, access: [String] },
           { ...options, collection: type },
         );
-        schema.index({ lastUpdated: -1 });
-        schema.index({ access: 1 });
-        const codes = supportedParameters(type);
-        for (const code of indexedCodes.filter((c) => codes.has(c))) {
-          schema.index({ [codes.get(code)?.kind === 'date' ? `dt.${code}.s` : `idx.${code}`]: 1 });
-        }
+        for (const index of resourceIndexes(type)) schema.index(index);
         model = connection.model(`Resource_${type}`, schema);
         resources.set(type, model);
       }
@@ -100,6 +95,24 @@ export function createModels(connection: Connection): Models {
   };
 }
 
+/**
+ * The indexes of a type's collection. A search sorts by lastUpdated (newest first, ties by _id), so each
+ * token or reference index carries that order after its value: a page of the newest matches is read
+ * from the index in order and stops at the page's end, however many match.
+ */
+export function resourceIndexes(type: string): Record<string, 1 | -1>[] {
+  const codes = supportedParameters(type);
+  return [
+    { lastUpdated: -1, _id: 1 },
+    { access: 1, lastUpdated: -1, _id: 1 },
+    ...indexedCodes.filter((code) => codes.has(code)).map((code) => (codes.get(code)?.kind === 'date' ? { [`dt.${code}.s`]: 1 as const } : { [`idx.${code}`]: 1 as const, lastUpdated: -1 as const, _id: 1 as const })),
+  ];
+}
+
+/** Makes every index the store's queries rely on (an index that exists already is left as it is). */
 export async function ensureIndexes(models: Models): Promise<void> {
-  await models.claims.createIndexes();
+  await Promise.all([
+    models.claims.createIndexes(),
+    ...storedResourceTypes.flatMap((type) => [models.resources(type).createIndexes(), models.history(type).createIndexes()]),
+  ]);
 }

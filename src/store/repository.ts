@@ -1,5 +1,5 @@
 // The one place resources are read and written. Versions are kept with single-document atomic
-// writes (a version guard on the current document), which MongoDB and FerretDB both provide.
+// writes: a version guard on the current document.
 import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
@@ -44,14 +44,10 @@ export interface WriteResult {
 }
 
 const maxRetries = 5;
-/** When a version's history entry is there but the version is still current, the writer that wrote it is taken to have stopped. */
-const abandonedAfterMs = 30_000;
 
 export class Repository {
   /** Labels every version written; set once at start-up (without it, nothing is labelled). */
   labeller: Labeller = async () => [];
-  /** Told of every version written that owes a delivery (the outbox keeps its list of what is due). */
-  owes: (key: string, due: Date) => Promise<void> = async () => undefined;
 
   constructor(
     private readonly models: Models,
@@ -92,7 +88,6 @@ export class Repository {
   async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery, owner?: string): Promise<WriteResult> {
     const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, owner), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
-    if (stored.outbox?.state === 'pending') await this.owes(stored._id, stored.outbox.due);
     return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
   }
 
@@ -140,7 +135,6 @@ export class Repository {
       // A delivery still owed by an earlier version stays owed unless this write brings its own.
       const next = this.prepare(resource, id, current.versionId + 1, await this.labelsFor(resource, owner, current), outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
-        if (next.outbox?.state === 'pending') await this.owes(next._id, next.outbox.due);
         return { resource: next.resource as Resource, created: current.deleted, previous: current, access: next.access ?? [] };
       }
       if (ifMatch !== undefined) {
@@ -292,7 +286,7 @@ export class Repository {
     const key = `${type}/${id}`;
     if (previous) {
       await this.models.resources(type).collection.replaceOne({ _id: key } as never, previous as never);
-      // The history entry the write made of `previous` goes too, so that the next write can move it on.
+      // The history entry the write made of `previous` goes too: `previous` is current again.
       await this.models.history(type).collection.deleteOne({ _id: `${key}/${previous.versionId}` } as never);
     } else {
       await this.models.resources(type).collection.deleteOne({ _id: key } as never);
@@ -311,31 +305,17 @@ export class Repository {
   }
 
   /**
-   * Keeps `current` in history, then swaps in `next`, if this writer is the one that moves the resource
-   * on from `current`'s version: the history entry of that version is inserted, and the store's unique
-   * key lets one writer do it, on any engine. Only that writer then replaces the current document, by
-   * `_id` alone. (A version guard in the replace's filter is not enough on FerretDB 1.24, which applies
-   * it as a read then a write, so two writers could both replace one version; it also reads the whole
-   * collection for any filter that is more than `_id`.) An entry left by a writer that stopped before
-   * replacing is given up once it is older than `abandonedAfterMs`, and the version can move on.
+   * Keeps `current` in history, then swaps in `next` if the resource is still at `current`'s version:
+   * the replace's filter names the version, and MongoDB applies a filtered single-document write
+   * atomically, so of two writers moving one version on exactly one matches. The history entry is an
+   * upsert of `current` itself, so a losing writer's entry is the same document the winner keeps.
    */
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
     const { idx: _i, dt: _d, outbox: _o, access: _a, ...entry } = current;
     const key = `${current._id}/${current.versionId}`;
-    const history = this.models.history(current.type).collection;
-    try {
-      await history.insertOne({ ...entry, _id: key, replacedAt: new Date() } as never);
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      const held = await history.findOne<{ replacedAt?: Date }>({ _id: key } as never, { projection: { replacedAt: 1 } });
-      const stillCurrent = (await this.current(current.type, current.id))?.versionId === current.versionId;
-      if (held && stillCurrent && (held.replacedAt?.getTime() ?? 0) < Date.now() - abandonedAfterMs) {
-        await history.deleteOne({ _id: key, replacedAt: held.replacedAt } as never);
-      }
-      return false;
-    }
-    await this.models.resources(current.type).collection.replaceOne({ _id: current._id } as never, next as never);
-    return true;
+    await this.models.history(current.type).collection.replaceOne({ _id: key } as never, { ...entry, _id: key } as never, { upsert: true });
+    const replaced = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
+    return replaced.matchedCount === 1;
   }
 }
 

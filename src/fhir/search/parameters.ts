@@ -17,8 +17,8 @@ const offeredCodes = [
 /** Our own SearchParameters (from profiles/), offered on their base types besides FHIR's. */
 const ownCodes = new Set<string>();
 
-/** Parameters looked up often enough to deserve a database index. */
-export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of', 'due'];
+/** Parameters looked up often enough to deserve a database index (each where its type supports it). */
+export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'business-status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of', 'due', 'date'];
 
 export type IndexKind = 'token' | 'reference' | 'string' | 'date' | 'uri';
 
