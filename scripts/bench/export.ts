@@ -17,7 +17,7 @@ import { Repository } from '../../src/store/repository.js';
 import { markdownTable, median, option } from './report.js';
 
 const runs = option('runs', 3);
-/** Runs at the large size; each takes minutes on a 2-core machine with FerretDB. */
+/** Runs at the large size; each takes minutes on a 2-core machine. */
 const largeRuns = option('large-runs', runs);
 const largeCases = option('cases', 100_000);
 const smallCases = option('small', 10_000);

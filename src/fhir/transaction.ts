@@ -1,6 +1,7 @@
 // `transaction` and `batch` Bundles posted to the FHIR base. A transaction is all or nothing: every
-// entry is checked before any is stored, and if a write fails the earlier ones are undone. (FerretDB
-// has no multi-document transactions, so the undo is ours.)
+// entry is checked before any is stored, and if a write fails the earlier ones are undone by the
+// pipeline's own undo (each write goes through the hooks of its type, which a database transaction
+// would not roll back: counters, deliveries, notices).
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';

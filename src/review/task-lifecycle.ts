@@ -52,8 +52,8 @@ export async function checkTransition(resource: Resource, current: Resource | un
 /**
  * Keeps the record of every Task version: before the write, stamps lastModified and lists the
  * version's Provenance in relevantHistory (the server's list, whatever the client sent); after it,
- * writes that Provenance. FerretDB has no transactions: a crash between the two writes leaves the
- * version pointing at a Provenance that was never written.
+ * writes that Provenance. A crash between the two writes leaves the version pointing at a Provenance
+ * that was never written (the version itself, and its lastModified, are kept).
  */
 export class TaskVersions {
   constructor(private readonly service: FhirService) {}

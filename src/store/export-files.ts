@@ -29,7 +29,7 @@ export class ExportFiles {
   /** Current resources of `type` matching `where`, a batch at a time. */
   async *resources(type: string, where: Record<string, unknown> = {}): AsyncGenerator<Resource> {
     const filter = { deleted: false, ...where };
-    // Large batches: a store that scans (FerretDB) answers each getMore at a cost of its own.
+    // Large batches: fewer round trips for files of many resources.
     const cursor = this.models.resources(type).find(filter, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 2000 });
     for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
   }

@@ -1,8 +1,8 @@
 // Durable background jobs: stored in the database, claimed under a lease, and picked up again by
 // any worker once the lease runs out (after a crash or a restart). Single-document atomic updates only.
 // A job that has ended moves from `jobs` to `jobs_ended`, so that `jobs` holds only the work still to
-// do and a worker's poll reads only that (a store that filters by scanning, FerretDB, would otherwise
-// read every job ever run, every second). An ended job still marks its id as taken.
+// do and stays small however many jobs have run; an ended job still marks its id as taken. A claim is
+// one findOneAndUpdate on the index by kind, state and lease, exclusive across service processes.
 import { randomUUID } from 'node:crypto';
 import { Schema, type Connection, type Model } from 'mongoose';
 

@@ -13,12 +13,8 @@
 // case) finishes it. A change computed from facts another process had already replaced is found
 // stale before it applies anything, and dropped.
 //
-// Every update of a large collection is addressed by `_id` alone: FerretDB 1.24 finds a document
-// by index only for a filter that is exactly `{_id}`, and reads the whole collection for any other.
-// FerretDB 1.24 also applies an update as a read followed by a write, so two updates of one counter
-// at once can lose one (500 concurrent `$inc` of one document left 51); the counter updates of a
-// process therefore run one at a time. Across processes that guarantee needs MongoDB, where every
-// single-document update is atomic; against FerretDB, run one service process.
+// Every update here is a single-document atomic update, so this holds with several service
+// processes on one database; the counter updates of a change go in one unordered bulkWrite.
 import { randomUUID } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Connection, mongo } from 'mongoose';
@@ -75,8 +71,6 @@ export class OutcomeLedger {
   readonly waiting: Collection<WaitingCase>;
   private readonly owner = randomUUID();
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** The counter updates of this process, one at a time (see above). */
-  private counterWork: Promise<unknown> = Promise.resolve();
 
   constructor(
     connection: Connection,
@@ -170,8 +164,8 @@ export class OutcomeLedger {
 
   /**
    * Sums of counter fields over the months `from`..`to` (`YYYY-MM`), by stratifier value (or by month:
-   * `byPeriod`). The database selects the counters; they are added up here, since FerretDB 1.24
-   * computes only the first accumulator of a `$group` (and there is one field per figure and bucket).
+   * `byPeriod`). The database selects the counters (one document per month and stratum value, a few
+   * hundred a year whatever the number of cases); their fields, one per figure and bucket, are added here.
    */
   async sums(from: string, to: string, dims: string[], options: { byPeriod?: boolean } = {}): Promise<CounterSum[]> {
     const byStratum = new Map<string, CounterSum>();
@@ -215,7 +209,7 @@ export class OutcomeLedger {
           return false;
         }
       }
-      await this.applyOnce(change.deltas, change.change, fresh);
+      await this.applyOnce(change.deltas, change.change);
       if (change.becomes) {
         const { seq, counted } = change.becomes;
         await this.cases.updateOne({ _id: change._id }, { $set: { seq, counted, change: change.change } }, { upsert: true });
@@ -224,9 +218,7 @@ export class OutcomeLedger {
       }
       await this.changes.updateOne(ours, { $set: { phase: 'release' } });
     }
-    await this.counterUpdates(async () => {
-      for (const { key } of change.deltas) await this.counters.updateOne({ _id: key }, { $unset: { [mark]: '' } });
-    });
+    await this.counters.updateMany({ _id: { $in: change.deltas.map(({ key }) => key) } }, { $unset: { [mark]: '' } });
     await this.changes.deleteOne(ours);
     return true;
   }
@@ -246,22 +238,33 @@ export class OutcomeLedger {
     }
   }
 
-  /** `$inc` on each counter that has not marked the change as applied, and the mark, in one update. */
-  private applyOnce(deltas: CounterDelta[], change: string, fresh: boolean): Promise<void> {
-    return this.counterUpdates(async () => {
-      for (const { key, inc, meta } of deltas) {
-        if (!fresh && ((await this.counters.findOne({ _id: key }, { projection: { applied: 1 } }))?.applied as Record<string, boolean> | undefined)?.[change]) continue;
-        const update = (): Promise<unknown> => this.counters.updateOne({ _id: key }, { $inc: inc as mongo.Document, $set: { [`applied.${change}`]: true }, $setOnInsert: { ...meta } }, { upsert: true });
-        // Two processes creating one counter at once: one insert fails on the key, and is done again as an update.
-        await update().catch((err) => (isDuplicateKey(err) ? update() : Promise.reject(err)));
-      }
-    });
-  }
-
-  private counterUpdates(work: () => Promise<void>): Promise<void> {
-    const run = this.counterWork.then(work, work);
-    this.counterWork = run.catch(() => undefined);
-    return run;
+  /**
+   * `$inc` on each counter that has not marked the change as applied, and the mark, in one update per
+   * counter, all in one bulkWrite. The filter skips a counter already marked; its upsert then fails on
+   * the key, as does one that another process created at the same moment: those are sent once more,
+   * and a counter that fails again exists and is marked, so it had the change already.
+   */
+  private async applyOnce(deltas: CounterDelta[], change: string): Promise<void> {
+    const mark = `applied.${change}`;
+    let pending = deltas;
+    for (let round = 0; round < 2 && pending.length; round++) {
+      const failed = await this.counters
+        .bulkWrite(
+          pending.map(({ key, inc, meta }) => ({
+            updateOne: { filter: { _id: key, [mark]: { $ne: true } }, update: { $inc: inc as mongo.Document, $set: { [mark]: true }, $setOnInsert: { ...meta } }, upsert: true },
+          })),
+          { ordered: false },
+        )
+        .then(
+          () => [],
+          (err: { writeErrors?: { index: number; code?: number }[] | { index: number; code?: number } }) => {
+            const errors = [err.writeErrors ?? []].flat();
+            if (!errors.length || errors.some((e) => e.code !== 11000)) throw err;
+            return errors.map((e) => pending[e.index]);
+          },
+        );
+      pending = failed;
+    }
   }
 
   /** Inserts a document; false if one with its `_id` is there already. */

@@ -1,6 +1,6 @@
 // The ids (jti) of client assertions already used at the token endpoint, each kept until its
-// assertion has expired, so that none is accepted twice. FerretDB has no TTL indexes, so expired
-// ids are deleted here, at most once a minute, as new ones come in.
+// assertion has expired, so that none is accepted twice. Expired ids are deleted here, at most once a
+// minute, as new ones come in (by the expiresAt index).
 import { Schema, type Connection, type Model } from 'mongoose';
 
 interface UsedAssertion {
