@@ -137,7 +137,8 @@ describe('paging through a large result set', () => {
     expect(created.body.entry.every((e: { response: { status: string } }) => e.response.status.startsWith('201'))).toBe(true);
 
     const seen: number[] = [];
-    let url: string | undefined = `${service.base}/Observation?code=urn:test|${tag}&_count=40`;
+    // The total is counted on demand; the next links keep asking for it.
+    let url: string | undefined = `${service.base}/Observation?code=urn:test|${tag}&_count=40&_total=accurate`;
     let pages = 0;
     let last: { link: { relation: string; url: string }[] } | undefined;
     while (url) {
@@ -156,5 +157,14 @@ describe('paging through a large result set', () => {
     expect(previous).toBeDefined();
     const back = await service.fhir(previous as string);
     expect(back.body.entry).toHaveLength(40);
+
+    // Unasked, a full page states no total (it would cost a count of every match); the last page
+    // states it, since it is known; _total=none never states it.
+    const first = await service.fhir(`/Observation?code=urn:test|${tag}&_count=40`);
+    expect([first.body.total, first.body.entry.length, first.body.link.some((l: { relation: string }) => l.relation === 'next')]).toEqual([undefined, 40, true]);
+    const lastPage = await service.fhir(`/Observation?code=urn:test|${tag}&_count=40&_offset=240`);
+    expect([lastPage.body.total, lastPage.body.entry.length, lastPage.body.link.some((l: { relation: string }) => l.relation === 'next')]).toEqual([250, 10, false]);
+    expect((await service.fhir(`/Observation?code=urn:test|${tag}&_count=40&_offset=240&_total=none`)).body.total).toBeUndefined();
+    expect((await service.fhir(`/Observation?code=urn:test|${tag}&_summary=count`)).body.total).toBe(250);
   });
 });

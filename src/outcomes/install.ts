@@ -25,6 +25,7 @@ export async function installOutcomes(service: FhirService, institutions: Instit
   const { conformance } = service;
   const map = conformance.conceptMaps.get(`${conformance.canonical}/ConceptMap/diagnosis-to-specialty`) as ConceptMap;
   const ledger = new OutcomeLedger(connection);
+  await ledger.init();
   const cases = new CaseOutcomes(service, institutions, new Specialties(map), ledger, cursors, log);
   cases.install();
   checkOutcomeFigures(service);

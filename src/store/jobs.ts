@@ -22,6 +22,9 @@ export interface Job<P = Record<string, unknown>, G = Record<string, unknown>> {
   updatedAt: Date;
 }
 
+/** What a claim looks for: a job of `kind` that nobody holds at `now`, oldest first. */
+export const claimableBy = (kind: string, now: Date) => ({ filter: { kind, state: { $in: ['pending', 'running'] }, leaseUntil: { $lt: now } }, sort: { createdAt: 1 as const } });
+
 export class JobQueue {
   private readonly jobs: Model<Job>;
   private readonly ended: Model<Job>;
@@ -68,11 +71,12 @@ export class JobQueue {
   /** Takes the oldest job of this kind that nobody holds, for `leaseMs`. */
   async claim(kind: string, leaseMs: number): Promise<Job | undefined> {
     const now = new Date();
+    const { filter, sort } = claimableBy(kind, now);
     const job = await this.jobs
       .findOneAndUpdate(
-        { kind, state: { $in: ['pending', 'running'] }, leaseUntil: { $lt: now } },
+        filter,
         { $set: { state: 'running', owner: this.owner, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now }, $inc: { attempts: 1 } },
-        { sort: { createdAt: 1 }, returnDocument: 'after' },
+        { sort, returnDocument: 'after' },
       )
       .lean<Job>();
     return job ?? undefined;

@@ -15,6 +15,8 @@ export interface OwedDelivery {
 
 /** The index a claim walks: pending deliveries by due time. */
 export const owedIndex = { 'outbox.state': 1, 'outbox.due': 1 } as const;
+/** What a claim looks for: the pending deliveries due by `now`, earliest first. */
+export const owedBy = (now: Date) => ({ filter: { 'outbox.state': 'pending', 'outbox.due': { $lte: now } }, sort: { 'outbox.due': 1 as const } });
 
 export class Outbox {
   constructor(
@@ -30,9 +32,10 @@ export class Outbox {
   /** Takes the earliest due delivery under a lease of `leaseMs` (its `due` moves past the lease). */
   async claim(leaseMs: number, now = new Date()): Promise<OwedDelivery | undefined> {
     for (const type of this.types) {
+      const { filter, sort } = owedBy(now);
       const doc = await this.models
         .resources(type)
-        .findOneAndUpdate({ 'outbox.state': 'pending', 'outbox.due': { $lte: now } }, { $set: { 'outbox.due': new Date(now.getTime() + leaseMs) }, $inc: { 'outbox.attempts': 1 } }, { sort: { 'outbox.due': 1 }, new: true })
+        .findOneAndUpdate(filter, { $set: { 'outbox.due': new Date(now.getTime() + leaseMs) }, $inc: { 'outbox.attempts': 1 } }, { sort, new: true })
         .lean<StoredResource>();
       if (doc?.outbox) return { type, id: doc.id, versionId: doc.versionId, delivery: doc.outbox };
     }

@@ -84,6 +84,11 @@ export class OutcomeLedger {
     this.waiting = db.collection<WaitingCase>('outcome_waiting');
   }
 
+  /** The indexes the report's reads use: counters by stratifier and month, waiting cases by month opened and due time. */
+  async init(): Promise<void> {
+    await Promise.all([this.counters.createIndex({ dim: 1, period: 1 }), this.waiting.createIndex({ period: 1, due: 1 })]);
+  }
+
   async facts(caseId: string): Promise<CaseFacts | undefined> {
     return (await this.cases.findOne({ _id: caseId }, { projection: { counted: 1 } }))?.counted;
   }
@@ -169,7 +174,7 @@ export class OutcomeLedger {
    */
   async sums(from: string, to: string, dims: string[], options: { byPeriod?: boolean } = {}): Promise<CounterSum[]> {
     const byStratum = new Map<string, CounterSum>();
-    for await (const { _id: _key, applied: _applied, period, dim, value, ...fields } of this.counters.find({ period: { $gte: from, $lte: to }, dim: { $in: dims } })) {
+    for await (const { _id: _key, applied: _applied, period, dim, value, ...fields } of this.counters.find(countersOf(from, to, dims))) {
       const [d, v] = options.byPeriod ? ['month', period as string] : [dim as string, value as string];
       const sum = byStratum.get(`${d}|${v}`) ?? { dim: d, value: v, sums: {} };
       for (const [field, n] of Object.entries(fields)) if (typeof n === 'number') sum.sums[field] = (sum.sums[field] ?? 0) + n;
@@ -285,6 +290,9 @@ export class OutcomeLedger {
     return run;
   }
 }
+
+/** The counters of stratifiers `dims` for the months `from`..`to`. */
+export const countersOf = (from: string, to: string, dims: string[]) => ({ dim: { $in: dims }, period: { $gte: from, $lte: to } });
 
 function waitingCase(caseId: string, facts: CaseFacts): WaitingCase {
   return { _id: caseId, period: facts.openedMonth, due: facts.waiting?.due ?? 'none', strata: facts.strata };
