@@ -100,14 +100,18 @@ export function createModels(connection: Connection): Models {
  * token or reference index carries that order after its value: a page of the newest matches is read
  * from the index in order and stops at the page's end, however many match.
  */
-export function resourceIndexes(type: string): Record<string, 1 | -1>[] {
+export function resourceIndexes(type: string): IndexSpec[] {
   const codes = supportedParameters(type);
+  const byValue = (field: string): IndexSpec => ({ [field]: 1, lastUpdated: -1, _id: 1 });
   return [
     { lastUpdated: -1, _id: 1 },
-    { access: 1, lastUpdated: -1, _id: 1 },
-    ...indexedCodes.filter((code) => codes.has(code)).map((code) => (codes.get(code)?.kind === 'date' ? { [`dt.${code}.s`]: 1 as const } : { [`idx.${code}`]: 1 as const, lastUpdated: -1 as const, _id: 1 as const })),
+    byValue('access'),
+    // A date range is searched from either end (`lt` reads its start, `ge` its end).
+    ...indexedCodes.filter((code) => codes.has(code)).flatMap((code): IndexSpec[] => (codes.get(code)?.kind === 'date' ? [{ [`dt.${code}.s`]: 1 }, { [`dt.${code}.e`]: 1 }] : [byValue(`idx.${code}`)])),
   ];
 }
+
+type IndexSpec = Record<string, 1 | -1>;
 
 /** Makes every index the store's queries rely on (an index that exists already is left as it is). */
 export async function ensureIndexes(models: Models): Promise<void> {

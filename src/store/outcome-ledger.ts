@@ -185,7 +185,7 @@ export class OutcomeLedger {
 
   /** Cases opened in `from`..`to` and waiting (due before `dueBefore`, when given), counted in the database by stratifier value (`month`: by month opened). */
   async waitingCounts(from: string, to: string, dims: string[], dueBefore?: string): Promise<CounterSum[]> {
-    const match = { period: { $gte: from, $lte: to }, ...(dueBefore ? { due: { $lt: dueBefore } } : {}) };
+    const match = waitingOf(from, to, dueBefore);
     const counted = await Promise.all(
       dims.map(async (dim) => {
         const key = dim === 'all' ? null : dim === 'month' ? '$period' : `$strata.${dim}`;
@@ -293,6 +293,9 @@ export class OutcomeLedger {
 
 /** The counters of stratifiers `dims` for the months `from`..`to`. */
 export const countersOf = (from: string, to: string, dims: string[]) => ({ dim: { $in: dims }, period: { $gte: from, $lte: to } });
+
+/** The cases opened in `from`..`to` and waiting (due before `dueBefore`, when given). */
+export const waitingOf = (from: string, to: string, dueBefore?: string) => ({ period: { $gte: from, $lte: to }, ...(dueBefore ? { due: { $lt: dueBefore } } : {}) });
 
 function waitingCase(caseId: string, facts: CaseFacts): WaitingCase {
   return { _id: caseId, period: facts.openedMonth, due: facts.waiting?.due ?? 'none', strata: facts.strata };

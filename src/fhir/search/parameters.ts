@@ -18,7 +18,7 @@ const offeredCodes = [
 const ownCodes = new Set<string>();
 
 /** Parameters looked up often enough to deserve a database index (each where its type supports it). */
-export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'business-status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of', 'due', 'date'];
+export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'business-status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of', 'due', 'date', 'target'];
 
 export type IndexKind = 'token' | 'reference' | 'string' | 'date' | 'uri';
 
