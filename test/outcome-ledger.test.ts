@@ -37,6 +37,17 @@ async function expected(ledger: OutcomeLedger): Promise<Record<string, Record<st
   return Object.fromEntries(all.map((d) => [d.key, Object.fromEntries(Object.entries(d.inc).filter(([, n]) => n !== 0).sort())]).filter(([, f]) => Object.keys(f).length));
 }
 
+/** A process recording `cases` case stories (test/outcome-writer.ts), killed with SIGKILL after `killAfterMs` when given. */
+function writer(name: string, cases: number, killAfterMs?: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', () => {
+      if (killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    });
+    child.once('exit', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited ${code}`))));
+  });
+}
+
 describe('the outcome ledger', () => {
   it('counts a change once, however often it is recorded, and moves a count when a fact changes', async () => {
     const ledger = new OutcomeLedger(connection);
@@ -97,17 +108,10 @@ describe('the outcome ledger', () => {
     }
   });
 
-    it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
+  it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
     const name = `${databaseName}-kill`;
     const cases = 60;
-    const run = (killAfterMs?: number): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        child.stdout.once('data', () => {
-          if (killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        });
-        child.once('exit', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited ${code}`))));
-      });
+    const run = (killAfterMs?: number): Promise<void> => writer(name, cases, killAfterMs);
     for (const killAfterMs of [150, 400, 700, 1000, 1300]) await run(killAfterMs);
     await run(); // to the end, replaying every case from the start
     const killed = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: name }).asPromise();
@@ -121,6 +125,24 @@ describe('the outcome ledger', () => {
     } finally {
       await killed.dropDatabase();
       await killed.close();
+    }
+  }, 120_000);
+
+  it('three processes recording the same cases at once, one killed mid-way: every count is exact', async () => {
+    const name = `${databaseName}-processes`;
+    const cases = 40;
+    await Promise.all([writer(name, cases), writer(name, cases, 500), writer(name, cases)]);
+    const shared = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: name }).asPromise();
+    try {
+      const ledger = new OutcomeLedger(shared);
+      await ledger.recover();
+      expect(await ledger.changes.countDocuments({})).toBe(0);
+      const held = await counters(ledger);
+      expect(held).toEqual(await expected(ledger));
+      expect(held['m|2026-02|all|all'].delivered + held['m|2026-03|all|all'].delivered + held['m|2026-04|all|all'].delivered).toBe(cases);
+    } finally {
+      await shared.dropDatabase();
+      await shared.close();
     }
   }, 120_000);
 });
