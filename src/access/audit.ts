@@ -82,7 +82,7 @@ export class AuditTrail {
       ...records.map((reference) => ({ what: { reference }, type: entityType('2', 'System Object') })),
       ...(touched?.patients ?? []).slice(0, entitiesAtMost).map((reference) => ({ what: { reference }, type: entityType('1', 'Person'), role: patientRole })),
     ];
-    const query = new URL(req.originalUrl, 'http://query/').search.slice(1);
+    const query = withoutCredentials(new URL(req.originalUrl, 'http://query/').search.slice(1));
     if (baseUrl === '/bulk') entity.push({ type: entityType('2', 'System Object'), description: `bulk export ${path.split('/').filter(Boolean).join(' ')}`.slice(0, 200) });
     if (query && kind === 'rest') entity.push({ type: entityType('2', 'System Object'), role: queryRole, query: Buffer.from(query).toString('base64'), description: `${req.method} ${baseUrl}${path}` });
     const [interaction, action] = kind === 'login' ? ['login', 'E'] : interactionOf(req, baseUrl, path);
@@ -119,6 +119,27 @@ export class AuditTrail {
     // The institution a referring system acts for, as a second agent: searchable by `agent` too.
     return principal.institution ? [agent, { who: { reference: principal.institution }, requestor: false, type: { text: 'institution the client acts for' } }] : [agent];
   }
+}
+
+/** Query parameters that carry a credential: their values never reach the audit trail. */
+const credentialParameters = /^(access_token|refresh_token|id_token|token|code|code_verifier|client_secret|client_assertion|password|secret|api_?key|key|assertion)$/i;
+
+/** The query as recorded: as sent, but for every credential's value, replaced by `redacted`. */
+export function withoutCredentials(query: string): string {
+  return query
+    .split('&')
+    .map((part) => {
+      const name = part.split('=')[0];
+      const decoded = (() => {
+        try {
+          return decodeURIComponent(name.replace(/\+/g, ' '));
+        } catch {
+          return name;
+        }
+      })();
+      return credentialParameters.test(decoded.trim()) ? `${name}=redacted` : part;
+    })
+    .join('&');
 }
 
 /** The record a request names in its path (`Type/id`), when it names one. */

@@ -1,5 +1,5 @@
-// What every request meets before the FHIR layer: security headers, CORS only for the origins
-// configured, a rate limit per client with 429 and Retry-After, and a cap on JSON nesting depth.
+// What every request meets before the FHIR layer: security headers (no-store among them), CORS only
+// for the origins configured, a rate limit per client with 429 and Retry-After, and a cap on JSON nesting depth.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import cors from 'cors';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
@@ -15,7 +15,14 @@ export interface HardeningOptions {
 }
 
 export function hardening(options: HardeningOptions): RequestHandler[] {
-  const handlers: RequestHandler[] = [helmet({ crossOriginResourcePolicy: { policy: 'same-site' } })];
+  const handlers: RequestHandler[] = [
+    helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }),
+    // Answers carry patient data or credentials: no browser, proxy or CDN keeps a copy.
+    (_req, res, next) => {
+      res.setHeader('Cache-Control', 'no-store');
+      next();
+    },
+  ];
   if (options.corsOrigins.length) {
     handlers.push(cors({ origin: options.corsOrigins, exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After', 'WWW-Authenticate', 'X-Progress', 'X-Request-Id'] }));
   }

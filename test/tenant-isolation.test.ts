@@ -1,0 +1,49 @@
+// Adversarial cases against the promise that an institution's data is its own, one describe per class.
+// Each is tried as a hostile or careless client would, against the real service and database.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestService, type TestService } from './harness.js';
+
+let service: TestService;
+
+beforeAll(async () => {
+  service = await startTestService();
+});
+afterAll(async () => {
+  await service?.stop();
+});
+
+/** The AuditEvents recorded since `since` (they are written as their answers finish). */
+async function auditSince(since: string, wanted: (events: any[]) => boolean): Promise<any[]> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const events = ((await service.fhir(`/AuditEvent?date=ge${since}&_count=200`)).body.entry ?? []).map((e: any) => e.resource);
+    if (wanted(events)) return events;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the audit events did not appear');
+}
+
+describe('secrets in the audit trail', () => {
+  it('a credential sent in a query is refused, and its value is not kept in the AuditEvent', async () => {
+    const since = new Date().toISOString();
+    const secret = 'eyJhbGciOiJFUzM4NCJ9.live-token-value.signature';
+    const answer = await service.fhir(`/Patient?access_token=${secret}&client_secret=s3cret&name=Kept`, { token: service.token });
+    expect(answer.status).toBe(400);
+    const events = await auditSince(since, (found) => found.some((e) => e.entity?.some((x: any) => x.query)));
+    const queries = events.flatMap((e) => e.entity ?? []).filter((x: any) => x.query).map((x: any) => Buffer.from(x.query, 'base64').toString());
+    expect(queries).toContain('access_token=redacted&client_secret=redacted&name=Kept');
+    expect(JSON.stringify(events)).not.toContain('live-token-value');
+    expect(JSON.stringify(events)).not.toContain('s3cret');
+  });
+});
+
+describe('caching of patient data', () => {
+  it('every answer of the API says no-store, found or not', async () => {
+    const created = await service.fhir('/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Uncached' }] } });
+    for (const path of [`/Patient/${created.body.id}`, '/Patient?family=Uncached', '/Patient/no-such-patient', '/metadata']) {
+      const answer = await service.fhir(path);
+      expect([path, answer.headers.get('cache-control')]).toEqual([path, 'no-store']);
+    }
+    const attachment = await fetch(`${service.server.url}/attachments/${'0'.repeat(32)}`, { headers: { authorization: `Bearer ${service.token}` } });
+    expect([attachment.status, attachment.headers.get('cache-control')]).toEqual([404, 'no-store']);
+  });
+});
