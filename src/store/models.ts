@@ -72,7 +72,6 @@ export function createModels(connection: Connection): Models {
           { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed, idx: Schema.Types.Mixed, dt: Schema.Types.Mixed, access: [String] },
           { ...options, collection: type },
         );
-        for (const index of resourceIndexes(type)) schema.index(index);
         model = connection.model(`Resource_${type}`, schema);
         resources.set(type, model);
       }
@@ -85,7 +84,6 @@ export function createModels(connection: Connection): Models {
           { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed },
           { ...options, collection: `${type}_history` },
         );
-        schema.index({ id: 1, versionId: -1 });
         model = connection.model(`History_${type}`, schema);
         history.set(type, model);
       }
@@ -113,10 +111,14 @@ export function resourceIndexes(type: string): IndexSpec[] {
 
 type IndexSpec = Record<string, 1 | -1>;
 
-/** Makes every index the store's queries rely on (an index that exists already is left as it is). */
+/** The index of a type's earlier versions: one resource's, newest first. */
+export const historyIndex: IndexSpec = { id: 1, versionId: -1 };
+
+/**
+ * Makes every index the store's queries rely on, one command per collection, all at once (an index
+ * that exists already is left as it is).
+ */
 export async function ensureIndexes(models: Models): Promise<void> {
-  await Promise.all([
-    models.claims.createIndexes(),
-    ...storedResourceTypes.flatMap((type) => [models.resources(type).createIndexes(), models.history(type).createIndexes()]),
-  ]);
+  const create = (model: Model<never>, keys: IndexSpec[]): Promise<unknown> => model.collection.createIndexes(keys.map((key) => ({ key })));
+  await Promise.all(storedResourceTypes.flatMap((type) => [create(models.resources(type) as never, resourceIndexes(type)), create(models.history(type) as never, [historyIndex])]));
 }
