@@ -47,3 +47,24 @@ describe('caching of patient data', () => {
     expect([attachment.status, attachment.headers.get('cache-control')]).toEqual([404, 'no-store']);
   });
 });
+
+describe('bad input that reaches the store', () => {
+  it('a JSON _search body with an operator in place of a value answers 400 naming the parameter', async () => {
+    await service.fhir('/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Operand' }] } });
+    for (const body of [{ _id: { $gt: '' } }, { family: ['Operand', { $ne: null }] }, ['family', 'Operand']]) {
+      const answer = await service.fhir('/Patient/_search', { body, headers: { 'content-type': 'application/json' } });
+      expect([JSON.stringify(body), answer.status, answer.body.resourceType]).toEqual([JSON.stringify(body), 400, 'OperationOutcome']);
+    }
+    const named = await service.fhir('/Patient/_search', { body: { _id: { $gt: '' } }, headers: { 'content-type': 'application/json' } });
+    expect(named.body.issue[0].expression).toEqual(['_id']);
+  });
+
+  it('a body that is not valid UTF-8 answers 400 and stores nothing', async () => {
+    const before = (await service.fhir('/Patient?_summary=count')).body.total;
+    const bytes = Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}]}')]);
+    const answer = await fetch(`${service.base}/Patient`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${service.token}` } });
+    expect(answer.status).toBe(400);
+    expect(((await answer.json()) as any).issue[0].details.text).toMatch(/UTF-8/);
+    expect((await service.fhir('/Patient?_summary=count')).body.total).toBe(before);
+  });
+});

@@ -23,8 +23,8 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
   const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
 
   router.use(requireJsonBody);
-  router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false }));
-  router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes }));
+  router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false, verify: requireUtf8 }));
+  router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes, verify: requireUtf8 }));
   router.use(jsonDepthLimit(options.maxJsonDepth));
   router.use(options.authorize);
 
@@ -34,7 +34,7 @@ export function fhirRouter(service: FhirService, options: { maxBodyBytes: number
   };
   const query = (req: Request): QueryParams => req.query as QueryParams;
   const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
-  const searchBody = (req: Request): QueryParams => ({ ...query(req), ...(req.body as QueryParams) });
+  const searchBody = (req: Request): QueryParams => ({ ...query(req), ...searchParameters(req.body) });
 
   router.get('/metadata', handle(() => ({ status: 200, body: metadata })));
   router.post('/', handle((req, gate) => processBundle(service, req.body, gate)));
@@ -90,6 +90,29 @@ function unsupported(req: FhirRequest): never {
     throw notFound(`No FHIR endpoint at ${req.path}`);
   }
   throw methodNotAllowed(`${req.method} ${req.baseUrl}${req.path} is not supported`);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A body that is not valid UTF-8 answers 400: decoding it would store replacement characters in place of what was sent. */
+function requireUtf8(_req: Request, _res: Response, body: Buffer): void {
+  try {
+    strictUtf8.decode(body);
+  } catch {
+    throw badRequest('The request body is not valid UTF-8');
+  }
+}
+
+/** A POST _search body's parameters: each a string or a list of strings, as a form or a query carries them. */
+function searchParameters(body: unknown): QueryParams {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('A _search body holds search parameters: a form, or a JSON object of strings');
+  for (const [name, value] of Object.entries(body)) {
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.every((v) => typeof v === 'string'))) {
+      throw badRequest(`Search parameter "${name}" must be a string or a list of strings`, name);
+    }
+  }
+  return body as QueryParams;
 }
 
 /** A body is FHIR JSON (or a form, for POST _search); anything else answers 415 before parsing. */
