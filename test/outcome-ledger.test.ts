@@ -110,39 +110,30 @@ describe('the outcome ledger', () => {
 
   it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
     const name = `${databaseName}-kill`;
-    const cases = 60;
-    const run = (killAfterMs?: number): Promise<void> => writer(name, cases, killAfterMs);
-    for (const killAfterMs of [150, 400, 700, 1000, 1300]) await run(killAfterMs);
-    await run(); // to the end, replaying every case from the start
-    const killed = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: name }).asPromise();
-    try {
-      const ledger = new OutcomeLedger(killed);
-      await ledger.recover();
-      expect(await ledger.changes.countDocuments({})).toBe(0);
-      const held = await counters(ledger);
-      expect(held).toEqual(await expected(ledger));
-      expect(held['m|2026-02|all|all'].delivered + held['m|2026-03|all|all'].delivered + held['m|2026-04|all|all'].delivered).toBe(cases);
-    } finally {
-      await killed.dropDatabase();
-      await killed.close();
-    }
+    for (const killAfterMs of [150, 400, 700, 1000, 1300]) await writer(name, 60, killAfterMs);
+    await writer(name, 60); // to the end, replaying every case from the start
+    await expectExactAfterRecovery(name, 60);
   }, 120_000);
 
   it('three processes recording the same cases at once, one killed mid-way: every count is exact', async () => {
     const name = `${databaseName}-processes`;
-    const cases = 40;
-    await Promise.all([writer(name, cases), writer(name, cases, 500), writer(name, cases)]);
-    const shared = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: name }).asPromise();
-    try {
-      const ledger = new OutcomeLedger(shared);
-      await ledger.recover();
-      expect(await ledger.changes.countDocuments({})).toBe(0);
-      const held = await counters(ledger);
-      expect(held).toEqual(await expected(ledger));
-      expect(held['m|2026-02|all|all'].delivered + held['m|2026-03|all|all'].delivered + held['m|2026-04|all|all'].delivered).toBe(cases);
-    } finally {
-      await shared.dropDatabase();
-      await shared.close();
-    }
+    await Promise.all([writer(name, 40), writer(name, 40, 500), writer(name, 40)]);
+    await expectExactAfterRecovery(name, 40);
   }, 120_000);
 });
+
+/** After recovery, no change is left in progress, the counters equal the cases' facts, and `cases` cases were delivered. */
+async function expectExactAfterRecovery(name: string, cases: number): Promise<void> {
+  const written = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: name }).asPromise();
+  try {
+    const ledger = new OutcomeLedger(written);
+    await ledger.recover();
+    expect(await ledger.changes.countDocuments({})).toBe(0);
+    const held = await counters(ledger);
+    expect(held).toEqual(await expected(ledger));
+    expect(held['m|2026-02|all|all'].delivered + held['m|2026-03|all|all'].delivered + held['m|2026-04|all|all'].delivered).toBe(cases);
+  } finally {
+    await written.dropDatabase();
+    await written.close();
+  }
+}
