@@ -17,7 +17,8 @@ afterAll(() => {
   const pidFile = path.join(dataDir, 'secantusdb', 'secantusd.pid');
   if (existsSync(pidFile)) {
     try {
-      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir)) process.kill(pid, 'SIGKILL');
     } catch {
       // stopped already
     }
