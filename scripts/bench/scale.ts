@@ -4,6 +4,9 @@
 // (Task?status=), a conditional create (If-None-Exist on the identifier) and a read; and the create
 // throughput at concurrency 16 beside the raw driver inserting documents of the same shape into a
 // scratch collection on the same server. Prints the query plans behind the searches as well.
+// The measured creates open real cases, whose charts the service retrieves from a referring EHR peer
+// in the background; that work is let finish before each burst and each size. Every writing run adds
+// its creates to the store, hence one run by default (the reading runs always see the exact size).
 // Run: npm run bench:scale [-- --small 1000 --large 20000 --runs 1 --samples 200 --creates 800 --keep 0 --declared-indexes 0]
 // (--keep 1 leaves the database for inspection; --declared-indexes 1 builds the indexes models.ts declares first.)
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -52,7 +55,7 @@ const log = createLogger('warn');
 const localDatabase = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
 const uri = process.env.MONGODB_URI ?? (localDatabase?.uri as string);
 const databaseName = `bench-scale-${Date.now().toString(36)}`;
-const orders = 'https://ehr.example/orders';
+const orderSystem = 'https://ehr.example/orders';
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8')) as ServiceRequest;
 
 // The referring institution's FHIR server: the measured creates open real cases, whose charts the
@@ -62,7 +65,7 @@ const patients: string[] = [];
 for (let i = 0; i < 20; i++) patients.push(await seedPatient(ehr.repo, 1, `Scale${i}`));
 const requestFor = (order: number): ServiceRequest => ({
   ...example,
-  identifier: [{ system: orders, value: `SCALE-${order}` }],
+  identifier: [{ system: orderSystem, value: `SCALE-${order}` }],
   subject: { reference: `${ehr.base}/Patient/${patients[order % patients.length]}` },
   supportingInfo: [],
 });
@@ -123,7 +126,7 @@ try {
   const stored: { id: string; order: number }[] = [];
   let nextOrder = 0;
   const templates: Task[] = [];
-  for (const _ of patients) {
+  for (let i = 0; i < patients.length; i++) {
     const order = nextOrder++;
     const { resource } = await seeding.createChecked(seeding.checkedBody('ServiceRequest', requestFor(order)));
     stored.push({ id: resource.id as string, order });
@@ -136,15 +139,15 @@ try {
     const started = performance.now();
     const count = size - stored.length;
     for (let done = 0; done < count; ) {
-      const orders = Array.from({ length: Math.min(seedBatch, count - done) }, () => nextOrder++);
-      const requests = orders.map((order) => ({ ...(seeding.checkedBody('ServiceRequest', requestFor(order)) as ServiceRequest), id: randomUUID() }));
+      const batch = Array.from({ length: Math.min(seedBatch, count - done) }, () => nextOrder++);
+      const requests = batch.map((order) => ({ ...(seeding.checkedBody('ServiceRequest', requestFor(order)) as ServiceRequest), id: randomUUID() }));
       const tasks = requests.map((request, i): Task => {
-        const template = templates[orders[i] % patients.length];
+        const template = templates[batch[i] % patients.length];
         return { ...template, id: request.id, focus: { reference: `ServiceRequest/${request.id}` }, relevantHistory: template.relevantHistory?.map(() => ({ reference: `Provenance/${randomUUID()}` })) };
       });
       if ((await seeding.repository.createMany(requests)).length || (await seeding.repository.createMany(tasks)).length) throw new Error('a seeded id was taken');
-      stored.push(...requests.map((r, i) => ({ id: r.id, order: orders[i] })));
-      done += orders.length;
+      stored.push(...requests.map((r, i) => ({ id: r.id, order: batch[i] })));
+      done += batch.length;
       if (stored.length % 5000 < seedBatch) say(`  ${stored.length.toLocaleString('en-US')} cases stored`);
     }
     const seconds = (performance.now() - started) / 1000;
@@ -159,7 +162,7 @@ try {
   const pick = (): { id: string; order: number } => stored[Math.floor(Math.random() * stored.length)];
   const searchByIdentifier = async (): Promise<void> => {
     const { order } = pick();
-    const bundle = await fhir('GET', `/ServiceRequest?identifier=${encodeURIComponent(`${orders}|SCALE-${order}`)}`);
+    const bundle = await fhir('GET', `/ServiceRequest?identifier=${encodeURIComponent(`${orderSystem}|SCALE-${order}`)}`);
     if (bundle.total !== 1) throw new Error(`identifier SCALE-${order} found ${bundle.total} times`);
   };
   const queuePage = async (): Promise<void> => {
@@ -171,7 +174,7 @@ try {
   };
   const create = async (): Promise<void> => {
     const order = nextOrder++;
-    const created = await fhir('POST', '/ServiceRequest', requestFor(order), { 'if-none-exist': `identifier=${encodeURIComponent(`${orders}|SCALE-${order}`)}` }, [201]);
+    const created = await fhir('POST', '/ServiceRequest', requestFor(order), { 'if-none-exist': `identifier=${encodeURIComponent(`${orderSystem}|SCALE-${order}`)}` }, [201]);
     stored.push({ id: created.id, order });
   };
   const latencies = async (work: () => Promise<void>): Promise<number[]> => {
@@ -185,7 +188,7 @@ try {
   const rawInserts = async (): Promise<number> => {
     const template = await db.collection('ServiceRequest').findOne({ deleted: false });
     const seconds = (await timed(() => inParallel(creates, concurrency, async (i) => {
-      await scratch.insertOne({ ...template, _id: `ServiceRequest/raw-${i}` as never, id: `raw-${i}`, idx: { ...template?.idx, identifier: [`RAW-${i}`, `${orders}|RAW-${i}`] } });
+      await scratch.insertOne({ ...template, _id: `ServiceRequest/raw-${i}` as never, id: `raw-${i}`, idx: { ...template?.idx, identifier: [`RAW-${i}`, `${orderSystem}|RAW-${i}`] } });
     }))) / 1000;
     await scratch.drop();
     return creates / seconds;
@@ -204,7 +207,7 @@ try {
   type Op = 'identifier' | 'queue' | 'create' | 'read';
   type Figures = Record<Op, { p50: number; p99: number }> & { throughput: number; raw: number; operationsPerCreate: number; storedBefore: number; storedAfter: number };
   const figure = (times: number[]) => ({ p50: percentile(times, 50), p99: percentile(times, 99) });
-  /** The database's operation count (serverStatus opcounters); NaN where the server does not keep one. */
+  /** The database's operation count (serverStatus opcounters: the whole server's, so it wants a server to itself); NaN where it keeps none. */
   const operations = async (): Promise<number> => {
     const { opcounters: o } = await db.admin().command({ serverStatus: 1 }).catch(() => ({ opcounters: undefined }));
     return o ? o.insert + o.query + o.update + o.delete + o.getmore + o.command : NaN;
@@ -246,7 +249,7 @@ try {
   async function plans(): Promise<void> {
     const { order } = pick();
     const searches: [string, string, QueryParams, number][] = [
-      [`ServiceRequest?identifier=…|SCALE-${order}`, 'ServiceRequest', { identifier: `${orders}|SCALE-${order}` }, 20],
+      [`ServiceRequest?identifier=…|SCALE-${order}`, 'ServiceRequest', { identifier: `${orderSystem}|SCALE-${order}` }, 20],
       [`Task?status=${queueStatus}&_count=10`, 'Task', { status: queueStatus, _count: '10' }, 10],
     ];
     for (const [label, type, query, count] of searches) {
