@@ -53,6 +53,10 @@ interface ServiceRun {
 }
 
 async function serviceRun(run: number): Promise<ServiceRun> {
+  // A fresh database: jobs left by an earlier, interrupted benchmark would be taken up first.
+  const previous = await mongoose.createConnection(uri, { dbName: `bench-service-${run}` }).asPromise();
+  await previous.dropDatabase();
+  await previous.close();
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const env = { ...process.env, MONGODB_URI: uri, DATABASE_NAME: `bench-service-${run}`, PORT: String(port), HOST: '127.0.0.1', BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey, LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn', RETRIEVAL_PAGE_SIZE: String(pageSize), RETRIEVAL_POLL_MS: '50' };
