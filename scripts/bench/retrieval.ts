@@ -29,6 +29,16 @@ const pageSize = 50;
 const floorConcurrency = 4;
 const targets = { vsNaive: 3, vsFloor: 1.5, peakMb: 300 };
 const say = (line: string): boolean => process.stdout.write(`${line}\n`);
+/** CPU seconds a process has used (user and system), from /proc: clock ticks of 1/100 s. */
+const cpuSecondsOf = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+/** CPU seconds this process (the peer, the proxy and the loops' clients) has used. */
+const ownCpuSeconds = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
 
 const log = createLogger('warn');
 const database = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
@@ -44,11 +54,16 @@ say(`peer: 1 patient with ${expected} records over ${chartTypes.length + 1} type
 const signingKey = await newSigningKeyPem();
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 
-interface ServiceRun {
+interface Run {
   seconds: number;
+  count: number;
+  /** CPU seconds used meanwhile by the service (if any) and by this process (peer, proxy, client); the database's aside. */
+  cpu: number;
+}
+
+interface ServiceRun extends Run {
   /** From the POST to the Task saying the records are in. */
   readySeconds: number;
-  count: number;
   peakMb: number;
 }
 
@@ -77,6 +92,7 @@ async function serviceRun(run: number): Promise<ServiceRun> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const started = performance.now();
+    const cpuBefore = cpuSecondsOf(child.pid as number) + ownCpuSeconds();
     const created = await json(`${base}/ServiceRequest`, {
       method: 'POST',
       headers: { 'content-type': 'application/fhir+json' },
@@ -97,18 +113,20 @@ async function serviceRun(run: number): Promise<ServiceRun> {
     const seconds = (performance.now() - started) / 1000;
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     const peakMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    return { seconds, readySeconds, count: packet.total + 1, peakMb };
+    const cpu = cpuSecondsOf(child.pid as number) + ownCpuSeconds() - cpuBefore;
+    return { seconds, readySeconds, count: packet.total + 1, peakMb, cpu };
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
   }
 }
 
-async function naiveRun(run: number): Promise<{ seconds: number; count: number }> {
+async function naiveRun(run: number): Promise<Run> {
   const connection = await mongoose.createConnection(uri, { dbName: `bench-naive-${run}` }).asPromise();
   const collection = connection.collection('records');
   const client = new Client({ baseUrl: proxy.base });
   const started = performance.now();
+  const cpuBefore = ownCpuSeconds();
   let count = 0;
   await collection.insertOne((await client.read({ resourceType: 'Patient', id: patientId })) as never);
   count++;
@@ -124,20 +142,22 @@ async function naiveRun(run: number): Promise<{ seconds: number; count: number }
     }
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = ownCpuSeconds() - cpuBefore;
   await connection.dropDatabase();
   await connection.close();
-  return { seconds, count };
+  return { seconds, count, cpu };
 }
 
 /**
  * The end-to-end floor: the same fetches, a few types at a time, each page stored with one
  * insertMany as it comes, then everything read back once; none of the service's own work.
  */
-async function floorRun(run: number): Promise<{ seconds: number; count: number }> {
+async function floorRun(run: number): Promise<Run> {
   const connection = await mongoose.createConnection(uri, { dbName: `bench-floor-${run}` }).asPromise();
   const collection = connection.collection('records');
   const client = new Client({ baseUrl: proxy.base });
   const started = performance.now();
+  const cpuBefore = ownCpuSeconds();
   await collection.insertOne((await client.read({ resourceType: 'Patient', id: patientId })) as never);
   const queue = [...chartTypes];
   await Promise.all(
@@ -156,14 +176,15 @@ async function floorRun(run: number): Promise<{ seconds: number; count: number }
   let count = 0;
   for await (const _ of collection.find({}, { batchSize: 500 })) count++;
   const seconds = (performance.now() - started) / 1000;
+  const cpu = ownCpuSeconds() - cpuBefore;
   await connection.dropDatabase();
   await connection.close();
-  return { seconds, count };
+  return { seconds, count, cpu };
 }
 
 const service: ServiceRun[] = [];
-const naive: { seconds: number; count: number }[] = [];
-const floor: { seconds: number; count: number }[] = [];
+const naive: Run[] = [];
+const floor: Run[] = [];
 for (let run = 1; run <= runs; run++) {
   // Interleaved, so that a slow spell on the machine falls on all three alike.
   const s = await serviceRun(run);
@@ -172,7 +193,10 @@ for (let run = 1; run <= runs; run++) {
   service.push(s);
   naive.push(n);
   floor.push(f);
-  say(`run ${run}: service ${s.seconds.toFixed(2)} s (records in at ${s.readySeconds.toFixed(2)} s; ${s.count} records, peak ${s.peakMb.toFixed(0)} MB), naive ${n.seconds.toFixed(2)} s (${n.count}), floor ${f.seconds.toFixed(2)} s (${f.count})`);
+  say(
+    `run ${run}: service ${s.seconds.toFixed(2)} s (records in at ${s.readySeconds.toFixed(2)} s; ${s.count} records, peak ${s.peakMb.toFixed(0)} MB, CPU ${s.cpu.toFixed(2)} s), ` +
+      `naive ${n.seconds.toFixed(2)} s (${n.count}, CPU ${n.cpu.toFixed(2)} s), floor ${f.seconds.toFixed(2)} s (${f.count}, CPU ${f.cpu.toFixed(2)} s)`,
+  );
 }
 const cleanup = await mongoose.createConnection(uri).asPromise();
 for (let run = 1; run <= runs; run++) await cleanup.useDb(`bench-service-${run}`).dropDatabase();
@@ -183,14 +207,17 @@ const ready = median(service.map((r) => r.readySeconds));
 const n = median(naive.map((r) => r.seconds));
 const f = median(floor.map((r) => r.seconds));
 const peak = median(service.map((r) => r.peakMb));
+const cpu = (of: Run[]): string => median(of.map((r) => r.cpu)).toFixed(2);
 const rate = (count: number, seconds: number): string => Math.round(count / seconds).toLocaleString('en-US');
 const rows = [
-  [`service (paged, ${loadConfig({ RETRIEVAL_CONCURRENCY: process.env.RETRIEVAL_CONCURRENCY }).retrieval.concurrency} types at a time)`, String(service[0].count), s.toFixed(2), rate(service[0].count, s), `${(n / s).toFixed(2)}x`, `${(s / f).toFixed(2)}x`, `${peak.toFixed(0)} MB`],
-  ['naive: one type at a time, insertOne per record', String(naive[0].count), n.toFixed(2), rate(naive[0].count, n), '1.00x', `${(n / f).toFixed(2)}x`, '-'],
-  [`floor: ${floorConcurrency} types at a time, insertMany per page, read back`, String(floor[0].count), f.toFixed(2), rate(floor[0].count, f), `${(n / f).toFixed(2)}x`, '1.00x', '-'],
+  [`service (paged, ${loadConfig({ RETRIEVAL_CONCURRENCY: process.env.RETRIEVAL_CONCURRENCY }).retrieval.concurrency} types at a time)`, String(service[0].count), s.toFixed(2), rate(service[0].count, s), `${(n / s).toFixed(2)}x`, `${(s / f).toFixed(2)}x`, cpu(service), `${peak.toFixed(0)} MB`],
+  ['naive: one type at a time, insertOne per record', String(naive[0].count), n.toFixed(2), rate(naive[0].count, n), '1.00x', `${(n / f).toFixed(2)}x`, cpu(naive), '-'],
+  [`floor: ${floorConcurrency} types at a time, insertMany per page, read back`, String(floor[0].count), f.toFixed(2), rate(floor[0].count, f), `${(n / f).toFixed(2)}x`, '1.00x', cpu(floor), '-'],
 ];
 // Speed-up: the naive loop's time over this one's; to the floor: this one's time over the floor's.
-const header = ['approach', 'records', 'seconds (median)', 'resources/s', 'speed-up vs naive', 'time vs floor', 'peak RSS'];
+// CPU: seconds used by the service and this process (peer, proxy, client), not the database: on a
+// busy machine the times follow the CPU a run needs more than how well it overlaps.
+const header = ['approach', 'records', 'seconds (median)', 'resources/s', 'speed-up vs naive', 'time vs floor', 'CPU s', 'peak RSS'];
 say(`\n${markdownTable(header, rows)}`);
 say(`\nservice: records in after ${ready.toFixed(2)} s (median), the case packet read after that`);
 const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
