@@ -93,13 +93,22 @@ export class ReferringEhrClient {
     return { contentType: binary.contentType, data: Buffer.from(binary.data ?? '', 'base64') };
   }
 
+  /**
+   * The next page is asked for as soon as a page arrives, so the server works on it while the caller
+   * stores this one: one page ahead at most, and a failure surfaces where the caller asks for it.
+   */
   private async *following(what: string, first: () => Promise<unknown>): AsyncGenerator<Bundle> {
     let page = (await this.withRetries(what, first)) as Bundle;
     for (;;) {
-      yield page;
       const current = page;
-      if (!current.link?.some((l) => l.relation === 'next')) return;
-      page = (await this.withRetries(`next page of ${what}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>)) as Bundle;
+      const next = current.link?.some((l) => l.relation === 'next')
+        ? (this.withRetries(`next page of ${what}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>) as Promise<Bundle>)
+        : undefined;
+      // A caller that stops early never awaits it: its failure must not surface as unhandled.
+      next?.catch(() => undefined);
+      yield current;
+      if (!next) return;
+      page = await next;
     }
   }
 

@@ -11,7 +11,7 @@ import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPoli
 import type { CursorStore } from '../store/cursors.js';
 import { isDuplicateKey } from '../store/repository.js';
 import { attachmentsOf, retrieveAttachments, type AttachmentPolicy } from './attachments.js';
-import { importRecords, localId, notYetStored } from './source-records.js';
+import { importRecords, notYetStored } from './source-records.js';
 
 export const retrievalJobKind = 'retrieve-chart';
 
@@ -73,7 +73,7 @@ export async function retrieveChart(
     const counts = await importRecords(service.repository, payload.ehrBase, type, records);
     progress.stored += counts.stored;
     progress.unchanged += counts.unchanged;
-    for (const record of records) targets.add(`${type}/${localId(payload.ehrBase, type, record.id as string)}`);
+    for (const key of counts.keys) targets.add(key);
   };
   const finish = async (step: string): Promise<void> => {
     progress.doneTypes.push(step);
@@ -138,9 +138,12 @@ async function pullEverything(client: ReferringEhrClient, cursors: CursorStore, 
     for (const resource of (page.entry ?? []).map((e) => e.resource)) {
       // Kinds of record the service does not keep are left on the server; the Patient was read already.
       if (!resource?.id || !isStoredResourceType(resource.resourceType) || resource.resourceType === 'Patient') continue;
-      byType.set(resource.resourceType, [...(byType.get(resource.resourceType) ?? []), resource]);
+      const same = byType.get(resource.resourceType);
+      if (same) same.push(resource);
+      else byType.set(resource.resourceType, [resource]);
     }
-    for (const [type, records] of byType) await keep(type, records);
+    // Each type goes to its own collection: a page's types are stored side by side.
+    await Promise.all([...byType].map(([type, records]) => keep(type, records)));
   }
   await cursors.advance(cursorKey, started);
 }

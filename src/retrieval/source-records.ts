@@ -42,6 +42,8 @@ export async function notYetStored(repository: Repository, ehrBase: string, type
 export interface ImportCounts {
   stored: number;
   unchanged: number;
+  /** The local `Type/id` of each record of the page, in order. */
+  keys: string[];
 }
 
 /**
@@ -50,8 +52,14 @@ export interface ImportCounts {
  */
 export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[]): Promise<ImportCounts> {
   const base = ehrBase.replace(/\/+$/, '');
+  // Records of a page mostly name the same few others (their patient, an encounter): each is hashed once.
+  const mappedReferences = new Map<string, string | undefined>();
+  const toLocal = (reference: string): string | undefined => {
+    if (!mappedReferences.has(reference)) mappedReferences.set(reference, localReference(ehrBase, reference));
+    return mappedReferences.get(reference);
+  };
   const local = records.map((record) => {
-    const mapped = mapReferences(record, (reference) => localReference(ehrBase, reference));
+    const mapped = mapReferences(record, toLocal);
     return { ...mapped, id: localId(ehrBase, type, record.id as string), meta: { source: sourceOf(base, type, record) } } as Resource;
   });
   // Insert first: on a first pull that is the whole work, one round trip a page. Records already
@@ -66,5 +74,5 @@ export async function importRecords(repository: Repository, ehrBase: string, typ
       await repository.update(record);
     }
   }
-  return { stored: records.length - unchanged, unchanged };
+  return { stored: records.length - unchanged, unchanged, keys: local.map((r) => `${type}/${r.id}`) };
 }
