@@ -183,13 +183,15 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
 
 /**
  * Sets where the case stands, on the Task as it is now: when another write (routing, a reviewer)
- * got in between the read and the write, it reads again and applies the change to that.
+ * got in between the read and the write, it reads again and applies the change to that. `code` may
+ * be decided on each Task read (undefined: the code stays), for a status that must not replace a later one.
  */
-export async function setBusinessStatus(service: FhirService, taskId: string, code: string, change: Partial<Task> = {}): Promise<Task> {
+export async function setBusinessStatus(service: FhirService, taskId: string, code: string | ((task: Task) => Promise<string | undefined>), change: Partial<Task> = {}): Promise<Task> {
   for (let attempt = 1; ; attempt++) {
     const task = (await service.repository.read('Task', taskId)) as Task;
-    const system = task.businessStatus?.coding?.[0]?.system;
-    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system, code }] }, lastModified: new Date().toISOString() };
+    const current = task.businessStatus?.coding?.[0];
+    const decided = typeof code === 'string' ? code : ((await code(task)) ?? current?.code);
+    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided }] }, lastModified: new Date().toISOString() };
     try {
       return (await service.updateChecked(service.checkedBody('Task', next), taskId, `W/"${task.meta?.versionId}"`)).resource as Task;
     } catch (err) {
