@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes, retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
 import { startTestService, type TestService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
@@ -126,6 +126,16 @@ describe('push intake and chart retrieval', () => {
     expect((await service.fhir(`/Observation?subject=${task.for.reference}&_summary=count`)).body.total).toBe(perType + 2);
     const job = await service.server.jobs.get(`${retrievalJobKind}:${created.body.id}`);
     expect(job?.progress).toMatchObject({ stored: 2 });
+  });
+
+  it('an opinion this service wrote back into the chart there is not pulled back as a record of the EHR', async () => {
+    const opinionSystem = `${canonicalBase()}/opinion`;
+    await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Second opinion' }, subject: { reference: `Patient/${patientId}` }, identifier: [{ system: opinionSystem, value: 'an-earlier-opinion' }] });
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-4') });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
+    expect((await service.fhir(`/DiagnosticReport?identifier=${encodeURIComponent(`${opinionSystem}|an-earlier-opinion`)}&_summary=count`)).body.total).toBe(0);
+    expect((await service.fhir(`/DiagnosticReport?subject=${task.for.reference}&_summary=count`)).body.total).toBe(perType + 1);
   });
 
   it('a patient the EHR does not know fails the case with a reason and tells the requester', async () => {

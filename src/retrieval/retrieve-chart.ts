@@ -10,6 +10,7 @@ import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import { isDuplicateKey } from '../store/repository.js';
+import { isWrittenBack } from '../writeback/written-back.js';
 import { attachmentsOf, retrieveAttachments, type AttachmentPolicy } from './attachments.js';
 import { importRecords, localId, notYetStored } from './source-records.js';
 
@@ -63,7 +64,11 @@ export async function retrieveChart(
 ): Promise<void> {
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
   const targets = new Set(progress.targets);
-  const keep = async (type: string, records: Resource[]): Promise<void> => {
+  const keep = async (type: string, pulled: Resource[]): Promise<void> => {
+    // What this service wrote into the chart there (an earlier case's opinion, its notice) is not pulled
+    // back as a record of the institution's: its original is here, and a second copy would carry the
+    // same identifiers (a conditional create on them would then match twice).
+    const records = pulled.filter((record) => !isWrittenBack(record, service.conformance.canonical));
     if (options.attachments && records.some((r) => attachmentsOf(r).some((a) => a.url && !a.data))) {
       // Attachments of records already here at this version were dealt with when they came.
       const counts = await retrieveAttachments(client, await notYetStored(service.repository, payload.ehrBase, type, records), options.attachments);
