@@ -128,6 +128,22 @@ describe('push intake and chart retrieval', () => {
     expect(job?.progress).toMatchObject({ stored: 2 });
   });
 
+  it('a retrieval run again (as after a crash before its end was recorded) keeps one Provenance and leaves the case where it is', async () => {
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-5') });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
+    const provenances = async () => (await service.fhir(`/Provenance?target=${task.for.reference}&_summary=count`)).body.total;
+    const before = await provenances();
+    const jobId = `${retrievalJobKind}:${created.body.id}`;
+    const { payload } = (await service.server.jobs.get(jobId)) as { payload: Record<string, unknown> };
+    await service.server.jobs.remove(jobId);
+    await service.server.jobs.enqueue(retrievalJobKind, jobId, payload);
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await service.server.jobs.get(jobId))?.state !== 'done'; ) await new Promise((r) => setTimeout(r, 100));
+    expect((await service.server.jobs.get(jobId))?.state).toBe('done');
+    expect(await provenances()).toBe(before);
+    const after = (await service.fhir(`/Task/${task.id}`)).body;
+    expect([after.businessStatus.coding[0].code, after.meta.versionId]).toEqual(['awaiting-assignment', task.meta.versionId]);
+  });
+
   it('an opinion this service wrote back into the chart there is not pulled back as a record of the EHR', async () => {
     const opinionSystem = `${canonicalBase()}/opinion`;
     await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Second opinion' }, subject: { reference: `Patient/${patientId}` }, identifier: [{ system: opinionSystem, value: 'an-earlier-opinion' }] });

@@ -108,8 +108,9 @@ export async function retrieveChart(
     }
     throw err;
   }
+  // Both are written again, the same, when the job is run again after a crash before its end was recorded.
   await recordProvenance(service, payload, [...targets]);
-  await setBusinessStatus(service, payload.taskId, 'records-ready');
+  await setBusinessStatus(service, payload.taskId, async (task) => (task.businessStatus?.coding?.[0]?.code === 'records-retrieving' ? 'records-ready' : undefined));
 }
 
 type Keep = (type: string, records: Resource[]) => Promise<void>;
@@ -174,16 +175,18 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
   );
 }
 
+/** The case's one record of where its chart came from: at an id of the case's, so that a run again replaces it rather than adding one. */
 async function recordProvenance(service: FhirService, payload: RetrievalPayload, targets: string[]): Promise<void> {
   const provenance: Provenance = {
     resourceType: 'Provenance',
+    id: `retrieval-${payload.taskId}`,
     target: targets.map((reference) => ({ reference })),
     recorded: new Date().toISOString(),
     activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }], text: 'Retrieved from the referring institution' },
     agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
     entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
   };
-  await service.createChecked(service.checkedBody('Provenance', provenance));
+  await service.updateChecked(service.checkedBody('Provenance', provenance), provenance.id as string);
 }
 
 /**
@@ -196,6 +199,7 @@ export async function setBusinessStatus(service: FhirService, taskId: string, co
     const task = (await service.repository.read('Task', taskId)) as Task;
     const current = task.businessStatus?.coding?.[0];
     const decided = typeof code === 'string' ? code : ((await code(task)) ?? current?.code);
+    if (typeof code !== 'string' && decided === current?.code && !Object.keys(change).length) return task; // nothing to change
     const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided }] }, lastModified: new Date().toISOString() };
     try {
       return (await service.updateChecked(service.checkedBody('Task', next), taskId, `W/"${task.meta?.versionId}"`)).resource as Task;
