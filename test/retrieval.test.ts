@@ -128,20 +128,27 @@ describe('push intake and chart retrieval', () => {
     expect(job?.progress).toMatchObject({ stored: 2 });
   });
 
-  it('a retrieval run again (as after a crash before its end was recorded) keeps one Provenance and leaves the case where it is', async () => {
+  it('a retrieval run again (as after a crash before its end was recorded) keeps one Provenance, leaves a routed case where it is and routes one left unrouted', async () => {
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-5') });
     const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
     const provenances = async () => (await service.fhir(`/Provenance?target=${task.for.reference}&_summary=count`)).body.total;
     const before = await provenances();
     const jobId = `${retrievalJobKind}:${created.body.id}`;
     const { payload } = (await service.server.jobs.get(jobId)) as { payload: Record<string, unknown> };
-    await service.server.jobs.remove(jobId);
-    await service.server.jobs.enqueue(retrievalJobKind, jobId, payload);
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await service.server.jobs.get(jobId))?.state !== 'done'; ) await new Promise((r) => setTimeout(r, 100));
-    expect((await service.server.jobs.get(jobId))?.state).toBe('done');
+    const runAgain = async () => {
+      await service.server.jobs.remove(jobId);
+      await service.server.jobs.enqueue(retrievalJobKind, jobId, payload);
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await service.server.jobs.get(jobId))?.state !== 'done'; ) await new Promise((r) => setTimeout(r, 100));
+      expect((await service.server.jobs.get(jobId))?.state).toBe('done');
+      return (await service.fhir(`/Task/${task.id}`)).body;
+    };
+    const routed = await runAgain();
+    expect([routed.businessStatus.coding[0].code, routed.meta.versionId]).toEqual(['awaiting-assignment', task.meta.versionId]);
+    // A crash between writing records-ready and routing the case leaves it records-ready, unrouted: the run again routes it.
+    await service.server.database.connection.collection('Task').updateOne({ _id: `Task/${task.id}` } as never, { $set: { 'resource.businessStatus.coding.0.code': 'records-ready' } });
+    const rerouted = await runAgain();
+    expect([rerouted.businessStatus.coding[0].code, Number(rerouted.meta.versionId)]).toEqual(['awaiting-assignment', Number(task.meta.versionId) + 2]);
     expect(await provenances()).toBe(before);
-    const after = (await service.fhir(`/Task/${task.id}`)).body;
-    expect([after.businessStatus.coding[0].code, after.meta.versionId]).toEqual(['awaiting-assignment', task.meta.versionId]);
   });
 
   it('an opinion this service wrote back into the chart there is not pulled back as a record of the EHR', async () => {

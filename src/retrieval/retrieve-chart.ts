@@ -108,9 +108,10 @@ export async function retrieveChart(
     }
     throw err;
   }
-  // Both are written again, the same, when the job is run again after a crash before its end was recorded.
+  // Both are written again when the job is run again after a crash before its end was recorded: the
+  // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
   await recordProvenance(service, payload, [...targets]);
-  await setBusinessStatus(service, payload.taskId, async (task) => (task.businessStatus?.coding?.[0]?.code === 'records-retrieving' ? 'records-ready' : undefined));
+  await setBusinessStatus(service, payload.taskId, async (task) => (['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined));
 }
 
 type Keep = (type: string, records: Resource[]) => Promise<void>;
@@ -192,15 +193,16 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
 /**
  * Sets where the case stands, on the Task as it is now: when another write (routing, a reviewer)
  * got in between the read and the write, it reads again and applies the change to that. `code` may
- * be decided on each Task read (undefined: the code stays), for a status that must not replace a later one.
+ * be decided on each Task read, for a status that must not replace a later one: undefined leaves the
+ * code as it is (and, with no other change, the Task unwritten).
  */
 export async function setBusinessStatus(service: FhirService, taskId: string, code: string | ((task: Task) => Promise<string | undefined>), change: Partial<Task> = {}): Promise<Task> {
   for (let attempt = 1; ; attempt++) {
     const task = (await service.repository.read('Task', taskId)) as Task;
     const current = task.businessStatus?.coding?.[0];
-    const decided = typeof code === 'string' ? code : ((await code(task)) ?? current?.code);
-    if (typeof code !== 'string' && decided === current?.code && !Object.keys(change).length) return task; // nothing to change
-    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided }] }, lastModified: new Date().toISOString() };
+    const decided = typeof code === 'string' ? code : await code(task);
+    if (decided === undefined && !Object.keys(change).length) return task;
+    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided ?? current?.code }] }, lastModified: new Date().toISOString() };
     try {
       return (await service.updateChecked(service.checkedBody('Task', next), taskId, `W/"${task.meta?.versionId}"`)).resource as Task;
     } catch (err) {
