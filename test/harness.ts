@@ -98,11 +98,11 @@ export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirR
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-/** `fhir` for a service spawned on 127.0.0.1:`port`: like `TestService.fhir`, with an admin token by default. */
+/** `fhir` for a service spawned on 127.0.0.1:`port`: like `TestService.fhir` (a path under /fhir, or a whole URL), with an admin token by default. */
 export function spawnedFhir(port: number): TestService['fhir'] {
   const serviceUrl = `http://127.0.0.1:${port}`;
   const token = testSigningKey.then((key) => mintAccessToken(loadConfig({ BASE_URL: serviceUrl, AUTH_SIGNING_KEY: key }), adminClaims, 3600));
-  return async (path, init) => fhirFetch(`${serviceUrl}/fhir${path}`, withToken(init, await token));
+  return async (path, init) => fhirFetch(path.startsWith('http') ? path : `${serviceUrl}/fhir${path}`, withToken(init, await token));
 }
 
 /** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers; `spawnedFhir(port)` talks to it. */

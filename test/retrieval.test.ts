@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes, retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
 import { startTestService, type TestService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
@@ -126,6 +126,39 @@ describe('push intake and chart retrieval', () => {
     expect((await service.fhir(`/Observation?subject=${task.for.reference}&_summary=count`)).body.total).toBe(perType + 2);
     const job = await service.server.jobs.get(`${retrievalJobKind}:${created.body.id}`);
     expect(job?.progress).toMatchObject({ stored: 2 });
+  });
+
+  it('a retrieval run again (as after a crash before its end was recorded) keeps one Provenance, leaves a routed case where it is and routes one left unrouted', async () => {
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-5') });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
+    const provenances = async () => (await service.fhir(`/Provenance?target=${task.for.reference}&_summary=count`)).body.total;
+    const before = await provenances();
+    const jobId = `${retrievalJobKind}:${created.body.id}`;
+    const { payload } = (await service.server.jobs.get(jobId)) as { payload: Record<string, unknown> };
+    const runAgain = async () => {
+      await service.server.jobs.remove(jobId);
+      await service.server.jobs.enqueue(retrievalJobKind, jobId, payload);
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await service.server.jobs.get(jobId))?.state !== 'done'; ) await new Promise((r) => setTimeout(r, 100));
+      expect((await service.server.jobs.get(jobId))?.state).toBe('done');
+      return (await service.fhir(`/Task/${task.id}`)).body;
+    };
+    const routed = await runAgain();
+    expect([routed.businessStatus.coding[0].code, routed.meta.versionId]).toEqual(['awaiting-assignment', task.meta.versionId]);
+    // A crash between writing records-ready and routing the case leaves it records-ready, unrouted: the run again routes it.
+    await service.server.database.connection.collection('Task').updateOne({ _id: `Task/${task.id}` } as never, { $set: { 'resource.businessStatus.coding.0.code': 'records-ready' } });
+    const rerouted = await runAgain();
+    expect([rerouted.businessStatus.coding[0].code, Number(rerouted.meta.versionId)]).toEqual(['awaiting-assignment', Number(task.meta.versionId) + 2]);
+    expect(await provenances()).toBe(before);
+  });
+
+  it('an opinion this service wrote back into the chart there is not pulled back as a record of the EHR', async () => {
+    const opinionSystem = `${canonicalBase()}/opinion`;
+    await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Second opinion' }, subject: { reference: `Patient/${patientId}` }, identifier: [{ system: opinionSystem, value: 'an-earlier-opinion' }] });
+    const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-4') });
+    const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
+    expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
+    expect((await service.fhir(`/DiagnosticReport?identifier=${encodeURIComponent(`${opinionSystem}|an-earlier-opinion`)}&_summary=count`)).body.total).toBe(0);
+    expect((await service.fhir(`/DiagnosticReport?subject=${task.for.reference}&_summary=count`)).body.total).toBe(perType + 1);
   });
 
   it('a patient the EHR does not know fails the case with a reason and tells the requester', async () => {

@@ -6,6 +6,9 @@ import { expect } from '@jest/globals';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import type { TestService } from './harness.js';
 
+/** What the helpers need of a service: its FHIR calls (one process, or several behind a balancer). */
+type Service = Pick<TestService, 'fhir'>;
+
 export const snomed = 'http://snomed.info/sct';
 export const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
 const canonical = canonicalBase();
@@ -17,14 +20,14 @@ export const specialty = { histopathology: '394597005', oncology: '394593009', c
 
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 
-export async function createOrganization(service: TestService, name: string): Promise<string> {
+export async function createOrganization(service: Service, name: string): Promise<string> {
   const created = await service.fhir('/Organization', { body: { resourceType: 'Organization', name } });
   expect(created.status).toBe(201);
   return created.body.id;
 }
 
 /** A referring institution: its Organization and the Endpoint of its FHIR server. */
-export async function registerInstitution(service: TestService, name: string, ehrBase: string): Promise<string> {
+export async function registerInstitution(service: Service, name: string, ehrBase: string): Promise<string> {
   const organizationId = await createOrganization(service, name);
   const endpoint = await service.fhir('/Endpoint', {
     body: {
@@ -44,7 +47,7 @@ export interface ReviewerSpec {
 }
 
 /** A reviewer: a Practitioner (languages, licence) and the PractitionerRole cases are routed to; answers the role's id. */
-export async function registerReviewer(service: TestService, spec: ReviewerSpec): Promise<string> {
+export async function registerReviewer(service: Service, spec: ReviewerSpec): Promise<string> {
   const practitioner = await service.fhir('/Practitioner', {
     body: {
       resourceType: 'Practitioner', name: [{ family: spec.name }],
@@ -74,13 +77,13 @@ export function secondOpinionRequest(orderId: string, ehrBase: string, patientId
 export const reason = (system: string, code: string) => ({ reasonCode: [{ coding: [{ system, code }] }] });
 
 /** Posts the request and answers its case's Task once routing has placed it (assigned or queued). */
-export async function openCase(service: TestService, request: Record<string, unknown>): Promise<any> {
+export async function openCase(service: Service, request: Record<string, unknown>): Promise<any> {
   const created = await service.fhir('/ServiceRequest', { body: request });
   expect(created.status).toBe(201);
   return taskWhen(service, created.body.id, (task) => ['assigned', 'awaiting-assignment'].includes(businessStatus(task) ?? '') || task.status === 'failed');
 }
 
-export async function taskWhen(service: TestService, id: string, done: (task: any) => boolean): Promise<any> {
+export async function taskWhen(service: Service, id: string, done: (task: any) => boolean): Promise<any> {
   for (const deadline = Date.now() + 30_000; ; ) {
     const task = (await service.fhir(`/Task/${id}`)).body;
     if ((task?.resourceType === 'Task' && done(task)) || Date.now() > deadline) return task;

@@ -75,6 +75,17 @@ describe('Task status moves as FHIR allows', () => {
     expect([stored.status, stored.meta.versionId, await versions(task.id)]).toEqual([from, '1', 1]);
   });
 
+  it('a write on a version that is no longer current answers 412, not a verdict on a move from a version the writer never saw', async () => {
+    const task = await taskIn('in-progress');
+    const completed = await put(task, { status: 'completed' }, { 'if-match': 'W/"1"' });
+    expect(completed.status).toBe(200);
+    // Written on version 1 (in-progress), after another writer completed it: the Task changed, read it again.
+    const stale = await put(task, { note: [{ text: 'written on version 1' }] }, { 'if-match': 'W/"1"' });
+    expect([stale.status, stale.body.resourceType]).toEqual([412, 'OperationOutcome']);
+    const stored = (await service.fhir(`/Task/${task.id}`)).body;
+    expect([stored.status, stored.meta.versionId, stored.note]).toEqual(['completed', '2', undefined]);
+  });
+
   it('a Task taken on needs an owner: accepting one that nobody owns answers 422 naming Task.owner', async () => {
     const task = await taskIn('received', { owner: undefined });
     const refused = await put(task, { status: 'accepted' });

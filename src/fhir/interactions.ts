@@ -13,7 +13,7 @@ import { referencesIn } from './references.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
-import { badRequest, FhirError, informational, notFound, outcomeOf, unprocessable } from './outcome.js';
+import { badRequest, FhirError, informational, notFound, outcomeOf, preconditionFailed, unprocessable } from './outcome.js';
 import { isStoredResourceType } from './resource-types.js';
 import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
 
@@ -243,6 +243,10 @@ export class FhirService {
       return this.repository.update(resource, version, undefined, owner);
     }
     const current = await this.repository.current(resource.resourceType, id);
+    // A stale If-Match is a 412 before the hooks judge the write against a version the writer never saw (they would answer 409).
+    if (version !== undefined && current?.versionId !== version) {
+      throw preconditionFailed(`${resource.resourceType}/${id} is at version ${current?.versionId ?? 'none'}, not ${version}`);
+    }
     const previous = current && !current.deleted ? current.resource : undefined;
     const hooked = await this.beforeWrite(resource, previous);
     // Written only on the version the hooks judged, so no other write slips in between.

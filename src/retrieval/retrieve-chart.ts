@@ -10,6 +10,7 @@ import { supportedParameters } from '../fhir/search/parameters.js';
 import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import { isDuplicateKey } from '../store/repository.js';
+import { isWrittenBack } from '../writeback/written-back.js';
 import { attachmentsOf, retrieveAttachments, type AttachmentPolicy } from './attachments.js';
 import { importRecords, notYetStored } from './source-records.js';
 
@@ -63,7 +64,11 @@ export async function retrieveChart(
 ): Promise<void> {
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
   const targets = new Set(progress.targets);
-  const keep = async (type: string, records: Resource[]): Promise<void> => {
+  const keep = async (type: string, pulled: Resource[]): Promise<void> => {
+    // What this service wrote into the chart there (an earlier case's opinion, its notice) is not pulled
+    // back as a record of the institution's: its original is here, and a second copy would carry the
+    // same identifiers (a conditional create on them would then match twice).
+    const records = pulled.filter((record) => !isWrittenBack(record, service.conformance.canonical));
     if (options.attachments && records.some((r) => attachmentsOf(r).some((a) => a.url && !a.data))) {
       // Attachments of records already here at this version were dealt with when they came.
       const counts = await retrieveAttachments(client, await notYetStored(service.repository, payload.ehrBase, type, records), options.attachments);
@@ -103,8 +108,10 @@ export async function retrieveChart(
     }
     throw err;
   }
+  // Both are written again when the job is run again after a crash before its end was recorded: the
+  // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
   await recordProvenance(service, payload, [...targets]);
-  await setBusinessStatus(service, payload.taskId, 'records-ready');
+  await setBusinessStatus(service, payload.taskId, async (task) => (['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined));
 }
 
 type Keep = (type: string, records: Resource[]) => Promise<void>;
@@ -172,27 +179,33 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
   );
 }
 
+/** The case's one record of where its chart came from: at an id of the case's, so that a run again replaces it rather than adding one. */
 async function recordProvenance(service: FhirService, payload: RetrievalPayload, targets: string[]): Promise<void> {
   const provenance: Provenance = {
     resourceType: 'Provenance',
+    id: `retrieval-${payload.taskId}`,
     target: targets.map((reference) => ({ reference })),
     recorded: new Date().toISOString(),
     activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }], text: 'Retrieved from the referring institution' },
     agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
     entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
   };
-  await service.createChecked(service.checkedBody('Provenance', provenance));
+  await service.updateChecked(service.checkedBody('Provenance', provenance), provenance.id as string);
 }
 
 /**
  * Sets where the case stands, on the Task as it is now: when another write (routing, a reviewer)
- * got in between the read and the write, it reads again and applies the change to that.
+ * got in between the read and the write, it reads again and applies the change to that. `code` may
+ * be decided on each Task read, for a status that must not replace a later one: undefined leaves the
+ * code as it is (and, with no other change, the Task unwritten).
  */
-export async function setBusinessStatus(service: FhirService, taskId: string, code: string, change: Partial<Task> = {}): Promise<Task> {
+export async function setBusinessStatus(service: FhirService, taskId: string, code: string | ((task: Task) => Promise<string | undefined>), change: Partial<Task> = {}): Promise<Task> {
   for (let attempt = 1; ; attempt++) {
     const task = (await service.repository.read('Task', taskId)) as Task;
-    const system = task.businessStatus?.coding?.[0]?.system;
-    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system, code }] }, lastModified: new Date().toISOString() };
+    const current = task.businessStatus?.coding?.[0];
+    const decided = typeof code === 'string' ? code : await code(task);
+    if (decided === undefined && !Object.keys(change).length) return task;
+    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided ?? current?.code }] }, lastModified: new Date().toISOString() };
     try {
       return (await service.updateChecked(service.checkedBody('Task', next), taskId, `W/"${task.meta?.versionId}"`)).resource as Task;
     } catch (err) {

@@ -15,6 +15,7 @@ import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outb
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { OwedDelivery, Outbox } from '../store/outbox.js';
 import { WorkLoop } from '../store/work-loop.js';
+import { writtenBackSystem } from './written-back.js';
 
 export interface DeliveryOptions {
   pollMs: number;
@@ -136,7 +137,7 @@ export class DeliveryWorker extends WorkLoop {
     const to = await this.destinationOf(message.basedOn);
     const client = new ReferringEhrClient(to.ehrBase, this.options.retry, await this.institutions.credentialsFor(to.ehrBase));
     const kind = owed.type === 'Communication' ? 'communication' : 'communication-request';
-    const identifier = { system: `${this.service.conformance.canonical}/${kind}`, value: `${message.id}-${owed.versionId}` };
+    const identifier = { system: writtenBackSystem(this.service.conformance.canonical, kind), value: `${message.id}-${owed.versionId}` };
     // Text and attachments travel; references to records here would mean nothing there.
     const payload = (message.payload ?? []).filter((p) => p.contentString !== undefined || p.contentAttachment !== undefined);
     const common = {
@@ -160,7 +161,7 @@ export class DeliveryWorker extends WorkLoop {
   }
 
   private bundle(report: DiagnosticReport, signature: Signature[], to: Destination, owed: OwedDelivery): Bundle {
-    const system = `${this.service.conformance.canonical}/opinion`;
+    const system = writtenBackSystem(this.service.conformance.canonical, 'opinion');
     const reportUrn = `urn:uuid:${uuidFrom(`${report.id}`)}`;
     const subject = { reference: `Patient/${to.patientId}` };
     // The institution's copy: our content, its own references; our local records and people stay here.
@@ -174,7 +175,7 @@ export class DeliveryWorker extends WorkLoop {
     };
     const notice: Communication = {
       resourceType: 'Communication',
-      identifier: [{ system: `${system}-notice`, value: `${report.id}-${owed.versionId}` }],
+      identifier: [{ system: writtenBackSystem(this.service.conformance.canonical, 'opinion-notice'), value: `${report.id}-${owed.versionId}` }],
       status: 'completed',
       subject,
       basedOn: [to.request],
@@ -189,7 +190,7 @@ export class DeliveryWorker extends WorkLoop {
         resource: { resourceType: 'Provenance', id: `so-${uuidFrom(`${report.id}-${owed.versionId}`)}`, target: [{ reference: reportUrn }], recorded: new Date().toISOString(), agent: [{ who: { display: 'second-opinion service' } }], signature },
         request: { method: 'PUT', url: `Provenance/so-${uuidFrom(`${report.id}-${owed.versionId}`)}` },
       },
-      { fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-notice`)}`, resource: notice, request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${encodeURIComponent(`${system}-notice|${report.id}-${owed.versionId}`)}` } },
+      { fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-notice`)}`, resource: notice, request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${encodeURIComponent(`${notice.identifier?.[0].system}|${notice.identifier?.[0].value}`)}` } },
     ];
     return { resourceType: 'Bundle', type: 'transaction', entry: entries };
   }
