@@ -165,6 +165,21 @@ describe('the signed opinion and its write-back', () => {
     expect(inChart[0].conclusion).toBe('Diagnosis changed: DCIS, not invasive.');
   });
 
+  it('completes a case in progress whose opinion was stored but whose own completion a crash lost', async () => {
+    const { requestId, task } = await openCase('WB-9');
+    proxy.every = 0;
+    proxy.faults = Array.from({ length: 50 }, () => ({ status: 503 })); // the delivery waits while the crash is staged
+    const created = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Concordant.') });
+    expect(created.status).toBe(201);
+    // As a process killed just after storing the opinion leaves it: the reviewer's case still in progress.
+    const stored = (await service.fhir(`/Task/${task.id}`)).body;
+    const inProgress = { ...stored, status: 'in-progress', owner: { reference: 'PractitionerRole/crashed-reviewer' }, businessStatus: { coding: [{ ...stored.businessStatus.coding[0], code: 'under-review' }] } };
+    await service.server.database.connection.collection('Task').updateOne({ _id: `Task/${task.id}` } as never, { $set: { resource: inProgress } });
+    proxy.faults = [];
+    const done = await until(() => taskOf(requestId), (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t)));
+    expect([done.status, businessStatus(done)]).toEqual(['completed', 'opinion-delivered']);
+  });
+
   it('a message or question to the referrer reaches the EHR once; one between people here stays here', async () => {
     const { requestId, task } = await openCase('WB-6');
     const message = (recipient: string, text: string) => ({

@@ -90,12 +90,19 @@ export class DeliveryWorker extends WorkLoop {
     }
   }
 
-  /** The case's Task shows where an opinion's delivery stands, with a note of what happened. */
+  /**
+   * The case's Task shows where an opinion's delivery stands, with a note of what happened. A case
+   * still in progress is completed here too: the opinion's own write does it, but a crash right after
+   * the opinion was stored loses that step (a client's retry then finds the opinion and writes nothing).
+   */
   private async caseStatus(owed: OwedDelivery, code: string, note: string): Promise<void> {
     if (owed.type !== 'DiagnosticReport') return;
     const report = (await this.service.repository.read(owed.type, owed.id)) as DiagnosticReport;
     const task = await this.opinions.taskOf(report);
-    if (task) await setBusinessStatus(this.service, task.id as string, code, { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }] });
+    if (task) {
+      const completed = task.status === 'in-progress' ? { status: 'completed' as const } : {};
+      await setBusinessStatus(this.service, task.id as string, code, { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }], ...completed });
+    }
   }
 
   private async deliverOpinion(owed: OwedDelivery): Promise<string[]> {
