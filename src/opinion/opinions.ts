@@ -61,17 +61,21 @@ export class Opinions {
     await this.recordSignature(report);
     const task = await this.taskOf(report);
     if (task) {
-      await setBusinessStatus(this.service, task.id as string, this.pendingUnlessSettled(report.id as string), task.status === 'in-progress' ? { status: 'completed' } : {});
+      await setBusinessStatus(this.service, task.id as string, this.pendingUntilTaken(report.id as string), task.status === 'in-progress' ? { status: 'completed' } : {});
     }
     this.onDeliveryOwed();
   }
 
   /**
-   * delivery-pending, unless the delivery is no longer pending: a delivery worker of any process may
-   * take it as soon as it is stored and settle it before this write, and its status then stands.
+   * delivery-pending, unless a delivery worker has taken the delivery already: a worker of any process
+   * may take it as soon as it is stored, and writes the case's status itself (delivered, failed, or
+   * pending again), which must not be replaced by this later write.
    */
-  private pendingUnlessSettled(reportId: string): () => Promise<string | undefined> {
-    return async () => ((await this.outbox.get('DiagnosticReport', reportId))?.state === 'pending' ? 'delivery-pending' : undefined);
+  private pendingUntilTaken(reportId: string): () => Promise<string | undefined> {
+    return async () => {
+      const delivery = await this.outbox.get('DiagnosticReport', reportId);
+      return delivery?.state === 'pending' && delivery.attempts === 0 ? 'delivery-pending' : undefined;
+    };
   }
 
   /** The Provenance that carries the signature of this version; made again, the same, if it is missing. */
@@ -135,7 +139,7 @@ export class Opinions {
       throw delivery ? conflict(`The delivery of DiagnosticReport/${id} is ${delivery.state}, not failed`) : notFound(`DiagnosticReport/${id} owes no delivery`);
     }
     const task = await this.taskOf(report);
-    if (task) await setBusinessStatus(this.service, task.id as string, this.pendingUnlessSettled(id));
+    if (task) await setBusinessStatus(this.service, task.id as string, this.pendingUntilTaken(id));
     return { status: 202, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', details: { text: `Delivery of DiagnosticReport/${id} is due again` } }] } };
   }
 }

@@ -63,26 +63,39 @@ export class DeliveryWorker extends WorkLoop {
     return true;
   }
 
-  /** One attempt at one delivery, settled whatever happens. */
+  /**
+   * One attempt at one delivery, settled whatever happens. The case's Task shows the outcome before the
+   * outbox settles it: a crash in between leaves the delivery owed, to be made again (the chart's copy
+   * is conditional, so it stays one), where the other order would leave the case's status unwritten.
+   */
   async attempt(owed: OwedDelivery): Promise<void> {
     const ref = `${owed.type}/${owed.id}`;
     try {
       const notes = owed.type === 'DiagnosticReport' ? await this.deliverOpinion(owed) : await this.deliverMessage(owed);
+      await this.caseStatus(owed, 'opinion-delivered', `Opinion version ${owed.versionId} delivered to the referring institution. ${notes.at(-1)}.`);
       if (await this.outbox.settle(owed, { state: 'delivered', deliveredAt: new Date(), notes })) {
-        await this.caseStatus(owed, 'opinion-delivered', `Opinion version ${owed.versionId} delivered to the referring institution. ${notes.at(-1)}.`);
         this.log.info({ delivery: ref, version: owed.versionId, attempts: owed.delivery.attempts }, 'delivered to the referring institution');
       }
     } catch (err) {
       const reason = err instanceof ReferringEhrError || err instanceof DeliveryError ? err.message : (err as Error).name;
       const final = (err instanceof ReferringEhrError && !err.retryable) || err instanceof DeliveryError;
       const late = Date.now() - new Date(owed.delivery.since).getTime() >= this.options.giveUpMs;
+      // A status that cannot be written now is written when the delivery, still owed, is tried again.
+      const shown = (code: string, note?: string) =>
+        this.caseStatus(owed, code, note).then(
+          () => true,
+          (e: Error) => {
+            this.log.warn({ delivery: ref, err: e.name }, 'the case status of a delivery could not be written');
+            return false;
+          },
+        );
       if (final || late) {
-        if (await this.outbox.settle(owed, { state: 'failed', lastError: reason })) {
-          await this.caseStatus(owed, 'delivery-failed', `Delivery of opinion version ${owed.versionId} failed after ${owed.delivery.attempts} attempt(s): ${reason}`);
+        if ((await shown('delivery-failed', `Delivery of opinion version ${owed.versionId} failed after ${owed.delivery.attempts} attempt(s): ${reason}`)) && (await this.outbox.settle(owed, { state: 'failed', lastError: reason }))) {
           // The alert an operator watches for; `Task?business-status=delivery-failed` lists them all.
           this.log.error({ alert: 'delivery-failed', delivery: ref, attempts: owed.delivery.attempts, reason }, 'delivery to the referring institution failed');
         }
       } else {
+        await shown('delivery-pending');
         const wait = Math.random() * Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (owed.delivery.attempts - 1));
         await this.outbox.settle(owed, { due: new Date(Date.now() + wait), lastError: reason });
         this.log.warn({ delivery: ref, attempts: owed.delivery.attempts, reason }, 'delivery attempt failed; will retry');
@@ -90,19 +103,26 @@ export class DeliveryWorker extends WorkLoop {
     }
   }
 
+  /** Whether the delivery is still this attempt's: the version claimed, pending, not claimed again since (by a worker whose lease began when ours ran out). */
+  private async stillClaimed(owed: OwedDelivery): Promise<boolean> {
+    const current = await this.service.repository.current(owed.type, owed.id);
+    return current?.versionId === owed.versionId && current.outbox?.state === 'pending' && current.outbox.attempts === owed.delivery.attempts;
+  }
+
   /**
-   * The case's Task shows where an opinion's delivery stands, with a note of what happened. A case
-   * still in progress is completed here too: the opinion's own write does it, but a crash right after
-   * the opinion was stored loses that step (a client's retry then finds the opinion and writes nothing).
+   * The case's Task shows where an opinion's delivery stands, with a note of what happened, while the
+   * delivery is still this attempt's (else the attempt that took it over writes its own). A case still
+   * in progress is completed here too: the opinion's own write does it, but a crash right after the
+   * opinion was stored loses that step (a client's retry then finds the opinion and writes nothing).
    */
-  private async caseStatus(owed: OwedDelivery, code: string, note: string): Promise<void> {
-    if (owed.type !== 'DiagnosticReport') return;
+  private async caseStatus(owed: OwedDelivery, code: string, note?: string): Promise<void> {
+    if (owed.type !== 'DiagnosticReport' || !(await this.stillClaimed(owed))) return;
     const report = (await this.service.repository.read(owed.type, owed.id)) as DiagnosticReport;
     const task = await this.opinions.taskOf(report);
-    if (task) {
-      const completed = task.status === 'in-progress' ? { status: 'completed' as const } : {};
-      await setBusinessStatus(this.service, task.id as string, code, { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }], ...completed });
-    }
+    if (!task) return;
+    const completed = task.status === 'in-progress' ? { status: 'completed' as const } : {};
+    const noted = note ? { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }] } : {};
+    await setBusinessStatus(this.service, task.id as string, async (current) => ((await this.stillClaimed(owed)) && current.businessStatus?.coding?.[0]?.code !== code ? code : undefined), { ...noted, ...completed });
   }
 
   private async deliverOpinion(owed: OwedDelivery): Promise<string[]> {
