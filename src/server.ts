@@ -178,6 +178,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await audit.drain();
         await poller.stop();
         await delivery.stop();
         await worker.stop();

@@ -44,6 +44,8 @@ function recordsIn(bundle: Bundle): string[] {
 
 export class AuditTrail {
   private readonly roleSystem: string | undefined;
+  /** Events being written: a stop waits for them before the database closes. */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(
     private readonly repository: Repository,
@@ -64,13 +66,20 @@ export class AuditTrail {
       if (open(req)) return next();
       const { path, baseUrl } = req;
       res.on('finish', () => {
-        this.record(kind, req, res, baseUrl, path).catch((err: unknown) => {
+        const written = this.record(kind, req, res, baseUrl, path).catch((err: unknown) => {
           // The request is answered already; the failure is an alert for the operator (no patient data in it).
           this.log.error({ code: (err as { code?: unknown }).code, name: (err as Error).name }, 'audit event not recorded');
         });
+        this.writing.add(written);
+        void written.finally(() => this.writing.delete(written));
       });
       next();
     };
+  }
+
+  /** Waits for the events of answered requests to be written (at a stop, before the database closes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.writing]);
   }
 
   private async record(kind: 'rest' | 'login', req: Request, res: Response, baseUrl: string, path: string): Promise<void> {
