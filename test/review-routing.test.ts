@@ -165,3 +165,13 @@ describe('reviewers', () => {
     expect((await service.fhir(`/PractitionerRole?organization=Organization/${organizationId}&_summary=count`)).body.total).toBe(0);
   });
 });
+
+describe('orders as EHRs send them', () => {
+  it('takes in an order without priority (optional in R4): no priority is made up, the case is due as routine', async () => {
+    const { priority: _none, ...withoutPriority } = request({ performerType: { coding: [{ system: snomed, code: specialty.histopathology }] } });
+    const task = await openCase(service, withoutPriority);
+    expect(['assigned', 'awaiting-assignment']).toContain(businessStatus(task));
+    expect('priority' in task).toBe(false);
+    expect(Date.parse(task.restriction.period.end) - Date.parse(task.authoredOn)).toBe(14 * 24 * 3_600_000);
+  });
+});

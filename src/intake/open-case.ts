@@ -46,7 +46,7 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
     meta: { profile: [taskProfile] },
     status: 'requested',
     intent: 'order',
-    priority: request.priority,
+    ...(request.priority ? { priority: request.priority } : {}),
     focus: { reference: `ServiceRequest/${request.id}` },
     for: { reference: `Patient/${localId(ehrBase, 'Patient', patientId)}` },
     ...(request.requester ? { requester: request.requester as Task['requester'] } : {}),
