@@ -7,7 +7,7 @@ import express from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { isCapabilityRequest, startAuthentication } from './auth/authentication.js';
-import { loadConformance } from './conformance/artifacts.js';
+import { hasSecondOpinionCategory, loadConformance } from './conformance/artifacts.js';
 import { openDatabase, type Database } from './database/connect.js';
 import { AuditTrail } from './access/audit.js';
 import { gateOf } from './access/gate.js';
@@ -81,6 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     const review = installReviewWorkflow(service, institutions, config.review);
     service.implicitCondition = requestIdentity(service);
+    service.hookWrites('ServiceRequest', institutions.refuseUnregisteredSubject((r) => hasSecondOpinionCategory(conformance, r)), async () => undefined);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
     service.operations.set('submit', { methods: ['POST'], run: (_s, { body, gate }) => intake.submit(body, gate.owner) });

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll } from '@jest/globals';
 import { freePort } from '../src/database/local-server.js';
 import { spawnedFhir, spawnService, type TestService } from './harness.js';
+import { registerInstitution } from './review-cases.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -23,11 +24,15 @@ export function crashFixture(name: string, env: Record<string, string>): CrashFi
   const running: ChildProcess[] = [];
   const databaseName = `test-${name}-${randomUUID().slice(0, 8)}`;
   let port = 0;
+  let registered = false;
   const fixture = {
     databaseName,
     start: async () => {
       const child = await spawnService(port, { DATABASE_NAME: databaseName, ...env });
       running.push(child);
+      // The EHR, through the proxy, is a registered institution (kept in the database across restarts).
+      if (!registered) await registerInstitution({ fhir: fixture.fhir }, 'Referring Hospital', fixture.proxy.base);
+      registered = true;
       return child;
     },
   } as CrashFixture;

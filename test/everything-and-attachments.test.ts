@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes } from '../src/retrieval/retrieve-chart.js';
+import { registerInstitution } from './review-cases.js';
 import { startTestService, type TestService } from './harness.js';
 import { seedAttachments, seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -32,6 +33,7 @@ beforeAll(async () => {
     content: [{ attachment: { contentType: 'application/pdf', url: 'https://documents.elsewhere.example/letter.pdf' } }],
   });
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '7', RETRIEVAL_ATTACHMENT_MAX_BYTES: String(maxBytes) });
+  await registerInstitution(service, 'Referring Hospital', ehr.base);
 });
 afterAll(async () => {
   await service?.stop();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { chartTypes, retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
+import { registerInstitution } from './review-cases.js';
 import { startTestService, type TestService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
@@ -25,6 +26,9 @@ beforeAll(async () => {
   pathologyId = pathology.id as string;
   proxy = await startFaultProxy(ehr.base);
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10' });
+  // The EHR is reached directly and through the fault proxy: both addresses are registered.
+  await registerInstitution(service, 'Referring Hospital', ehr.base);
+  await registerInstitution(service, 'Referring Hospital (through the proxy)', proxy.base);
 });
 afterAll(async () => {
   await service?.stop();

@@ -1,7 +1,10 @@
 // Adversarial cases against the promise that an institution's data is its own, one describe per class.
 // Each is tried as a hostile or careless client would, against the real service and database.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestService, type TestService } from './harness.js';
+import { secondOpinionRequest } from './review-cases.js';
 
 let service: TestService;
 
@@ -66,5 +69,36 @@ describe('bad input that reaches the store', () => {
     expect(answer.status).toBe(400);
     expect(((await answer.json()) as any).issue[0].details.text).toMatch(/UTF-8/);
     expect((await service.fhir('/Patient?_summary=count')).body.total).toBe(before);
+  });
+});
+
+describe('outbound calls to servers that were never registered', () => {
+  let stranger: Server;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    // A server no institution registered: it must never hear from the service.
+    stranger = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'application/fhir+json' }).end('{"resourceType":"Patient","id":"x"}');
+    });
+    await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => stranger.close(resolve));
+  });
+
+  it('a request whose patient is on an unregistered server is refused (422 at ServiceRequest.subject), stored nowhere, and nothing is called', async () => {
+    const base = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}/fhir`;
+    const answer = await service.fhir('/ServiceRequest', { body: secondOpinionRequest('STRANGER-1', base, 'x') });
+    expect(answer.status).toBe(422);
+    expect(answer.body.issue[0].expression).toEqual(['ServiceRequest.subject']);
+    expect(JSON.stringify(answer.body)).not.toContain(base);
+    expect((await service.fhir('/ServiceRequest?identifier=STRANGER-1&_summary=count')).body.total).toBe(0);
+    // In a transaction too.
+    const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: secondOpinionRequest('STRANGER-2', base, 'x'), request: { method: 'POST', url: 'ServiceRequest' } }] };
+    expect((await service.fhir('', { body: bundle })).status).toBe(422);
+    await new Promise((r) => setTimeout(r, 1500)); // time for any retrieval job to have started
+    expect(seen).toEqual([]);
   });
 });

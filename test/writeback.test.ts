@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { registerInstitution } from './review-cases.js';
 import { startTestService, type TestService } from './harness.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
@@ -27,6 +28,7 @@ beforeAll(async () => {
   patientId = await seedPatient(ehr.repo, 2);
   proxy = await startFaultProxy(ehr.base);
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '50', DELIVERY_RETRY_MAX_MS: '200', OUTBOUND_RETRY_BASE_MS: '10' });
+  await registerInstitution(service, 'Referring Hospital', proxy.base);
 });
 afterAll(async () => {
   await service?.stop();
@@ -239,6 +241,7 @@ describe('a delivery that cannot get through', () => {
   let impatient: TestService;
   beforeAll(async () => {
     impatient = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '50', DELIVERY_RETRY_MAX_MS: '100', DELIVERY_GIVE_UP_MS: '800', OUTBOUND_RETRY_BASE_MS: '10' });
+    await registerInstitution(impatient, 'Referring Hospital', proxy.base);
   });
   afterAll(async () => {
     proxy.faults = [];

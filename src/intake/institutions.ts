@@ -2,7 +2,8 @@
 // the API. The Endpoint's endpoint-auth extension says how to authenticate there; the secrets it
 // names live in the environment, so the API has none to return.
 import { Operator } from '@medplum/core';
-import type { Endpoint, Extension, ServiceRequest } from '@medplum/fhirtypes';
+import type { Endpoint, Extension, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import { unprocessable } from '../fhir/outcome.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { TokenSource, type EndpointAuth, type SigningKey } from '../outbound/authorization.js';
 import type { Credentials } from '../outbound/referring-ehr-client.js';
@@ -30,12 +31,39 @@ export class Institutions {
   async patientOf(request: ServiceRequest): Promise<PatientAtSource | undefined> {
     const subject = request.subject?.reference ?? '';
     const absolute = absolutePatient.exec(subject);
-    if (absolute) return { ehrBase: absolute[1], patientId: absolute[2] };
+    if (absolute) {
+      // Only a registered, active Endpoint is ever called: a subject anywhere else places no patient.
+      const endpoint = await this.endpointFor(absolute[1]);
+      return endpoint ? { ehrBase: trim(endpoint.address as string), patientId: absolute[2] } : undefined;
+    }
     const relative = relativePatient.exec(subject);
     const source = request.meta?.source;
     if (!relative || !source) return undefined;
     const endpoint = await this.endpointFor(source);
     return endpoint ? { ehrBase: trim(endpoint.address as string), patientId: relative[1] } : undefined;
+  }
+
+  /**
+   * A write hook: a second-opinion request whose subject is an absolute URL is refused unless that URL
+   * is on a registered, active Endpoint, so that no request makes the service call a server of a
+   * caller's choosing. Refused before anything is stored or called; the URL is not quoted back.
+   */
+  refuseUnregisteredSubject(isSecondOpinion: (resource: Resource) => boolean) {
+    return async (resource: Resource): Promise<undefined> => {
+      if (!isSecondOpinion(resource)) return undefined;
+      const absolute = absolutePatient.exec((resource as ServiceRequest).subject?.reference ?? '');
+      if (absolute && !(await this.endpointFor(absolute[1]))) {
+        throw unprocessable([
+          {
+            severity: 'error',
+            code: 'business-rule',
+            details: { text: "The request's patient is on a FHIR server that is not a registered, active Endpoint; register the institution's endpoint first" },
+            expression: ['ServiceRequest.subject'],
+          },
+        ]);
+      }
+      return undefined;
+    };
   }
 
   async activeEndpoints(): Promise<Endpoint[]> {
