@@ -119,6 +119,8 @@ export const historyIndex: IndexSpec = { id: 1, versionId: -1 };
  * that exists already is left as it is).
  */
 export async function ensureIndexes(models: Models): Promise<void> {
-  const create = (model: Model<never>, keys: IndexSpec[]): Promise<unknown> => model.collection.createIndexes(keys.map((key) => ({ key })));
-  await Promise.all(storedResourceTypes.flatMap((type) => [create(models.resources(type) as never, resourceIndexes(type)), create(models.history(type) as never, [historyIndex])]));
+  const specs = (keys: IndexSpec[]) => keys.map((key) => ({ key }));
+  await Promise.all(
+    storedResourceTypes.flatMap((type) => [models.resources(type).collection.createIndexes(specs(resourceIndexes(type))), models.history(type).collection.createIndexes(specs([historyIndex]))]),
+  );
 }
