@@ -1,8 +1,9 @@
 // GET or POST /fhir/Measure/{id}/$evaluate-measure: one of the outcome Measures evaluated into a
 // summary MeasureReport. Each group of the Measure names its figure by its code (a concordance code,
 // or an outcome-figure code); its populations and score come from the outcome report, for the whole
-// and per stratum of each stratifier asked for. Proportions carry their Wilson 95% interval.
-import type { Coding, Extension, Measure, MeasureGroup, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation, OperationDefinition, Parameters, Quantity } from '@medplum/fhirtypes';
+// and per stratum of every stratifier the Measure defines (as FHIR's $evaluate-measure reports them:
+// a MeasureReport follows its Measure's groups and stratifiers). Proportions carry their Wilson 95% interval.
+import type { CodeableConcept, Coding, Extension, Measure, MeasureGroup, MeasureGroupStratifier, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation, OperationDefinition, Parameters, Quantity } from '@medplum/fhirtypes';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import type { Invocation, OperationHandler } from '../fhir/operations/index.js';
 import { parametersFromQuery, readParameters } from '../fhir/operations/parameters.js';
@@ -49,8 +50,9 @@ async function evaluateMeasure(service: FhirService, reports: OutcomeReports, ca
   const reportType = text('reportType')[0];
   if (reportType !== undefined && reportType !== 'summary') throw badRequest('reportType: only summary is supported', 'Parameters.parameter.reportType');
   const { periodStart, periodEnd } = period(text('periodStart')[0], text('periodEnd')[0], 'Parameters.parameter.periodStart', 'Parameters.parameter.periodEnd');
-  const offered = [...new Set((measure.group ?? []).flatMap((g) => (g.stratifier ?? []).map((s) => s.id as string)))];
-  const by = stratifierList(text('stratifier').flatMap((s) => s.split(',')), 'Parameters.parameter.stratifier', offered);
+  // A stratifier's id is unique in its Measure; its code names what it stratifies by.
+  const nameOf = (s: MeasureGroupStratifier): string => s.code?.text as string;
+  const by = stratifierList([...new Set((measure.group ?? []).flatMap((g) => (g.stratifier ?? []).map(nameOf)))], `Measure/${measure.id}.group.stratifier.code`);
   const report = await reports.report({ periodStart, periodEnd, by });
   const whole = report.strata.find((s) => s.stratifier === 'all') as StratumFigures;
   const concordanceSystem = `${service.conformance.canonical}/CodeSystem/concordance`;
@@ -79,12 +81,11 @@ async function evaluateMeasure(service: FhirService, reports: OutcomeReports, ca
         ...(group.id ? { id: group.id } : {}),
         ...(group.code ? { code: group.code } : {}),
         ...scored(figure(whole), service.conformance.canonical),
-        stratifier: (group.stratifier ?? [])
-          .filter((s) => by.includes(s.id as never))
-          .map((s) => ({
-            code: [s.code ?? { text: s.id }],
-            stratum: report.strata.filter((f) => f.stratifier === s.id).map((f) => ({ value: { text: f.value }, ...scored(figure(f), service.conformance.canonical) })),
-          })),
+        stratifier: (group.stratifier ?? []).map((s) => ({
+          ...(s.id ? { id: s.id } : {}),
+          code: [s.code as CodeableConcept],
+          stratum: report.strata.filter((f) => f.stratifier === nameOf(s)).map((f) => ({ value: { text: f.value }, ...scored(figure(f), service.conformance.canonical) })),
+        })),
       };
     }),
   };
