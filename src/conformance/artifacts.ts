@@ -18,7 +18,6 @@ import type {
 } from '@medplum/fhirtypes';
 import { registerSearchParameters } from '../fhir/search/parameters.js';
 import { loadBaseDefinitions } from './base-definitions.js';
-import { withSnapshot } from './snapshot.js';
 import { Terminology } from './terminology.js';
 
 export interface Conformance {
@@ -88,8 +87,11 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
     }
     switch (artifact.resourceType) {
       case 'StructureDefinition': {
-        const sd = withSnapshot(artifact);
-        (sd.type === 'Extension' ? conformance.extensions : conformance.profiles).set(url, sd);
+        // The snapshot is HL7's generator's, committed beside the differential (npm run profiles:snapshots).
+        if (!artifact.snapshot?.element?.length) {
+          throw new Error(`profiles/: StructureDefinition/${artifact.id} has no snapshot; run npm run profiles:snapshots`);
+        }
+        (artifact.type === 'Extension' ? conformance.extensions : conformance.profiles).set(url, artifact);
         break;
       }
       case 'CodeSystem':
