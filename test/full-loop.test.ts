@@ -47,7 +47,7 @@ describe('the whole loop', () => {
     expect(routed.owner.reference).toBe(`PractitionerRole/${reviewer}`);
     const requestId = routed.focus.reference.split('/')[1];
     const packet = await service.fhir(`/ServiceRequest/${requestId}/$case-packet`);
-    expect(packet.body.total).toBe(12 * 20 + 2); // 20 of each kind, the letter and the report with its rendering
+    expect(packet.body.entry.length).toBe(3 + 12 * 20 + 2 + 1); // the request, its Task, the Patient; 20 of each kind, the letter and the report with its rendering; the summary
     expect(packet.body.entry.at(-1).resource.issue.at(-1).details.text).toBe('Attachments: 2 stored, 0 skipped');
 
     // 2. The reviewer accepts and starts; asks the referrer; the Task waits; the question reaches the EHR.

@@ -94,7 +94,7 @@ describe('push intake and chart retrieval', () => {
     expect(packet.body.type).toBe('collection');
     const rest = packet.body.entry.map((e: any) => e.resource);
     const summary = rest.pop(); // the completeness summary closes the packet
-    expect(packet.body.total).toBe(chartTypes.length * perType + 1);
+    expect(packet.body.entry.length).toBe(3 + chartTypes.length * perType + 1 + 1); // the request, its Task, the Patient; the chart; the summary
     expect(summary.resourceType).toBe('OperationOutcome');
     expect(summary.issue.find((i: any) => i.expression[0] === 'Observation').details.text).toBe(`Observation: ${perType} retrieved`);
     expect(summary.issue.filter((i: any) => i.severity === 'warning')).toEqual([]);

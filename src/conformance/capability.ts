@@ -1,6 +1,6 @@
 // GET /fhir/metadata: the CapabilityStatement, built from what the server really does: the types it
 // stores, the search parameters it indexes, the profiles and operations it loaded from profiles/.
-import type { CapabilityStatement, CapabilityStatementRest, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { storedResourceTypes } from '../fhir/resource-types.js';
 import type { Conformance } from './artifacts.js';
@@ -48,28 +48,13 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
     rest: [
       {
         mode: 'server',
-        security: security(conformance, fhirBase),
+        // Where tokens come from is told by .well-known/smart-configuration: SMART's oauth-uris extension
+        // would need an authorization endpoint, which a Backend Services-only server does not have.
+        security: conformance.capabilityTemplate.rest?.[0]?.security,
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
         operation: operations.filter((op) => op.system).map((op) => ({ name: op.code as string, definition: op.url as string })),
       },
     ],
   } as CapabilityStatement;
-}
-
-/** The template's security statement, with where tokens come from (SMART's oauth-uris extension). */
-function security(conformance: Conformance, fhirBase: string): CapabilityStatementRest['security'] {
-  const base = fhirBase.replace(/\/fhir$/, '');
-  return {
-    ...conformance.capabilityTemplate.rest?.[0]?.security,
-    extension: [
-      {
-        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
-        extension: [
-          { url: 'token', valueUri: `${base}/auth/token` },
-          { url: 'register', valueUri: `${base}/auth/clients` },
-        ],
-      },
-    ],
-  };
 }

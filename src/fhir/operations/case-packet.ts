@@ -1,6 +1,7 @@
 // GET /fhir/ServiceRequest/{id}/$case-packet: everything retrieved for a case, streamed from the
 // store a batch at a time, closed by a completeness summary: an OperationOutcome with one issue per
 // kind of record, present (information) or missing (warning), and one for the attachments.
+import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
 import { attachmentStatus, attachmentsOf } from '../../retrieval/attachments.js';
 import { caseTaskOf } from '../../intake/open-case.js';
@@ -24,7 +25,8 @@ export async function casePacket(service: FhirService, requestId: string): Promi
 
 async function* packet(service: FhirService, head: Resource[], patientRef: string, hasPatient: boolean): AsyncGenerator<string> {
   const extensionUrl = `${service.conformance.canonical}/StructureDefinition/attachment-retrieval`;
-  const entry = (resource: Resource): string => JSON.stringify({ ...(resource.id ? { fullUrl: `${service.fhirBase}/${resource.resourceType}/${resource.id}` } : {}), resource });
+  // Every entry of a collection has a fullUrl: a stored record's address, else a urn:uuid (the summary).
+  const entry = (resource: Resource): string => JSON.stringify({ fullUrl: resource.id ? `${service.fhirBase}/${resource.resourceType}/${resource.id}` : `urn:uuid:${randomUUID()}`, resource });
   let pending = `{"resourceType":"Bundle","type":"collection","timestamp":"${new Date().toISOString()}","entry":[${head.map(entry).join(',')}`;
   const counts = new Map<string, number>([['Patient', hasPatient ? 1 : 0]]);
   const attachments = { stored: 0, skipped: 0 };
@@ -42,8 +44,8 @@ async function* packet(service: FhirService, head: Resource[], patientRef: strin
       }
     }
   }
-  const total = [...counts.entries()].filter(([type]) => type !== 'Patient').reduce((sum, [, n]) => sum + n, 0);
-  yield `${pending},${entry(summary(counts, attachments))}],"total":${total}}`;
+  // No `total`: FHIR keeps it for searches and histories (bdl-1); the summary counts each type.
+  yield `${pending},${entry(summary(counts, attachments))}]}`;
 }
 
 function summary(counts: Map<string, number>, attachments: { stored: number; skipped: number }): OperationOutcome {

@@ -67,7 +67,7 @@ export async function searchBundle(repository: Repository, search: SearchRequest
       link.push({ relation: 'next', url: pageUrl(selfUrl, offset + count, count) });
     }
   }
-  return { bundle: { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, entry: entries }, patients: [...patients] };
+  return { bundle: { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, ...(entries.length ? { entry: entries } : {}) }, patients: [...patients] };
 }
 
 /** What _include and _revinclude bring in, of what the caller may read. */
