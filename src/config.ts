@@ -1,4 +1,5 @@
 // Runtime configuration, read once from the environment; secrets never come from anywhere else.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface Config {
@@ -22,6 +23,11 @@ export interface Config {
   pollIntervalMs: number;
   /** The service's SMART Backend Services key (PKCS#8 PEM), its key id and algorithm. */
   smartKey?: { pem: string; keyId: string; algorithm: string };
+  /**
+   * The key the ids of records copied from institutions are made with (RECORD_ID_KEY, or the file
+   * RECORD_ID_KEY_FILE names); undefined: one kept in DATA_DIR (see record-id-key.ts).
+   */
+  recordIdKey?: string;
   /** The key opinions are signed with (PKCS#8 PEM); without one, a key made per process. */
   opinionKey: { pem?: string; keyId: string; algorithm: string };
   delivery: {
@@ -78,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ratePerMinute: parseInteger(env.RATE_LIMIT_PER_MINUTE, 1200, 'RATE_LIMIT_PER_MINUTE'),
     pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
     smartKey: env.SMART_PRIVATE_KEY ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' } : undefined,
+    recordIdKey: env.RECORD_ID_KEY || (env.RECORD_ID_KEY_FILE ? readFileSync(env.RECORD_ID_KEY_FILE, 'utf8').trim() : undefined),
     opinionKey: { pem: env.OPINION_SIGNING_KEY || undefined, keyId: env.OPINION_SIGNING_KEY_ID ?? 'opinion-1', algorithm: env.OPINION_SIGNING_ALG ?? 'ES256' },
     delivery: {
       pollMs: parseInteger(env.DELIVERY_POLL_MS, 1000, 'DELIVERY_POLL_MS'),

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import express from 'express';
+import type { Endpoint } from '@medplum/fhirtypes';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { isCapabilityRequest, startAuthentication } from './auth/authentication.js';
@@ -11,7 +12,7 @@ import { hasSecondOpinionCategory, loadConformance } from './conformance/artifac
 import { openDatabase, type Database } from './database/connect.js';
 import { AuditTrail } from './access/audit.js';
 import { gateOf } from './access/gate.js';
-import { Tenancy } from './access/tenancy.js';
+import { Ownership } from './access/ownership.js';
 import { agentOfRequest } from './fhir/actor.js';
 import { FhirService } from './fhir/interactions.js';
 import { notFound } from './fhir/outcome.js';
@@ -26,6 +27,7 @@ import { loadSigningKey } from './outbound/authorization.js';
 import { Opinions } from './opinion/opinions.js';
 import { BulkExport } from './outcomes/bulk-export.js';
 import { OpinionSigner } from './opinion/signing.js';
+import { loadRecordIdKey } from './retrieval/record-id-key.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { installOutcomes } from './outcomes/install.js';
 import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
@@ -52,6 +54,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const conformance = loadConformance();
+  loadRecordIdKey(config, log);
   const database = await openDatabase(config, log);
   try {
     const models = createModels(database.connection);
@@ -62,15 +65,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const { retrieval } = config;
     const signingKey = await loadSigningKey(config.smartKey);
     const institutions = new Institutions(service, signingKey);
-    // Every version written is labelled with its institution, case and patient: what access is decided by.
-    const tenancy = new Tenancy(service.repository, institutions);
-    service.repository.labeller = (resource, owner) => tenancy.labelsOf(resource, owner);
-    service.hookWrites('Endpoint', async () => undefined, async () => tenancy.forgetEndpoints());
+    // Every version written is labelled with its one owning institution, its case and its patient: what access is decided by.
+    const ownership = new Ownership(service.repository, institutions, (r) => hasSecondOpinionCategory(conformance, r));
+    service.repository.labeller = (resource, placement) => ownership.labelsOf(resource, placement);
+    service.hookWrites('Endpoint', async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)), async () => undefined);
     const audit = new AuditTrail(service.repository, conformance, config.baseUrl, log);
     const cursors = new CursorStore(database.connection);
     const attachments = new AttachmentStore(database.connection);
     const worker = new RetrievalWorker(jobs, cursors, service, log, {
       credentialsFor: (ehrBase) => institutions.credentialsFor(ehrBase),
+      institutionAt: async (ehrBase) => (await institutions.endpointFor(ehrBase))?.managingOrganization?.reference,
       pageSize: retrieval.pageSize,
       concurrency: retrieval.concurrency,
       retry: { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 },
@@ -81,7 +85,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     const review = installReviewWorkflow(service, institutions, config.review);
     service.implicitCondition = requestIdentity(service);
-    service.hookWrites('ServiceRequest', institutions.refuseUnregisteredSubject((r) => hasSecondOpinionCategory(conformance, r)), async () => undefined);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
     service.operations.set('submit', { methods: ['POST'], run: (_s, { body, gate }) => intake.submit(body, gate.owner) });
@@ -136,10 +139,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.use('/attachments', auth.authenticate, auth.requireScope('Binary', 'r'));
     app.get('/attachments/:id', async (req, res) => {
       const stored = /^[0-9a-f]{32}$/.test(req.params.id) ? await attachments.get(req.params.id) : undefined;
-      const institution = stored?.source ? await tenancy.institutionAt(stored.source) : undefined;
       const gate = gateOf(res, service.repository);
       gate.checkType('Binary', 'read');
-      if (!stored || !(await gate.sees('Binary', [...stored.access, ...(institution ? [institution] : [])]))) {
+      if (!stored || !(await gate.sees('Binary', stored.access))) {
         res.status(404).type('application/fhir+json').send(JSON.stringify(notFound('No such attachment').outcome));
         return;
       }

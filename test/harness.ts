@@ -36,6 +36,9 @@ export interface FhirResponse {
 /** The access-token signing key (AUTH_SIGNING_KEY) of every service a test file starts. */
 export const testSigningKey: Promise<string> = newSigningKeyPem();
 
+/** The key record ids are made with (RECORD_ID_KEY), the same for every service a run starts: several share a database. */
+export const testRecordIdKey = randomUUID();
+
 const adminClaims: AccessClaims = { subject: 'test-admin', scope: 'system/*.*', role: 'admin' };
 
 /** `init`, sending `token` unless it names its own token (or null, for none). */
@@ -67,6 +70,7 @@ async function startOnPort(uri: string, port: number, env: Record<string, string
     // Tests poll hard; the limiter has its own test.
     RATE_LIMIT_PER_MINUTE: '0',
     AUTH_SIGNING_KEY: await testSigningKey,
+    RECORD_ID_KEY: testRecordIdKey,
     ...env,
   });
   const server = await startServer(config, createLogger(config.logLevel));
@@ -108,7 +112,7 @@ export function spawnedFhir(port: number): TestService['fhir'] {
 /** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers; `spawnedFhir(port)` talks to it. */
 export async function spawnService(port: number, env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey, RECORD_ID_KEY: testRecordIdKey, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {

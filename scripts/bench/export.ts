@@ -52,7 +52,7 @@ async function seed(from: number, to: number): Promise<void> {
   for (let start = from; start < to; start += batch) {
     const cases = Array.from({ length: Math.min(batch, to - start) }, (_, k) => caseOf(start + k));
     for (let type = 0; type < 4; type++) {
-      const taken = await repository.createMany(cases.map((c) => c[type]));
+      const taken = await repository.createMany(cases.map((c) => c[type]), {});
       if (taken.length) throw new Error(`${taken.length} ids already taken: the benchmark database was not empty`);
     }
     const done = Math.min(start + batch, to);

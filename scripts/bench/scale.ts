@@ -17,9 +17,11 @@ import path from 'node:path';
 import type mongoose from 'mongoose';
 import type { ServiceRequest, Task } from '@medplum/fhirtypes';
 import { mintAccessToken, newSigningKeyPem } from '../../src/auth/access-tokens.js';
-import { Tenancy } from '../../src/access/tenancy.js';
+import { Gate } from '../../src/access/gate.js';
+import { Ownership } from '../../src/access/ownership.js';
+import { loadRecordIdKey } from '../../src/retrieval/record-id-key.js';
 import { loadConfig } from '../../src/config.js';
-import { defaultProfilesDir, loadConformance } from '../../src/conformance/artifacts.js';
+import { defaultProfilesDir, hasSecondOpinionCategory, loadConformance } from '../../src/conformance/artifacts.js';
 import { openDatabase } from '../../src/database/connect.js';
 import { freePort, startLocalServer } from '../../src/database/local-server.js';
 import { FhirService } from '../../src/fhir/interactions.js';
@@ -115,8 +117,9 @@ try {
   }
   const seeding = new FhirService(new Repository(models, baseUrl), new ResourceValidator(conformance), conformance, baseUrl);
   const institutions = new Institutions(seeding, undefined);
-  const tenancy = new Tenancy(seeding.repository, institutions);
-  seeding.repository.labeller = (resource, owner) => tenancy.labelsOf(resource, owner);
+  loadRecordIdKey(config, log);
+  const ownership = new Ownership(seeding.repository, institutions, (r) => hasSecondOpinionCategory(conformance, r));
+  seeding.repository.labeller = (resource, placement) => ownership.labelsOf(resource, placement);
   installReviewWorkflow(seeding, institutions, config.review);
   seeding.implicitCondition = requestIdentity(seeding);
   const noRetrieval = { enqueue: async () => undefined } as unknown as JobQueue;
@@ -128,7 +131,7 @@ try {
   const templates: Task[] = [];
   for (let i = 0; i < patients.length; i++) {
     const order = nextOrder++;
-    const { resource } = await seeding.createChecked(seeding.checkedBody('ServiceRequest', requestFor(order)));
+    const { resource } = await seeding.createChecked(seeding.checkedBody('ServiceRequest', requestFor(order)), Gate.service);
     stored.push({ id: resource.id as string, order });
     templates.push((await seeding.repository.read('Task', resource.id as string)) as Task);
   }
@@ -145,7 +148,7 @@ try {
         const template = templates[batch[i] % patients.length];
         return { ...template, id: request.id, focus: { reference: `ServiceRequest/${request.id}` }, relevantHistory: template.relevantHistory?.map(() => ({ reference: `Provenance/${randomUUID()}` })) };
       });
-      if ((await seeding.repository.createMany(requests)).length || (await seeding.repository.createMany(tasks)).length) throw new Error('a seeded id was taken');
+      if ((await seeding.repository.createMany(requests, {})).length || (await seeding.repository.createMany(tasks, {})).length) throw new Error('a seeded id was taken');
       stored.push(...requests.map((r, i) => ({ id: r.id, order: batch[i] })));
       done += batch.length;
       if (stored.length % 5000 < seedBatch) say(`  ${stored.length.toLocaleString('en-US')} cases stored`);

@@ -107,7 +107,7 @@ export class AuditTrail {
       source: { site: this.site, observer: { display: 'second-opinion service' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }] },
       ...(entity.length ? { entity } : {}),
     };
-    await this.repository.create(event as Resource);
+    await this.repository.create(event as Resource, undefined, undefined, {});
   }
 
   private agentsOf(req: Request, res: Response): AuditEventAgent[] {

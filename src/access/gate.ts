@@ -2,14 +2,16 @@
 // (policy.ts) says what may be done to which class of resource; the caller's reach says which records
 // of patient data are theirs to see. A record outside the reach answers 404, as if it did not exist;
 // a search is narrowed inside the database; an _include never brings in what the caller cannot read.
-// Work the service does on its own (retrieval, routing, delivery) runs with `Gate.service`.
+// Every interaction is given a gate: a caller's, or, for work the service does on its own, the
+// service's by name (`Gate.service`, or `Gate.system(institution)` for work done for one institution,
+// whose new records become that institution's). No parameter defaults to either.
 import { Operator } from '@medplum/core';
 import type { Response } from 'express';
 import { principalOf, type Principal } from '../auth/bearer.js';
 import { forbidden, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import type { Narrowing, Repository } from '../store/repository.js';
 import { classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
-import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel } from './tenancy.js';
+import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel, type Placement } from './ownership.js';
 
 /** The records of patient data a caller may see: all, or those labelled with one of these references. */
 type Reach = 'all' | { institutions: string[]; cases: string[]; patients: string[] };
@@ -18,19 +20,35 @@ type Reach = 'all' | { institutions: string[]; cases: string[]; patients: string
 const casesAtMost = 1000;
 
 export class Gate {
-  /** The service's own work: no restriction. */
+  /** The service's own work: no restriction, and no institution of its own. */
   static readonly service = new Gate(undefined, undefined);
+
+  /** The service's own work for one institution (`Organization/x`): no restriction; what it writes is the institution's. */
+  static system(institution: string | undefined): Gate {
+    return new Gate(undefined, undefined, institution);
+  }
 
   private reach?: Promise<Reach>;
 
   constructor(
     readonly principal: Principal | undefined,
     private readonly repository: Repository | undefined,
+    private readonly systemOwner?: string,
   ) {}
 
-  /** The institution a referring system writes for: new records that name no institution become its. */
+  /** Whether this is the service's own work, not a caller's. */
+  get isService(): boolean {
+    return !this.principal;
+  }
+
+  /** The institution the writer writes for, decided by the server: a referring system's token, or the system work's. */
   get owner(): string | undefined {
-    return this.principal?.role === 'referrer-system' ? this.principal.institution : undefined;
+    return this.principal ? (this.principal.role === 'referrer-system' ? this.principal.institution : undefined) : this.systemOwner;
+  }
+
+  /** What the server knows of a write by this gate (see ownership.ts); `current`: the record it replaces. */
+  placement(current?: Placement['current']): Placement {
+    return { owner: this.owner, current };
   }
 
   /** 403 unless the caller's role may `action` resources of `type` at all (405 for writing the audit trail). */
@@ -67,31 +85,24 @@ export class Gate {
   }
 
   /**
-   * A write must stay inside the caller's reach, judged on the labels it would be stored with: a
-   * referring system writes only for its own institution, a reviewer only records of the cases
-   * assigned to them. Another tenant's case or patient answers 404, as reading it would, and so does a
-   * case that does not exist (`unknownCasesOf`), so that the answer does not tell the two apart.
+   * A write must stay inside the caller's reach, judged on the labels it would be stored with (its
+   * references were checked first, see ownership.ts checkReferences): a referring system writes only
+   * for its own institution, a reviewer only records of the cases assigned to them. Outside the reach
+   * answers 404, as reading it would.
    */
-  async checkWrite(type: string, labelsOf: () => Promise<string[]>, unknownCasesOf: () => Promise<string[]> = async () => []): Promise<void> {
+  async checkWrite(type: string, labels: string[]): Promise<void> {
     if (!this.principal || classOf(type) !== 'patient-data') return;
     const reach = await this.reachOf();
     if (reach === 'all') return;
-    // Worked out only here: judging a caller who sees everything needs no labels.
-    const labels = await labelsOf();
     const institutions = labels.filter(isInstitutionLabel);
+    if (this.principal.role === 'referrer-system') {
+      if (institutions.length === 1 && reach.institutions.includes(institutions[0])) return;
+      throw forbidden(`A ${this.principal.role} writes only records of its own institution, and its token names none`);
+    }
     const anchors = labels.filter((l) => !isInstitutionLabel(l));
     const seen = this.anchorsFor(reach);
-    const inside =
-      this.principal.role === 'referrer-system'
-        ? institutions.length > 0 && institutions.every((l) => reach.institutions.includes(l))
-        : anchors.length > 0 && anchors.every((l) => seen.has(l) || reach.patients.includes(l));
-    const unknown = () => notFound(`The case or patient this ${type} refers to is not known`);
-    if (inside) {
-      if ((await unknownCasesOf()).length) throw unknown();
-      return;
-    }
-    if (!anchors.length && !institutions.length && !(await unknownCasesOf()).length) throw forbidden(`A ${this.principal.role} writes only records of the cases it may see: this ${type} names none`);
-    throw unknown();
+    if (!anchors.length) throw forbidden(`A ${this.principal.role} writes only records of the cases it may see: this ${type} names none`);
+    if (!anchors.every((l) => seen.has(l) || reach.patients.includes(l))) throw notFound(`The case or patient this ${type} refers to is not known`);
   }
 
   /** The labels that make a record visible: the institution's, the cases', and the charts of the cases' patients. */

@@ -1,7 +1,7 @@
 // Who may do what, by role, before any record is looked at: the classes of resource, what each role
 // may do to each class, and which roles may call each operation. Deny by default: a type, an action
 // or an operation not granted here is refused. Which records of a class a caller sees is the
-// tenancy's (tenancy.ts) and the gate's (gate.ts).
+// ownership's (ownership.ts) and the gate's (gate.ts).
 import type { Role } from '../auth/clients.js';
 
 /**

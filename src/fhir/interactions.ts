@@ -1,15 +1,15 @@
 // The resource pipeline every interaction goes through: parse -> authorise (the caller's Gate) ->
 // validate -> store. Express routes and transaction Bundles both call into this one class; the
 // workflow's own writes use createChecked and updateChecked, which leave authorisation to the caller.
+// Every method takes the gate it acts through: a caller's, or the service's named one.
 import { randomUUID } from 'node:crypto';
 import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { OperationHandler } from './operations/index.js';
-import { caseTypes } from '../access/policy.js';
-import { isPatientLabel } from '../access/tenancy.js';
-import { referencesIn } from './references.js';
+import { classOf } from '../access/policy.js';
+import { checkReferences, isPatientLabel } from '../access/ownership.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
@@ -100,7 +100,7 @@ export class FhirService {
     }
   }
 
-  async read(type: string, id: string, gate = Gate.service): Promise<Reply> {
+  async read(type: string, id: string, gate: Gate): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'read');
@@ -109,56 +109,58 @@ export class FhirService {
     return { status: 200, body: resource, written: resource, patients: patientsOf(doc) };
   }
 
-  async vread(type: string, id: string, versionId: string, gate = Gate.service): Promise<Reply> {
+  async vread(type: string, id: string, versionId: string, gate: Gate): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'read');
-    if (!/^\d+$/.test(versionId)) {
-      throw notFound(`${type}/${id}/_history/${versionId} is not known`);
-    }
-    const doc = await this.visible(type, id, gate);
+    // One answer for a version that is not there, of a record that is not there or not the caller's.
+    const unknown = notFound(`${type}/${id}/_history/${versionId} is not known`);
+    if (!/^\d+$/.test(versionId)) throw unknown;
+    const doc = await this.visible(type, id, gate).catch(() => undefined);
+    if (!doc) throw unknown;
     const resource = await this.repository.readVersion(type, id, versionId);
     return { status: 200, body: resource, written: resource, patients: patientsOf(doc) };
   }
 
-  async create(type: string, body: unknown, ifNoneExist?: string, gate = Gate.service): Promise<Reply> {
+  async create(type: string, body: unknown, ifNoneExist: string | undefined, gate: Gate): Promise<Reply> {
     this.checkType(type);
     gate.checkType(type, 'create');
     const resource = this.checkedBody(type, body);
     await this.admit(resource, gate);
-    return written(await this.createChecked(resource, ifNoneExist, undefined, gate));
+    return written(await this.createChecked(resource, gate, { ifNoneExist }));
   }
 
-  async update(type: string, id: string, body: unknown, ifMatch?: string, gate = Gate.service): Promise<Reply> {
+  async update(type: string, id: string, body: unknown, ifMatch: string | undefined, gate: Gate): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'update');
     const resource = this.checkedBody(type, body);
-    await this.admit(resource, gate, await this.visible(type, id, gate));
-    return written(await this.updateChecked(resource, id, ifMatch, gate.owner));
+    await this.admit(resource, gate, await this.existing(type, id, gate));
+    return written(await this.updateChecked(resource, id, gate, ifMatch));
   }
 
   /**
-   * Refuses a write that would place the record outside the caller's reach (Gate.checkWrite), judged
-   * on the labels it would be stored with; `current` is the stored record it replaces.
+   * The stored record a caller's PUT replaces. Ids of patient data are the server's to give: a PUT to
+   * an id that is not there answers 404, like one that is another institution's, so that the answer
+   * never tells whether an id is taken. Directory records may be made at an id of the admin's choosing.
+   */
+  async existing(type: string, id: string, gate: Gate): Promise<StoredResource | undefined> {
+    const doc = await this.visible(type, id, gate);
+    if (!doc && !gate.isService && classOf(type) === 'patient-data') throw notFound(`${type}/${id} is not known`);
+    return doc;
+  }
+
+  /**
+   * Refuses a write that names a record the caller may not read (ownership.ts checkReferences), or that
+   * would place it outside the caller's reach (Gate.checkWrite), judged on the labels it would be
+   * stored with; `current` is the stored record it replaces, `writing` what a transaction creates.
    */
   async admit(resource: Resource, gate: Gate, current?: StoredResource, writing: ReadonlySet<string> = new Set()): Promise<void> {
-    await gate.checkWrite(
-      resource.resourceType,
-      () => this.repository.labelsFor(resource, gate.owner, current),
-      () => this.unknownCases(resource, writing),
-    );
+    await checkReferences(this.repository, gate, resource, writing);
+    if (!gate.isService) await gate.checkWrite(resource.resourceType, await this.repository.labelsFor(resource, gate.placement(current)));
   }
 
-  /** The case records (ServiceRequest, Task, ...) a resource names that are not stored, nor among those a transaction is `writing`. */
-  private async unknownCases(resource: Resource, writing: ReadonlySet<string>): Promise<string[]> {
-    const named = referencesIn(resource).filter((r) => caseTypes.has(r.split('/')[0]) && r !== `${resource.resourceType}/${resource.id}` && !writing.has(r));
-    if (!named.length) return [];
-    const stored = new Set((await this.repository.readManyStored(named)).map((d) => d._id));
-    return named.filter((r) => !stored.has(r));
-  }
-
-  async delete(type: string, id: string, gate = Gate.service): Promise<Reply> {
+  async delete(type: string, id: string, gate: Gate): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'delete');
@@ -174,7 +176,7 @@ export class FhirService {
     return doc;
   }
 
-  async history(type: string, id: string, query: QueryParams, gate = Gate.service): Promise<Reply> {
+  async history(type: string, id: string, query: QueryParams, gate: Gate): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'read');
@@ -200,7 +202,7 @@ export class FhirService {
     return { status: 200, body: bundle, patients: patientsOf(doc) };
   }
 
-  async search(type: string, query: QueryParams, selfUrl: URL, gate = Gate.service): Promise<Reply> {
+  async search(type: string, query: QueryParams, selfUrl: URL, gate: Gate): Promise<Reply> {
     this.checkType(type);
     gate.checkType(type, 'search');
     const search = parseSearch(type, query);
@@ -216,7 +218,7 @@ export class FhirService {
   }
 
   /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
-  async createChecked(resource: Resource, ifNoneExist?: string, id?: string, gate = Gate.service): Promise<WriteResult> {
+  async createChecked(resource: Resource, gate: Gate, { ifNoneExist, id }: { ifNoneExist?: string; id?: string } = {}): Promise<WriteResult> {
     const hooked = this.writeHooks.has(resource.resourceType);
     let outbox: Delivery | undefined;
     if (hooked) {
@@ -225,7 +227,7 @@ export class FhirService {
       ({ resource, outbox } = await this.beforeWrite({ ...resource, id }, undefined));
     }
     const condition = ifNoneExist ?? this.implicitCondition?.(resource);
-    const result = condition ? await this.createConditionally(resource, condition, gate, id, outbox) : await this.repository.create(resource, id, outbox, gate.owner);
+    const result = condition ? await this.createConditionally(resource, condition, gate, id, outbox) : await this.repository.create(resource, id, outbox, gate.placement());
     if (result.created) {
       if (hooked) await this.afterWrite(result.resource);
       for (const listener of this.createdListeners) await listener(result.resource);
@@ -233,14 +235,14 @@ export class FhirService {
     return result;
   }
 
-  /** Stores a checked resource at `id` (update, or create at a client-chosen id); `owner` as for Repository.create. */
-  async updateChecked(resource: Resource, id: string, ifMatch?: string, owner?: string): Promise<WriteResult> {
+  /** Stores a checked resource at `id` (update, or create at a chosen id), written for the gate's institution. */
+  async updateChecked(resource: Resource, id: string, gate: Gate, ifMatch?: string): Promise<WriteResult> {
     if (resource.id !== id) {
       throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
     }
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
     if (!this.writeHooks.has(resource.resourceType)) {
-      return this.repository.update(resource, version, undefined, owner);
+      return this.repository.update(resource, version, undefined, gate.placement());
     }
     const current = await this.repository.current(resource.resourceType, id);
     // A stale If-Match is a 412 before the hooks judge the write against a version the writer never saw (they would answer 409).
@@ -250,7 +252,7 @@ export class FhirService {
     const previous = current && !current.deleted ? current.resource : undefined;
     const hooked = await this.beforeWrite(resource, previous);
     // Written only on the version the hooks judged, so no other write slips in between.
-    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, owner);
+    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement());
     await this.afterWrite(result.resource);
     return result;
   }
@@ -308,7 +310,7 @@ export class FhirService {
       const existing = await this.repository.current(type, claim.resourceId);
       if (existing && !(await gate.sees(type, existing.access))) {
         // Claimed for another tenant: this caller's record is made apart, unseen by and unseeing of that one.
-        return this.repository.create(resource, preferredId ?? randomUUID(), outbox, gate.owner);
+        return this.repository.create(resource, preferredId ?? randomUUID(), outbox, gate.placement());
       }
       if (existing?.resource && !existing.deleted && matchesSearchRequest(existing.resource, search)) {
         return { resource: existing.resource, created: false, access: existing.access ?? [] };
@@ -320,7 +322,7 @@ export class FhirService {
       }
     }
     try {
-      return await this.repository.create(resource, claim.resourceId, outbox, gate.owner);
+      return await this.repository.create(resource, claim.resourceId, outbox, gate.placement());
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
       // The other request of the pair created it first.

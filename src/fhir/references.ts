@@ -1,5 +1,5 @@
 // Every Reference.reference in a resource: rewritten, for references resolved within a transaction
-// and for records copied from another server; or listed, for what a record is about (access/tenancy.ts).
+// and for records copied from another server; or listed, for what a record is about (access/ownership.ts).
 export function mapReferences<T>(value: T, map: (reference: string) => string | undefined): T {
   if (Array.isArray(value)) {
     return value.map((v) => mapReferences(v, map)) as T;
@@ -7,7 +7,8 @@ export function mapReferences<T>(value: T, map: (reference: string) => string | 
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
-      out[key] = key === 'reference' && typeof v === 'string' ? (map(v) ?? v) : mapReferences(v, map);
+      // Defined, not assigned: a `__proto__` key stays a key (and is refused as one) rather than changing the prototype.
+      Object.defineProperty(out, key, { value: key === 'reference' && typeof v === 'string' ? (map(v) ?? v) : mapReferences(v, map), enumerable: true, writable: true, configurable: true });
     }
     return out as T;
   }
@@ -18,10 +19,26 @@ const localReference = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
 /** The distinct local references (`Type/id`) anywhere in a resource. */
 export function referencesIn(value: unknown): string[] {
-  const found = new Set<string>();
-  mapReferences(value, (reference) => {
-    if (localReference.test(reference)) found.add(reference);
-    return undefined;
-  });
-  return [...found];
+  return [...new Set(referencesWithPaths(value).map((r) => r.reference))];
+}
+
+/** Every local reference (`Type/id`) anywhere in a resource, contained ones included, with the path of its element (`contained[0].subject`). */
+export function referencesWithPaths(value: unknown): { reference: string; path: string }[] {
+  const found: { reference: string; path: string }[] = [];
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length) {
+    const [node, path] = stack.pop() as [unknown, string];
+    if (Array.isArray(node)) {
+      node.forEach((v, i) => stack.push([v, `${path}[${i}]`]));
+    } else if (node && typeof node === 'object') {
+      for (const [key, v] of Object.entries(node)) {
+        if (key === 'reference' && typeof v === 'string') {
+          if (localReference.test(v)) found.push({ reference: v, path });
+        } else {
+          stack.push([v, path ? `${path}.${key}` : key]);
+        }
+      }
+    }
+  }
+  return found.reverse();
 }

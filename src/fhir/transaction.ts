@@ -4,10 +4,10 @@
 // would not roll back: counters, deliveries, notices).
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
-import { Gate } from '../access/gate.js';
+import type { Gate } from '../access/gate.js';
 import type { StoredResource } from '../store/models.js';
 import { FhirService, type Reply } from './interactions.js';
-import { badRequest, FhirError } from './outcome.js';
+import { badRequest, FhirError, methodNotAllowed } from './outcome.js';
 import { mapReferences } from './references.js';
 
 const methodOrder: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3, HEAD: 3 };
@@ -19,7 +19,7 @@ interface Undo {
 }
 
 /** Every entry passes the caller's gate as the interaction it stands for would. */
-export async function processBundle(service: FhirService, body: unknown, gate = Gate.service): Promise<Reply> {
+export async function processBundle(service: FhirService, body: unknown, gate: Gate): Promise<Reply> {
   const bundle = body as Bundle;
   if (!bundle || bundle.resourceType !== 'Bundle') {
     throw badRequest('POST to the FHIR base takes a Bundle of type transaction or batch', 'resourceType');
@@ -106,15 +106,17 @@ async function runEntry(service: FhirService, entry: BundleEntry, resource: Reso
     case 'POST': {
       gate.checkType(type, 'create');
       await service.admit({ ...(resource as Resource), id: newId }, gate, undefined, writing);
-      const result = await service.createChecked(resource as Resource, request.ifNoneExist, newId, gate);
+      const result = await service.createChecked(resource as Resource, gate, { ifNoneExist: request.ifNoneExist, id: newId });
       if (result.created) undo.push({ type, id: result.resource.id as string });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
     case 'PUT': {
+      // As at the REST endpoint: an update names its record; a conditional update is not offered.
+      if (!id) throw methodNotAllowed(`PUT ${type}${url.search} is not supported: an update names its record (Type/id)`);
       service.checkId(id);
       gate.checkType(type, 'update');
-      await service.admit(resource as Resource, gate, await service.visible(type, id, gate), writing);
-      const result = await service.updateChecked(resource as Resource, id, request.ifMatch, gate.owner);
+      await service.admit(resource as Resource, gate, await service.existing(type, id, gate), writing);
+      const result = await service.updateChecked(resource as Resource, id, gate, request.ifMatch);
       undo.push({ type, id, previous: result.previous });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }

@@ -64,20 +64,31 @@ function clientKey(req: Request): string {
   return `address ${ipKeyGenerator(req.ip ?? '')}`;
 }
 
-/** Refuses a parsed body nested deeper than `maxDepth` (counted without recursion, so any depth is safe to measure). */
+/** Keys no FHIR element has, that JavaScript treats as an object's prototype: refused wherever they occur. */
+const prototypeKeys = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Refuses a parsed body nested deeper than `maxDepth` (counted without recursion, so any depth is safe
+ * to measure), or holding a `__proto__`, `constructor` or `prototype` key anywhere (a transaction's
+ * entries too), before anything reads it.
+ */
 export function jsonDepthLimit(maxDepth: number): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {
-    next(depthExceeds(req.body, maxDepth) ? badRequest(`The request body nests deeper than ${maxDepth} levels`) : undefined);
+    next(shapeProblem(req.body, maxDepth));
   };
 }
 
-function depthExceeds(value: unknown, maxDepth: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
+function shapeProblem(value: unknown, maxDepth: number): Error | undefined {
+  const stack: [unknown, number, string][] = [[value, 0, '']];
   while (stack.length) {
-    const [node, depth] = stack.pop() as [unknown, number];
+    const [node, depth, path] = stack.pop() as [unknown, number, string];
     if (node === null || typeof node !== 'object') continue;
-    if (depth >= maxDepth) return true;
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    if (depth >= maxDepth) return badRequest(`The request body nests deeper than ${maxDepth} levels`);
+    for (const [key, child] of Object.entries(node)) {
+      const at = Array.isArray(node) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+      if (!Array.isArray(node) && prototypeKeys.has(key)) return badRequest(`The request body holds the key "${key}", which no FHIR element has`, at);
+      stack.push([child, depth + 1, at]);
+    }
   }
-  return false;
+  return undefined;
 }

@@ -14,7 +14,12 @@ const relativePatient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
 export interface PatientAtSource {
   ehrBase: string;
   patientId: string;
+  /** The institution whose registered Endpoint `ehrBase` is, as `Organization/x`. */
+  institution?: string;
 }
+
+/** Whether the request names its patient by an absolute URL (a server it would make the service call). */
+export const namesPatientByUrl = (request: ServiceRequest): boolean => absolutePatient.test(request.subject?.reference ?? '');
 
 export class Institutions {
   private readonly tokenSources = new Map<string, TokenSource>();
@@ -25,45 +30,39 @@ export class Institutions {
   ) {}
 
   /**
-   * Where the request's patient lives: its subject as an absolute URL, or a relative subject on the
-   * registered FHIR server that `meta.source` names.
+   * Where the request's patient lives: its subject as an absolute URL on a registered, active Endpoint,
+   * or a relative subject on the registered server that `meta.source` names (or the owner's only one).
+   * With `owner` (the request's institution, decided by the server), only the owner's Endpoints count:
+   * a request never places its patient on another institution's server.
    */
-  async patientOf(request: ServiceRequest): Promise<PatientAtSource | undefined> {
+  async patientOf(request: ServiceRequest, owner: string | undefined): Promise<PatientAtSource | undefined> {
+    const endpoints = (await this.activeEndpoints()).filter((e) => !owner || e.managingOrganization?.reference === owner);
     const subject = request.subject?.reference ?? '';
     const absolute = absolutePatient.exec(subject);
-    if (absolute) {
-      // Only a registered, active Endpoint is ever called: a subject anywhere else places no patient.
-      const endpoint = await this.endpointFor(absolute[1]);
-      return endpoint ? { ehrBase: trim(endpoint.address as string), patientId: absolute[2] } : undefined;
-    }
     const relative = relativePatient.exec(subject);
     const source = request.meta?.source;
-    if (!relative || !source) return undefined;
-    const endpoint = await this.endpointFor(source);
-    return endpoint ? { ehrBase: trim(endpoint.address as string), patientId: relative[1] } : undefined;
+    const endpoint = absolute
+      ? this.endpointAmong(endpoints, absolute[1])
+      : relative && source
+        ? this.endpointAmong(endpoints, source)
+        : relative && owner && endpoints.length === 1
+          ? endpoints[0]
+          : undefined;
+    const patientId = absolute?.[2] ?? relative?.[1];
+    return endpoint && patientId ? { ehrBase: trim(endpoint.address as string), patientId, institution: endpoint.managingOrganization?.reference } : undefined;
   }
 
-  /**
-   * A write hook: a second-opinion request whose subject is an absolute URL is refused unless that URL
-   * is on a registered, active Endpoint, so that no request makes the service call a server of a
-   * caller's choosing. Refused before anything is stored or called; the URL is not quoted back.
-   */
-  refuseUnregisteredSubject(isSecondOpinion: (resource: Resource) => boolean) {
-    return async (resource: Resource): Promise<undefined> => {
-      if (!isSecondOpinion(resource)) return undefined;
-      const absolute = absolutePatient.exec((resource as ServiceRequest).subject?.reference ?? '');
-      if (absolute && !(await this.endpointFor(absolute[1]))) {
-        throw unprocessable([
-          {
-            severity: 'error',
-            code: 'business-rule',
-            details: { text: "The request's patient is on a FHIR server that is not a registered, active Endpoint; register the institution's endpoint first" },
-            expression: ['ServiceRequest.subject'],
-          },
-        ]);
-      }
-      return undefined;
-    };
+  /** An Endpoint's address is one institution's: a second institution registering the same server (or one under it) is refused. */
+  async refuseSharedAddress(endpoint: Endpoint): Promise<void> {
+    if (endpoint.status !== 'active' || !endpoint.address) return;
+    const owner = endpoint.managingOrganization?.reference;
+    const address = trim(endpoint.address);
+    const clash = (await this.activeEndpoints()).find(
+      (e) => e.id !== endpoint.id && e.address && e.managingOrganization?.reference !== owner && [trim(e.address), address].some((a, i, both) => both[1 - i] === a || both[1 - i].startsWith(`${a}/`)),
+    );
+    if (clash) {
+      throw unprocessable([{ severity: 'error', code: 'business-rule', details: { text: 'Another institution has an active Endpoint at this address (or one that contains it): a FHIR server belongs to one institution' }, expression: ['Endpoint.address'] }]);
+    }
   }
 
   async activeEndpoints(): Promise<Endpoint[]> {

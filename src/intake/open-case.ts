@@ -2,6 +2,8 @@
 // (requested -> received, businessStatus records-retrieving) and a durable job that retrieves the
 // patient's chart from the referring institution. Idempotent: one Task and one job per request.
 import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { Gate } from '../access/gate.js';
+import { ownerOf } from '../access/ownership.js';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
@@ -33,10 +35,13 @@ export function requestIdentity(service: FhirService) {
  * server (see Institutions.patientOf); answers undefined when it cannot.
  */
 export async function openCase(service: FhirService, jobs: JobQueue, institutions: Institutions, request: ServiceRequest): Promise<Task | undefined> {
-  const patient = await institutions.patientOf(request);
+  // The case is its request's institution's, and its chart comes only from that institution's server.
+  const owner = ownerOf(await service.repository.current('ServiceRequest', request.id as string));
+  const patient = await institutions.patientOf(request, owner);
   if (!patient) {
     return undefined;
   }
+  const gate = Gate.system(owner);
   const { ehrBase, patientId } = patient;
   const { conformance } = service;
   const taskProfile = [...conformance.profiles.values()].find((p) => p.type === 'Task')?.url as string;
@@ -56,13 +61,13 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
   // The case's Task shares its request's id: one Task per request, found again without a search.
   let current: Task;
   try {
-    current = (await service.createChecked(service.checkedBody('Task', task), undefined, request.id)).resource as Task;
+    current = (await service.createChecked(service.checkedBody('Task', task), gate, { id: request.id })).resource as Task;
   } catch (err) {
     if (!isDuplicateKey(err)) throw err;
     current = (await service.repository.read('Task', request.id as string)) as Task;
   }
   if (current.status === 'requested') {
-    current = (await service.updateChecked(service.checkedBody('Task', { ...current, status: 'received' }), current.id as string)).resource as Task;
+    current = (await service.updateChecked(service.checkedBody('Task', { ...current, status: 'received' }), current.id as string, gate)).resource as Task;
   }
   const payload: RetrievalPayload = {
     ehrBase,

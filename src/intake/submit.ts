@@ -1,5 +1,6 @@
 // Intake by reference ($submit) and by pull (polling, rest-hook notifications): the request is read
 // from the referring server and kept here like a pushed one, so every way in lands on the same case.
+import { Gate } from '../access/gate.js';
 import type { Endpoint, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, FhirError, informational, outcomeOf } from '../fhir/outcome.js';
@@ -86,7 +87,8 @@ export class RequestIntake {
     const base = (endpoint.address as string).replace(/\/+$/, '');
     const { id, meta, ...rest } = source;
     const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : {}), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
-    const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request));
+    // Kept for the institution whose server it came from, as that institution's own request.
+    const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request), Gate.system(endpoint.managingOrganization?.reference));
     const tasks = await this.service.repository.readMany([`Task/${result.resource.id}`]); // the case's Task has the request's id
     if (!tasks.length) {
       throw badRequest(`The request's patient cannot be placed on the institution's server`, 'ServiceRequest.subject');

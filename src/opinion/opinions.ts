@@ -2,6 +2,7 @@
 // amended (`amended`; the store keeps every earlier version). Finalising or amending renders the
 // readable form, signs the content, and owes the referring institution a delivery, all in the same
 // write; then a Provenance carries the signature and the case's Task shows the delivery pending.
+import { Gate } from '../access/gate.js';
 import type { DiagnosticReport, Parameters, Provenance, ProvenanceAgent, Resource, Task } from '@medplum/fhirtypes';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
@@ -99,7 +100,7 @@ export class Opinions {
         },
       ],
     };
-    return (await this.service.updateChecked(this.service.checkedBody('Provenance', provenance), provenance.id as string)).resource as Provenance;
+    return (await this.service.updateChecked(this.service.checkedBody('Provenance', provenance), provenance.id as string, Gate.service)).resource as Provenance;
   }
 
   /** The Task of the case the opinion is based on. */

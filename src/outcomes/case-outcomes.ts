@@ -4,6 +4,7 @@
 // are read afresh each time, so a hook that runs again, a retried write or a re-delivery changes
 // nothing; at start-up, changes a crash left half-applied are finished and the Tasks written since
 // the last start are looked at again (and, the first time, every case opened before the counters).
+import { ownerOf } from '../access/ownership.js';
 import type { DiagnosticReport, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
@@ -105,13 +106,12 @@ export class CaseOutcomes {
     if (!request || !hasSecondOpinionCategory(this.service.conformance, request)) return undefined;
     // The specialty routing copies to the Task; before routing, the one it will copy.
     const specialty = task.performerType?.[0]?.coding?.[0]?.code ?? this.specialties.wantedBy(request)[0]?.code;
-    const patient = await this.institutions.patientOf(request);
-    const endpoint = patient ? await this.institutions.endpointFor(patient.ehrBase) : undefined;
+    const owner = ownerOf(await this.service.repository.current('ServiceRequest', request.id as string));
     const requester = request.requester?.reference?.startsWith('Organization/') ? request.requester.reference : undefined;
     const reason = request.reasonCode?.flatMap((c) => c.coding ?? []).find((c) => c.code);
     return {
       specialty: specialty ?? unknownStratum,
-      institution: endpoint?.managingOrganization?.reference ?? requester ?? unknownStratum,
+      institution: owner ?? requester ?? unknownStratum,
       reason: reason?.code ?? unknownStratum,
       chapter: reason?.system === icd10cm && reason.code ? icd10Chapter(reason.code) : unknownStratum,
     };

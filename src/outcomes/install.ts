@@ -1,6 +1,7 @@
 // Outcome analytics, assembled for the server: the ledger of counters, the hooks that keep it up to
 // date, the Measures from profiles/ installed in the store, $evaluate-measure, and the analysts'
 // endpoints and page.
+import { Gate } from '../access/gate.js';
 import type { RequestHandler, Router } from 'express';
 import type { ConceptMap, Organization } from '@medplum/fhirtypes';
 import type { Connection } from 'mongoose';
@@ -42,7 +43,7 @@ async function installMeasures(service: FhirService): Promise<void> {
     const current = await service.repository.current('Measure', id);
     const { meta: _meta, ...stored } = (current?.resource ?? {}) as { meta?: unknown };
     if (current && !current.deleted && JSON.stringify(stored) === JSON.stringify(measure)) continue;
-    await service.updateChecked(service.checkedBody('Measure', measure), id);
+    await service.updateChecked(service.checkedBody('Measure', measure), id, Gate.service);
   }
 }
 

@@ -6,6 +6,7 @@
 import type { Attachment, DiagnosticReport, DocumentReference, Extension, Resource } from '@medplum/fhirtypes';
 import { ReferringEhrError, type ReferringEhrClient } from '../outbound/referring-ehr-client.js';
 import type { AttachmentStore } from '../store/attachments.js';
+import { chartLabel } from '../access/ownership.js';
 import { localId, localReference, sourcePath } from './source-records.js';
 
 export interface AttachmentPolicy {
@@ -33,15 +34,17 @@ export function attachmentsOf(record: Resource): Attachment[] {
 }
 
 /** Fetches and stores each attachment given by URL; rewrites the records in place; answers the counts. */
-export async function retrieveAttachments(client: ReferringEhrClient, records: Resource[], policy: AttachmentPolicy): Promise<AttachmentCounts> {
+/** Fetches the attachments of `records`, which are `owner`'s (the institution the chart is fetched from). */
+export async function retrieveAttachments(client: ReferringEhrClient, records: Resource[], policy: AttachmentPolicy, owner: string): Promise<AttachmentCounts> {
   const counts: AttachmentCounts = { stored: 0, skipped: 0 };
   for (const record of records) {
-    // The content is the patient's, like the record: served only to those who may see the patient's chart.
+    // The content is the patient's, like the record: served to its institution and to those who may see the patient's chart.
     const subject = (record as DocumentReference | DiagnosticReport).subject?.reference;
     const patient = subject ? localReference(client.baseUrl, subject) : undefined;
+    const access = [owner, ...(patient?.startsWith('Patient/') ? [chartLabel(patient)] : [])];
     for (const attachment of attachmentsOf(record)) {
       if (!attachment.url || attachment.data) continue;
-      const outcome = await retrieveOne(client, attachment, policy, patient?.startsWith('Patient/') ? [patient] : []);
+      const outcome = await retrieveOne(client, attachment, policy, access);
       mark(attachment, outcome, policy);
       if ('stored' in outcome) counts.stored++;
       else counts.skipped++;

@@ -1,6 +1,8 @@
 // Retrieval: pulls the patient's chart from the referring institution's FHIR server into the store.
 // Searches per record type by patient, following every `next` link, a few types at a time; records
 // progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
+import { Gate } from '../access/gate.js';
+import { ownerOf } from '../access/ownership.js';
 import { createHash } from 'node:crypto';
 import type { Bundle, CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
@@ -48,6 +50,8 @@ export interface RetrievalOptions {
   retry?: RetryPolicy;
   /** How to authenticate to the referring server, where its institution is registered. */
   credentialsFor?: (ehrBase: string) => Promise<Credentials | undefined>;
+  /** The institution (`Organization/x`) with a registered, active Endpoint at `ehrBase`, if any. */
+  institutionAt: (ehrBase: string) => Promise<string | undefined>;
   attachments?: AttachmentPolicy;
 }
 
@@ -62,6 +66,13 @@ export async function retrieveChart(
   saveProgress: (progress: RetrievalProgress) => Promise<void>,
   options: RetrievalOptions,
 ): Promise<void> {
+  // The chart is fetched only from a registered, active Endpoint of the case's own institution, and
+  // every record fetched is that institution's, whatever it says of itself.
+  const owner = ownerOf(await service.repository.current('ServiceRequest', payload.serviceRequestId));
+  if (!owner || (await options.institutionAt(payload.ehrBase)) !== owner) {
+    await failCase(service, payload, "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server");
+    return;
+  }
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
   const targets = new Set(progress.targets);
   const keep = async (type: string, pulled: Resource[]): Promise<void> => {
@@ -71,11 +82,11 @@ export async function retrieveChart(
     const records = pulled.filter((record) => !isWrittenBack(record, service.conformance.canonical));
     if (options.attachments && records.some((r) => attachmentsOf(r).some((a) => a.url && !a.data))) {
       // Attachments of records already here at this version were dealt with when they came.
-      const counts = await retrieveAttachments(client, await notYetStored(service.repository, payload.ehrBase, type, records), options.attachments);
+      const counts = await retrieveAttachments(client, await notYetStored(service.repository, payload.ehrBase, type, records), options.attachments, owner);
       progress.attachmentsStored += counts.stored;
       progress.attachmentsSkipped += counts.skipped;
     }
-    const counts = await importRecords(service.repository, payload.ehrBase, type, records);
+    const counts = await importRecords(service.repository, payload.ehrBase, type, records, owner);
     progress.stored += counts.stored;
     progress.unchanged += counts.unchanged;
     for (const key of counts.keys) targets.add(key);
@@ -190,7 +201,7 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
     agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
     entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
   };
-  await service.updateChecked(service.checkedBody('Provenance', provenance), provenance.id as string);
+  await service.updateChecked(service.checkedBody('Provenance', provenance), provenance.id as string, Gate.service);
 }
 
 /**
@@ -207,7 +218,7 @@ export async function setBusinessStatus(service: FhirService, taskId: string, co
     if (decided === undefined && !Object.keys(change).length) return task;
     const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided ?? current?.code }] }, lastModified: new Date().toISOString() };
     try {
-      return (await service.updateChecked(service.checkedBody('Task', next), taskId, `W/"${task.meta?.versionId}"`)).resource as Task;
+      return (await service.updateChecked(service.checkedBody('Task', next), taskId, Gate.service, `W/"${task.meta?.versionId}"`)).resource as Task;
     } catch (err) {
       if (!(err instanceof FhirError && err.status === 412) || attempt >= 5) throw err;
     }
@@ -234,7 +245,7 @@ async function failCase(service: FhirService, payload: RetrievalPayload, reason:
     payload: [{ contentString: reason }],
   };
   const noticeId = createHash('sha256').update(`retrieval-failed|${payload.taskId}`).digest('hex').slice(0, 32);
-  await service.createChecked(service.checkedBody('Communication', notice), undefined, noticeId).catch((err: unknown) => {
+  await service.createChecked(service.checkedBody('Communication', notice), Gate.service, { id: noticeId }).catch((err: unknown) => {
     if (!isDuplicateKey(err)) throw err;
   });
   await setBusinessStatus(service, payload.taskId, 'records-retrieving', { status: 'failed', statusReason: { text: reason } });

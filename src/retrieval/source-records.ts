@@ -1,14 +1,24 @@
 // How a record from a referring institution is kept here: under an id derived from where it came
 // from (so a re-pull finds it again and never duplicates it), with its references rewritten the same
-// way, and with `meta.source` naming the source URL and the source's version.
-import { createHash } from 'node:crypto';
+// way, and with `meta.source` naming the source URL and the source's version. The id is a keyed hash
+// (HMAC-SHA256 with the deployment's RECORD_ID_KEY): the same every time, yet not computable by anyone
+// who knows only where the record came from.
+import { createHmac } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import { mapReferences } from '../fhir/references.js';
 import type { Repository } from '../store/repository.js';
 
+let recordIdKey: Buffer | undefined;
+
+/** Sets the key local ids are made with, once at start-up: every process on one database must use the same key. */
+export function useRecordIdKey(key: Buffer): void {
+  recordIdKey = key;
+}
+
 /** The local id of `type/id` on the FHIR server at `ehrBase`: the same every time, 32 hex characters. */
 export function localId(ehrBase: string, type: string, id: string): string {
-  return createHash('sha256').update(`${ehrBase.replace(/\/+$/, '')}/${type}/${id}`).digest('hex').slice(0, 32);
+  if (!recordIdKey) throw new Error('The record id key was not set at start-up');
+  return createHmac('sha256', recordIdKey).update(`${ehrBase.replace(/\/+$/, '')}/${type}/${id}`).digest('hex').slice(0, 32);
 }
 
 /** `Type` and `id` of a reference on the source server (relative, or absolute under its base); else undefined. */
@@ -47,10 +57,12 @@ export interface ImportCounts {
 }
 
 /**
- * Stores a page of source records of one type: new ones are inserted together, records whose source
- * version is already here are left alone, changed ones get a new version.
+ * Stores a page of source records of one type, as `owner`'s (the institution whose server they came
+ * from): new ones are inserted together, records whose source version is already here are left
+ * alone, changed ones get a new version.
  */
-export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[]): Promise<ImportCounts> {
+export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[], owner: string): Promise<ImportCounts> {
+  const placement = { owner, retrieved: true };
   const base = ehrBase.replace(/\/+$/, '');
   // Records of a page mostly name the same few others (their patient, an encounter): each is hashed once.
   const mappedReferences = new Map<string, string | undefined>();
@@ -64,14 +76,14 @@ export async function importRecords(repository: Repository, ehrBase: string, typ
   });
   // Insert first: on a first pull that is the whole work, one round trip a page. Records already
   // here come back as taken ids and are compared with what is stored, one by one.
-  const taken = await repository.createMany(local);
+  const taken = await repository.createMany(local, placement);
   let unchanged = 0;
   for (const record of taken) {
     const existing = await repository.current(type, record.id as string);
     if (existing && !existing.deleted && existing.resource?.meta?.source === record.meta?.source) {
       unchanged++;
     } else {
-      await repository.update(record);
+      await repository.update(record, undefined, undefined, placement);
     }
   }
   return { stored: records.length - unchanged, unchanged, keys: local.map((r) => `${type}/${r.id}`) };

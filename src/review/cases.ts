@@ -1,6 +1,7 @@
 // A case as the review workflow sees it: its Task, the request it fulfils, and the referring
 // institution the request came from. Read by id wherever the case's conventions allow (the Task
 // shares its request's id, see openCase).
+import { ownerOf } from '../access/ownership.js';
 import type { PractitionerRole, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { referenceKeys } from '../fhir/search/parameters.js';
@@ -36,16 +37,14 @@ export class Cases {
 
   /**
    * The referring institution's Organization(s), as `Organization/id`: the requester's (an
-   * Organization, or a PractitionerRole's organization), and the registered institution whose FHIR
-   * server holds the patient.
+   * Organization, or a PractitionerRole's organization), and the institution the case belongs to.
    */
   async referringOrganizations(task: Task, request: ServiceRequest | undefined): Promise<Set<string>> {
     const requesters = new Set([task.requester, request?.requester].map((r) => this.local(r)).filter((r): r is string => !!r));
     const organizations = new Set([...requesters].filter((r) => r.startsWith('Organization/')));
     const roles = (await this.service.repository.readMany([...requesters].filter((r) => r.startsWith('PractitionerRole/')))) as PractitionerRole[];
-    const patient = request ? await this.institutions.patientOf(request) : undefined;
-    const endpoint = patient ? await this.institutions.endpointFor(patient.ehrBase) : undefined;
-    for (const organization of [...roles.map((role) => role.organization), endpoint?.managingOrganization]) {
+    const owner = request ? ownerOf(await this.service.repository.current('ServiceRequest', request.id as string)) : undefined;
+    for (const organization of [...roles.map((role) => role.organization), ...(owner ? [{ reference: owner }] : [])]) {
       const local = this.local(organization);
       if (local) organizations.add(local);
     }

@@ -4,6 +4,7 @@
 // inResponseTo); it completes the request, and when nothing asked is still open the case is back in
 // progress, under review. Every question and answer is linked to its case's request, so that
 // `Communication?based-on=ServiceRequest/{id}&_sort=sent` reads the whole thread in order.
+import { Gate } from '../access/gate.js';
 import type { Communication, CommunicationRequest, Reference, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { conflict, unprocessable } from '../fhir/outcome.js';
@@ -74,7 +75,7 @@ export class Questions {
     if (message.meta?.versionId !== '1') return;
     const questions = (await this.service.repository.readMany(references(message.basedOn, 'CommunicationRequest'))) as CommunicationRequest[];
     for (const question of questions.filter((q) => q.status === 'active')) {
-      await this.service.updateChecked(this.service.checkedBody('CommunicationRequest', { ...question, status: 'completed' }), question.id as string);
+      await this.service.updateChecked(this.service.checkedBody('CommunicationRequest', { ...question, status: 'completed' }), question.id as string, Gate.service);
     }
   }
 

@@ -1,6 +1,7 @@
 // The Task is the workflow: its status moves only as FHIR's Task state machine allows, on every write
 // (the API's and the service's own), and every version records when it was written (Task.lastModified)
 // and by whom (a Provenance per version, listed in Task.relevantHistory).
+import { Gate } from '../access/gate.js';
 import { randomUUID } from 'node:crypto';
 import type { Provenance, Resource, Task } from '@medplum/fhirtypes';
 import { currentAgent } from '../fhir/actor.js';
@@ -81,7 +82,7 @@ export class TaskVersions {
       agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] }, ...currentAgent() }],
       ...(previous ? { entity: [{ role: 'revision', what: { reference: `Task/${task.id}/_history/${version - 1}` } }] } : {}),
     };
-    await this.service.createChecked(this.service.checkedBody('Provenance', provenance), undefined, provenanceId);
+    await this.service.createChecked(this.service.checkedBody('Provenance', provenance), Gate.service, { id: provenanceId });
   }
 }
 

@@ -9,7 +9,7 @@ export interface StoredAttachment {
   length: number;
   /** Where it came from (the Binary's URL at the institution). */
   source?: string;
-  /** The tenancy labels of the record it came with (its patient; see access/tenancy.ts). */
+  /** Who may read it: the institution it came from and its patient's chart (see access/ownership.ts). */
   access: string[];
   stream(): Readable;
 }

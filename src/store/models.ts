@@ -17,7 +17,7 @@ export interface StoredResource {
   dt: Record<string, { s: Date; e: Date }>;
   /** A delivery to another institution that this version owes, kept in the same document as the version. */
   outbox?: Delivery;
-  /** Who may see it: the references of its institution, case and patient (see access/tenancy.ts). */
+  /** Who may see it: the references of its institution, case and patient (see access/ownership.ts). */
   access?: string[];
 }
 

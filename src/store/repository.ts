@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { isInstitutionLabel } from '../access/tenancy.js';
+import type { Placement } from '../access/ownership.js';
 import { conflict, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
 import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
@@ -13,15 +13,12 @@ export interface SearchMatch {
   resource: Resource;
   /** The search index written with it; _include reads references from here. */
   idx: Record<string, string[]>;
-  /** Who may see it (see access/tenancy.ts). */
+  /** Who may see it (see access/ownership.ts). */
   access: string[];
 }
 
-/**
- * The tenancy labels of a resource about to be stored (access/tenancy.ts); `owner` is the institution
- * a record belongs to when nothing in it says so (the referring system that wrote it).
- */
-export type Labeller = (resource: Resource, owner?: string) => Promise<string[]>;
+/** The access labels of a resource about to be stored, from what the server knows of the write (access/ownership.ts). */
+export type Labeller = (resource: Resource, placement: Placement) => Promise<string[]>;
 
 /** A query a search or read is narrowed by (the caller's reach), merged into the store's filter. */
 export type Narrowing = Record<string, unknown>;
@@ -39,7 +36,7 @@ export interface WriteResult {
   created: boolean;
   /** The current document before this write, for undoing it in a failed transaction. */
   previous?: StoredResource;
-  /** The labels the version stands with (see access/tenancy.ts). */
+  /** The labels the version stands with (see access/ownership.ts). */
   access: string[];
 }
 
@@ -84,25 +81,22 @@ export class Repository {
     return entry.resource;
   }
 
-  /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document; `owner` as for Labeller. */
-  async create(resource: Resource, id: string = randomUUID(), outbox?: Delivery, owner?: string): Promise<WriteResult> {
-    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, owner), outbox);
+  /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document. */
+  async create(resource: Resource, id: string = randomUUID(), outbox: Delivery | undefined, placement: Placement): Promise<WriteResult> {
+    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, placement), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
     return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
   }
 
-  /**
-   * The labels a new version of a stored record (`current`, if any) would be written with: it stays
-   * with the institution it was first kept for, unless what it now says places it.
-   */
-  labelsFor(resource: Resource, owner?: string, current?: StoredResource): Promise<string[]> {
-    return this.labeller(resource, current?.access?.find(isInstitutionLabel) ?? owner);
+  /** The labels a version of a resource would be written with (`placement.current`: the stored record it replaces). */
+  labelsFor(resource: Resource, placement: Placement): Promise<string[]> {
+    return this.labeller(resource, placement);
   }
 
   /** Creates many resources of one type (each with its id set) in one round trip; answers those whose id was taken. */
-  async createMany(resources: Resource[]): Promise<Resource[]> {
+  async createMany(resources: Resource[], placement: Placement): Promise<Resource[]> {
     if (!resources.length) return [];
-    const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r))));
+    const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r, placement))));
     try {
       await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false });
       return [];
@@ -117,7 +111,7 @@ export class Repository {
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
    */
-  async update(resource: Resource, ifMatch?: number, outbox?: Delivery, owner?: string): Promise<WriteResult> {
+  async update(resource: Resource, ifMatch: number | undefined, outbox: Delivery | undefined, placement: Placement): Promise<WriteResult> {
     const { resourceType: type, id } = resource as Resource & { id: string };
     for (let attempt = 0; attempt < maxRetries; attempt++) {
       const current = await this.current(type, id);
@@ -126,14 +120,14 @@ export class Repository {
       }
       if (!current) {
         try {
-          return await this.create(resource, id, outbox, owner);
+          return await this.create(resource, id, outbox, placement);
         } catch (err) {
           if (isDuplicateKey(err)) continue; // created concurrently: update it instead
           throw err;
         }
       }
       // A delivery still owed by an earlier version stays owed unless this write brings its own.
-      const next = this.prepare(resource, id, current.versionId + 1, await this.labelsFor(resource, owner, current), outbox ?? current.outbox);
+      const next = this.prepare(resource, id, current.versionId + 1, await this.labelsFor(resource, { ...placement, current }), outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
         return { resource: next.resource as Resource, created: current.deleted, previous: current, access: next.access ?? [] };
       }

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Request } from 'express';
 import type { Gate } from '../../access/gate.js';
-import { isPatientLabel } from '../../access/tenancy.js';
+import { isPatientLabel } from '../../access/ownership.js';
 import type { FhirService, Reply } from '../interactions.js';
 import { methodNotAllowed } from '../outcome.js';
 import { casePacket } from './case-packet.js';

@@ -1,0 +1,124 @@
+// Whose a stored record is. Every version of patient data is stored with labels that decide who may
+// see it: exactly one owning institution (`Organization/x`), and the case (`ServiceRequest/x`) and
+// patient (`Patient/x`, and `chart|Patient/x` for the chart) it belongs to. The owner is decided by the
+// server, never by what a body says:
+// - a referring system's write: the institution in its token;
+// - a record retrieval copied: the institution whose registered Endpoint the service fetched it from;
+// - any other write (a reviewer's, a coordinator's, the workflow's): the institution of the records
+//   it refers to, which the writer must be able to read (checkReferences), and which must all be one
+//   institution's; a record never changes owner.
+// A ServiceRequest is the referring EHR's order: its references point at the EHR's server, not here,
+// so it inherits nothing from them; its patient is placed on a registered Endpoint of its owner.
+// Labels are indexed, so a caller's reach narrows a search inside the database (see gate.ts).
+import type { Resource, ServiceRequest } from '@medplum/fhirtypes';
+import { notFound, unprocessable } from '../fhir/outcome.js';
+import { referencesWithPaths } from '../fhir/references.js';
+import { namesPatientByUrl, type Institutions } from '../intake/institutions.js';
+import { localId } from '../retrieval/source-records.js';
+import type { StoredResource } from '../store/models.js';
+import type { Repository } from '../store/repository.js';
+import type { Gate } from './gate.js';
+import { caseTypes, classOf } from './policy.js';
+
+export const isInstitutionLabel = (label: string): boolean => label.startsWith('Organization/');
+export const isCaseLabel = (label: string): boolean => label.startsWith('ServiceRequest/');
+export const isPatientLabel = (label: string): boolean => label.startsWith('Patient/');
+/** The label of a record of a patient's chart (not of a case): a reviewer of any of the patient's cases sees it. */
+export const chartLabel = (patient: string): string => `chart|${patient}`;
+
+/** The owning institution of a stored record, as `Organization/x`. */
+export const ownerOf = (doc: Pick<StoredResource, 'access'> | undefined): string | undefined => doc?.access?.find(isInstitutionLabel);
+
+/** What the server knows about a write, beside the resource: never taken from the body. */
+export interface Placement {
+  /** The institution the writer writes for: a referring system's, or the one retrieval fetched from. */
+  owner?: string;
+  /** A record copied from the owner's chart by retrieval: its references are all on the owner's server. */
+  retrieved?: boolean;
+  /** The stored record this write replaces: its owner stays. */
+  current?: StoredResource;
+}
+
+export class Ownership {
+  constructor(
+    private readonly repository: Repository,
+    private readonly institutions: Institutions,
+    private readonly isSecondOpinion: (resource: Resource) => boolean,
+  ) {}
+
+  /** The labels a version of `resource` is stored with; refuses (422) a record that would span institutions. */
+  async labelsOf(resource: Resource, placement: Placement): Promise<string[]> {
+    const type = resource.resourceType;
+    if (classOf(type) !== 'patient-data') return [];
+    const kept = ownerOf(placement.current);
+    if (kept && placement.owner && kept !== placement.owner) throw spansInstitutions(type);
+    const owner = kept ?? placement.owner;
+    if (type === 'ServiceRequest' && !placement.retrieved) return this.requestLabels(resource as ServiceRequest, owner, placement.current?.resource as ServiceRequest | undefined);
+    const references = referencesWithPaths(resource).map((r) => r.reference).filter((r) => r !== `${type}/${resource.id}`);
+    const patients = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
+    const labels = new Set(patients);
+    const institutions = new Set(owner ? [owner] : []);
+    if (!placement.retrieved) {
+      // Records about a case, and records about records (a Provenance), belong where what they refer to is.
+      const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
+      for (const doc of await this.repository.readManyStored([...anchors, ...patients])) {
+        for (const label of doc.access ?? []) {
+          if (isInstitutionLabel(label)) institutions.add(label);
+          // A case's record is seen by its case, not by its patient's chart.
+          else if (!(caseTypes.has(type) && label.startsWith('chart|'))) labels.add(label);
+        }
+      }
+    }
+    if (institutions.size > 1) throw spansInstitutions(type);
+    // The chart, as opposed to a case's own records (an opinion is a DiagnosticReport too, but of its case).
+    if (placement.retrieved || (!caseTypes.has(type) && type !== 'Provenance')) {
+      for (const patient of patients) labels.add(chartLabel(patient));
+    }
+    return [...institutions, ...labels];
+  }
+
+  /**
+   * A request's labels: itself, its owner, and its patient, placed on one of the owner's registered
+   * servers. A second-opinion request naming its patient on any other server is refused before
+   * anything is stored or called (the URL is not quoted back); one already stored keeps its place.
+   */
+  private async requestLabels(request: ServiceRequest, owner: string | undefined, current: ServiceRequest | undefined): Promise<string[]> {
+    const labels = [`ServiceRequest/${request.id}`];
+    const placed = await this.institutions.patientOf(request, owner);
+    if (!placed && this.isSecondOpinion(request) && namesPatientByUrl(request) && current?.subject?.reference !== request.subject?.reference) {
+      throw unprocessable([
+        {
+          severity: 'error',
+          code: 'business-rule',
+          details: { text: "The request's patient is on a FHIR server that is not a registered, active Endpoint of the requesting institution; register the institution's endpoint first" },
+          expression: ['ServiceRequest.subject'],
+        },
+      ]);
+    }
+    if (placed) labels.push(`Patient/${localId(placed.ehrBase, 'Patient', placed.patientId)}`);
+    const institution = owner ?? placed?.institution;
+    return institution ? [institution, ...labels] : labels;
+  }
+}
+
+/**
+ * Every reference of a write (contained resources' too) must name a record the writer may read, or one
+ * the same transaction creates (`writing`). A missing record and another institution's answer the same
+ * 404, naming the element, so a write cannot tell them apart. The workflow's own writes (the service's
+ * gate) and a request's references (on the EHR's server, see above) are not checked here.
+ */
+export async function checkReferences(repository: Repository, gate: Gate, resource: Resource, writing: ReadonlySet<string>): Promise<void> {
+  const type = resource.resourceType;
+  if (gate.isService || classOf(type) !== 'patient-data' || type === 'ServiceRequest') return;
+  const named = referencesWithPaths(resource).filter(({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference));
+  if (!named.length) return;
+  const stored = new Map((await repository.readManyStored(named.map((n) => n.reference))).map((d) => [d._id, d]));
+  for (const { reference, path } of named) {
+    const doc = stored.get(reference);
+    if (!doc || !(await gate.sees(reference.split('/')[0], doc.access))) throw notFound(`${reference} is not known`, `${type}.${path}`);
+  }
+}
+
+function spansInstitutions(type: string) {
+  return unprocessable([{ severity: 'error', code: 'business-rule', details: { text: `A ${type} belongs to one institution: it may not refer to records of another, nor move to another` }, expression: [type] }]);
+}
