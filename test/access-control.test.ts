@@ -141,13 +141,16 @@ describe('what a restricted caller sees', () => {
   });
 
   it('_include and _revinclude never bring in what the caller may not read', async () => {
-    // A record naming both cases (made by an admin) is visible to both tenants; what it points at is not.
+    // No record spans two institutions: even an admin's naming both cases is refused.
     const provenance = await service.fhir('/Provenance', {
       body: { resourceType: 'Provenance', recorded: new Date().toISOString(), target: [{ reference: `Task/${cases.own.request}` }, { reference: `Task/${cases.other.request}` }], agent: [{ who: { display: 'admin' } }] },
     });
-    expect(provenance.status).toBe(201);
-    const viaInclude = await as('referrer', `/Provenance?_id=${provenance.body.id}&_include=Provenance:target`);
-    expect(viaInclude.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort()).toEqual([`Provenance/${provenance.body.id}`, `Task/${cases.own.request}`]);
+    expect([provenance.status, provenance.body.issue?.[0].code]).toEqual([422, 'business-rule']);
+    // An order's references are the EHR's own, never checked here: naming the other tenant's patient there brings nothing in.
+    const order = await as('referrer', '/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: cases.other.patient } } });
+    expect(order.status).toBe(201);
+    const viaInclude = await as('referrer', `/ServiceRequest?_id=${order.body.id}&_include=ServiceRequest:subject`);
+    expect(viaInclude.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`)).toEqual([`ServiceRequest/${order.body.id}`]);
     const viaRevinclude = await as('reviewer', `/ServiceRequest?_revinclude=Communication:based-on&_count=50`);
     const bases = viaRevinclude.body.entry.filter((e: any) => e.resource.resourceType === 'Communication').map((e: any) => e.resource.basedOn[0].reference);
     expect(bases.length).toBeGreaterThan(0);

@@ -131,11 +131,12 @@ describe('create, read, update, delete', () => {
   });
 
   it('serves every clinical and workflow type the same way', async () => {
+    const subject = { reference: `Patient/${(await service.fhir('/Patient', { body: patient })).body.id}` };
     for (const resource of [
-      { resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: { text: 'Invasive ductal carcinoma' } },
-      { resourceType: 'Observation', status: 'final', code: { text: 'HER2' }, subject: { reference: 'Patient/p1' } },
+      { resourceType: 'Condition', subject, code: { text: 'Invasive ductal carcinoma' } },
+      { resourceType: 'Observation', status: 'final', code: { text: 'HER2' }, subject },
       { resourceType: 'Endpoint', status: 'active', connectionType: { code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR' }], address: 'https://ehr.example/fhir' },
-      { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject: { reference: 'Patient/p1' } },
+      { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject },
     ]) {
       const res = await service.fhir(`/${resource.resourceType}`, { body: resource });
       expect(res.status).toBe(201);

@@ -102,20 +102,22 @@ export class Ownership {
 }
 
 /**
- * Every reference of a write (contained resources' too) must name a record the writer may read, or one
- * the same transaction creates (`writing`). A missing record and another institution's answer the same
- * 404, naming the element, so a write cannot tell them apart. The workflow's own writes (the service's
- * gate) and a request's references (on the EHR's server, see above) are not checked here.
+ * Every reference a write brings (contained resources' too) must name a record the writer may read,
+ * or one the same transaction creates (`writing`); what the stored version (`current`) already named
+ * stays. A missing record and another institution's answer the same 404, naming the element but not
+ * the record, so a write cannot tell them apart. The workflow's own writes (the service's gate) and a
+ * request's references (on the EHR's server, see above) are not checked here.
  */
-export async function checkReferences(repository: Repository, gate: Gate, resource: Resource, writing: ReadonlySet<string>): Promise<void> {
+export async function checkReferences(repository: Repository, gate: Gate, resource: Resource, writing: ReadonlySet<string>, current?: StoredResource): Promise<void> {
   const type = resource.resourceType;
   if (gate.isService || classOf(type) !== 'patient-data' || type === 'ServiceRequest') return;
-  const named = referencesWithPaths(resource).filter(({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference));
+  const kept = new Set(current?.resource ? referencesWithPaths(current.resource).map((r) => r.reference) : []);
+  const named = referencesWithPaths(resource).filter(({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference));
   if (!named.length) return;
   const stored = new Map((await repository.readManyStored(named.map((n) => n.reference))).map((d) => [d._id, d]));
   for (const { reference, path } of named) {
     const doc = stored.get(reference);
-    if (!doc || !(await gate.sees(reference.split('/')[0], doc.access))) throw notFound(`${reference} is not known`, `${type}.${path}`);
+    if (!doc || !(await gate.sees(reference.split('/')[0], doc.access))) throw notFound(`The record ${type}.${path} refers to is not known`, `${type}.${path}`);
   }
 }
 

@@ -156,7 +156,7 @@ export class FhirService {
    * stored with; `current` is the stored record it replaces, `writing` what a transaction creates.
    */
   async admit(resource: Resource, gate: Gate, current?: StoredResource, writing: ReadonlySet<string> = new Set()): Promise<void> {
-    await checkReferences(this.repository, gate, resource, writing);
+    await checkReferences(this.repository, gate, resource, writing, current);
     if (!gate.isService) await gate.checkWrite(resource.resourceType, await this.repository.labelsFor(resource, gate.placement(current)));
   }
 
