@@ -8,7 +8,7 @@
 import { Operator } from '@medplum/core';
 import type { Response } from 'express';
 import { principalOf, type Principal } from '../auth/bearer.js';
-import { forbidden, methodNotAllowed, notFound } from '../fhir/outcome.js';
+import { forbidden, methodNotAllowed, notFound, notKnown } from '../fhir/outcome.js';
 import type { Narrowing, Repository } from '../store/repository.js';
 import { classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
 import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel, type Placement } from './ownership.js';
@@ -74,7 +74,7 @@ export class Gate {
 
   /** 404 unless the stored record (when there is one) is the caller's to see. */
   async checkVisible(type: string, id: string, labels: string[] | undefined): Promise<void> {
-    if (!(await this.sees(type, labels))) throw notFound(`${type}/${id} is not known`);
+    if (!(await this.sees(type, labels))) throw notKnown(type);
   }
 
   /** What a search of `type` is narrowed by; undefined when the caller sees every record. */

@@ -102,7 +102,7 @@ export class Ownership {
 }
 
 /**
- * Every reference a write brings (contained resources' too) must name a record the writer may read,
+ * Every reference to patient data a write brings (contained resources' too) must name a record the writer may read,
  * or one the same transaction creates (`writing`); what the stored version (`current`) already named
  * stays. A missing record and another institution's answer the same 404, naming the element but not
  * the record, so a write cannot tell them apart. The workflow's own writes (the service's gate) and a
@@ -112,7 +112,10 @@ export async function checkReferences(repository: Repository, gate: Gate, resour
   const type = resource.resourceType;
   if (gate.isService || classOf(type) !== 'patient-data' || type === 'ServiceRequest') return;
   const kept = new Set(current?.resource ? referencesWithPaths(current.resource).map((r) => r.reference) : []);
-  const named = referencesWithPaths(resource).filter(({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference));
+  // The directory (institutions, reviewers, Measures) is everyone's to read and places nothing: not checked.
+  const named = referencesWithPaths(resource).filter(
+    ({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference) && classOf(reference.split('/')[0]) !== 'directory',
+  );
   if (!named.length) return;
   const stored = new Map((await repository.readManyStored(named.map((n) => n.reference))).map((d) => [d._id, d]));
   for (const { reference, path } of named) {

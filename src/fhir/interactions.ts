@@ -13,7 +13,7 @@ import { checkReferences, isPatientLabel } from '../access/ownership.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';
-import { badRequest, FhirError, informational, notFound, outcomeOf, preconditionFailed, unprocessable } from './outcome.js';
+import { badRequest, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from './outcome.js';
 import { isStoredResourceType } from './resource-types.js';
 import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
 
@@ -114,9 +114,12 @@ export class FhirService {
     this.checkId(id);
     gate.checkType(type, 'read');
     // One answer for a version that is not there, of a record that is not there or not the caller's.
-    const unknown = notFound(`${type}/${id}/_history/${versionId} is not known`);
+    const unknown = notKnown(type, 'version');
     if (!/^\d+$/.test(versionId)) throw unknown;
-    const doc = await this.visible(type, id, gate).catch(() => undefined);
+    const doc = await this.visible(type, id, gate).catch((err: unknown) => {
+      if (err instanceof FhirError && err.status === 404) return undefined;
+      throw err;
+    });
     if (!doc) throw unknown;
     const resource = await this.repository.readVersion(type, id, versionId);
     return { status: 200, body: resource, written: resource, patients: patientsOf(doc) };
@@ -146,7 +149,7 @@ export class FhirService {
    */
   async existing(type: string, id: string, gate: Gate): Promise<StoredResource | undefined> {
     const doc = await this.visible(type, id, gate);
-    if (!doc && !gate.isService && classOf(type) === 'patient-data') throw notFound(`${type}/${id} is not known`);
+    if (!doc && !gate.isService && classOf(type) === 'patient-data') throw notKnown(type);
     return doc;
   }
 

@@ -15,12 +15,8 @@ export function mapReferences<T>(value: T, map: (reference: string) => string | 
   return value;
 }
 
-const localReference = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
-
-/** The distinct local references (`Type/id`) anywhere in a resource. */
-export function referencesIn(value: unknown): string[] {
-  return [...new Set(referencesWithPaths(value).map((r) => r.reference))];
-}
+/** `Type/id`, or a version of it (`Type/id/_history/v`, which names the record `Type/id`). */
+const localReference = /^([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 /** Every local reference (`Type/id`) anywhere in a resource, contained ones included, with the path of its element (`contained[0].subject`). */
 export function referencesWithPaths(value: unknown): { reference: string; path: string }[] {
@@ -33,7 +29,8 @@ export function referencesWithPaths(value: unknown): { reference: string; path: 
     } else if (node && typeof node === 'object') {
       for (const [key, v] of Object.entries(node)) {
         if (key === 'reference' && typeof v === 'string') {
-          if (localReference.test(v)) found.push({ reference: v, path });
+          const local = localReference.exec(v);
+          if (local) found.push({ reference: local[1], path });
         } else {
           stack.push([v, path ? `${path}.${key}` : key]);
         }

@@ -15,6 +15,8 @@ const freeTextKeys = new Set(['text', 'conclusion', 'description', 'comment', 't
 /** Elements that are a person's picture or their contacts, whatever their type. */
 const removedKeys = new Set(['photo', 'contact']);
 const dateTypes = new Set(['date', 'dateTime', 'instant']);
+/** Types whose value points at a place, which may be an institution's record. */
+const pointerTypes = new Set(['url', 'uri', 'canonical', 'oid', 'uuid']);
 /** Where a resource names the patient it is about, in order. */
 const patientElements = ['subject', 'patient', 'for', 'beneficiary'] as const;
 
@@ -63,7 +65,9 @@ export class Deidentifier {
           removedKeys.has(key) ||
           (isString && (freeTextKeys.has(key) || key.endsWith('[x]'))) ||
           (parent.type === 'Reference' && key === 'display') ||
-          (parent.type === 'Attachment' && key === 'url')
+          (parent.type === 'Attachment' && key === 'url') ||
+          // An extension's URL value points somewhere: at the institution's copy of a record (attachment-retrieval's source), say.
+          (parent.type === 'Extension' && key === 'value[x]' && pointerTypes.has(type))
         ) {
           edits.push({ on, key: jsonKey });
         } else if (parent.type === 'Reference' && key === 'reference') {

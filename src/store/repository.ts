@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Placement } from '../access/ownership.js';
-import { conflict, gone, notFound, preconditionFailed } from '../fhir/outcome.js';
+import { conflict, gone, notKnown, preconditionFailed } from '../fhir/outcome.js';
 import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
 import type { Delivery, HistoryEntry, Models, StoredResource } from './models.js';
@@ -60,7 +60,7 @@ export class Repository {
   async read(type: string, id: string, known?: StoredResource): Promise<Resource> {
     const doc = known ?? (await this.current(type, id));
     if (!doc) {
-      throw notFound(`${type}/${id} is not known`);
+      throw notKnown(type);
     }
     if (doc.deleted || !doc.resource) {
       throw gone(`${type}/${id} was deleted`);
@@ -73,7 +73,7 @@ export class Repository {
     const current = await this.current(type, id);
     const entry = current?.versionId === version ? current : await this.models.history(type).findById(`${type}/${id}/${version}`).lean<HistoryEntry>();
     if (!current || !entry) {
-      throw notFound(`${type}/${id}/_history/${versionId} is not known`);
+      throw notKnown(type, 'version');
     }
     if (entry.deleted || !entry.resource) {
       throw gone(`${type}/${id} version ${versionId} is a deletion`);
@@ -142,7 +142,7 @@ export class Repository {
     for (let attempt = 0; attempt < maxRetries; attempt++) {
       const current = await this.current(type, id);
       if (!current) {
-        throw notFound(`${type}/${id} is not known`);
+        throw notKnown(type);
       }
       if (current.deleted) {
         return undefined; // deleting a deleted resource is a no-op
@@ -162,7 +162,7 @@ export class Repository {
   async history(type: string, id: string, count: number, since?: Date): Promise<HistoryEntry[]> {
     const current = await this.current(type, id);
     if (!current) {
-      throw notFound(`${type}/${id} is not known`);
+      throw notKnown(type);
     }
     const older = await this.models
       .history(type)
