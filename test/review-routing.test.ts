@@ -147,7 +147,7 @@ describe('a coordinator assigns and reassigns with $assign', () => {
     expect([late.status, late.body.issue[0].expression]).toEqual([409, ['Task.status']]);
 
     const early = await service.fhir('/Task', {
-      body: { resourceType: 'Task', status: 'received', intent: 'order', focus: { reference: 'ServiceRequest/elsewhere' }, for: { reference: 'Patient/elsewhere' }, businessStatus: { coding: [{ system: task.businessStatus.coding[0].system, code: 'records-retrieving' }] } },
+      body: { resourceType: 'Task', status: 'received', intent: 'order', focus: task.focus, for: task.for, businessStatus: { coding: [{ system: task.businessStatus.coding[0].system, code: 'records-retrieving' }] } },
     });
     const tooEarly = await assign(early.body.id, [ownerParameter(`PractitionerRole/${roles.histopathologist}`)]);
     expect([tooEarly.status, tooEarly.body.issue[0].expression]).toEqual([409, ['Task.businessStatus']]);

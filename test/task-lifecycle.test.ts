@@ -7,11 +7,16 @@ import { businessStatusSystem, createOrganization, registerReviewer, specialty }
 
 let service: TestService;
 let reviewer: string;
+/** The request and patient every Task here is about: a write names only records that exist. */
+let focus: string;
+let patient: string;
 
 beforeAll(async () => {
   // Urgent cases are due in 2 days here instead of the default 3: the durations are configuration.
   service = await startTestService({ REVIEW_DUE_URGENT_HOURS: '48' });
   reviewer = await registerReviewer(service, { name: 'Lifecycle', organizationId: await createOrganization(service, 'Review Centre'), specialty: specialty.oncology, capacity: 50 });
+  patient = `Patient/${(await service.fhir('/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Lifecycle' }] } })).body.id}`;
+  focus = `ServiceRequest/${(await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: patient } } })).body.id}`;
 });
 afterAll(async () => {
   await service?.stop();
@@ -42,7 +47,7 @@ const illegalMoves = [
 async function taskIn(status: string, changes: Record<string, unknown> = {}): Promise<any> {
   const created = await service.fhir('/Task', {
     body: {
-      resourceType: 'Task', status, intent: 'order', focus: { reference: 'ServiceRequest/lifecycle' }, for: { reference: 'Patient/lifecycle' },
+      resourceType: 'Task', status, intent: 'order', focus: { reference: focus }, for: { reference: patient },
       owner: { reference: `PractitionerRole/${reviewer}` }, ...changes,
     },
   });
@@ -129,9 +134,11 @@ describe('every version records who wrote it and when', () => {
 
   it('keeps its own list of records whatever a client sends in relevantHistory', async () => {
     const task = await taskIn('received');
-    const written = await put(task, { status: 'accepted', relevantHistory: [{ reference: 'Provenance/made-up' }] });
+    // A record that exists but is another Task's: a client's list never replaces the service's.
+    const elsewhere = (await taskIn('received')).relevantHistory[0].reference;
+    const written = await put(task, { status: 'accepted', relevantHistory: [{ reference: elsewhere }] });
     expect(written.body.relevantHistory.map((r: any) => r.reference)).toEqual([task.relevantHistory[0].reference, expect.stringMatching(/^Provenance\//)]);
-    expect(written.body.relevantHistory[1].reference).not.toBe('Provenance/made-up');
+    expect(written.body.relevantHistory[1].reference).not.toBe(elsewhere);
   });
 
   it('refuses an X-Provenance that is not a Provenance naming an agent, naming the header, and changes nothing', async () => {
@@ -172,14 +179,14 @@ describe('due dates', () => {
   });
 
   it('a search finds the open cases that are overdue, soonest due first', async () => {
-    const focus = { reference: 'ServiceRequest/overdue-check' };
+    const focus = { reference: `ServiceRequest/${(await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: patient } } })).body.id}` };
     const now = Date.now();
     const ago = (days: number) => new Date(now - days * 24 * 3_600_000).toISOString();
     const late = await taskIn('in-progress', { focus, authoredOn: ago(20) }); // due 6 days ago
     const later = await taskIn('received', { focus, authoredOn: ago(30), owner: undefined }); // due 16 days ago
     await taskIn('completed', { focus, authoredOn: ago(30), businessStatus: { coding: [{ system: businessStatusSystem, code: 'opinion-final' }] } }); // done
     await taskIn('in-progress', { focus, authoredOn: ago(1) }); // due in 13 days
-    const overdue = await service.fhir(`/Task?due=lt${new Date(now).toISOString()}&status=received,accepted,ready,in-progress,on-hold&focus=ServiceRequest/overdue-check&_sort=due`);
+    const overdue = await service.fhir(`/Task?due=lt${new Date(now).toISOString()}&status=received,accepted,ready,in-progress,on-hold&focus=${focus.reference}&_sort=due`);
     expect(overdue.status).toBe(200);
     expect(overdue.body.entry.map((e: any) => e.resource.id)).toEqual([later.id, late.id]);
   });
