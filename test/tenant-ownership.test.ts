@@ -66,13 +66,19 @@ afterAll(async () => {
   for (const ehr of Object.values(ehrs)) await ehr?.stop();
 });
 
+/** A Task of South's own case naming North's patient, padded with 20 made-up references, as a hostile EHR would try. */
+function forgedTask(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const padded = Array.from({ length: 20 }, (_, i) => ({ reference: `Observation/made-up-${i}` }));
+  return { resourceType: 'Task', status: 'requested', intent: 'order', focus: { reference: `ServiceRequest/${cases.south.request}` }, basedOn: padded, for: { reference: cases.north.patient }, ...extra };
+}
+
 describe('forged ownership through references', () => {
   it("South cannot place a Task on North's patient, however it pads the Task, nor open that patient to a reviewer of its choice", async () => {
     const before = await count(`/Task?patient=${cases.north.patient}`);
-    const padded = Array.from({ length: 20 }, (_, i) => ({ reference: `ServiceRequest/made-up-${i}` }));
-    for (const extra of [{}, { basedOn: padded }, { owner: { reference: `PractitionerRole/${reviewerRole}` }, basedOn: padded }]) {
-      const task = { resourceType: 'Task', status: 'requested', intent: 'order', focus: { reference: `ServiceRequest/${cases.south.request}` }, for: { reference: cases.north.patient }, ...extra };
-      const refused = await as('south', '/Task', { body: task });
+    const plain = await as('south', '/Task', { body: forgedTask({ basedOn: undefined }) });
+    expect([plain.status, plain.body.issue?.[0].code, plain.body.issue?.[0].expression]).toEqual([404, 'not-found', ['Task.for']]);
+    for (const extra of [{}, { owner: { reference: `PractitionerRole/${reviewerRole}` } }]) {
+      const refused = await as('south', '/Task', { body: forgedTask(extra) });
       expect([refused.status, refused.body.issue?.[0].code]).toEqual([404, 'not-found']);
     }
     expect(await count(`/Task?patient=${cases.north.patient}`)).toBe(before);
@@ -165,6 +171,11 @@ describe('forged ownership through contained resources and Bundle entries', () =
 describe("reads of another institution's records, through every path", () => {
   it("South gets nothing of North's case: read, vread, history, searches, _include, _revinclude, $case-packet, attachments", async () => {
     const north = cases.north;
+    // Whatever it tried to write first.
+    await as('south', '/Task', { body: forgedTask() });
+    const packet = await as('south', `/ServiceRequest/${cases.south.request}/$case-packet`);
+    expect(packet.status).toBe(200);
+    expect(JSON.stringify(packet.body)).not.toContain(north.patient.split('/')[1]);
     for (const p of [`/${north.patient}`, `/${north.patient}/_history/1`, `/${north.patient}/_history`, `/Task/${north.request}`, `/ServiceRequest/${north.request}/$case-packet`]) {
       expect([p, (await as('south', p)).status]).toEqual([p, 404]);
     }

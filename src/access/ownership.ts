@@ -61,7 +61,7 @@ export class Ownership {
     if (!placement.retrieved) {
       // Records about a case, and records about records (a Provenance), belong where what they refer to is.
       const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
-      for (const doc of await this.repository.readManyStored([...anchors, ...patients])) {
+      for (const doc of await this.repository.labelsOfMany([...anchors, ...patients])) {
         for (const label of doc.access ?? []) {
           if (isInstitutionLabel(label)) institutions.add(label);
           // A case's record is seen by its case, not by its patient's chart.
@@ -117,7 +117,7 @@ export async function checkReferences(repository: Repository, gate: Gate, resour
     ({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference) && classOf(reference.split('/')[0]) !== 'directory',
   );
   if (!named.length) return;
-  const stored = new Map((await repository.readManyStored(named.map((n) => n.reference))).map((d) => [d._id, d]));
+  const stored = new Map((await repository.labelsOfMany(named.map((n) => n.reference))).map((d) => [d._id, d]));
   for (const { reference, path } of named) {
     const doc = stored.get(reference);
     if (!doc || !(await gate.sees(reference.split('/')[0], doc.access))) throw notFound(`The record ${type}.${path} refers to is not known`, `${type}.${path}`);

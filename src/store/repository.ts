@@ -208,17 +208,18 @@ export class Repository {
     return (await this.readManyStored(keys)).map((d) => d.resource as Resource);
   }
 
+  /** The labels of current records by `Type/id` key, skipping unknown and deleted ones: what ownership reads of a record's references. */
+  async labelsOfMany(keys: string[]): Promise<Pick<StoredResource, '_id' | 'access'>[]> {
+    const docs = await Promise.all([...byType(keys)].map(([type, ids]) => this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { access: 1 }).lean<Pick<StoredResource, '_id' | 'access'>[]>()));
+    return docs.flat();
+  }
+
   /** Like readMany, with each resource's stored document (its labels among them). */
   async readManyStored(keys: string[]): Promise<StoredResource[]> {
-    const byType = new Map<string, string[]>();
-    for (const key of keys) {
-      const type = key.split('/')[0];
-      byType.set(type, [...(byType.get(type) ?? []), key]);
-    }
     // A lookup by _id alone is the one query every MongoDB-compatible store answers from its key, so a
     // few keys are read one by one; many are read in one query.
     const docs = await Promise.all(
-      [...byType].map(async ([type, ids]) =>
+      [...byType(keys)].map(async ([type, ids]) =>
         ids.length <= 8
           ? (await Promise.all(ids.map((key) => this.models.resources(type).findById(key, { resource: 1, deleted: 1, access: 1 }).lean<StoredResource>()))).filter((d): d is StoredResource => !!d && !d.deleted)
           : await this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { resource: 1, access: 1 }).lean<StoredResource[]>(),
@@ -311,6 +312,16 @@ export class Repository {
     const replaced = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
     return replaced.matchedCount === 1;
   }
+}
+
+/** `Type/id` keys by type. */
+function byType(keys: string[]): Map<string, string[]> {
+  const grouped = new Map<string, string[]>();
+  for (const key of keys) {
+    const type = key.split('/')[0];
+    grouped.set(type, [...(grouped.get(type) ?? []), key]);
+  }
+  return grouped;
 }
 
 export function isDuplicateKey(err: unknown): boolean {
