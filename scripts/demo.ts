@@ -164,7 +164,8 @@ try {
     const routed = await taskWhen(requestId, (t) => code(t) === 'assigned' || code(t) === 'awaiting-assignment', 'the records and routing');
     const packet = await call<Bundle>('GET', `/ServiceRequest/${requestId}/$case-packet`);
     const summary = (packet.entry?.at(-1)?.resource as { issue?: { details?: { text?: string } }[] }).issue ?? [];
-    say(`        ${story.title}: ${packet.total} records; ${summary.at(-1)?.details?.text ?? ''}`);
+    // The packet's last entry is its summary; the others are the records.
+    say(`        ${story.title}: ${(packet.entry?.length ?? 1) - 1} records; ${summary.at(-1)?.details?.text ?? ''}`);
     look('case packet', `${fhir}/ServiceRequest/${requestId}/$case-packet`);
     const owner = Object.values(reviewers).find((r) => routed.owner?.reference === `PractitionerRole/${r.role}`);
     say(`        routed by specialty to ${owner?.name ?? 'nobody: the case waits in the queue'}; due ${routed.restriction?.period?.end ?? '-'}`);
@@ -178,11 +179,12 @@ try {
     const as = `PractitionerRole/${reviewer.role}`;
     const accepted = await call<Task>('PUT', `/Task/${requestId}`, { ...task, status: 'accepted' }, as);
     await call<Task>('PUT', `/Task/${requestId}`, { ...accepted, status: 'in-progress' }, as);
-    const request = await call<Resource & { requester?: { reference?: string }; subject?: unknown }>('GET', `/ServiceRequest/${requestId}`);
+    // The request's own references are the EHR's; the case's patient here is the Task's.
+    const request = await call<Resource & { requester?: { reference?: string } }>('GET', `/ServiceRequest/${requestId}`);
     const question = await call<Resource>('POST', '/CommunicationRequest', {
       resourceType: 'CommunicationRequest',
       status: 'active',
-      subject: request.subject,
+      subject: task.for,
       basedOn: [{ reference: `ServiceRequest/${requestId}` }],
       about: [{ reference: `Task/${requestId}` }],
       requester: { reference: as },
@@ -195,7 +197,7 @@ try {
     await call('POST', '/Communication', {
       resourceType: 'Communication',
       status: 'completed',
-      subject: request.subject,
+      subject: task.for,
       basedOn: [{ reference: `CommunicationRequest/${question.id}` }],
       ...(request.requester ? { sender: request.requester } : {}),
       recipient: [{ reference: as }],

@@ -13,8 +13,23 @@ const examples = (kind: 'valid' | 'invalid'): string[] =>
 const expected: Record<string, { expression: string; rule: string }> = readJson(path.join(dir, 'examples', 'invalid', 'expected.json'));
 
 let service: TestService;
+/** The stored records the examples' references stand for (`Patient/example-patient` -> a stored Patient): a write names only records that exist. */
+const stand = new Map<string, string>();
+/** An example as stored here: its references to example records point at the stored ones. */
+const stored = (example: unknown): any => JSON.parse(JSON.stringify(example).replace(/"reference":"([A-Za-z]+\/example-[a-z-]+)"/g, (all, ref: string) => (stand.has(ref) ? `"reference":"${stand.get(ref)}"` : all)));
+
 beforeAll(async () => {
   service = await startTestService();
+  const make = async (example: string, body: Record<string, unknown>): Promise<{ reference: string }> => {
+    const created = await service.fhir(`/${body.resourceType}`, { body });
+    expect(created.status).toBe(201);
+    stand.set(example, `${body.resourceType}/${created.body.id}`);
+    return { reference: `${body.resourceType}/${created.body.id}` };
+  };
+  const subject = await make('Patient/example-patient', { resourceType: 'Patient', name: [{ family: 'Example' }] });
+  const focus = await make('ServiceRequest/example-request', { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject });
+  await make('Task/example-task', { resourceType: 'Task', status: 'requested', intent: 'order', focus, for: subject });
+  await make('Communication/example-question', { resourceType: 'Communication', status: 'completed', subject, basedOn: [focus] });
 });
 afterAll(async () => {
   await service?.stop();
@@ -44,20 +59,20 @@ describe('profiles/', () => {
     const verdict = await service.fhir(`/${resource.resourceType}/$validate`, { body: resource });
     expect(verdict.status).toBe(200);
     expect(verdict.body.issue.filter((i: { severity: string }) => i.severity === 'error')).toEqual([]);
-    const created = await service.fhir(`/${resource.resourceType}`, { body: resource });
+    const created = await service.fhir(`/${resource.resourceType}`, { body: stored(resource) });
     expect(created.status).toBe(201);
   });
 
   it('$validate at instance level checks the stored resource, or the one given, against a named profile', async () => {
-    const task = readJson(path.join(dir, 'examples', 'valid', 'Task-requested.json'));
-    const stored = (await service.fhir('/Task', { body: task })).body;
-    const ok = await service.fhir(`/Task/${stored.id}/$validate`, { body: { resourceType: 'Parameters', parameter: [] } });
+    const task = stored(readJson(path.join(dir, 'examples', 'valid', 'Task-requested.json')));
+    const storedTask = (await service.fhir('/Task', { body: task })).body;
+    const ok = await service.fhir(`/Task/${storedTask.id}/$validate`, { body: { resourceType: 'Parameters', parameter: [] } });
     expect(ok.status).toBe(200);
     expect(ok.body.issue.filter((i: { severity: string }) => i.severity === 'error')).toEqual([]);
 
     const plain = { resourceType: 'Task', status: 'requested', intent: 'order' };
     const profile = task.meta.profile[0];
-    const verdict = await service.fhir(`/Task/${stored.id}/$validate`, {
+    const verdict = await service.fhir(`/Task/${storedTask.id}/$validate`, {
       body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: plain }, { name: 'profile', valueCanonical: profile }] },
     });
     expect(verdict.status).toBe(200);
@@ -66,7 +81,7 @@ describe('profiles/', () => {
     const unknown = await service.fhir('/Task/$validate', { body: { resourceType: 'Parameters', parameter: [{ name: 'colour', valueString: 'red' }] } });
     expect(unknown.status).toBe(400);
     expect(unknown.body.issue[0].expression).toEqual(['Parameters.parameter[0].name']);
-    expect((await service.fhir(`/Task/${stored.id}`)).body.meta.versionId).toBe('1');
+    expect((await service.fhir(`/Task/${storedTask.id}`)).body.meta.versionId).toBe('1');
   });
 
   it.each(examples('invalid'))('invalid example %s is refused, naming the element', async (file) => {

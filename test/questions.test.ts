@@ -116,7 +116,8 @@ describe('asking for more information', () => {
     const orphan = await service.fhir('/Communication', {
       body: answer(task, 'An answer to nothing.', '2026-11-25T11:00:00Z', { basedOn: [{ reference: task.focus.reference }, { reference: 'CommunicationRequest/never-asked' }] }),
     });
-    expect([orphan.status, orphan.body.issue[0].expression]).toEqual([422, ['Communication.basedOn[1]']]);
+    // A question that was never asked is not known, like any record a write names that is not there.
+    expect([orphan.status, orphan.body.issue[0].expression]).toEqual([404, ['Communication.basedOn[1]']]);
 
     const completed = await service.fhir(`/Task/${task.id}`, { method: 'PUT', body: { ...task, status: 'completed', businessStatus: { coding: [{ system: task.businessStatus.coding[0].system, code: 'opinion-final' }] } } });
     expect(completed.status).toBe(200);

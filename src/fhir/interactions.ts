@@ -138,6 +138,7 @@ export class FhirService {
     this.checkId(id);
     gate.checkType(type, 'update');
     const resource = this.checkedBody(type, body);
+    this.checkSameId(resource, id);
     await this.admit(resource, gate, await this.existing(type, id, gate));
     return written(await this.updateChecked(resource, id, gate, ifMatch));
   }
@@ -240,9 +241,7 @@ export class FhirService {
 
   /** Stores a checked resource at `id` (update, or create at a chosen id), written for the gate's institution. */
   async updateChecked(resource: Resource, id: string, gate: Gate, ifMatch?: string): Promise<WriteResult> {
-    if (resource.id !== id) {
-      throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
-    }
+    this.checkSameId(resource, id);
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
     if (!this.writeHooks.has(resource.resourceType)) {
       return this.repository.update(resource, version, undefined, gate.placement());
@@ -258,6 +257,13 @@ export class FhirService {
     const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement());
     await this.afterWrite(result.resource);
     return result;
+  }
+
+  /** 400 unless the body's id is the one in the URL: checked before anything else is looked at. */
+  checkSameId(resource: Resource, id: string): void {
+    if (resource.id !== id) {
+      throw badRequest(`Resource id "${resource.id ?? ''}" does not match the id in the URL "${id}"`, `${resource.resourceType}.id`);
+    }
   }
 
   /** Checks type, shape and validity; throws 400/404/422 so that a bad request changes nothing. */
