@@ -1,14 +1,31 @@
-// Starts one real MongoDB-compatible server for the whole run (the same way the service does when
-// MONGODB_URI is unset); each test file then gets a fresh database on it.
-import { startLocalServer, type LocalServer } from '../src/database/local-server.js';
+// Starts what the whole run shares: one real MongoDB-compatible server (the same way the service does
+// when MONGODB_URI is unset; each test file then gets a fresh database on it), and one HAPI FHIR
+// server as a referring institution's FHIR server. HAPI is not waited for here (it takes tens of
+// seconds): the tests that use it wait for it (scripts/peer/hapi-fhir.ts runHapi), and fail with the
+// reason when it could not start. HAPI_FHIR_BASE set beforehand names a HAPI server to use instead.
+import { startLocalServer, freePort, type LocalServer } from '../src/database/local-server.js';
 import { createLogger } from '../src/logger.js';
+import { hapiEnv, launchHapi, type HapiProcess } from '../scripts/peer/hapi-fhir.js';
 
 declare global {
   // eslint-disable-next-line no-var
   var __testDatabase: LocalServer | undefined;
+  // eslint-disable-next-line no-var
+  var __testHapi: HapiProcess | undefined;
 }
 
 export default async function globalSetup(): Promise<void> {
+  if (!process.env[hapiEnv.base]) {
+    try {
+      globalThis.__testHapi = launchHapi(await freePort());
+      process.env[hapiEnv.base] = globalThis.__testHapi.base;
+      process.env[hapiEnv.pid] = String(globalThis.__testHapi.child.pid);
+      process.env[hapiEnv.log] = globalThis.__testHapi.log;
+      process.stdout.write(`\nHAPI FHIR starting at ${globalThis.__testHapi.base} (log ${globalThis.__testHapi.log})\n`);
+    } catch (err) {
+      process.env[hapiEnv.error] = (err as Error).message;
+    }
+  }
   if (process.env.MONGODB_URI) {
     return;
   }

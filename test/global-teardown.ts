@@ -1,4 +1,4 @@
-// Stops the database that global-setup started.
+// Stops what global-setup started.
 export default async function globalTeardown(): Promise<void> {
-  await globalThis.__testDatabase?.stop();
+  await Promise.all([globalThis.__testDatabase?.stop(), globalThis.__testHapi?.stop()]);
 }

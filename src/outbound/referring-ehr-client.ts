@@ -1,8 +1,10 @@
 // Every call to another institution's FHIR server goes through here, over fhir-kit-client:
 // reads, searches that follow every `next` link, and retries of what is worth retrying
 // (429, 5xx, dropped connections) with exponential backoff and jitter, honouring Retry-After.
+// Every URL is checked against the outbound rule (origin-rule.ts) before it is asked for.
 import { Client } from 'fhir-kit-client';
 import type { Binary, Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
+import { originOf, withinBase } from './origin-rule.js';
 
 export interface RetryPolicy {
   attempts: number;
@@ -23,10 +25,23 @@ export class ReferringEhrError extends Error {
   }
 }
 
+/** A call the outbound rule refused: never made, never retried; it names only the origin it led to. */
+export class OutboundRefused extends ReferringEhrError {
+  constructor(
+    what: string,
+    readonly refusedOrigin: string,
+  ) {
+    super(`${what} to ${refusedOrigin} refused: outside the institution's registered Endpoint`, undefined, false);
+  }
+}
+
 interface KitError {
   response?: { status?: number };
-  config?: { headers?: Headers };
+  config?: { headers?: Headers; url?: string; method?: string };
 }
+
+/** Redirects followed within one call, each on the Endpoint's own base. */
+const maxRedirects = 5;
 
 /** Supplies the Authorization header of each call (see authorization.ts); none for open sandboxes. */
 export interface Credentials {
@@ -37,18 +52,35 @@ export interface Credentials {
 export class ReferringEhrClient {
   private readonly client: Client;
 
+  /**
+   * `onRefused` hears the origin of each URL the outbound rule refused (for a log line). Redirects are
+   * not followed by fetch but here, so that each target is checked before it is asked for.
+   */
   constructor(
     readonly baseUrl: string,
     private readonly retry: RetryPolicy = defaultRetryPolicy,
     private readonly credentials?: Credentials,
+    private readonly onRefused?: (origin: string) => void,
   ) {
     this.client = new Client({
       baseUrl,
-      requestSigner: async (_url: string, init: RequestInit) => {
+      // A server that caches searches (HAPI FHIR reuses results for 60 s) answers a pull from what is there now.
+      customHeaders: { 'cache-control': 'no-cache' },
+      requestOptions: { redirect: 'manual' },
+      requestSigner: async (url: string, init: RequestInit) => {
+        this.checkOutbound('a call', url);
         const header = await this.credentials?.header();
         if (header) (init.headers as Headers).set('authorization', header);
       },
     });
+  }
+
+  /** Refuses (OutboundRefused) a URL outside this Endpoint's base, before anything is sent. */
+  private checkOutbound(what: string, url: string): void {
+    if (withinBase(this.baseUrl, url)) return;
+    const origin = originOf(url);
+    this.onRefused?.(origin);
+    throw new OutboundRefused(what, origin);
   }
 
   async read(type: string, id: string): Promise<Resource> {
@@ -113,14 +145,26 @@ export class ReferringEhrClient {
   }
 
   /** Runs a call, retrying what a later attempt can fix. Messages name the call, never its content. */
-  private async withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(what: string, first: () => Promise<T>): Promise<T> {
     let renewed = false;
+    let call = first;
+    let redirects = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
-        if (err instanceof ReferringEhrError && !err.retryable) throw err; // from the token endpoint
+        if (err instanceof ReferringEhrError && !err.retryable) throw err; // from the token endpoint, or the outbound rule
         const status = err instanceof ReferringEhrError ? err.status : (err as KitError).response?.status;
+        const location = status && status >= 300 && status < 400 ? (err as KitError).config?.headers?.get?.('location') : undefined;
+        if (location && (err as KitError).config?.method === 'GET' && redirects < maxRedirects) {
+          // Followed like the call itself: on the Endpoint's base only, checked before it is asked for.
+          const target = new URL(location, (err as KitError).config?.url ?? this.baseUrl).href;
+          this.checkOutbound(`a redirect of ${what}`, target);
+          redirects++;
+          call = () => this.client.request(target) as Promise<T>;
+          attempt--;
+          continue;
+        }
         if (status === 401 && this.credentials && !renewed) {
           // A token can be revoked before it expires: fetch a new one, once.
           renewed = true;

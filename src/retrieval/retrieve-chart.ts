@@ -53,6 +53,8 @@ export interface RetrievalOptions {
   /** The institution (`Organization/x`) with a registered, active Endpoint at `ehrBase`, if any. */
   institutionAt: (ehrBase: string) => Promise<string | undefined>;
   attachments?: AttachmentPolicy;
+  /** Hears the origin of each call the outbound rule refused. */
+  onOutboundRefused?: (origin: string) => void;
 }
 
 /** A re-pull asks for what changed since the last one began, less this margin for clock skew between servers. */
@@ -73,7 +75,7 @@ export async function retrieveChart(
     await failCase(service, payload, "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server");
     return;
   }
-  const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase));
+  const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase), options.onOutboundRefused);
   const targets = new Set(progress.targets);
   const keep = async (type: string, pulled: Resource[]): Promise<void> => {
     // What this service wrote into the chart there (an earlier case's opinion, its notice) is not pulled

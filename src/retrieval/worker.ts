@@ -35,7 +35,8 @@ export class RetrievalWorker extends WorkLoop {
     const started = Date.now();
     try {
       const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, targets: [], attachmentsStored: 0, attachmentsSkipped: 0, ...(job.progress as Partial<RetrievalProgress>) };
-      await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), this.options);
+      const onOutboundRefused = (origin: string) => this.log.warn({ job: job._id, origin }, 'outbound call refused: outside the registered Endpoint');
+      await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), { ...this.options, onOutboundRefused });
       await this.jobs.finish(job._id, 'done');
       this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
     } catch (err) {

@@ -2,11 +2,12 @@
 // institution the request came from. Read by id wherever the case's conventions allow (the Task
 // shares its request's id, see openCase).
 import { ownerOf } from '../access/ownership.js';
-import type { PractitionerRole, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { PractitionerRole, Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { referenceKeys } from '../fhir/search/parameters.js';
 import type { Institutions } from '../intake/institutions.js';
 import { caseTaskOf } from '../intake/open-case.js';
+import { localReference } from '../retrieval/source-records.js';
 
 export class Cases {
   constructor(
@@ -49,6 +50,17 @@ export class Cases {
       if (local) organizations.add(local);
     }
     return organizations;
+  }
+
+  /**
+   * The records the request names (reasonReference, supportingInfo), as kept here: retrieved from the
+   * referring server with the patient's chart (the request's references are relative to that server),
+   * else records on this server itself.
+   */
+  async recordsNamedBy(request: ServiceRequest, references: Reference[]): Promise<Resource[]> {
+    const place = await this.institutions.patientOf(request);
+    const keys = references.map((r) => (place && r.reference ? localReference(place.ehrBase, r.reference) : undefined) ?? this.local(r)).filter((k): k is string => !!k);
+    return this.service.repository.readMany(keys);
   }
 
   /** A reference as `Type/id` on this server, whether written relative or absolute. */

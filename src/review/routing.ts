@@ -1,8 +1,9 @@
 // Routing: a case whose records are ready goes to a reviewer of the specialty it needs, the least
 // loaded among those with room (open cases / capacity), never one of the referring institution. It
 // stays received: the owner (a PractitionerRole) accepts it. No match: it waits unassigned, with
-// businessStatus awaiting-assignment, for a coordinator's $assign.
-import type { CodeableConcept, PractitionerRole, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+// businessStatus awaiting-assignment, for a coordinator's $assign. The diagnosis is read wherever R4
+// lets an order carry it: performerType, reasonCode, and the records reasonReference names.
+import type { CodeableConcept, Condition, DiagnosticReport, Observation, PractitionerRole, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { conflict, unprocessable } from '../fhir/outcome.js';
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
@@ -39,13 +40,20 @@ export class Routing {
     return this.serially(async () => {
       const task = (await this.service.repository.read('Task', taskId)) as Task;
       const request = await this.cases.requestOf(task);
-      const wanted = request ? this.specialties.wantedBy(request) : [];
+      const wanted = request ? this.specialties.wantedBy(await this.withReasonsResolved(request)) : [];
       const performerType: CodeableConcept[] = wanted.map((coding) => ({ coding: [coding] }));
       const chosen = wanted.length ? leastLoaded(await this.eligible(await this.reviewers.withSpecialty(wanted), task, request)) : undefined;
       return chosen
         ? setBusinessStatus(this.service, taskId, 'assigned', { owner: { reference: `PractitionerRole/${chosen.role.id}` }, performerType })
         : setBusinessStatus(this.service, taskId, 'awaiting-assignment', wanted.length ? { performerType } : {});
     });
+  }
+
+  /** The request with the diagnoses of the records its reasonReference names (from the retrieved chart) added to its reasonCode. */
+  private async withReasonsResolved(request: ServiceRequest): Promise<ServiceRequest> {
+    if (!request.reasonReference?.length) return request;
+    const records = await this.cases.recordsNamedBy(request, request.reasonReference);
+    return { ...request, reasonCode: [...(request.reasonCode ?? []), ...records.flatMap(diagnosesOf)] };
   }
 
   /** $assign: a coordinator gives the case to the role named, whatever its specialty. */
@@ -103,6 +111,20 @@ export class Routing {
     const run = this.assigning.then(work, work);
     this.assigning = run.catch(() => undefined);
     return run;
+  }
+}
+
+/** The diagnoses a record that an order names as its reason carries. */
+function diagnosesOf(record: Resource): CodeableConcept[] {
+  switch (record.resourceType) {
+    case 'Condition':
+      return (record as Condition).code ? [(record as Condition).code as CodeableConcept] : [];
+    case 'Observation':
+      return [(record as Observation).valueCodeableConcept, (record as Observation).code].filter((c): c is CodeableConcept => !!c);
+    case 'DiagnosticReport':
+      return (record as DiagnosticReport).conclusionCode ?? [];
+    default:
+      return [];
   }
 }
 

@@ -1,0 +1,85 @@
+// HAPI FHIR as a referring institution's server: the JPA server built from scripts/peer/hapi (Maven,
+// `mvn -q -B package` there), run as its own Java process on 127.0.0.1 with a 512 MB heap. The test
+// run starts one (test/global-setup.ts) and hands its base URL to the tests through the environment;
+// the demo starts one with DEMO_PEER=hapi. It takes tens of seconds to start, so a caller starts it
+// early and waits for it only where it is needed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The runnable jar, beside this file's source (compiled into dist/scripts/peer, two levels down). */
+export const hapiJar = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/peer/hapi/target/hapi-peer.jar');
+
+/** What the environment tells a test about the run's HAPI FHIR server. */
+export const hapiEnv = { base: 'HAPI_FHIR_BASE', pid: 'HAPI_FHIR_PID', log: 'HAPI_FHIR_LOG', error: 'HAPI_FHIR_ERROR' } as const;
+
+export interface HapiProcess {
+  /** The FHIR base URL, http://127.0.0.1:PORT/fhir */
+  base: string;
+  child: ChildProcess;
+  /** Where its output goes. */
+  log: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the server on `port` without waiting for it; `hapiReady` waits. Throws when the jar was never built. */
+export function launchHapi(port: number): HapiProcess {
+  if (!existsSync(hapiJar)) {
+    throw new Error(`HAPI FHIR is not built: run \`mvn -q -B package\` in scripts/peer/hapi (no ${hapiJar})`);
+  }
+  const log = path.join(tmpdir(), `hapi-fhir-${port}.log`);
+  const out = openSync(log, 'w');
+  const child = spawn('java', ['-Xmx512m', '-jar', hapiJar, `--server.port=${port}`], { stdio: ['ignore', out, out] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    base: `http://127.0.0.1:${port}/fhir`,
+    child,
+    log,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/**
+ * Waits until the server at `base` answers its CapabilityStatement; fails at once when the process
+ * (`pid`, when known) is gone, and after `timeoutMs` otherwise, naming the log to read.
+ */
+export async function hapiReady(base: string, options: { pid?: number; log?: string; timeoutMs: number }): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const up = await fetch(`${base}/metadata`, { headers: { accept: 'application/fhir+json' } }).then((r) => r.ok, () => false);
+    if (up) return;
+    const alive = options.pid === undefined || isAlive(options.pid);
+    if (!alive || Date.now() - started > options.timeoutMs) {
+      throw new Error(`HAPI FHIR at ${base} ${alive ? `did not answer within ${options.timeoutMs / 1000} s` : 'exited before it answered'}${options.log ? `; see ${options.log}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** The run's HAPI FHIR base URL, once it answers; throws (loudly, with the reason) when the run has none. */
+export async function runHapi(timeoutMs = 8 * 60_000): Promise<string> {
+  const base = process.env[hapiEnv.base];
+  if (!base) {
+    throw new Error(`no HAPI FHIR server in this run: ${process.env[hapiEnv.error] ?? 'the global setup did not start one'}`);
+  }
+  const pid = process.env[hapiEnv.pid] ? Number(process.env[hapiEnv.pid]) : undefined;
+  await hapiReady(base, { pid, log: process.env[hapiEnv.log], timeoutMs });
+  return base;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
