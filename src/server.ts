@@ -112,7 +112,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     service.operations.set('export', { methods: ['GET', 'POST'], run: (_s, call) => bulkExport.kickOff(call) });
     // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
     const outcomes = await installOutcomes(service, institutions, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
-    const poller = new Poller((onError) => intake.pollAll(onError), config.pollIntervalMs, log);
+    const poller = new Poller((onError, onRefused) => intake.pollAll(onError, onRefused), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', 'loopback');

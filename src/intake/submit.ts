@@ -1,12 +1,21 @@
 // Intake by reference ($submit) and by pull (polling, rest-hook notifications): the request is read
 // from the referring server and kept here like a pushed one, so every way in lands on the same case.
+// Each order is judged on its own: one that is refused is stored nowhere and stops nothing else; when
+// the EHR corrects it, the next $submit or poll takes it in.
+import type { Endpoint, OperationOutcomeIssue, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
-import type { Endpoint, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { badRequest, FhirError, informational, outcomeOf } from '../fhir/outcome.js';
+import { badRequest, FhirError, outcomeOf, unprocessable } from '../fhir/outcome.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { Institutions } from './institutions.js';
+
+/** What one poll of an institution found: the orders taken in, and each refused one with why. */
+export interface PollResult {
+  found: number;
+  refused: { id: string; issues: OperationOutcomeIssue[] }[];
+}
 
 export class RequestIntake {
   constructor(
@@ -47,30 +56,38 @@ export class RequestIntake {
   }
 
   /** Pull: asks one institution's server for second-opinion requests changed since the last poll. */
-  async poll(endpoint: Endpoint): Promise<number> {
+  async poll(endpoint: Endpoint): Promise<PollResult> {
     const key = `poll|${endpoint.id}`;
     const since = await this.cursors.get(key);
     const started = new Date();
     const { system, code } = this.service.conformance.secondOpinionCategory;
     const params: Record<string, string | number> = { category: `${system}|${code}`, _count: 50 };
     if (since) params._lastUpdated = `gt${new Date(since.getTime() - 60_000).toISOString()}`;
-    let kept = 0;
+    const result: PollResult = { found: 0, refused: [] };
     for await (const page of (await this.client(endpoint)).pages('ServiceRequest', params)) {
       for (const entry of page.entry ?? []) {
-        if (entry.resource?.resourceType === 'ServiceRequest') {
+        if (entry.resource?.resourceType !== 'ServiceRequest') continue;
+        try {
           await this.keep(endpoint, entry.resource);
-          kept++;
+          result.found++;
+        } catch (err) {
+          // That order's refusal is its own: the poll goes on, and the order comes again once the EHR changes it.
+          if (!(err instanceof FhirError)) throw err;
+          result.refused.push({ id: entry.resource.id ?? '', issues: err.outcome.issue ?? [] });
         }
       }
     }
     await this.cursors.advance(key, started);
-    return kept;
+    return result;
   }
 
   /** Every active registered institution, once; one that fails does not stop the others. */
-  async pollAll(onError: (endpoint: Endpoint, err: unknown) => void): Promise<void> {
+  async pollAll(onError: (endpoint: Endpoint, err: unknown) => void, onRefused: (endpoint: Endpoint, refused: PollResult['refused']) => void = () => undefined): Promise<void> {
     for (const endpoint of await this.institutions.activeEndpoints()) {
-      await this.poll(endpoint).catch((err: unknown) => onError(endpoint, err));
+      await this.poll(endpoint).then(
+        (result) => result.refused.length && onRefused(endpoint, result.refused),
+        (err: unknown) => onError(endpoint, err),
+      );
     }
   }
 
@@ -82,16 +99,27 @@ export class RequestIntake {
     return endpoint;
   }
 
-  /** Keeps the request here (once, by its identifier) and answers its case's Task. */
+  /**
+   * Keeps the request here (once, by its identifier) and answers its case's Task. An order that can
+   * open no case is refused (422, naming the element at fault) before anything is stored.
+   */
   private async keep(endpoint: Endpoint, source: ServiceRequest): Promise<{ task: Task; created: boolean }> {
     const base = (endpoint.address as string).replace(/\/+$/, '');
     const { id, meta, ...rest } = source;
     const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : {}), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
+    const { system, code } = this.service.conformance.secondOpinionCategory;
+    if (!hasSecondOpinionCategory(this.service.conformance, request)) {
+      throw refusal(`ServiceRequest/${id} is not a second-opinion request: its category must carry the coding ${system}|${code}`, 'ServiceRequest.category');
+    }
+    const owner = endpoint.managingOrganization?.reference;
+    if (!(await this.institutions.patientOf(request, owner))) {
+      throw refusal(`ServiceRequest/${id} names no patient on the institution's server (subject must be Patient/id there)`, 'ServiceRequest.subject');
+    }
     // Kept for the institution whose server it came from, as that institution's own request.
-    const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request), Gate.system(endpoint.managingOrganization?.reference));
+    const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request), Gate.system(owner));
     const tasks = await this.service.repository.readMany([`Task/${result.resource.id}`]); // the case's Task has the request's id
     if (!tasks.length) {
-      throw badRequest(`The request's patient cannot be placed on the institution's server`, 'ServiceRequest.subject');
+      throw refusal(`ServiceRequest/${id} opened no case`, 'ServiceRequest');
     }
     return { task: tasks[0] as Task, created: result.created };
   }
@@ -107,7 +135,16 @@ export class RequestIntake {
     if (!endpoint) {
       throw new FhirError(404, outcomeOf([{ severity: 'error', code: 'not-found', details: { text: `Endpoint/${endpointId} is not an active registered institution` } }]));
     }
-    const found = await this.poll(endpoint);
-    return { status: 200, body: informational(`${found} second-opinion request(s) found`) };
+    const { found, refused } = await this.poll(endpoint);
+    // Each refused order is named with its reason and element, so the EHR can correct it and notify again.
+    const issues: OperationOutcomeIssue[] = [
+      { severity: 'information', code: 'informational', details: { text: `${found} second-opinion request(s) found, ${refused.length} refused` } },
+      ...refused.flatMap((r) => r.issues.map((issue) => ({ ...issue, severity: 'warning' as const }))),
+    ];
+    return { status: 200, body: outcomeOf(issues) };
   }
+}
+
+function refusal(text: string, expression: string): FhirError {
+  return unprocessable([{ severity: 'error', code: 'business-rule', details: { text }, expression: [expression] }]);
 }

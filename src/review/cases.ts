@@ -58,9 +58,11 @@ export class Cases {
    * else records on this server itself.
    */
   async recordsNamedBy(request: ServiceRequest, references: Reference[]): Promise<Resource[]> {
-    const place = await this.institutions.patientOf(request);
+    const owner = ownerOf(await this.service.repository.current('ServiceRequest', request.id as string));
+    const place = await this.institutions.patientOf(request, owner);
     const keys = references.map((r) => (place && r.reference ? localReference(place.ehrBase, r.reference) : undefined) ?? this.local(r)).filter((k): k is string => !!k);
-    return this.service.repository.readMany(keys);
+    // Only the case's own institution's records: a request never reads another's through what it names.
+    return (await this.service.repository.readManyStored(keys)).filter((doc) => owner && ownerOf(doc) === owner).map((doc) => doc.resource as Resource);
   }
 
   /** A reference as `Type/id` on this server, whether written relative or absolute. */
