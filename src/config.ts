@@ -56,6 +56,8 @@ export interface Config {
     retryBaseDelayMs: number;
     pollMs: number;
     leaseMs: number;
+    /** Attempts at a retrieval job before the case fails visibly. */
+    maxAttempts: number;
     /** Attachments larger than this are recorded as skipped, not fetched or not kept. */
     attachmentMaxBytes: number;
   };
@@ -107,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryBaseDelayMs: parseInteger(env.OUTBOUND_RETRY_BASE_MS, 200, 'OUTBOUND_RETRY_BASE_MS'),
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
+      maxAttempts: parseInteger(env.RETRIEVAL_MAX_ATTEMPTS, 5, 'RETRIEVAL_MAX_ATTEMPTS'),
       attachmentMaxBytes: parseInteger(env.RETRIEVAL_ATTACHMENT_MAX_BYTES, 10 * 1024 * 1024, 'RETRIEVAL_ATTACHMENT_MAX_BYTES'),
     },
     bulkExport: {

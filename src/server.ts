@@ -80,7 +80,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       retry: { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 },
       leaseMs: retrieval.leaseMs,
       pollMs: retrieval.pollMs,
-      maxAttempts: 5,
+      maxAttempts: retrieval.maxAttempts,
       attachments: { store: attachments, maxBytes: retrieval.attachmentMaxBytes, publicBase: config.baseUrl, extensionUrl: `${conformance.canonical}/StructureDefinition/attachment-retrieval` },
     });
     const review = installReviewWorkflow(service, institutions, config.review);

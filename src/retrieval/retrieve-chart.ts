@@ -232,7 +232,7 @@ export async function setBusinessStatus(service: FhirService, taskId: string, co
  * failed Task finds the notice beside it. The notice has an id of its own case, so a retried
  * failure (after a crash between the two) tells once.
  */
-async function failCase(service: FhirService, payload: RetrievalPayload, reason: string): Promise<void> {
+export async function failCase(service: FhirService, payload: RetrievalPayload, reason: string): Promise<void> {
   const task = (await service.repository.read('Task', payload.taskId)) as Task;
   const { system, code } = service.conformance.secondOpinionCategory;
   const notice: Communication = {

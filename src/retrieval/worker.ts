@@ -6,7 +6,7 @@ import { ReferringEhrError } from '../outbound/referring-ehr-client.js';
 import { WorkLoop } from '../store/work-loop.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { JobQueue } from '../store/jobs.js';
-import { retrievalJobKind, retrieveChart, type RetrievalOptions, type RetrievalPayload, type RetrievalProgress } from './retrieve-chart.js';
+import { failCase, retrievalJobKind, retrieveChart, type RetrievalOptions, type RetrievalPayload, type RetrievalProgress } from './retrieve-chart.js';
 
 export interface WorkerOptions extends RetrievalOptions {
   leaseMs: number;
@@ -46,6 +46,10 @@ export class RetrievalWorker extends WorkLoop {
       this.log.warn({ job: job._id, attempt: job.attempts, reason }, 'chart retrieval attempt failed');
       if (job.attempts >= this.options.maxAttempts) {
         await this.jobs.finish(job._id, 'failed', reason);
+        // The requester is told and the Task fails with the reason, as for a refusal: never a silent stall.
+        await failCase(this.service, job.payload as unknown as RetrievalPayload, `Retrieval gave up after ${job.attempts} attempts: ${reason}`).catch((failure: Error) =>
+          this.log.warn({ job: job._id, err: failure.name }, 'could not mark the case failed'),
+        );
       } else {
         await this.jobs.heartbeat(job._id, Math.min(60_000, 1000 * 2 ** job.attempts));
       }
