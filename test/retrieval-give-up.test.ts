@@ -32,6 +32,11 @@ describe('a retrieval that keeps failing', () => {
     const task = await taskWhen(service, created.body.id, (t) => t.status === 'failed');
     expect(task.status).toBe('failed');
     expect(task.statusReason.text).toMatch(/^Retrieval gave up after 2 attempts: .*503/);
+    expect(task.statusReason.coding[0]).toMatchObject({ system: expect.stringMatching(/\/CodeSystem\/case-stop-reason$/), code: 'ehr-unavailable' });
+    // Visible where cases are looked for: a search by business status finds it.
+    expect(task.businessStatus.coding[0].code).toBe('records-unavailable');
+    const stopped = await service.fhir('/Task?business-status=records-unavailable&status=failed');
+    expect(stopped.body.entry.map((e: any) => e.resource.id)).toContain(task.id);
     const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
     expect(notices.body.entry.map((e: any) => e.resource.payload[0].contentString)).toEqual([task.statusReason.text]);
     proxy.faults = [];

@@ -240,6 +240,7 @@ describe('push intake and chart retrieval', () => {
     const task = await taskOf(created.body.id, (t) => t.status === 'failed');
     expect(task.status).toBe('failed');
     expect(task.statusReason.text).toMatch(/HTTP 401/);
+    expect([task.statusReason.coding[0].code, task.businessStatus.coding[0].code]).toEqual(['ehr-refused', 'records-unavailable']);
     expect(ehr.requests.slice(before).filter((r) => r.startsWith('GET '))).toEqual([]);
   });
 });

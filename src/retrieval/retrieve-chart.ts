@@ -9,7 +9,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import { FhirError } from '../fhir/outcome.js';
 import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
-import { ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
+import { OutboundRefused, ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import { isDuplicateKey } from '../store/repository.js';
 import { isWrittenBack } from '../writeback/written-back.js';
@@ -72,7 +72,7 @@ export async function retrieveChart(
   // every record fetched is that institution's, whatever it says of itself.
   const owner = ownerOf(await service.repository.current('ServiceRequest', payload.serviceRequestId));
   if (!owner || (await options.institutionAt(payload.ehrBase)) !== owner) {
-    await failCase(service, payload, "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server");
+    await failCase(service, payload, 'endpoint-not-registered', "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server");
     return;
   }
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase), options.onOutboundRefused);
@@ -116,7 +116,7 @@ export async function retrieveChart(
     });
   } catch (err) {
     if (err instanceof ReferringEhrError && !err.retryable) {
-      await failCase(service, payload, `Retrieval stopped: ${err.message}`);
+      await failCase(service, payload, err instanceof OutboundRefused ? 'outbound-refused' : 'ehr-refused', `Retrieval stopped: ${err.message}`);
       return;
     }
     throw err;
@@ -227,12 +227,16 @@ export async function setBusinessStatus(service: FhirService, taskId: string, co
   }
 }
 
+/** Why a case stopped before review: the codes of profiles/CodeSystem-case-stop-reason.json. */
+export type StopReason = 'endpoint-not-registered' | 'outbound-refused' | 'ehr-refused' | 'ehr-unavailable';
+
 /**
- * The requester is told, then the Task fails with a reason a person can act on: whoever sees the
- * failed Task finds the notice beside it. The notice has an id of its own case, so a retried
- * failure (after a crash between the two) tells once.
+ * The requester is told, then the Task fails, `records-unavailable`, with a coded reason a person can
+ * act on: whoever sees the failed Task finds the notice beside it, and a search by business status
+ * finds every such case. The notice has an id of its own case, so a retried failure (after a crash
+ * between the two) tells once.
  */
-export async function failCase(service: FhirService, payload: RetrievalPayload, reason: string): Promise<void> {
+export async function failCase(service: FhirService, payload: RetrievalPayload, why: StopReason, reason: string): Promise<void> {
   const task = (await service.repository.read('Task', payload.taskId)) as Task;
   const { system, code } = service.conformance.secondOpinionCategory;
   const notice: Communication = {
@@ -250,5 +254,7 @@ export async function failCase(service: FhirService, payload: RetrievalPayload, 
   await service.createChecked(service.checkedBody('Communication', notice), Gate.service, { id: noticeId }).catch((err: unknown) => {
     if (!isDuplicateKey(err)) throw err;
   });
-  await setBusinessStatus(service, payload.taskId, 'records-retrieving', { status: 'failed', statusReason: { text: reason } });
+  const stopReasons = service.conformance.codeSystems.get(`${service.conformance.canonical}/CodeSystem/case-stop-reason`);
+  const display = stopReasons?.concept?.find((c) => c.code === why)?.display;
+  await setBusinessStatus(service, payload.taskId, 'records-unavailable', { status: 'failed', statusReason: { coding: [{ system: stopReasons?.url, code: why, display }], text: reason } });
 }

@@ -47,7 +47,7 @@ export class RetrievalWorker extends WorkLoop {
       if (job.attempts >= this.options.maxAttempts) {
         await this.jobs.finish(job._id, 'failed', reason);
         // The requester is told and the Task fails with the reason, as for a refusal: never a silent stall.
-        await failCase(this.service, job.payload as unknown as RetrievalPayload, `Retrieval gave up after ${job.attempts} attempts: ${reason}`).catch((failure: Error) =>
+        await failCase(this.service, job.payload as unknown as RetrievalPayload, 'ehr-unavailable', `Retrieval gave up after ${job.attempts} attempts: ${reason}`).catch((failure: Error) =>
           this.log.warn({ job: job._id, err: failure.name }, 'could not mark the case failed'),
         );
       } else {
