@@ -1,7 +1,8 @@
 // The end-to-end demo: `npm run demo` (add `-- --exit` to stop at the end).
 // Starts the service with its embedded database, a referring EHR (the peer FHIR server from the
-// tests) seeded with synthetic patients whose records tell a clinical story, and then drives the whole
-// loop over HTTP, printing each step with the URLs to look at.
+// tests; with DEMO_PEER=hapi, a HAPI FHIR JPA server instead) seeded with synthetic patients whose
+// records tell a clinical story, and then drives the whole loop over HTTP, printing each step with
+// the URLs to look at.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Bundle, DiagnosticReport, Resource, Task } from '@medplum/fhirtypes';
@@ -11,8 +12,9 @@ import { canonicalBase } from '../src/conformance/artifacts.js';
 import { freePort } from '../src/database/local-server.js';
 import { createLogger } from '../src/logger.js';
 import { startServer } from '../src/server.js';
+import { hapiEnv, hapiReady, launchHapi } from './peer/hapi-fhir.js';
 import { startReferringEhr } from './peer/referring-ehr.js';
-import { seedStories, type Story } from './peer/stories.js';
+import { fhirServerSink, seedStories, type ChartSink, type Story } from './peer/stories.js';
 
 const exitAtEnd = process.argv.includes('--exit');
 const canonical = canonicalBase();
@@ -47,7 +49,7 @@ const config = loadConfig({
 const log = createLogger(config.logLevel);
 
 step(1, 'Starting the referring EHR, the database and the second-opinion service');
-const ehr = await startReferringEhr({ port: Number(process.env.DEMO_EHR_PORT ?? (await freePort())) });
+const ehr = await startPeer(process.env.DEMO_PEER ?? 'builtin');
 const stories = await seedStories(ehr.repo);
 const server = await startServer(config, log);
 const fhir = `${config.baseUrl}/fhir`;
@@ -66,6 +68,22 @@ async function stop(code: number): Promise<never> {
   }
   process.exit(code);
 }
+/**
+ * The referring EHR: the built-in one, or HAPI FHIR (DEMO_PEER=hapi: the one at HAPI_FHIR_BASE if
+ * set, else one started now from scripts/peer/hapi, which must have been built with Maven).
+ */
+async function startPeer(kind: string): Promise<{ base: string; repo: ChartSink; stop(): Promise<void> }> {
+  const port = Number(process.env.DEMO_EHR_PORT ?? (await freePort()));
+  if (kind === 'builtin') return startReferringEhr({ port });
+  if (kind !== 'hapi') throw new Error(`DEMO_PEER must be builtin or hapi, not ${kind}`);
+  const running = process.env[hapiEnv.base];
+  const hapi = running ? undefined : launchHapi(port);
+  const base = running ?? (hapi?.base as string);
+  say(`        waiting for HAPI FHIR at ${base} (it takes a minute or two to start)`);
+  await hapiReady(base, { pid: hapi?.child.pid, log: hapi?.log, timeoutMs: 8 * 60_000 });
+  return { base, repo: fhirServerSink(base), stop: async () => hapi?.stop() };
+}
+
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 

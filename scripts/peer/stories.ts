@@ -1,8 +1,23 @@
 // Synthetic patients whose records tell a clinical story, for the demo's referring EHR. Every name
 // and value is invented. Each story seeds the chart and the EHR's own second-opinion order.
-import type { MemoryRepository } from '@medplum/fhir-router';
 import { canonicalBase } from '../../src/conformance/artifacts.js';
 import type { Binary, CodeableConcept, Reference, Resource, ServiceRequest } from '@medplum/fhirtypes';
+
+/** Where a story's records are created: the built-in EHR's repository, or any FHIR server over HTTP (see fhirServerSink). */
+export interface ChartSink {
+  createResource<T extends Resource>(resource: T): Promise<T>;
+}
+
+/** A sink that POSTs each record to the FHIR server at `base` (HAPI FHIR, say), which gives it its id. */
+export function fhirServerSink(base: string): ChartSink {
+  return {
+    createResource: async <T extends Resource>(resource: T): Promise<T> => {
+      const response = await fetch(`${base}/${resource.resourceType}`, { method: 'POST', body: JSON.stringify(resource), headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' } });
+      if (!response.ok) throw new Error(`POST ${resource.resourceType} to the EHR answered ${response.status}`);
+      return (await response.json()) as T;
+    },
+  };
+}
 
 export interface Story {
   title: string;
@@ -21,12 +36,12 @@ const canonical = canonicalBase();
 const category = `${canonical}/CodeSystem/second-opinion-category`;
 const profile = `${canonical}/StructureDefinition/second-opinion-request`;
 
-async function binary(repo: MemoryRepository, contentType: string, text: string): Promise<string> {
+async function binary(repo: ChartSink, contentType: string, text: string): Promise<string> {
   return (await repo.createResource<Binary>({ resourceType: 'Binary', contentType, data: Buffer.from(text).toString('base64') })).id as string;
 }
 
 /** Creates the resource; answers a reference to it (typed to fit any reference element). */
-async function add<T extends Resource>(repo: MemoryRepository, resource: T): Promise<Reference<never>> {
+async function add<T extends Resource>(repo: ChartSink, resource: T): Promise<Reference<never>> {
   const created = await repo.createResource(resource);
   return { reference: `${created.resourceType}/${created.id}` };
 }
@@ -52,7 +67,7 @@ function order(patient: Reference<never>, id: string, requester: Reference<never
 }
 
 /** A breast cancer whose HER2 result decides the treatment. */
-async function breastCancer(repo: MemoryRepository, orderId: string): Promise<Story> {
+async function breastCancer(repo: ChartSink, orderId: string): Promise<Story> {
   const patient = await add(repo, { resourceType: 'Patient', name: [{ family: 'Example', given: ['Maria'] }], gender: 'female', birthDate: '1968-03-14' });
   const subject = patient;
   const referrer = await add(repo, { resourceType: 'Practitioner', name: [{ family: 'Referrer', given: ['Ines'], prefix: ['Dr'] }] });
@@ -87,7 +102,7 @@ async function breastCancer(repo: MemoryRepository, orderId: string): Promise<St
 }
 
 /** An aortic stenosis where surgery and a catheter valve are weighed. */
-async function aorticStenosis(repo: MemoryRepository, orderId: string): Promise<Story> {
+async function aorticStenosis(repo: ChartSink, orderId: string): Promise<Story> {
   const patient = await add(repo, { resourceType: 'Patient', name: [{ family: 'Sample', given: ['Jon'] }], gender: 'male', birthDate: '1950-06-02' });
   const subject = patient;
   const referrer = await add(repo, { resourceType: 'Practitioner', name: [{ family: 'Cardio', given: ['Lea'], prefix: ['Dr'] }] });
@@ -118,6 +133,6 @@ async function aorticStenosis(repo: MemoryRepository, orderId: string): Promise<
 }
 
 /** Seeds the stories; answers them with the ids the EHR gave. */
-export async function seedStories(repo: MemoryRepository): Promise<Story[]> {
+export async function seedStories(repo: ChartSink): Promise<Story[]> {
   return [await breastCancer(repo, 'DEMO-0001'), await aorticStenosis(repo, 'DEMO-0002')];
 }
