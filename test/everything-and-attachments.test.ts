@@ -42,7 +42,7 @@ afterAll(async () => {
 
 async function readyTask(orderId: string): Promise<any> {
   const created = await service.fhir('/ServiceRequest', {
-    body: { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehr.base}/Patient/${patientId}` }, supportingInfo: [] },
+    body: { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehr.base}/Patient/${patientId}` }, supportingInfo: undefined },
   });
   expect(created.status).toBe(201);
   for (const deadline = Date.now() + 30_000; ; ) {

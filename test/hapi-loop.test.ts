@@ -144,7 +144,7 @@ describe('the whole loop against HAPI FHIR', () => {
 
   it("the patient's next case, pushed, pulls the chart again without taking our written-back opinion in as a hospital record", async () => {
     const { meta: _meta, ...order } = example;
-    const pushed = await service.fhir('/ServiceRequest', { body: { ...order, identifier: [{ system: 'https://hapi-hospital.example/orders', value: 'HAPI-2' }], subject: { reference: `${proxy.base}/Patient/${chart.patientId}` }, supportingInfo: [], performerType: undefined } });
+    const pushed = await service.fhir('/ServiceRequest', { body: { ...order, identifier: [{ system: 'https://hapi-hospital.example/orders', value: 'HAPI-2' }], subject: { reference: `${proxy.base}/Patient/${chart.patientId}` }, supportingInfo: undefined, performerType: undefined } });
     expect(pushed.status).toBe(201);
     const routed = await taskWhen(service, pushed.body.id, (t) => ['assigned', 'awaiting-assignment'].includes(businessStatus(t) ?? '') || t.status === 'failed');
     expect(businessStatus(routed)).toBe('assigned');

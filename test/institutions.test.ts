@@ -94,7 +94,7 @@ describe('referring institutions', () => {
       meta: { ...example.meta, source: ehrs.smart.base },
       identifier: [{ system: 'https://smart.example/orders', value: 'S-1' }],
       subject: { reference: `Patient/${patientId}` },
-      supportingInfo: [],
+      supportingInfo: undefined,
     });
     expect(auth.refusals).toEqual([]);
     expect(task.status).toBe('received');
@@ -106,7 +106,7 @@ describe('referring institutions', () => {
   it('client credentials: the secret comes from the variable the Endpoint names, and is never returned', async () => {
     const endpointId = await register('Credentials Hospital', ehrs.cc, { mode: 'client-credentials', clientId: 'so-cc', tokenUrl: auth.tokenUrl, secretEnv: 'TEST_EHR_SECRET' });
     const patientId = await seedPatient(ehrs.cc.repo, 2);
-    const task = await requestAndWait({ ...example, identifier: [{ system: 'https://cc.example/orders', value: 'C-1' }], subject: { reference: `${ehrs.cc.base}/Patient/${patientId}` }, supportingInfo: [] });
+    const task = await requestAndWait({ ...example, identifier: [{ system: 'https://cc.example/orders', value: 'C-1' }], subject: { reference: `${ehrs.cc.base}/Patient/${patientId}` }, supportingInfo: undefined });
     expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     const endpoint = await service.fhir(`/Endpoint/${endpointId}`);
     expect(JSON.stringify(endpoint.body)).not.toContain(secret);
@@ -115,7 +115,7 @@ describe('referring institutions', () => {
   it('a refused client secret fails the case with a reason that names the token endpoint, not the secret', async () => {
     await register('Wrong Secret Hospital', ehrs.wrong, { mode: 'client-credentials', clientId: 'so-cc', tokenUrl: auth.tokenUrl, secretEnv: 'TEST_EHR_WRONG_SECRET' });
     const patientId = await seedPatient(ehrs.wrong.repo, 1);
-    const task = await requestAndWait({ ...example, identifier: [{ system: 'https://wrong.example/orders', value: 'W-1' }], subject: { reference: `${ehrs.wrong.base}/Patient/${patientId}` }, supportingInfo: [] });
+    const task = await requestAndWait({ ...example, identifier: [{ system: 'https://wrong.example/orders', value: 'W-1' }], subject: { reference: `${ehrs.wrong.base}/Patient/${patientId}` }, supportingInfo: undefined });
     expect(task.status).toBe('failed');
     expect(task.statusReason.text).toContain(`${auth.tokenUrl}: HTTP 401`);
     expect(task.statusReason.text).not.toContain('not-the-secret');

@@ -38,7 +38,7 @@ afterAll(async () => {
 /** A second-opinion request kept on the EHR's own server. */
 async function requestOnTheEhr(orderId: string): Promise<string> {
   const { meta: _meta, ...body } = example;
-  const stored = await ehr.repo.createResource({ ...body, identifier: [{ system: 'https://pull.example/orders', value: orderId }], subject: { reference: `Patient/${patientId}` }, supportingInfo: [] });
+  const stored = await ehr.repo.createResource({ ...body, identifier: [{ system: 'https://pull.example/orders', value: orderId }], subject: { reference: `Patient/${patientId}` }, supportingInfo: undefined });
   return stored.id as string;
 }
 
@@ -69,7 +69,7 @@ describe('three ways in, one case', () => {
 
   it('the same request pushed as well, even without If-None-Exist, stays one case', async () => {
     const pushed = await service.fhir('/ServiceRequest', {
-      body: { ...example, identifier: [{ system: 'https://pull.example/orders', value: 'SUB-1' }], subject: { reference: `${ehr.base}/Patient/${patientId}` }, supportingInfo: [] },
+      body: { ...example, identifier: [{ system: 'https://pull.example/orders', value: 'SUB-1' }], subject: { reference: `${ehr.base}/Patient/${patientId}` }, supportingInfo: undefined },
     });
     expect(pushed.status).toBe(200);
     expect(await tasksFor('SUB-1')).toHaveLength(1);

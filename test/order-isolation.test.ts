@@ -35,7 +35,7 @@ afterAll(async () => {
 /** An order on the EHR's own server, as its EHR keeps it. */
 async function orderOnEhr(orderId: string, changes: Partial<ServiceRequest> = {}): Promise<ServiceRequest> {
   const { meta: _meta, ...body } = example;
-  return ehr.repo.createResource({ ...body, identifier: [{ system: orders, value: orderId }], subject: { reference: `Patient/${patientId}` }, supportingInfo: [], ...changes });
+  return ehr.repo.createResource({ ...body, identifier: [{ system: orders, value: orderId }], subject: { reference: `Patient/${patientId}` }, supportingInfo: undefined, ...changes });
 }
 
 const submit = (serviceRequestId: string) =>

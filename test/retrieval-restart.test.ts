@@ -18,7 +18,7 @@ describe('a crash during retrieval', () => {
     fx.proxy.latencyMs = 40;
     let service = await fx.start();
     const created = await fx.fhir('/ServiceRequest', {
-      body: { ...example, subject: { reference: `${fx.proxy.base}/Patient/${patientId}` }, supportingInfo: [] },
+      body: { ...example, subject: { reference: `${fx.proxy.base}/Patient/${patientId}` }, supportingInfo: undefined },
     });
     expect(created.status).toBe(201);
     const task = (await fx.fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource;

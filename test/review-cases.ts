@@ -71,7 +71,7 @@ export async function registerReviewer(service: Service, spec: ReviewerSpec): Pr
 
 /** A second-opinion request for the patient on `ehrBase`; `changes` replace the example's elements. */
 export function secondOpinionRequest(orderId: string, ehrBase: string, patientId: string, changes: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehrBase}/Patient/${patientId}` }, supportingInfo: [], ...changes };
+  return { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehrBase}/Patient/${patientId}` }, supportingInfo: undefined, ...changes };
 }
 
 export const reason = (system: string, code: string) => ({ reasonCode: [{ coding: [{ system, code }] }] });

@@ -136,3 +136,9 @@ export function hasSecondOpinionCategory(conformance: Conformance, resource: Res
   const concepts = [r.category, r.code].flat().filter((c): c is CodeableConcept => !!c && typeof c === 'object');
   return concepts.some((c) => c.coding?.some((coding) => coding.system === system && coding.code === code));
 }
+
+/** The meta.profile of what the service makes of a `type` from its own profile: every such resource declares it, so a receiver can check it. */
+export function profileMeta(conformance: Conformance, type: string): { profile: string[] } | undefined {
+  const url = [...conformance.profiles.values()].find((p) => p.type === type)?.url;
+  return url ? { profile: [url] } : undefined;
+}

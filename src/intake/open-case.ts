@@ -4,7 +4,7 @@
 import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
 import { ownerOf } from '../access/ownership.js';
-import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
+import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
@@ -44,11 +44,10 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
   const gate = Gate.system(owner);
   const { ehrBase, patientId } = patient;
   const { conformance } = service;
-  const taskProfile = [...conformance.profiles.values()].find((p) => p.type === 'Task')?.url as string;
   const statusSystem = [...conformance.codeSystems.values()].find((cs) => cs.id === 'task-business-status')?.url;
   const task: Task = {
     resourceType: 'Task',
-    meta: { profile: [taskProfile] },
+    meta: profileMeta(conformance, 'Task'),
     status: 'requested',
     intent: 'order',
     ...(request.priority ? { priority: request.priority } : {}),

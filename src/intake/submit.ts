@@ -4,7 +4,7 @@
 // the EHR corrects it, the next $submit or poll takes it in.
 import type { Endpoint, OperationOutcomeIssue, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
-import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
+import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, FhirError, outcomeOf, unprocessable } from '../fhir/outcome.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
@@ -106,7 +106,8 @@ export class RequestIntake {
   private async keep(endpoint: Endpoint, source: ServiceRequest): Promise<{ task: Task; created: boolean }> {
     const base = (endpoint.address as string).replace(/\/+$/, '');
     const { id, meta, ...rest } = source;
-    const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : {}), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
+    // Kept to the request profile it is checked against, and saying so, as every request here does.
+    const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : profileMeta(this.service.conformance, 'ServiceRequest')), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
     const { system, code } = this.service.conformance.secondOpinionCategory;
     if (!hasSecondOpinionCategory(this.service.conformance, request)) {
       throw refusal(`ServiceRequest/${id} is not a second-opinion request: its category must carry the coding ${system}|${code}`, 'ServiceRequest.category');

@@ -1,6 +1,7 @@
 // Retrieval: pulls the patient's chart from the referring institution's FHIR server into the store.
 // Searches per record type by patient, following every `next` link, a few types at a time; records
 // progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
+import { profileMeta } from '../conformance/artifacts.js';
 import { Gate } from '../access/gate.js';
 import { ownerOf } from '../access/ownership.js';
 import { createHash } from 'node:crypto';
@@ -241,6 +242,7 @@ export async function failCase(service: FhirService, payload: RetrievalPayload, 
   const { system, code } = service.conformance.secondOpinionCategory;
   const notice: Communication = {
     resourceType: 'Communication',
+    meta: profileMeta(service.conformance, 'Communication'),
     status: 'completed',
     category: [{ coding: [{ system, code }] }],
     subject: task.for as Communication['subject'],

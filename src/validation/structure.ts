@@ -67,6 +67,13 @@ function loadSchema(whole: boolean): { schema: Record<string, unknown>; resource
   if (!whole) {
     // Contained resources are validated one by one by their own type (see validate).
     defs.ResourceList = defs.Resource;
+    // FHIR JSON has no empty arrays ("an array is absent, or has at least one item"), which the
+    // published schema leaves out: an empty one is refused here as the HL7 validator refuses it.
+    for (const definition of Object.values(defs)) {
+      for (const property of Object.values((definition.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+        if (property.type === 'array') property.minItems = 1;
+      }
+    }
   }
   const resourceTypes = new Set(Object.keys((discriminator as { mapping: Record<string, string> }).mapping));
   return { schema: { $id: id, ...rest, definitions: defs, ...(whole ? { oneOf } : {}) }, resourceTypes };

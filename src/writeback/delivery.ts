@@ -4,6 +4,7 @@
 // the signature, and a Communication telling the requester the opinion is in. Failures are retried
 // with exponential backoff and jitter until a give-up time; then the delivery is marked failed, an
 // alert is logged, and `$redeliver` can start it again.
+import { profileMeta } from '../conformance/artifacts.js';
 import { createHash } from 'node:crypto';
 import type { Bundle, BundleEntry, Communication, CommunicationRequest, DiagnosticReport, Organization, Patient, Practitioner, PractitionerRole, Reference, ServiceRequest, Signature, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
@@ -173,11 +174,11 @@ export class DeliveryWorker extends WorkLoop {
       subject: { reference: `Patient/${to.patientId}` },
       basedOn: [to.request],
       ...(to.requester ? { recipient: [to.requester] } : {}),
-      payload,
+      ...(payload.length ? { payload } : {}),
     };
     const copy: Communication | CommunicationRequest =
       message.resourceType === 'Communication'
-        ? { resourceType: 'Communication', ...common, status: message.status, sender: { display: message.sender?.display ?? 'Second-opinion service' }, sent: message.sent ?? new Date().toISOString() }
+        ? { resourceType: 'Communication', ...(payload.length ? { meta: profileMeta(this.service.conformance, 'Communication') } : {}), ...common, status: message.status, sender: { display: message.sender?.display ?? 'Second-opinion service' }, sent: message.sent ?? new Date().toISOString() }
         : { resourceType: 'CommunicationRequest', ...common, status: message.status, requester: { display: message.requester?.display ?? 'Second-opinion reviewer' }, authoredOn: message.authoredOn ?? new Date().toISOString() };
     const response = await client.transaction({
       resourceType: 'Bundle',
@@ -195,6 +196,7 @@ export class DeliveryWorker extends WorkLoop {
     const { id: _id, meta: _meta, result: _result, imagingStudy: _imaging, specimen: _specimen, media: _media, resultsInterpreter: _interpreter, performer, ...content } = report;
     const copy: DiagnosticReport = {
       ...content,
+      meta: profileMeta(this.service.conformance, 'DiagnosticReport'),
       identifier: [...(report.identifier ?? []), { system, value: report.id }],
       subject,
       basedOn: [to.request],
@@ -202,6 +204,7 @@ export class DeliveryWorker extends WorkLoop {
     };
     const notice: Communication = {
       resourceType: 'Communication',
+      meta: profileMeta(this.service.conformance, 'Communication'),
       identifier: [{ system: writtenBackSystem(this.service.conformance.canonical, 'opinion-notice'), value: `${report.id}-${owed.versionId}` }],
       status: 'completed',
       subject,
