@@ -24,7 +24,7 @@ describe('a crash during delivery', () => {
   it('is survived: after a restart the opinion is delivered, and the chart holds it once', async () => {
     const patientId = await seedPatient(fx.ehr.repo, 2);
     let service = await fx.start();
-    const created = await fx.fhir('/ServiceRequest', { body: { ...request, subject: { reference: `${fx.proxy.base}/Patient/${patientId}` }, supportingInfo: [] } });
+    const created = await fx.fhir('/ServiceRequest', { body: { ...request, subject: { reference: `${fx.proxy.base}/Patient/${patientId}` }, supportingInfo: undefined } });
     expect(created.status).toBe(201);
     const task = await taskUntil(created.body.id, ['assigned', 'awaiting-assignment']);
     expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment'); // no reviewers here

@@ -54,7 +54,7 @@ const recordsIn = (task: any): boolean => ['assigned', 'awaiting-assignment'].in
 async function openCase(orderId: string): Promise<{ requestId: string; task: any }> {
   await ehr.repo.createResource({ resourceType: 'ServiceRequest', status: 'active', intent: 'order', identifier: [{ system: orders, value: orderId }], subject: { reference: `Patient/${patientId}` }, code: request.code });
   const created = await service.fhir('/ServiceRequest', {
-    body: { ...request, identifier: [{ system: orders, value: orderId }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: [] },
+    body: { ...request, identifier: [{ system: orders, value: orderId }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: undefined },
   });
   expect(created.status).toBe(201);
   const task = await until(() => taskOf(created.body.id), recordsIn);
@@ -250,7 +250,7 @@ describe('a delivery that cannot get through', () => {
 
   it('gives up after the configured time, shows in a search, and goes through on $redeliver', async () => {
     const created = await impatient.fhir('/ServiceRequest', {
-      body: { ...request, identifier: [{ system: orders, value: 'WB-5' }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: [] },
+      body: { ...request, identifier: [{ system: orders, value: 'WB-5' }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: undefined },
     });
     const requestId = created.body.id;
     const task = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), recordsIn);

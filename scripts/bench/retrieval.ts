@@ -96,7 +96,7 @@ async function serviceRun(run: number): Promise<ServiceRun> {
     const created = await json(`${base}/ServiceRequest`, {
       method: 'POST',
       headers: { 'content-type': 'application/fhir+json' },
-      body: JSON.stringify({ ...example, subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: [] }),
+      body: JSON.stringify({ ...example, subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: undefined }),
     });
     // Like an EHR: find the case's Task once, then watch it by id.
     const taskId = (await json(`${base}/Task?focus=ServiceRequest/${created.id}`)).entry[0].resource.id;

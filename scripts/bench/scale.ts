@@ -69,7 +69,7 @@ const requestFor = (order: number): ServiceRequest => ({
   ...example,
   identifier: [{ system: orderSystem, value: `SCALE-${order}` }],
   subject: { reference: `${ehr.base}/Patient/${patients[order % patients.length]}` },
-  supportingInfo: [],
+  supportingInfo: undefined,
 });
 
 const signingKey = await newSigningKeyPem();
