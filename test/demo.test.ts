@@ -28,7 +28,7 @@ describe('npm run demo', () => {
 
   it('runs the same loop against HAPI FHIR with DEMO_PEER=hapi', async () => {
     const hapi = await runHapi();
-    const { output, code } = await demo({ DEMO_PEER: 'hapi' });
+    const { output, code } = await demo({ DEMO_PEER: 'hapi', HAPI_FHIR_BASE: hapi });
     expect(output).toContain(`referring EHR (FHIR)   ${hapi}`);
     expect(output).toMatch(/routed by specialty to Dr Ada Pathologist/);
     expect(output.match(/: Task completed, opinion-delivered;/g)).toHaveLength(2);

@@ -3,7 +3,7 @@
 // server as a referring institution's FHIR server. HAPI is not waited for here (it takes tens of
 // seconds): the tests that use it wait for it (scripts/peer/hapi-fhir.ts runHapi), and fail with the
 // reason when it could not start. HAPI_FHIR_BASE set beforehand names a HAPI server to use instead.
-import { startLocalServer, freePort, type LocalServer } from '../src/database/local-server.js';
+import { startLocalServer, type LocalServer } from '../src/database/local-server.js';
 import { createLogger } from '../src/logger.js';
 import { hapiEnv, launchHapi, type HapiProcess } from '../scripts/peer/hapi-fhir.js';
 
@@ -17,11 +17,11 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   if (!process.env[hapiEnv.base]) {
     try {
-      globalThis.__testHapi = launchHapi(await freePort());
-      process.env[hapiEnv.base] = globalThis.__testHapi.base;
+      // On a port of its own choosing: one picked here could be taken by a test's service before HAPI binds it.
+      globalThis.__testHapi = launchHapi(0);
       process.env[hapiEnv.pid] = String(globalThis.__testHapi.child.pid);
       process.env[hapiEnv.log] = globalThis.__testHapi.log;
-      process.stdout.write(`\nHAPI FHIR starting at ${globalThis.__testHapi.base} (log ${globalThis.__testHapi.log})\n`);
+      process.stdout.write(`\nHAPI FHIR starting (log ${globalThis.__testHapi.log})\n`);
     } catch (err) {
       process.env[hapiEnv.error] = (err as Error).message;
     }

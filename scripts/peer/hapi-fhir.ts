@@ -4,7 +4,7 @@
 // the demo starts one with DEMO_PEER=hapi. It takes tens of seconds to start, so a caller starts it
 // early and waits for it only where it is needed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ export const hapiJar = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 export const hapiEnv = { base: 'HAPI_FHIR_BASE', pid: 'HAPI_FHIR_PID', log: 'HAPI_FHIR_LOG', error: 'HAPI_FHIR_ERROR' } as const;
 
 export interface HapiProcess {
-  /** The FHIR base URL, http://127.0.0.1:PORT/fhir */
+  /** The FHIR base URL, http://127.0.0.1:PORT/fhir (with port 0: known once the server announces it, see announcedBase). */
   base: string;
   child: ChildProcess;
   /** Where its output goes. */
@@ -24,12 +24,16 @@ export interface HapiProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the server on `port` without waiting for it; `hapiReady` waits. Throws when the jar was never built. */
+/**
+ * Starts the server on `port` without waiting for it; `hapiReady` waits. Throws when the jar was never
+ * built. Port 0 lets the server take a free port itself, which nothing else can take in the minute it
+ * needs to start; its log then says which (announcedBase).
+ */
 export function launchHapi(port: number): HapiProcess {
   if (!existsSync(hapiJar)) {
     throw new Error(`HAPI FHIR is not built: run \`mvn -q -B package\` in scripts/peer/hapi (no ${hapiJar})`);
   }
-  const log = path.join(tmpdir(), `hapi-fhir-${port}.log`);
+  const log = path.join(tmpdir(), `hapi-fhir-${port || process.pid}.log`);
   const out = openSync(log, 'w');
   const child = spawn('java', ['-Xmx512m', '-jar', hapiJar, `--server.port=${port}`], { stdio: ['ignore', out, out] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -64,14 +68,29 @@ export async function hapiReady(base: string, options: { pid?: number; log?: str
   }
 }
 
-/** The run's HAPI FHIR base URL, once it answers; throws (loudly, with the reason) when the run has none. */
+/** The base URL a server started on port 0 has announced in its log ("Tomcat started on port N"), once it has. */
+export function announcedBase(log: string): string | undefined {
+  const port = existsSync(log) ? /Tomcat started on port (\d+)/.exec(readFileSync(log, 'utf8'))?.[1] : undefined;
+  return port ? `http://127.0.0.1:${port}/fhir` : undefined;
+}
+
+/**
+ * The run's HAPI FHIR base URL, once it answers; throws (loudly, with the reason) when the run has
+ * none. The base is HAPI_FHIR_BASE, or the one the run's server announces in its log (HAPI_FHIR_LOG).
+ */
 export async function runHapi(timeoutMs = 8 * 60_000): Promise<string> {
-  const base = process.env[hapiEnv.base];
-  if (!base) {
-    throw new Error(`no HAPI FHIR server in this run: ${process.env[hapiEnv.error] ?? 'the global setup did not start one'}`);
-  }
   const pid = process.env[hapiEnv.pid] ? Number(process.env[hapiEnv.pid]) : undefined;
-  await hapiReady(base, { pid, log: process.env[hapiEnv.log], timeoutMs });
+  const log = process.env[hapiEnv.log];
+  const started = Date.now();
+  let base = process.env[hapiEnv.base];
+  while (!base && log && pid !== undefined && isAlive(pid) && Date.now() - started < timeoutMs) {
+    base = announcedBase(log);
+    if (!base) await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!base) {
+    throw new Error(`no HAPI FHIR server in this run: ${process.env[hapiEnv.error] ?? (log ? `it did not start; see ${log}` : 'the global setup did not start one')}`);
+  }
+  await hapiReady(base, { pid, log, timeoutMs: Math.max(1000, timeoutMs - (Date.now() - started)) });
   return base;
 }
 
