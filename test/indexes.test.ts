@@ -87,6 +87,8 @@ describe('every hot query uses an index', () => {
     expectIndexed([type, query], await planOf(type, filter, sort));
     expectIndexed([type, query, 'narrowed'], await planOf(type, { ...filter, access: { $in: ['Organization/o1', 'Patient/p1'] } }, sort));
     expectIndexed([type, query, 'count'], await countPlanOf(type, filter));
+    // A page read again from where its last answer ended (store/page-windows.ts).
+    expectIndexed([type, query, 'since'], await planOf(type, { ...filter, lastUpdated: { $gte: new Date() } }, sort));
   });
 
   it('a reviewer’s or referrer’s unfiltered search is narrowed by the access index', async () => {

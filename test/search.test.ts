@@ -168,3 +168,43 @@ describe('paging through a large result set', () => {
     expect((await service.fhir(`/Observation?code=urn:test|${tag}&_summary=count`)).body.total).toBe(250);
   });
 });
+
+describe('a page of the newest matches, asked again and again (a work queue)', () => {
+  it('always answers the newest matches, as they arrive, leave the filter, change and are deleted', async () => {
+    const tag = `queue-${Date.now()}`;
+    const order: string[] = []; // newest first
+    const add = async (i: number): Promise<void> => {
+      const res = await service.fhir('/Observation', { body: { resourceType: 'Observation', status: 'preliminary', code: { coding: [{ system: 'urn:queue', code: tag }] }, valueInteger: i } });
+      expect(res.status).toBe(201);
+      order.unshift(res.body.id);
+    };
+    const page = async (): Promise<string[]> => {
+      const res = await service.fhir(`/Observation?code=urn:queue|${tag}&_count=5`);
+      expect(res.status).toBe(200);
+      return res.body.entry.map((e: { resource: { id: string } }) => e.resource.id);
+    };
+    for (let i = 0; i < 12; i++) await add(i);
+    expect(await page()).toEqual(order.slice(0, 5));
+    expect(await page()).toEqual(order.slice(0, 5));
+
+    // Two of the page leave the filter (their code changes): the next newest take their places.
+    for (const id of order.splice(1, 2)) {
+      const current = (await service.fhir(`/Observation/${id}`)).body;
+      expect((await service.fhir(`/Observation/${id}`, { method: 'PUT', body: { ...current, code: { coding: [{ system: 'urn:queue', code: `${tag}-done` }] } } })).status).toBe(200);
+    }
+    expect(await page()).toEqual(order.slice(0, 5));
+
+    // One is deleted, one new arrives, and an old one is updated (which makes it the newest).
+    expect((await service.fhir(`/Observation/${order[3]}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    order.splice(3, 1);
+    await add(12);
+    const old = order.pop() as string;
+    const current = (await service.fhir(`/Observation/${old}`)).body;
+    expect((await service.fhir(`/Observation/${old}`, { method: 'PUT', body: { ...current, status: 'final' } })).status).toBe(200);
+    order.unshift(old);
+    expect(await page()).toEqual(order.slice(0, 5));
+    // The last page, beyond what was remembered, holds the rest and says how many there are.
+    const rest = await service.fhir(`/Observation?code=urn:queue|${tag}&_count=5&_offset=5`);
+    expect([rest.body.entry.map((e: { resource: { id: string } }) => e.resource.id), rest.body.total]).toEqual([order.slice(5), order.length]);
+  });
+});

@@ -8,6 +8,7 @@ import { conflict, gone, notKnown, preconditionFailed } from '../fhir/outcome.js
 import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
 import type { Delivery, HistoryEntry, Models, StoredResource } from './models.js';
+import { PageWindows } from './page-windows.js';
 
 export interface SearchMatch {
   resource: Resource;
@@ -45,6 +46,7 @@ const maxRetries = 5;
 export class Repository {
   /** Labels every version written; set once at start-up (without it, nothing is labelled). */
   labeller: Labeller = async () => [];
+  private readonly windows = new PageWindows();
 
   constructor(
     private readonly models: Models,
@@ -193,7 +195,7 @@ export class Repository {
     const collection = this.models.resources(search.resourceType);
     const counting = search.total !== 'none' && (count === 0 || search.total === 'accurate');
     const [docs, counted] = await Promise.all([
-      count === 0 ? Promise.resolve([]) : collection.find(filter, { resource: 1, idx: 1, access: 1 }).sort(buildSort(search)).skip(offset).limit(count + 1).lean<StoredResource[]>(),
+      count === 0 ? Promise.resolve([]) : this.page(search.resourceType, filter, buildSort(search), offset, count),
       counting ? collection.countDocuments(filter) : Promise.resolve(undefined),
     ]);
     const more = docs.length > count;
@@ -201,6 +203,24 @@ export class Repository {
     const lastPage = !more && (offset === 0 || matches.length > 0);
     const total = counted ?? (search.total !== 'none' && lastPage ? offset + matches.length : undefined);
     return { matches, total, more };
+  }
+
+  /**
+   * `count` matches after `offset` in `sort` order, and one more when there are more. A page newest
+   * first is read from the time its last answer ended when that still holds a full page (see
+   * page-windows.ts), so its cost follows the page and what was written since, not the matches.
+   */
+  private async page(type: string, filter: Record<string, unknown>, sort: Record<string, 1 | -1>, offset: number, count: number): Promise<StoredResource[]> {
+    const read = (where: Record<string, unknown>) =>
+      this.models.resources(type).find(where, { resource: 1, idx: 1, access: 1, lastUpdated: 1 }).sort(sort).skip(offset).limit(count + 1).lean<StoredResource[]>();
+    if (!isNewestFirst(sort)) return read(filter);
+    const key = `${type} ${offset} ${count} ${JSON.stringify(filter)}`;
+    const since = this.windows.get(key);
+    let docs = since ? await read({ ...filter, lastUpdated: { $gte: since } }) : [];
+    if (docs.length <= count) docs = await read(filter);
+    if (docs.length > count) this.windows.set(key, docs[count].lastUpdated);
+    else this.windows.forget(key);
+    return docs;
   }
 
   /** Current resources by `Type/id` key, skipping unknown and deleted ones. */
@@ -322,6 +342,12 @@ function byType(keys: string[]): Map<string, string[]> {
     grouped.set(type, [...(grouped.get(type) ?? []), key]);
   }
   return grouped;
+}
+
+/** The default order of a search, newest first: the one a `lastUpdated` window preserves. */
+function isNewestFirst(sort: Record<string, 1 | -1>): boolean {
+  const keys = Object.keys(sort);
+  return keys.length === 2 && sort.lastUpdated === -1 && sort._id === 1;
 }
 
 export function isDuplicateKey(err: unknown): boolean {

@@ -9,11 +9,19 @@ import { dateRange, normalizeString, referenceKeys, supportedParameters } from '
 type Query = FilterQuery<StoredResource>;
 
 export function buildFilter(search: SearchRequest, baseUrl: string): Query {
-  const clauses: Query[] = [{ deleted: false }];
-  for (const filter of search.filters ?? []) {
-    clauses.push(filterClause(search.resourceType, filter, baseUrl));
-  }
+  const filters = search.filters ?? [];
+  const clauses = filters.map((filter) => filterClause(search.resourceType, filter, baseUrl));
+  // A deletion is stored with an empty index, so a clause that needs an index value leaves it out
+  // already; without the extra `deleted` field, such a clause and a `lastUpdated` range fit the
+  // compound index `{idx.<code>, lastUpdated, _id}` exactly (see Repository.search).
+  if (!filters.some(needsIndexValue)) clauses.unshift({ deleted: false });
   return { $and: clauses };
+}
+
+/** Whether only a stored version's index value can match the filter (never a deletion's empty one). */
+function needsIndexValue(filter: Filter): boolean {
+  const negative: Operator[] = [Operator.MISSING, Operator.PRESENT, Operator.NOT, Operator.NOT_EQUALS];
+  return filter.code !== '_id' && filter.code !== '_lastUpdated' && !negative.includes(filter.operator);
 }
 
 export function buildSort(search: SearchRequest): Record<string, 1 | -1> {
@@ -85,7 +93,8 @@ function tokenLike(field: string, operator: Operator, values: string[], code: st
       exact.push(value);
     }
   }
-  const positive = anyOf([...(exact.length ? [{ [field]: { $in: exact } }] : []), ...prefixes]);
+  // One value is an equality: the form a compound index's leading field is matched on.
+  const positive = anyOf([...(exact.length ? [{ [field]: exact.length === 1 ? exact[0] : { $in: exact } }] : []), ...prefixes]);
   switch (operator) {
     case Operator.EQUALS:
     case Operator.EXACT:
