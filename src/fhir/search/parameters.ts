@@ -3,6 +3,7 @@
 import { evalFhirPathTyped, getSearchParameterDetails, getSearchParameters, indexSearchParameter, toTypedValue, type FhirPathAtom } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
 import { loadBaseDefinitions } from '../../conformance/base-definitions.js';
+import { compileExtractor, type Extractor } from './extractors.js';
 
 /** Codes offered on every type where FHIR R4 defines them; the workflow and its searches need these. */
 const offeredCodes = [
@@ -27,6 +28,8 @@ export interface SupportedParameter {
   kind: IndexKind;
   definition: SearchParameter;
   expression: FhirPathAtom;
+  /** The values the expression selects from a resource: a compiled path where it is one, else FHIRPath. */
+  extract: Extractor;
   targets: string[];
 }
 
@@ -49,7 +52,8 @@ export function supportedParameters(resourceType: string): Map<string, Supported
       const kind = definition?.type as IndexKind | undefined;
       if (definition && kind && ['token', 'reference', 'string', 'date', 'uri'].includes(kind)) {
         const { parsedExpression } = getSearchParameterDetails(resourceType, definition);
-        params.set(code, { code, kind, definition, expression: parsedExpression, targets: definition.target ?? [] });
+        const extract = compileExtractor(resourceType, definition.expression ?? '') ?? ((resource: object) => evalFhirPathTyped(parsedExpression, [toTypedValue(resource)]).map((v) => v.value));
+        params.set(code, { code, kind, definition, expression: parsedExpression, extract, targets: definition.target ?? [] });
       }
     }
     supportedByType.set(resourceType, params);
@@ -69,9 +73,8 @@ export function registerSearchParameters(definitions: SearchParameter[]): void {
 
 export function buildSearchIndex(resource: Resource, baseUrl: string): SearchIndex {
   const index: SearchIndex = { idx: {}, dt: {} };
-  const typed = [toTypedValue(resource)];
   for (const param of supportedParameters(resource.resourceType).values()) {
-    const values = evalFhirPathTyped(param.expression, typed).map((v) => v.value);
+    const values = param.extract(resource);
     if (!values.length) {
       continue;
     }
