@@ -91,6 +91,13 @@ async function serviceRun(run: number): Promise<ServiceRun> {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error('the service did not start');
       await new Promise((r) => setTimeout(r, 100));
     }
+    // The referring institution, registered as hospital IT registers one: its server is the proxy.
+    const post = (type: string, body: object): Promise<any> => json(`${base}/${type}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: type, ...body }) });
+    const organization = await post('Organization', { name: 'Bench Hospital' });
+    await post('Endpoint', {
+      status: 'active', address: proxy.base, managingOrganization: { reference: `Organization/${organization.id}` },
+      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+    });
     const started = performance.now();
     const cpuBefore = cpuSecondsOf(child.pid as number) + ownCpuSeconds();
     const created = await json(`${base}/ServiceRequest`, {

@@ -254,7 +254,7 @@ export class FhirService {
     const previous = current && !current.deleted ? current.resource : undefined;
     const hooked = await this.beforeWrite(resource, previous);
     // Written only on the version the hooks judged, so no other write slips in between.
-    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement());
+    const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement(), current);
     await this.afterWrite(result.resource);
     return result;
   }

@@ -112,11 +112,13 @@ export class Repository {
 
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
+   * `known` is the current document when the caller has just read it: the first attempt writes on it
+   * without reading it again (the write is guarded by its version all the same).
    */
-  async update(resource: Resource, ifMatch: number | undefined, outbox: Delivery | undefined, placement: Placement): Promise<WriteResult> {
+  async update(resource: Resource, ifMatch: number | undefined, outbox: Delivery | undefined, placement: Placement, known?: StoredResource): Promise<WriteResult> {
     const { resourceType: type, id } = resource as Resource & { id: string };
     for (let attempt = 0; attempt < maxRetries; attempt++) {
-      const current = await this.current(type, id);
+      const current = attempt === 0 && known ? known : await this.current(type, id);
       if (ifMatch !== undefined && current?.versionId !== ifMatch) {
         throw preconditionFailed(`${type}/${id} is at version ${current?.versionId ?? 'none'}, not ${ifMatch}`);
       }
@@ -236,12 +238,11 @@ export class Repository {
 
   /** Like readMany, with each resource's stored document (its labels among them). */
   async readManyStored(keys: string[]): Promise<StoredResource[]> {
-    // A lookup by _id alone is the one query every MongoDB-compatible store answers from its key, so a
-    // few keys are read one by one; many are read in one query.
+    // One query a type, answered from the _id index however many keys it names.
     const docs = await Promise.all(
       [...byType(keys)].map(async ([type, ids]) =>
-        ids.length <= 8
-          ? (await Promise.all(ids.map((key) => this.models.resources(type).findById(key, { resource: 1, deleted: 1, access: 1 }).lean<StoredResource>()))).filter((d): d is StoredResource => !!d && !d.deleted)
+        ids.length === 1
+          ? [await this.models.resources(type).findById(ids[0], { resource: 1, deleted: 1, access: 1 }).lean<StoredResource>()].filter((d): d is StoredResource => !!d && !d.deleted)
           : await this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { resource: 1, access: 1 }).lean<StoredResource[]>(),
       ),
     );
