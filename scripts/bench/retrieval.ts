@@ -65,6 +65,8 @@ interface ServiceRun extends Run {
   /** From the POST to the Task saying the records are in. */
   readySeconds: number;
   peakMb: number;
+  /** Resident memory once started, before the request: what retrieval's peak adds to. */
+  startMb: number;
 }
 
 async function serviceRun(run: number): Promise<ServiceRun> {
@@ -98,6 +100,7 @@ async function serviceRun(run: number): Promise<ServiceRun> {
       status: 'active', address: proxy.base, managingOrganization: { reference: `Organization/${organization.id}` },
       connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
     });
+    const startMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     const started = performance.now();
     const cpuBefore = cpuSecondsOf(child.pid as number) + ownCpuSeconds();
     const created = await json(`${base}/ServiceRequest`, {
@@ -121,7 +124,7 @@ async function serviceRun(run: number): Promise<ServiceRun> {
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     const peakMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     const cpu = cpuSecondsOf(child.pid as number) + ownCpuSeconds() - cpuBefore;
-    return { seconds, readySeconds, count: packet.total + 1, peakMb, cpu };
+    return { seconds, readySeconds, count: packet.total + 1, peakMb, startMb, cpu };
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
@@ -201,7 +204,7 @@ for (let run = 1; run <= runs; run++) {
   naive.push(n);
   floor.push(f);
   say(
-    `run ${run}: service ${s.seconds.toFixed(2)} s (records in at ${s.readySeconds.toFixed(2)} s; ${s.count} records, peak ${s.peakMb.toFixed(0)} MB, CPU ${s.cpu.toFixed(2)} s), ` +
+    `run ${run}: service ${s.seconds.toFixed(2)} s (records in at ${s.readySeconds.toFixed(2)} s; ${s.count} records, ${s.startMb.toFixed(0)} MB when started, peak ${s.peakMb.toFixed(0)} MB, CPU ${s.cpu.toFixed(2)} s), ` +
       `naive ${n.seconds.toFixed(2)} s (${n.count}, CPU ${n.cpu.toFixed(2)} s), floor ${f.seconds.toFixed(2)} s (${f.count}, CPU ${f.cpu.toFixed(2)} s)`,
   );
 }
@@ -226,7 +229,7 @@ const rows = [
 // busy machine the times follow the CPU a run needs more than how well it overlaps.
 const header = ['approach', 'records', 'seconds (median)', 'resources/s', 'speed-up vs naive', 'time vs floor', 'CPU s', 'peak RSS'];
 say(`\n${markdownTable(header, rows)}`);
-say(`\nservice: records in after ${ready.toFixed(2)} s (median), the case packet read after that`);
+say(`\nservice: records in after ${ready.toFixed(2)} s (median), the case packet read after that; ${median(service.map((r) => r.startMb)).toFixed(0)} MB resident when started, before the request (median)`);
 const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 say(`${verdict(n / s >= targets.vsNaive)} speed-up over naive ${(n / s).toFixed(2)}x (target >= ${targets.vsNaive}x)`);
 say(`${verdict(s / f <= targets.vsFloor)} service/floor ${(s / f).toFixed(2)}x (target <= ${targets.vsFloor}x)`);
