@@ -25,7 +25,8 @@ import { Poller } from './intake/poller.js';
 import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { Opinions } from './opinion/opinions.js';
-import { BulkExport } from './outcomes/bulk-export.js';
+import { BulkExport } from './export/bulk-export.js';
+import { operationTable } from './operations/index.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { loadRecordIdKey } from './retrieval/record-id-key.js';
 import { RetrievalWorker } from './retrieval/worker.js';
@@ -87,19 +88,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
     const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
-    service.operations.set('submit', { methods: ['POST'], run: (_s, { body, gate }) => intake.submit(body, gate.owner) });
-    service.operations.set('notify', { methods: ['POST'], run: (_s, { id, gate }) => intake.notify(id as string, gate.owner) });
     const outbox = new Outbox(models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
     await outbox.init();
     const signer = await OpinionSigner.load(config.opinionKey, log);
     const opinions = new Opinions(service, signer, outbox);
     opinions.install();
-    service.operations.set('verify', { methods: ['GET', 'POST'], run: (_s, { id }) => opinions.verify(id as string) });
-    service.operations.set('redeliver', { methods: ['POST'], run: async (_s, { id }) => {
-      const reply = await opinions.redeliver(id as string);
-      delivery.nudge();
-      return reply;
-    } });
     const { delivery: deliveryConfig } = config;
     const delivery = new DeliveryWorker(outbox, service, institutions, opinions, log, {
       ...deliveryConfig,
@@ -109,9 +102,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
     // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
     const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl, maxAttempts: 3 });
-    service.operations.set('export', { methods: ['GET', 'POST'], run: (_s, call) => bulkExport.kickOff(call) });
     // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
     const outcomes = await installOutcomes(service, institutions, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
+    // The FHIR operations (operations/index.ts), each handing over to the stage that does the work.
+    const operations = operationTable(conformance, { intake, routing: review.routing, opinions, delivery, bulkExport, reports: outcomes.reports });
     const poller = new Poller((onError, onRefused) => intake.pollAll(onError, onRefused), config.pollIntervalMs, log);
     const app = express();
     app.disable('x-powered-by');
@@ -150,7 +144,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     app.use('/bulk', auth.authenticate, bulkExport.routes);
     app.use(outcomes.routes);
-    app.use('/fhir', auth.authenticateFhir, agentOfRequest, fhirRouter(service, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
+    app.use('/fhir', auth.authenticateFhir, agentOfRequest, fhirRouter(service, operations, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
     app.use(errorHandler(log));

@@ -7,7 +7,6 @@ import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
-import type { OperationHandler } from './operations/index.js';
 import { classOf } from '../access/policy.js';
 import { checkReferences, isPatientLabel } from '../access/ownership.js';
 import type { Delivery, StoredResource } from '../store/models.js';
@@ -50,8 +49,6 @@ export class FhirService {
   readonly fhirBase: string;
   private readonly createdListeners: CreatedListener[] = [];
   private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }[]>();
-  /** Operations the workflow adds (see operations/index.ts for the built-in ones). */
-  readonly operations = new Map<string, { methods: string[]; run: OperationHandler }>();
   /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
   implicitCondition?: (resource: Resource) => string | undefined;
 

@@ -7,81 +7,92 @@ import { capabilityStatement } from '../conformance/capability.js';
 import { gateOf, type Gate } from '../access/gate.js';
 import { noteAccess } from '../access/audit.js';
 import { FhirService, type Reply } from './interactions.js';
-import { invokeOperation } from './operations/index.js';
 import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
 import { processBundle } from './transaction.js';
 import type { QueryParams } from './search/search.js';
+import type { OperationTable } from '../operations/index.js';
+import { invokeOperation } from '../operations/invoke.js';
 
 const fhirJson = 'application/fhir+json';
 type FhirRequest = Request<Record<string, string>>;
 
-/** `authorize` is the check of the caller's scopes (auth/fhir-access.ts) that every interaction passes. */
-export function fhirRouter(service: FhirService, options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger; authorize: RequestHandler }): Router {
-  const router = express.Router();
-  const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
+type Action = (req: FhirRequest, gate: Gate) => Promise<Reply> | Reply;
+type Route = [method: 'get' | 'post' | 'put' | 'delete', path: string, action: Action];
 
+/**
+ * The FHIR REST routes, read top to bottom: a request is answered by the first row whose method and
+ * path match, else 405 (or 404 where the path names no resource type). `authorize` is the check of
+ * the caller's scopes (auth/fhir-access.ts) that every interaction passes.
+ */
+export function fhirRouter(service: FhirService, operations: OperationTable, options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger; authorize: RequestHandler }): Router {
+  const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
+  const query = (req: Request): QueryParams => req.query as QueryParams;
+  const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
+  const operation: Action = (req, gate) => invokeOperation(service, operations, req, req.params.type ?? '', req.params.id, req.params.operation, gate);
+
+  const routes: Route[] = [
+    ['get', '/metadata', () => ({ status: 200, body: metadata })],
+    ['post', '/', (req, gate) => processBundle(service, req.body, gate)],
+    // Operations, at system, type and instance level (operations/index.ts).
+    ['get', '/$operation', operation],
+    ['post', '/$operation', operation],
+    ['get', '/:type/$operation', operation],
+    ['post', '/:type/$operation', operation],
+    ['get', '/:type/:id/$operation', operation],
+    ['post', '/:type/:id/$operation', operation],
+    ['get', '/:type', (req, gate) => service.search(req.params.type, query(req), self(req), gate)],
+    ['post', '/:type', (req, gate) => service.create(req.params.type, req.body, req.get('If-None-Exist'), gate)],
+    ['post', '/:type/_search', (req, gate) => searchByPost(service, req, gate)],
+    // Type-level search by GET and type history are not offered: not reads of an id "_search".
+    ['get', '/:type/_search', unsupported],
+    ['get', '/:type/_history', unsupported],
+    ['get', '/:type/:id', (req, gate) => service.read(req.params.type, req.params.id, gate)],
+    ['put', '/:type/:id', (req, gate) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'), gate)],
+    ['delete', '/:type/:id', (req, gate) => service.delete(req.params.type, req.params.id, gate)],
+    ['get', '/:type/:id/_history', (req, gate) => service.history(req.params.type, req.params.id, query(req), gate)],
+    ['get', '/:type/:id/_history/:version', (req, gate) => service.vread(req.params.type, req.params.id, req.params.version, gate)],
+    // What else a path of a resource type may hold is not offered.
+    ['post', '/:type/:id', unsupported],
+    ['get', '/:type/:id/:part', unsupported],
+    ['post', '/:type/:id/:part', unsupported],
+  ];
+
+  const router = express.Router();
   router.use(requireJsonBody);
   router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false, verify: requireUtf8 }));
   router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes, verify: requireUtf8 }));
   router.use(jsonDepthLimit(options.maxJsonDepth));
   router.use(options.authorize);
-
   // Every interaction runs behind the caller's gate (access/gate.ts): role, institution, case.
-  const handle = (action: (req: FhirRequest, gate: Gate) => Promise<Reply> | Reply) => async (req: Request, res: Response) => {
+  const handle = (action: Action) => async (req: Request, res: Response) => {
     await send(req, res, await action(req as FhirRequest, gateOf(res, service.repository)));
   };
-  const query = (req: Request): QueryParams => req.query as QueryParams;
-  const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
-  const searchBody = (req: Request): QueryParams => ({ ...query(req), ...searchParameters(req.body) });
-
-  router.get('/metadata', handle(() => ({ status: 200, body: metadata })));
-  router.post('/', handle((req, gate) => processBundle(service, req.body, gate)));
-
-  router
-    .route('/:type')
-    .get(handle((req, gate) => (req.params.type.startsWith('$') ? invokeOperation(service, req, '', undefined, req.params.type, gate) : service.search(req.params.type, query(req), self(req), gate))))
-    .post(handle((req, gate) => (req.params.type.startsWith('$') ? invokeOperation(service, req, '', undefined, req.params.type, gate) : service.create(req.params.type, req.body, req.get('If-None-Exist'), gate))));
-  router
-    .route('/:type/:id')
-    .get(
-      handle((req, gate) => {
-        const { type, id } = req.params;
-        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id, gate);
-        return id === '_search' || id === '_history' ? unsupported(req) : service.read(type, id, gate);
-      }),
-    )
-    .post(
-      handle((req, gate) => {
-        const { type, id } = req.params;
-        if (id === '_search') {
-          service.checkType(type);
-          return service.search(type, searchBody(req), new URL(`${service.fhirBase}/${type}`), gate);
-        }
-        if (id.startsWith('$')) return invokeOperation(service, req, type, undefined, id, gate);
-        return unsupported(req);
-      }),
-    )
-    .put(handle((req, gate) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'), gate)))
-    .delete(handle((req, gate) => service.delete(req.params.type, req.params.id, gate)));
-  router.get(
-    '/:type/:id/:operation',
-    handle((req, gate) => {
-      const { type, id, operation } = req.params;
-      if (operation === '_history') return service.history(type, id, query(req), gate);
-      if (operation.startsWith('$')) return invokeOperation(service, req, type, id, operation, gate);
-      return unsupported(req);
-    }),
-  );
-  router.get('/:type/:id/_history/:version', handle((req, gate) => service.vread(req.params.type, req.params.id, req.params.version, gate)));
-  router.post(
-    '/:type/:id/:operation',
-    handle((req, gate) => (req.params.operation.startsWith('$') ? invokeOperation(service, req, req.params.type, req.params.id, req.params.operation, gate) : unsupported(req))),
-  );
-  router.all('/{*rest}', handle(unsupported));
+  for (const [method, path, action] of routes) router[method](pathPattern(path), handle(action));
+  router.all(/.*/, handle(unsupported));
   router.use(errorHandler(options.log));
   return router;
+}
+
+/**
+ * A route's path as the expression express matches it with: `:name` is one segment, `$operation` an
+ * operation's name (`$code`, or `%24code` as some clients encode it), other segments are literal and
+ * case-sensitive, and a trailing slash is allowed.
+ */
+export function pathPattern(path: string): RegExp {
+  const segments = path.split('/').filter(Boolean).map((segment) => {
+    if (segment === '$operation') return '/(?<operation>(?:\\$|%24)[^/]*)';
+    if (segment.startsWith(':')) return `/(?<${segment.slice(1)}>[^/]+)`;
+    return `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
+  });
+  return new RegExp(`^${segments.join('')}/?$`);
+}
+
+/** POST {type}/_search: the query's parameters and the body's, one search (the Bundle's self link without them). */
+function searchByPost(service: FhirService, req: FhirRequest, gate: Gate): Promise<Reply> {
+  service.checkType(req.params.type);
+  return service.search(req.params.type, { ...(req.query as QueryParams), ...searchParameters(req.body) }, new URL(`${service.fhirBase}/${req.params.type}`), gate);
 }
 
 function unsupported(req: FhirRequest): never {

@@ -1,6 +1,6 @@
 // Outcome analytics, assembled for the server: the ledger of counters, the hooks that keep it up to
-// date, the Measures from profiles/ installed in the store, $evaluate-measure, and the analysts'
-// endpoints and page.
+// date, the Measures from profiles/ installed in the store, the reports $evaluate-measure reads
+// (operations/evaluate-measure.ts), and the analysts' endpoints and page.
 import { Gate } from '../access/gate.js';
 import type { RequestHandler, Router } from 'express';
 import type { ConceptMap, Organization } from '@medplum/fhirtypes';
@@ -13,11 +13,13 @@ import type { CursorStore } from '../store/cursors.js';
 import { OutcomeLedger } from '../store/outcome-ledger.js';
 import { analyticsRoutes } from './analytics.js';
 import { CaseOutcomes } from './case-outcomes.js';
-import { checkOutcomeFigures, evaluateMeasureOperation } from './evaluate-measure.js';
+import { checkOutcomeFigures } from './measure-report.js';
 import { OutcomeReports, type Labels } from './report.js';
 
 export interface Outcomes {
   routes: Router;
+  /** The figures $evaluate-measure reports. */
+  reports: OutcomeReports;
   /** Finishes what a crash left half-counted and catches up on Tasks written since the last start. */
   recover(): Promise<void>;
 }
@@ -33,8 +35,7 @@ export async function installOutcomes(service: FhirService, institutions: Instit
   await installMeasures(service);
   const concordance = conformance.codeSystems.get(`${conformance.canonical}/CodeSystem/concordance`)?.concept?.map((c) => c.code) ?? [];
   const reports = new OutcomeReports(ledger, concordance, labelsFrom(service, map));
-  service.operations.set('evaluate-measure', evaluateMeasureOperation(reports));
-  return { routes: analyticsRoutes(reports, access), recover: () => cases.recover() };
+  return { routes: analyticsRoutes(reports, access), reports, recover: () => cases.recover() };
 }
 
 /** The Measures of profiles/ in the store, where FHIR clients read them; a version is written only when one changed. */

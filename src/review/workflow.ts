@@ -3,7 +3,6 @@
 import type { ConceptMap } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { assignOperation } from '../fhir/operations/assign.js';
 import type { Institutions } from '../intake/institutions.js';
 import { Cases } from './cases.js';
 import { dueDateOnOpening } from './due-dates.js';
@@ -35,6 +34,5 @@ export function installReviewWorkflow(service: FhirService, institutions: Instit
   service.hookWrites('Task', (task, current) => routing.checkOwnerChange(task, current), (task) => routing.routeWhenRecordsReady(task));
   service.hookWrites('CommunicationRequest', (question, current) => questions.beforeQuestion(question, current), (question) => questions.afterQuestion(question));
   service.hookWrites('Communication', (message, current) => questions.beforeMessage(message, current), (message) => questions.afterMessage(message));
-  service.operations.set('assign', assignOperation(routing));
   return { routing, questions };
 }

@@ -3,16 +3,19 @@
 // kind of record, present (information) or missing (warning), and one for the attachments.
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
-import { attachmentStatus, attachmentsOf } from '../../retrieval/attachments.js';
-import { caseTaskOf } from '../../intake/open-case.js';
-import { chartTypes } from '../../retrieval/retrieve-chart.js';
-import type { FhirService, Reply } from '../interactions.js';
-import { notFound } from '../outcome.js';
+import type { FhirService, Reply } from '../fhir/interactions.js';
+import { notFound } from '../fhir/outcome.js';
+import { caseTaskOf } from '../intake/open-case.js';
+import { attachmentStatus, attachmentsOf } from '../retrieval/attachments.js';
+import { chartTypes } from '../retrieval/retrieve-chart.js';
+import type { Operation } from './operation.js';
 
 /** Pieces of about this many characters go to the client at a time. */
 const chunkSize = 64 * 1024;
 
-export async function casePacket(service: FhirService, requestId: string): Promise<Reply> {
+export const casePacket: Operation = { code: 'case-packet', methods: ['GET'], run: ({ service, id }) => packetOf(service, id as string) };
+
+async function packetOf(service: FhirService, requestId: string): Promise<Reply> {
   const request = await service.repository.read('ServiceRequest', requestId);
   const task = await caseTaskOf(service.repository, `ServiceRequest/${requestId}`);
   const patientRef = task?.for?.reference;

@@ -1,13 +1,14 @@
 // $validate (type and instance level): the verdict a write would get, without storing.
 // Parameters are read as the OperationDefinition in profiles/ declares them.
 import type { Parameters, Resource } from '@medplum/fhirtypes';
-import type { Gate } from '../../access/gate.js';
-import type { FhirService, Reply } from '../interactions.js';
-import { badRequest } from '../outcome.js';
+import type { Reply } from '../fhir/interactions.js';
+import { badRequest } from '../fhir/outcome.js';
+import type { Invocation, Operation } from './operation.js';
 
-export async function validateOperation(service: FhirService, type: string, id: string | undefined, body: unknown, gate: Gate): Promise<Reply> {
-  const definition = service.conformance.operations.get('validate');
-  const declared = new Set(definition?.parameter?.filter((p) => p.use === 'in').map((p) => p.name));
+export const validate: Operation = { code: 'validate', methods: ['POST'], run: validateResource };
+
+async function validateResource({ service, definition, type, id, body, gate }: Invocation): Promise<Reply> {
+  const declared = new Set(definition.parameter?.filter((p) => p.use === 'in').map((p) => p.name));
   let resource: unknown = body;
   let profileUrl: string | undefined;
   let mode: string | undefined;

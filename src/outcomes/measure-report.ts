@@ -1,15 +1,13 @@
-// GET or POST /fhir/Measure/{id}/$evaluate-measure: one of the outcome Measures evaluated into a
-// summary MeasureReport. Each group of the Measure names its figure by its code (a concordance code,
+// One of the outcome Measures evaluated into a summary MeasureReport (for $evaluate-measure,
+// operations/evaluate-measure.ts). Each group of the Measure names its figure by its code (a concordance code,
 // or an outcome-figure code); its populations and score come from the outcome report, for the whole
 // and per stratum of every stratifier the Measure defines (as FHIR's $evaluate-measure reports them:
 // a MeasureReport follows its Measure's groups and stratifiers). Proportions carry their Wilson 95% interval.
-import type { CodeableConcept, Coding, Extension, Measure, MeasureGroup, MeasureGroupStratifier, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation, OperationDefinition, Parameters, Quantity } from '@medplum/fhirtypes';
-import type { FhirService, Reply } from '../fhir/interactions.js';
-import type { Invocation, OperationHandler } from '../fhir/operations/index.js';
-import { parametersFromQuery, readParameters } from '../fhir/operations/parameters.js';
-import { badRequest, unprocessable } from '../fhir/outcome.js';
+import type { CodeableConcept, Coding, Extension, Measure, MeasureGroup, MeasureGroupStratifier, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation, Quantity } from '@medplum/fhirtypes';
+import type { FhirService } from '../fhir/interactions.js';
+import { unprocessable } from '../fhir/outcome.js';
 import type { Share } from './figures.js';
-import { period, stratifierList } from './period.js';
+import { stratifierList } from './period.js';
 import type { OutcomeReports, StratumFigures } from './report.js';
 
 const populationSystem = 'http://terminology.hl7.org/CodeSystem/measure-population';
@@ -32,24 +30,14 @@ const outcomeFigures: Record<string, (s: StratumFigures) => Figure> = {
   'information-requests-per-case': (s) => ({ populations: [['initial-population', s.delivered], ['denominator', s.delivered], ['numerator', s.informationRequests.total]], score: s.informationRequests.perCase }),
 };
 
-export function evaluateMeasureOperation(reports: OutcomeReports): { methods: string[]; run: OperationHandler } {
-  return { methods: ['GET', 'POST'], run: (service, call) => evaluateMeasure(service, reports, call) };
-}
-
 /** Checks at start-up that every outcome-figure code has a reading here, and the reverse. */
 export function checkOutcomeFigures(service: FhirService): void {
   const codes = (service.conformance.codeSystems.get(`${service.conformance.canonical}/CodeSystem/outcome-figure`)?.concept ?? []).map((c) => c.code).sort();
   if (codes.join() !== Object.keys(outcomeFigures).sort().join()) throw new Error('profiles/CodeSystem-outcome-figure.json and the figures $evaluate-measure reads differ');
 }
 
-async function evaluateMeasure(service: FhirService, reports: OutcomeReports, call: Invocation): Promise<Reply> {
-  const measure = (await service.repository.read('Measure', call.id as string)) as Measure;
-  const definition = service.conformance.operations.get('evaluate-measure') as OperationDefinition;
-  const input = readParameters(definition, call.method === 'GET' ? parametersFromQuery(definition, call.query) : (call.body as Parameters));
-  const text = (name: string): string[] => (input.get(name) ?? []).map((p) => (p.valueDate ?? p.valueString ?? p.valueCode) as string);
-  const reportType = text('reportType')[0];
-  if (reportType !== undefined && reportType !== 'summary') throw badRequest('reportType: only summary is supported', 'Parameters.parameter.reportType');
-  const { periodStart, periodEnd } = period(text('periodStart')[0], text('periodEnd')[0], 'Parameters.parameter.periodStart', 'Parameters.parameter.periodEnd');
+/** The summary MeasureReport of a Measure over a period (dates as checked by period.ts). */
+export async function measureReport(service: FhirService, reports: OutcomeReports, measure: Measure, periodStart: string, periodEnd: string): Promise<MeasureReport> {
   // A stratifier's id is unique in its Measure; its code names what it stratifies by.
   const nameOf = (s: MeasureGroupStratifier): string => s.code?.text as string;
   const by = stratifierList([...new Set((measure.group ?? []).flatMap((g) => (g.stratifier ?? []).map(nameOf)))], `Measure/${measure.id}.group.stratifier.code`);
@@ -89,7 +77,7 @@ async function evaluateMeasure(service: FhirService, reports: OutcomeReports, ca
       };
     }),
   };
-  return { status: 200, body };
+  return body;
 }
 
 /** Populations, score and (for a share) the Wilson interval extension of a group or a stratum. */
