@@ -129,7 +129,7 @@ function diagnosesOf(record: Resource): CodeableConcept[] {
 }
 
 /** The candidate with room and the lowest share of its capacity in use; then the most room; then by id. */
-function leastLoaded(candidates: Candidate[]): Candidate | undefined {
+export function leastLoaded(candidates: Candidate[]): Candidate | undefined {
   return candidates
     .filter((c) => c.openCases < c.capacity)
     .sort((a, b) => a.openCases / a.capacity - b.openCases / b.capacity || b.capacity - b.openCases - (a.capacity - a.openCases) || (a.role.id as string).localeCompare(b.role.id as string))[0];
