@@ -11,7 +11,8 @@ import { principalOf, type Principal } from '../auth/bearer.js';
 import { forbidden, methodNotAllowed, notFound, notKnown } from '../fhir/outcome.js';
 import type { Narrowing, Repository } from '../store/repository.js';
 import { classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
-import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel, type Placement } from './ownership.js';
+import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel } from './labels.js';
+import type { Placement } from './ownership.js';
 
 /** The records of patient data a caller may see: all, or those labelled with one of these references. */
 type Reach = 'all' | { institutions: string[]; cases: string[]; patients: string[] };

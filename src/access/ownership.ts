@@ -11,20 +11,14 @@
 // so it inherits nothing from them; its patient is placed on a registered Endpoint of its owner.
 // Labels are indexed, so a caller's reach narrows a search inside the database (see gate.ts).
 import type { Resource, ServiceRequest } from '@medplum/fhirtypes';
-import { notFound, unprocessable } from '../fhir/outcome.js';
+import { unprocessable } from '../fhir/outcome.js';
 import { referencesWithPaths } from '../fhir/references.js';
 import { namesPatientByUrl, type Institutions } from '../intake/institutions.js';
 import { localId } from '../retrieval/source-records.js';
 import type { StoredResource } from '../store/models.js';
 import type { Repository } from '../store/repository.js';
-import type { Gate } from './gate.js';
+import { chartLabel, isInstitutionLabel, isPatientLabel } from './labels.js';
 import { caseTypes, classOf } from './policy.js';
-
-export const isInstitutionLabel = (label: string): boolean => label.startsWith('Organization/');
-export const isCaseLabel = (label: string): boolean => label.startsWith('ServiceRequest/');
-export const isPatientLabel = (label: string): boolean => label.startsWith('Patient/');
-/** The label of a record of a patient's chart (not of a case): a reviewer of any of the patient's cases sees it. */
-export const chartLabel = (patient: string): string => `chart|${patient}`;
 
 /** The owning institution of a stored record, as `Organization/x`. */
 export const ownerOf = (doc: Pick<StoredResource, 'access'> | undefined): string | undefined => doc?.access?.find(isInstitutionLabel);
@@ -98,29 +92,6 @@ export class Ownership {
     if (placed) labels.push(`Patient/${localId(placed.ehrBase, 'Patient', placed.patientId)}`);
     const institution = owner ?? placed?.institution;
     return institution ? [institution, ...labels] : labels;
-  }
-}
-
-/**
- * Every reference to patient data a write brings (contained resources' too) must name a record the writer may read,
- * or one the same transaction creates (`writing`); what the stored version (`current`) already named
- * stays. A missing record and another institution's answer the same 404, naming the element but not
- * the record, so a write cannot tell them apart. The workflow's own writes (the service's gate) and a
- * request's references (on the EHR's server, see above) are not checked here.
- */
-export async function checkReferences(repository: Repository, gate: Gate, resource: Resource, writing: ReadonlySet<string>, current?: StoredResource): Promise<void> {
-  const type = resource.resourceType;
-  if (gate.isService || classOf(type) !== 'patient-data' || type === 'ServiceRequest') return;
-  const kept = new Set(current?.resource ? referencesWithPaths(current.resource).map((r) => r.reference) : []);
-  // The directory (institutions, reviewers, Measures) is everyone's to read and places nothing: not checked.
-  const named = referencesWithPaths(resource).filter(
-    ({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference) && classOf(reference.split('/')[0]) !== 'directory',
-  );
-  if (!named.length) return;
-  const stored = new Map((await repository.labelsOfMany(named.map((n) => n.reference))).map((d) => [d._id, d]));
-  for (const { reference, path } of named) {
-    const doc = stored.get(reference);
-    if (!doc || !(await gate.sees(reference.split('/')[0], doc.access))) throw notFound(`The record ${type}.${path} refers to is not known`, `${type}.${path}`);
   }
 }
 

@@ -8,7 +8,8 @@ import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@m
 import { Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import { classOf } from '../access/policy.js';
-import { checkReferences, isPatientLabel } from '../access/ownership.js';
+import { isPatientLabel } from '../access/labels.js';
+import { checkReferences } from '../access/reference-check.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import type { ResourceValidator } from '../validation/validator.js';

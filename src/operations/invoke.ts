@@ -3,7 +3,7 @@
 // instance it is called on must be one the caller may read.
 import type { Request } from 'express';
 import type { Gate } from '../access/gate.js';
-import { isPatientLabel } from '../access/ownership.js';
+import { isPatientLabel } from '../access/labels.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { methodNotAllowed } from '../fhir/outcome.js';
 import type { OperationTable } from './index.js';

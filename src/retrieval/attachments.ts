@@ -6,7 +6,7 @@
 import type { Attachment, DiagnosticReport, DocumentReference, Extension, Resource } from '@medplum/fhirtypes';
 import { ReferringEhrError, type ReferringEhrClient } from '../outbound/referring-ehr-client.js';
 import type { AttachmentStore } from '../store/attachments.js';
-import { chartLabel } from '../access/ownership.js';
+import { chartLabel } from '../access/labels.js';
 import { localId, localReference, sourcePath } from './source-records.js';
 
 export interface AttachmentPolicy {

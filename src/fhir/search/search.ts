@@ -2,7 +2,7 @@
 import { parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Gate } from '../../access/gate.js';
-import { isPatientLabel } from '../../access/ownership.js';
+import { isPatientLabel } from '../../access/labels.js';
 import type { Repository, SearchMatch } from '../../store/repository.js';
 import { badRequest } from '../outcome.js';
 import { supportedParameters } from './parameters.js';
