@@ -12,6 +12,10 @@ import type { OutcomeReports, StratumFigures } from './report.js';
 
 const populationSystem = 'http://terminology.hl7.org/CodeSystem/measure-population';
 const hours: Quantity = { unit: 'h', system: 'http://unitsofmeasure.org', code: 'h' };
+/** A ratio's unit: information requests per case (UCUM's dimensionless 1, with its name). */
+const perCase: Quantity = { unit: 'requests per case', system: 'http://unitsofmeasure.org', code: '1' };
+/** Scores as a reader wants them: hours to the minute's hundredth, shares and ratios to 4 decimals. */
+const rounded = (value: number, unit?: Quantity): number => Number(value.toFixed(unit === hours ? 2 : 4));
 
 interface Figure {
   populations: [code: string, count: number][];
@@ -27,7 +31,7 @@ const outcomeFigures: Record<string, (s: StratumFigures) => Figure> = {
   'turnaround-p99': (s) => ({ populations: [['initial-population', s.delivered], ['measure-population', s.delivered]], score: s.turnaroundHours.p99, unit: hours }),
   waiting: (s) => ({ populations: [['initial-population', s.waiting]], score: s.waiting }),
   overdue: (s) => ({ populations: [['initial-population', s.overdue]], score: s.overdue }),
-  'information-requests-per-case': (s) => ({ populations: [['initial-population', s.delivered], ['denominator', s.delivered], ['numerator', s.informationRequests.total]], score: s.informationRequests.perCase }),
+  'information-requests-per-case': (s) => ({ populations: [['initial-population', s.delivered], ['denominator', s.delivered], ['numerator', s.informationRequests.total]], score: s.informationRequests.perCase, unit: perCase }),
 };
 
 /** Checks at start-up that every outcome-figure code has a reading here, and the reverse. */
@@ -84,7 +88,7 @@ export async function measureReport(service: FhirService, reports: OutcomeReport
 function scored(figure: Figure, canonical: string): { population: MeasureReportGroupPopulation[]; measureScore?: Quantity; extension?: Extension[] } {
   return {
     population: figure.populations.map(([code, count]) => ({ code: { coding: [{ system: populationSystem, code }] }, count })),
-    ...(figure.score === null ? {} : { measureScore: { value: figure.score, ...figure.unit } }),
-    ...(figure.interval ? { extension: [{ url: `${canonical}/StructureDefinition/wilson-interval`, valueRange: { low: { value: figure.interval[0] }, high: { value: figure.interval[1] } } }] } : {}),
+    ...(figure.score === null ? {} : { measureScore: { value: rounded(figure.score, figure.unit), ...figure.unit } }),
+    ...(figure.interval ? { extension: [{ url: `${canonical}/StructureDefinition/wilson-interval`, valueRange: { low: { value: rounded(figure.interval[0]) }, high: { value: rounded(figure.interval[1]) } } }] } : {}),
   };
 }
