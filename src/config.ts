@@ -1,4 +1,6 @@
-// Runtime configuration, read once from the environment; secrets never come from anywhere else.
+// Runtime configuration, read once from the environment; secrets never come from anywhere else. Each
+// secret may also be given as a file named by <NAME>_FILE (a mounted Docker or Kubernetes secret), so
+// that a multi-line PEM never has to pass through an environment variable.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -69,13 +71,18 @@ export interface Config {
   };
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** The variables that may come from a file named by <NAME>_FILE instead. */
+export const secretVariables = ['AUTH_SIGNING_KEY', 'OPINION_SIGNING_KEY', 'SMART_PRIVATE_KEY', 'RECORD_ID_KEY', 'MONGODB_URI', 'AUTH_BOOTSTRAP_CLIENTS'] as const;
+
+export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
+  const env = withSecretFiles(given);
+  if (env.NODE_ENV === 'production') requireProductionKeys(env);
   const port = parseInteger(env.PORT, 8080, 'PORT');
   const host = env.HOST ?? '0.0.0.0';
   return {
     port,
     host,
-    baseUrl: (env.BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    baseUrl: baseUrl(env, port),
     mongodbUri: env.MONGODB_URI || undefined,
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     databaseName: env.DATABASE_NAME ?? 'second-opinion',
@@ -86,7 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ratePerMinute: parseInteger(env.RATE_LIMIT_PER_MINUTE, 1200, 'RATE_LIMIT_PER_MINUTE'),
     pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
     smartKey: env.SMART_PRIVATE_KEY ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' } : undefined,
-    recordIdKey: env.RECORD_ID_KEY || (env.RECORD_ID_KEY_FILE ? readFileSync(env.RECORD_ID_KEY_FILE, 'utf8').trim() : undefined),
+    recordIdKey: env.RECORD_ID_KEY || undefined,
     opinionKey: { pem: env.OPINION_SIGNING_KEY || undefined, keyId: env.OPINION_SIGNING_KEY_ID ?? 'opinion-1', algorithm: env.OPINION_SIGNING_ALG ?? 'ES256' },
     delivery: {
       pollMs: parseInteger(env.DELIVERY_POLL_MS, 1000, 'DELIVERY_POLL_MS'),
@@ -127,6 +134,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
     },
   };
+}
+
+/** The environment with each <NAME>_FILE read into <NAME>; both at once is a mistake worth stopping for. */
+function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const resolved = { ...env };
+  for (const name of secretVariables) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name]) throw new Error(`${name} and ${name}_FILE are both set: give one of them`);
+    try {
+      resolved[name] = readFileSync(file, 'utf8').trimEnd();
+    } catch (err) {
+      throw new Error(`${name}_FILE names ${file}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!resolved[name]) throw new Error(`${name}_FILE names ${file}, which is empty`);
+  }
+  return resolved;
+}
+
+/** A key made per process would differ between replicas and change on every restart: tokens and signatures would stop checking. */
+function requireProductionKeys(env: NodeJS.ProcessEnv): void {
+  const missing = ['AUTH_SIGNING_KEY', 'OPINION_SIGNING_KEY'].filter((name) => !env[name]);
+  if (missing.length) {
+    throw new Error(`${missing.map((name) => `${name} (or ${name}_FILE)`).join(' and ')} required when NODE_ENV=production: every process must sign with the same keys, kept across restarts`);
+  }
+  // The embedded database is for tests and trials (and GPL-licensed, so not in the image).
+  if (!env.MONGODB_URI) throw new Error('MONGODB_URI (or MONGODB_URI_FILE) is required when NODE_ENV=production: a MongoDB replica set, e.g. mongodb://db-0,db-1,db-2/?replicaSet=rs0');
+}
+
+/** Tokens' issuer and audience and every link the service answers derive from it, so production must name it. */
+function baseUrl(env: NodeJS.ProcessEnv, port: number): string {
+  if (!env.BASE_URL) {
+    if (env.NODE_ENV === 'production') {
+      throw new Error('BASE_URL is required when NODE_ENV=production: the public address clients reach the service at, e.g. https://second-opinion.example.org');
+    }
+    return `http://localhost:${port}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(env.BASE_URL);
+  } catch {
+    throw new Error(`BASE_URL must be an absolute http(s) URL, got "${env.BASE_URL}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`BASE_URL must be an absolute http(s) URL, got "${env.BASE_URL}"`);
+  return env.BASE_URL.replace(/\/+$/, '');
 }
 
 function externalIssuer(env: NodeJS.ProcessEnv): Config['auth']['externalIssuer'] {

@@ -1,9 +1,16 @@
 // Entry point: `npm start`. Configuration from the environment; stops cleanly on SIGTERM and SIGINT.
-import { loadConfig } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { startServer } from './server.js';
 
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  // A setting the operator must fix: one plain line, no stack.
+  process.stderr.write(`Configuration: ${(err as Error).message}\n`);
+  process.exit(1);
+}
 const log = createLogger(config.logLevel);
 
 try {
