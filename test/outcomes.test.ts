@@ -203,9 +203,9 @@ describe('outcome figures', () => {
 });
 
 describe('the analytics page', () => {
-  it('shows, in a real Chromium, the figures the API answers, and keeps a screenshot', async () => {
+  it('asks for a token it keeps out of the URL, then shows in a real Chromium the figures the API answers, by name; keeps a screenshot in docs/', async () => {
     if (!existsSync(chromiumPath)) {
-      throw new Error(`Chromium is needed for this test and is not at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+      throw new Error(`Chromium is needed for this test and is not at ${chromiumPath}: npm test installs it as root on Debian (scripts/chromium.ts); else apt-get install -y chromium (or set CHROMIUM_PATH)`);
     }
     const analyst = await service.mintToken({ subject: 'analyst-1', scope: 'user/Measure.read', role: 'analyst' });
     const { body: report } = await outcomes('by=specialty,institution,reason,chapter,month', analyst);
@@ -214,9 +214,25 @@ describe('the analytics page', () => {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
       const errors: string[] = [];
       page.on('pageerror', (err) => errors.push(err.message));
-      await page.goto(`${service.base.replace(/\/fhir$/, '')}/analytics#token=${analyst}`);
+      const analytics = `${service.base.replace(/\/fhir$/, '')}/analytics`;
+      await page.goto(analytics);
+      // No token yet: the sign-in form, nothing else.
+      await page.waitForSelector('#sign-in:not([hidden])');
+      expect(await page.isHidden('#outcomes')).toBe(true);
+      await page.fill('#token', 'not-a-token');
+      await page.click('#sign-in button[type="submit"]');
+      await page.waitForSelector('#sign-in .status:has-text("did not accept")');
+      await page.fill('#token', analyst);
+      await page.click('#sign-in button[type="submit"]');
       await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
       expect(errors).toEqual([]);
+      expect(page.url()).toBe(analytics);
+      expect(await page.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([analyst]);
+
+      // The default period is the README's twelve months: this month and the eleven before it.
+      const now = new Date();
+      const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1)).toISOString().slice(0, 10);
+      expect([await page.inputValue('input[name="periodStart"]'), report.periodStart]).toEqual([start, start]);
       const all = stratum(report, 'all', 'all');
       for (const figure of ['opened', 'delivered', 'waiting', 'overdue']) {
         expect(await page.textContent(`#summary [data-figure="${figure}"]`)).toBe(String(all[figure]));
@@ -227,14 +243,46 @@ describe('the analytics page', () => {
         expect(await page.getAttribute(`${row} [data-figure="concordance-concordant"]`, 'data-count')).toBe(String(s.concordance.concordant.count));
         expect(await page.textContent(`${row} [data-figure="waiting"]`)).toBe(String(s.waiting));
       }
+      // Codes by name, from the ConceptMap in profiles/: specialties and the diagnoses questioned.
+      const label = (stratifier: string, value: string) => page.textContent(`#strata tr[data-stratum="${stratifier}|${value}"] [data-figure="label"]`);
+      expect(await label('specialty', specialty.oncology)).toBe(`Medical oncology ${specialty.oncology}`);
+      expect(await label('specialty', specialty.cardiology)).toBe(`Cardiology ${specialty.cardiology}`);
+      expect(await label('reason', 'C50.911')).toBe('Malignant neoplasm of breast C50.911');
+      expect(await label('institution', `Organization/${north}`)).toBe('North Hospital');
+
+      const chart = (id: string) => page.evaluate((canvas) => {
+        const drawn = (globalThis as any).Chart.getChart(canvas);
+        return { labels: drawn.data.labels, data: drawn.data.datasets[0].data, intervals: drawn.data.datasets[0].intervals };
+      }, id);
+      // Turnaround in whole bins a person plans by; every delivered opinion in one of them.
+      const turnaround = await chart('turnaround-chart');
+      expect(turnaround.labels).toEqual(['≤ 1 h', '1–4 h', '4–12 h', '12–24 h', '1–2 days', '2–3 days', '3–7 days', '1–2 weeks', '2–4 weeks', '> 4 weeks']);
+      expect(turnaround.data.reduce((a: number, b: number) => a + b, 0)).toBe(all.delivered);
+      expect(turnaround.data[0]).toBe(all.delivered); // the test's cases take seconds
+      // Cases by month: every month of the period, this one last.
+      const volume = await chart('volume-chart');
+      expect([volume.labels.length, volume.labels[0], volume.labels.at(-1), volume.data.at(-1)]).toEqual([12, start.slice(0, 7), month, all.opened]);
+      // Each specialty's concordant share, drawn with its Wilson interval.
+      const concordant = await chart('concordance-chart');
+      const bySpecialty = report.strata.filter((s: any) => s.stratifier === 'specialty' && s.delivered > 0);
+      expect(concordant.labels).toEqual(bySpecialty.map((s: any) => s.label));
+      expect(concordant.data).toEqual(bySpecialty.map((s: any) => s.concordance.concordant.share));
+      expect(concordant.intervals).toEqual(bySpecialty.map((s: any) => s.concordance.concordant.ci95));
       // Each chart drew something: a canvas with pixels that are not blank.
       for (const id of ['concordance-chart', 'turnaround-chart', 'volume-chart']) {
         const painted = await page.$eval(`#${id}`, (canvas: any) => Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as number[]).some((v, i) => i % 4 === 3 && v > 0));
         expect(painted).toBe(true);
       }
-      mkdirSync('test-artifacts', { recursive: true });
-      await page.screenshot({ path: 'test-artifacts/analytics.png', fullPage: true });
-      expect(statSync('test-artifacts/analytics.png').size).toBeGreaterThan(10_000);
+      mkdirSync('docs', { recursive: true });
+      await page.screenshot({ path: 'docs/analytics.png', fullPage: true });
+      expect(statSync('docs/analytics.png').size).toBeGreaterThan(10_000);
+
+      // The token lasts the tab: a reload shows the figures again; "Forget token" forgets it.
+      await page.reload();
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+      await page.click('#sign-out');
+      await page.waitForSelector('#sign-in:not([hidden])');
+      expect(await page.evaluate(() => (globalThis as any).sessionStorage.length)).toBe(0);
     } finally {
       await browser.close();
     }

@@ -1,7 +1,7 @@
 // The analysts' endpoints outside FHIR: GET /analytics/outcomes (the outcome report as JSON or CSV)
-// and GET /analytics (a page of charts that holds no data: it calls the JSON endpoint with the token
-// the analyst gives it in the URL fragment, which never reaches a server log). Outcome figures are
-// for the analyst, coordinator and admin roles.
+// and GET /analytics (a page of charts that holds no data: it calls the JSON endpoint with a token the
+// analyst pastes, kept in the tab's sessionStorage, so it is in no URL and no server log). Outcome
+// figures are for the analyst, coordinator and admin roles.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';

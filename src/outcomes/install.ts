@@ -3,7 +3,7 @@
 // (operations/evaluate-measure.ts), and the analysts' endpoints and page.
 import { Gate } from '../access/gate.js';
 import type { RequestHandler, Router } from 'express';
-import type { ConceptMap, Organization } from '@medplum/fhirtypes';
+import type { ConceptMap } from '@medplum/fhirtypes';
 import type { Connection } from 'mongoose';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
@@ -13,8 +13,9 @@ import type { CursorStore } from '../store/cursors.js';
 import { OutcomeLedger } from '../store/outcome-ledger.js';
 import { analyticsRoutes } from './analytics.js';
 import { CaseOutcomes } from './case-outcomes.js';
+import { labelsFrom } from './labels.js';
 import { checkOutcomeFigures } from './measure-report.js';
-import { OutcomeReports, type Labels } from './report.js';
+import { OutcomeReports } from './report.js';
 
 export interface Outcomes {
   routes: Router;
@@ -46,15 +47,4 @@ async function installMeasures(service: FhirService): Promise<void> {
     if (current && !current.deleted && JSON.stringify(stored) === JSON.stringify(measure)) continue;
     await service.updateChecked(service.checkedBody('Measure', measure), id, Gate.service);
   }
-}
-
-/** Names for stratum values: institutions' Organization names, specialties' displays from the ConceptMap. */
-function labelsFrom(service: FhirService, map: ConceptMap): Labels {
-  const specialties = new Map((map.group ?? []).flatMap((g) => (g.element ?? []).flatMap((e) => (e.target ?? []).map((t) => [t.code as string, t.display as string] as const))).filter(([, d]) => d));
-  return async (stratifier, values) => {
-    if (stratifier === 'specialty') return new Map(values.filter((v) => specialties.has(v)).map((v) => [v, specialties.get(v) as string]));
-    if (stratifier !== 'institution') return new Map();
-    const organizations = (await service.repository.readMany(values.filter((v) => /^Organization\/[A-Za-z0-9\-.]{1,64}$/.test(v)))) as Organization[];
-    return new Map(organizations.filter((o) => o.name).map((o) => [`Organization/${o.id}`, o.name as string]));
-  };
 }

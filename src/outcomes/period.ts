@@ -17,10 +17,10 @@ export function periodDate(value: string, parameter: string, end: boolean): stri
   return date.toISOString().slice(0, 10);
 }
 
-/** periodStart..periodEnd, defaulting to the twelve months up to today; 400 when the start is after the end. */
+/** periodStart..periodEnd, defaulting to twelve months: the end's month and the eleven before it; 400 when the start is after the end. */
 export function period(start: string | undefined, end: string | undefined, startName: string, endName: string, now = new Date()): { periodStart: string; periodEnd: string } {
   const periodEnd = end === undefined ? now.toISOString().slice(0, 10) : periodDate(end, endName, true);
-  const periodStart = start === undefined ? `${Number(periodEnd.slice(0, 4)) - 1}${periodEnd.slice(4, 7)}-01` : periodDate(start, startName, false);
+  const periodStart = start === undefined ? new Date(Date.UTC(Number(periodEnd.slice(0, 4)), Number(periodEnd.slice(5, 7)) - 12, 1)).toISOString().slice(0, 10) : periodDate(start, startName, false);
   if (periodStart > periodEnd) throw badRequest(`${startName} (${periodStart}) is after ${endName} (${periodEnd})`, startName);
   return { periodStart, periodEnd };
 }

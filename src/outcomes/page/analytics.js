@@ -1,23 +1,74 @@
-// The analytics page's script: reads the access token from the URL fragment (never sent to a
-// server), asks /analytics/outcomes for the period's figures and draws them with Chart.js.
+// The analytics page's script: asks for an access token (kept in this tab's sessionStorage, never in
+// the URL), asks /analytics/outcomes for the period's figures and draws them with Chart.js.
 /* global Chart */
 'use strict';
 (function () {
-  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  const tokenKey = 'second-opinion.analytics.token';
+  const signIn = document.getElementById('sign-in');
+  const outcomes = document.getElementById('outcomes');
   const form = document.getElementById('period');
-  const status = document.getElementById('status');
   const charts = {};
   const percent = (x) => (x === null || x === undefined ? '' : `${(x * 100).toFixed(1)}%`);
   const number = (x, digits) => (x === null || x === undefined ? '' : Number(x).toFixed(digits));
+  // Turnaround in bins a person plans by; each counted bucket (10% wide) falls in the bin of its upper edge.
+  const turnaroundBins = [
+    [1, '≤ 1 h'], [4, '1–4 h'], [12, '4–12 h'], [24, '12–24 h'], [48, '1–2 days'], [72, '2–3 days'],
+    [168, '3–7 days'], [336, '1–2 weeks'], [672, '2–4 weeks'], [Infinity, '> 4 weeks'],
+  ];
+
+  // An earlier link form (#token=...): move the token out of the URL at once.
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    sessionStorage.setItem(tokenKey, fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+
+  function showSignIn(message) {
+    outcomes.hidden = true;
+    signIn.hidden = false;
+    signIn.querySelector('.status').textContent = message || '';
+  }
+
+  // Draws each share's Wilson interval as a whisker over its bar.
+  const intervals = {
+    id: 'intervals',
+    afterDatasetsDraw(chart) {
+      const ci = chart.data.datasets[0].intervals;
+      if (!ci) return;
+      const { ctx, scales } = chart;
+      ctx.save();
+      ctx.strokeStyle = '#222';
+      ctx.lineWidth = 1.5;
+      chart.getDatasetMeta(0).data.forEach((bar, i) => {
+        if (!ci[i]) return;
+        const [low, high] = ci[i].map((v) => scales.y.getPixelForValue(v));
+        ctx.beginPath();
+        ctx.moveTo(bar.x, low);
+        ctx.lineTo(bar.x, high);
+        for (const y of [low, high]) {
+          ctx.moveTo(bar.x - 6, y);
+          ctx.lineTo(bar.x + 6, y);
+        }
+        ctx.stroke();
+      });
+      ctx.restore();
+    },
+  };
 
   function draw(id, config) {
     if (charts[id]) charts[id].destroy();
     charts[id] = new Chart(document.getElementById(id), { ...config, options: { animation: false, responsive: true, ...config.options } });
   }
 
-  function cell(row, text, attributes) {
+  function cell(row, text, attributes, code) {
     const td = document.createElement('td');
     td.textContent = text;
+    if (code && code !== text) {
+      const small = document.createElement('span');
+      small.className = 'code';
+      small.textContent = ` ${code}`;
+      td.appendChild(small);
+    }
     for (const [name, value] of Object.entries(attributes || {})) td.setAttribute(name, value);
     row.appendChild(td);
   }
@@ -45,31 +96,39 @@
       type: 'bar',
       data: {
         labels: specialties.map((s) => s.label || s.value),
-        datasets: [
-          { label: 'concordant', data: specialties.map((s) => s.concordance.concordant.share), backgroundColor: '#4c78a8', order: 1 },
-          // A floating bar from the interval's low to its high end, drawn over the share's bar.
-          { label: '95% interval', data: specialties.map((s) => s.concordance.concordant.ci95), backgroundColor: 'rgba(0,0,0,.35)', barPercentage: 0.15, grouped: false, order: 0 },
-        ],
+        datasets: [{ label: 'concordant share', data: specialties.map((s) => s.concordance.concordant.share), intervals: specialties.map((s) => s.concordance.concordant.ci95), backgroundColor: '#4c78a8' }],
       },
-      options: { scales: { y: { min: 0, max: 1, ticks: { callback: (v) => percent(v) } } } },
+      options: {
+        scales: { y: { min: 0, max: 1, ticks: { callback: (v) => percent(v) } } },
+        plugins: { tooltip: { callbacks: { label: (c) => { const ci = c.dataset.intervals[c.dataIndex]; return `${percent(c.raw)} (95% ${percent(ci[0])}–${percent(ci[1])})`; } } } },
+      },
+      plugins: [intervals],
     });
+    const counts = turnaroundBins.map(() => 0);
+    for (const bucket of report.turnaroundHistogram) counts[turnaroundBins.findIndex(([upTo]) => bucket.upToHours <= upTo)] += bucket.count;
     draw('turnaround-chart', {
       type: 'bar',
-      data: { labels: report.turnaroundHistogram.map((b) => `≤ ${number(b.upToHours, 1)}`), datasets: [{ label: 'opinions', data: report.turnaroundHistogram.map((b) => b.count), backgroundColor: '#f58518' }] },
+      data: { labels: turnaroundBins.map(([, label]) => label), datasets: [{ label: 'opinions delivered', data: counts, backgroundColor: '#f58518' }] },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: 'opinions' } } } },
     });
-    const months = report.strata.filter((s) => s.stratifier === 'month');
+    // Every month of the period, those without cases at zero.
+    const byMonth = new Map(report.strata.filter((s) => s.stratifier === 'month').map((s) => [s.value, s]));
+    const months = [];
+    for (let m = new Date(`${report.months[0]}-01T00:00:00Z`); m.toISOString().slice(0, 7) <= report.months[1]; m.setUTCMonth(m.getUTCMonth() + 1)) months.push(m.toISOString().slice(0, 7));
+    const count = (month, figure) => (byMonth.get(month) || { [figure]: 0 })[figure];
     draw('volume-chart', {
       type: 'line',
       data: {
-        labels: months.map((s) => s.value),
+        labels: months,
         datasets: [
-          { label: 'opened', data: months.map((s) => s.opened), borderColor: '#54a24b' },
-          { label: 'delivered', data: months.map((s) => s.delivered), borderColor: '#4c78a8' },
+          { label: 'opened', data: months.map((m) => count(m, 'opened')), borderColor: '#54a24b' },
+          { label: 'opinions delivered', data: months.map((m) => count(m, 'delivered')), borderColor: '#4c78a8' },
         ],
       },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
 
-    const columns = ['stratifier', 'value', 'opened', 'delivered', ...report.concordanceCodes, 'median h', 'p90 h', 'p99 h', 'waiting', 'overdue', 'requests per case'];
+    const columns = ['by', 'value', 'opened', 'delivered', ...report.concordanceCodes, 'median hours', 'p90 hours', 'p99 hours', 'waiting', 'overdue', 'requests per case'];
     const head = document.querySelector('#strata thead');
     head.textContent = '';
     const headRow = head.insertRow();
@@ -84,16 +143,16 @@
       const row = body.insertRow();
       row.dataset.stratum = `${s.stratifier}|${s.value}`;
       cell(row, s.stratifier);
-      cell(row, s.label || s.value);
+      cell(row, s.label || s.value, { 'data-figure': 'label' }, s.label && !s.value.startsWith('Organization/') ? s.value : undefined);
       cell(row, String(s.opened), { 'data-figure': 'opened' });
       cell(row, String(s.delivered), { 'data-figure': 'delivered' });
       for (const code of report.concordanceCodes) {
         const share = s.concordance[code];
         cell(row, `${share.count} (${percent(share.share)}${share.ci95 ? `, ${percent(share.ci95[0])}–${percent(share.ci95[1])}` : ''})`, { 'data-figure': `concordance-${code}`, 'data-count': String(share.count) });
       }
-      cell(row, number(s.turnaroundHours.median, 2), { 'data-figure': 'turnaround-median' });
-      cell(row, number(s.turnaroundHours.p90, 2));
-      cell(row, number(s.turnaroundHours.p99, 2));
+      cell(row, number(s.turnaroundHours.median, 1), { 'data-figure': 'turnaround-median' });
+      cell(row, number(s.turnaroundHours.p90, 1));
+      cell(row, number(s.turnaroundHours.p99, 1));
       cell(row, String(s.waiting), { 'data-figure': 'waiting' });
       cell(row, String(s.overdue), { 'data-figure': 'overdue' });
       cell(row, number(s.informationRequests.perCase, 2), { 'data-figure': 'requests-per-case' });
@@ -102,15 +161,20 @@
   }
 
   async function load() {
-    if (!token) {
-      status.textContent = 'Open this page as /analytics#token=<access token>.';
-      return;
-    }
+    const token = sessionStorage.getItem(tokenKey);
+    if (!token) return showSignIn();
+    signIn.hidden = true;
+    outcomes.hidden = false;
+    const status = form.querySelector('.status');
     const query = new URLSearchParams({ by: 'specialty,institution,reason,chapter,month' });
     for (const name of ['periodStart', 'periodEnd']) if (form.elements[name].value) query.set(name, form.elements[name].value);
     status.textContent = '';
     const response = await fetch(`/analytics/outcomes?${query}`, { headers: { authorization: `Bearer ${token}` } });
     const body = await response.json();
+    if (response.status === 401) {
+      sessionStorage.removeItem(tokenKey);
+      return showSignIn('The service did not accept that token (expired, or made with another key): paste a new one.');
+    }
     if (!response.ok) {
       status.textContent = (body.issue || []).map((i) => i.details && i.details.text).join('; ') || `HTTP ${response.status}`;
       return;
@@ -120,9 +184,21 @@
     render(body);
   }
 
+  signIn.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = signIn.elements.token.value.trim().replace(/^Bearer\s+/i, '');
+    signIn.elements.token.value = '';
+    sessionStorage.setItem(tokenKey, token);
+    load();
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     load();
+  });
+  document.getElementById('sign-out').addEventListener('click', () => {
+    sessionStorage.removeItem(tokenKey);
+    document.body.dataset.loaded = 'false';
+    showSignIn('Token forgotten.');
   });
   load();
 })();
