@@ -31,5 +31,5 @@ COPY profiles ./profiles
 COPY src/outcomes/page ./src/outcomes/page
 USER node
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD ["node", "dist/scripts/wait-ready.js", "--url", "http://127.0.0.1:8080", "--timeout", "4"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD ["node", "dist/scripts/wait-ready.js", "--url", "http://127.0.0.1:8080/readyz", "--timeout", "4"]
 CMD ["node", "dist/src/main.js"]

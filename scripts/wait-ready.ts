@@ -1,10 +1,11 @@
 // `npm run wait-ready`: waits until the service answers /readyz (its database is reachable), for
-// scripts that start it in the background. Exits 1 after --timeout seconds (default 180).
+// scripts that start it in the background; `-- --url URL` waits for any URL to answer 2xx instead.
+// Exits 1 after --timeout seconds (default 180).
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 
 const { values } = parseArgs({ options: { url: { type: 'string' }, timeout: { type: 'string', default: '180' } } });
-const readyz = `${values.url ?? loadConfig().baseUrl}/readyz`;
+const readyz = values.url ?? `${loadConfig().baseUrl}/readyz`;
 const timeoutMs = Number(values.timeout) * 1000;
 const started = Date.now();
 let last = 'no answer yet';
