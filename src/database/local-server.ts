@@ -35,7 +35,13 @@ export function secantusBinaryPath(): string {
  */
 export async function startLocalServer(dataDir: string | undefined, log: Logger): Promise<LocalServer> {
   const engine = process.env.EMBEDDED_DB ?? 'secantusdb';
-  if (engine === 'mongod') return startMongod(dataDir, log);
+  if (engine === 'mongod') {
+    try {
+      return await startMongod(dataDir, log);
+    } catch (err) {
+      throw new Error(`EMBEDDED_DB=mongod, and no mongod could be started: ${oneLine((err as Error).message)}. Set MONGOMS_SYSTEM_BINARY to a mongod binary, set MONGODB_URI, or unset EMBEDDED_DB for SecantusDB.`);
+    }
+  }
   if (engine !== 'secantusdb') throw new Error(`EMBEDDED_DB is ${engine}: it may be secantusdb (the default) or mongod`);
   try {
     return await startSecantus(dataDir, log);
@@ -96,6 +102,12 @@ async function startMongod(dataDir: string | undefined, log: Logger): Promise<Lo
       await server.stop({ doCleanup: !dbPath, force: false });
     },
   };
+}
+
+/** mongodb-memory-server's multi-line messages end their first line with "Details:", which may have nothing after it. */
+function oneLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  return [lines[0]?.replace(/,?\s*Details:$/, ''), ...lines.slice(1)].filter(Boolean).join(': ');
 }
 
 function findProjectRoot(from: string): string {
