@@ -171,13 +171,8 @@ function baseUrl(env: NodeJS.ProcessEnv, port: number): string {
     }
     return `http://localhost:${port}`;
   }
-  let url: URL;
-  try {
-    url = new URL(env.BASE_URL);
-  } catch {
-    throw new Error(`BASE_URL must be an absolute http(s) URL, got "${env.BASE_URL}"`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`BASE_URL must be an absolute http(s) URL, got "${env.BASE_URL}"`);
+  const protocol = URL.canParse(env.BASE_URL) ? new URL(env.BASE_URL).protocol : undefined;
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`BASE_URL must be an absolute http(s) URL, got "${env.BASE_URL}"`);
   return env.BASE_URL.replace(/\/+$/, '');
 }
 

@@ -6,7 +6,12 @@ import { createLogger } from '../src/logger.js';
 
 const log = createLogger('silent');
 const saved = { EMBEDDED_DB: process.env.EMBEDDED_DB, MONGOMS_SYSTEM_BINARY: process.env.MONGOMS_SYSTEM_BINARY };
-afterAll(() => Object.assign(process.env, saved));
+afterAll(() => {
+  for (const [name, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
 
 describe('the embedded database', () => {
   it('is SecantusDB unless EMBEDDED_DB asks for mongod', async () => {
