@@ -1,15 +1,20 @@
 // `npm run wait-ready`: waits until the service answers /readyz (its database is reachable), for
 // scripts that start it in the background; `-- --url URL` waits for any URL to answer 2xx instead.
-// Exits 1 after --timeout seconds (default 180).
+// Exits 1 after --timeout seconds (default 900: a first start on a machine builds the embedded database).
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 
-const { values } = parseArgs({ options: { url: { type: 'string' }, timeout: { type: 'string', default: '180' } } });
+const { values } = parseArgs({ options: { url: { type: 'string' }, timeout: { type: 'string', default: '900' } } });
 const readyz = values.url ?? `${loadConfig().baseUrl}/readyz`;
 const timeoutMs = Number(values.timeout) * 1000;
 const started = Date.now();
 let last = 'no answer yet';
+let told = started;
 while (Date.now() - started < timeoutMs) {
+  if (Date.now() - told >= 30_000) {
+    told = Date.now();
+    process.stderr.write(`still waiting for ${readyz} (${last}) after ${Math.round((told - started) / 1000)} s\n`);
+  }
   try {
     const response = await fetch(readyz, { signal: AbortSignal.timeout(5000) });
     if (response.ok) {
@@ -18,7 +23,8 @@ while (Date.now() - started < timeoutMs) {
     }
     last = `${response.status}`;
   } catch (err) {
-    last = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    last = cause?.code ?? cause?.message ?? (err as Error).message;
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
 }
