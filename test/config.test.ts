@@ -31,7 +31,9 @@ describe('secrets from files', () => {
       SMART_PRIVATE_KEY_FILE: secretFile('smart.pem', 'smart-key\n'),
       MONGODB_URI_FILE: secretFile('uri', 'mongodb://user:secret@db-0,db-1,db-2/?replicaSet=rs0\n'),
       AUTH_BOOTSTRAP_CLIENTS_FILE: secretFile('clients.json', '[]\n'),
+      RECORD_ID_KEY_FILE: secretFile('record-id-key', `${'5e'.repeat(32)}\n`),
     });
+    expect(config.recordIdKey).toBe('5e'.repeat(32));
     expect(config.opinionKey.pem).toBe('opinion-key');
     expect(config.smartKey?.pem).toBe('smart-key');
     expect(config.mongodbUri).toBe('mongodb://user:secret@db-0,db-1,db-2/?replicaSet=rs0');
