@@ -119,12 +119,13 @@ async function serviceRun(run: number): Promise<ServiceRun> {
       await new Promise((r) => setTimeout(r, 50));
     }
     const readySeconds = (performance.now() - started) / 1000;
+    // The packet holds the case's request and Task (at the request's id), the records and, last, its summary.
     const packet = await json(`${base}/ServiceRequest/${created.id}/$case-packet`);
     const seconds = (performance.now() - started) / 1000;
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     const peakMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     const cpu = cpuSecondsOf(child.pid as number) + ownCpuSeconds() - cpuBefore;
-    return { seconds, readySeconds, count: packet.total + 1, peakMb, startMb, cpu };
+    return { seconds, readySeconds, count: (packet.entry ?? []).filter((e: { resource?: { id?: string; resourceType?: string } }) => e.resource?.id !== created.id && e.resource?.resourceType !== 'OperationOutcome').length, peakMb, startMb, cpu };
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
