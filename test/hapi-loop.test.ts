@@ -97,11 +97,28 @@ describe('the whole loop against HAPI FHIR', () => {
     expect(Buffer.from(await pdf.arrayBuffer()).equals(samplePdf)).toBe(true);
   }, 120_000);
 
-  it('the signed opinion lands in HAPI once though HAPI\'s first answer is lost, the order there is completed, and the case ends opinion-delivered', async () => {
+  it('a question reaches HAPI and its answer resumes the review; the signed opinion lands in HAPI once though HAPI\'s first answer is lost, the order there is completed, and the case ends opinion-delivered', async () => {
     const routed = (await service.fhir(`/Task/${taskId}`)).body;
     const accepted = await service.fhir(`/Task/${taskId}`, { method: 'PUT', body: { ...routed, status: 'accepted' }, headers: asReviewer() });
     expect(accepted.status).toBe(200);
     expect((await service.fhir(`/Task/${taskId}`, { method: 'PUT', body: { ...accepted.body, status: 'in-progress' }, headers: asReviewer() })).status).toBe(200);
+    // A question for the referrer: the case waits, the question reaches HAPI once, and the answer resumes the review.
+    const referrer = (await service.fhir(`/${routed.focus.reference}`)).body.requester;
+    const question = await service.fhir('/CommunicationRequest', {
+      body: { resourceType: 'CommunicationRequest', status: 'active', subject: routed.for, basedOn: [routed.focus], requester: { reference: `PractitionerRole/${reviewer}` }, recipient: [referrer], payload: [{ contentString: 'Was ISH done on the core biopsy?' }], authoredOn: new Date().toISOString() },
+      headers: asReviewer(),
+    });
+    expect(question.status).toBe(201);
+    expect(businessStatus((await service.fhir(`/Task/${taskId}`)).body)).toBe('awaiting-information');
+    for (const deadline = Date.now() + 60_000; (await entries(`CommunicationRequest?based-on=ServiceRequest/${orderOnEhr}`)).length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 500));
+    const asked = await entries(`CommunicationRequest?based-on=ServiceRequest/${orderOnEhr}`);
+    expect(asked.map((q) => [q.subject.reference, q.payload[0].contentString])).toEqual([[`Patient/${chart.patientId}`, 'Was ISH done on the core biopsy?']]);
+    const answered = await service.fhir('/Communication', {
+      body: { resourceType: 'Communication', status: 'completed', subject: routed.for, basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }], payload: [{ contentString: 'Yes: ISH ratio 2.4.' }], sent: new Date().toISOString() },
+    });
+    expect(answered.status).toBe(201);
+    const resumed = (await service.fhir(`/Task/${taskId}`)).body;
+    expect([resumed.status, businessStatus(resumed)]).toEqual(['in-progress', 'under-review']);
     // The delivery's transaction is done by HAPI but its answer never arrives: the retry must not make a second report.
     proxy.faults = [{ dropAnswer: true }];
     const opinion = await service.fhir('/DiagnosticReport', {
