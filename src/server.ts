@@ -103,7 +103,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
     const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl, maxAttempts: 3 });
     // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
-    const outcomes = await installOutcomes(service, institutions, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
+    const outcomes = await installOutcomes(service, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
     // The FHIR operations (operations/index.ts), each handing over to the stage that does the work.
     const operations = operationTable(conformance, { intake, routing: review.routing, opinions, delivery, bulkExport, reports: outcomes.reports });
     const poller = new Poller((onError, onRefused) => intake.pollAll(onError, onRefused), config.pollIntervalMs, log);

@@ -23,6 +23,11 @@ import { caseTypes, classOf } from './policy.js';
 /** The owning institution of a stored record, as `Organization/x`. */
 export const ownerOf = (doc: Pick<StoredResource, 'access'> | undefined): string | undefined => doc?.access?.find(isInstitutionLabel);
 
+/** The institution a case belongs to: its request's owner, as stored (`Organization/x`). */
+export async function caseOwner(repository: Repository, requestId: string): Promise<string | undefined> {
+  return ownerOf(await repository.current('ServiceRequest', requestId));
+}
+
 /** What the server knows about a write, beside the resource: never taken from the body. */
 export interface Placement {
   /** The institution the writer writes for: a referring system's, or the one retrieval fetched from. */

@@ -12,7 +12,7 @@ import { classOf } from './policy.js';
  * or one the same transaction creates (`writing`); what the stored version (`current`) already named
  * stays. A missing record and another institution's answer the same 404, naming the element but not
  * the record, so a write cannot tell them apart. The workflow's own writes (the service's gate) and a
- * request's references (on the EHR's server, see above) are not checked here.
+ * request's references (on the EHR's server, see ownership.ts) are not checked here.
  */
 export async function checkReferences(repository: Repository, gate: Gate, resource: Resource, writing: ReadonlySet<string>, current?: StoredResource): Promise<void> {
   const type = resource.resourceType;

@@ -3,7 +3,7 @@
 // patient's chart from the referring institution. Idempotent: one Task and one job per request.
 import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
-import { ownerOf } from '../access/ownership.js';
+import { caseOwner } from '../access/ownership.js';
 import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
@@ -36,7 +36,7 @@ export function requestIdentity(service: FhirService) {
  */
 export async function openCase(service: FhirService, jobs: JobQueue, institutions: Institutions, request: ServiceRequest): Promise<Task | undefined> {
   // The case is its request's institution's, and its chart comes only from that institution's server.
-  const owner = ownerOf(await service.repository.current('ServiceRequest', request.id as string));
+  const owner = await caseOwner(service.repository, request.id as string);
   const patient = await institutions.patientOf(request, owner);
   if (!patient) {
     return undefined;

@@ -4,12 +4,11 @@
 // are read afresh each time, so a hook that runs again, a retried write or a re-delivery changes
 // nothing; at start-up, changes a crash left half-applied are finished and the Tasks written since
 // the last start are looked at again (and, the first time, every case opened before the counters).
-import { ownerOf } from '../access/ownership.js';
+import { caseOwner } from '../access/ownership.js';
 import type { DiagnosticReport, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { parseSearch } from '../fhir/search/search.js';
-import type { Institutions } from '../intake/institutions.js';
 import { caseTaskOf } from '../intake/open-case.js';
 import type { Logger } from '../logger.js';
 import type { Specialties } from '../review/specialties.js';
@@ -30,7 +29,6 @@ export class CaseOutcomes {
 
   constructor(
     private readonly service: FhirService,
-    private readonly institutions: Institutions,
     private readonly specialties: Specialties,
     private readonly ledger: OutcomeLedger,
     private readonly cursors: CursorStore,
@@ -106,7 +104,7 @@ export class CaseOutcomes {
     if (!request || !hasSecondOpinionCategory(this.service.conformance, request)) return undefined;
     // The specialty routing copies to the Task; before routing, the one it will copy.
     const specialty = task.performerType?.[0]?.coding?.[0]?.code ?? this.specialties.wantedBy(request)[0]?.code;
-    const owner = ownerOf(await this.service.repository.current('ServiceRequest', request.id as string));
+    const owner = await caseOwner(this.service.repository, request.id as string);
     const requester = request.requester?.reference?.startsWith('Organization/') ? request.requester.reference : undefined;
     const reason = request.reasonCode?.flatMap((c) => c.coding ?? []).find((c) => c.code);
     return {

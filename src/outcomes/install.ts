@@ -6,7 +6,6 @@ import type { RequestHandler, Router } from 'express';
 import type { ConceptMap } from '@medplum/fhirtypes';
 import type { Connection } from 'mongoose';
 import type { FhirService } from '../fhir/interactions.js';
-import type { Institutions } from '../intake/institutions.js';
 import type { Logger } from '../logger.js';
 import { Specialties } from '../review/specialties.js';
 import type { CursorStore } from '../store/cursors.js';
@@ -25,12 +24,12 @@ export interface Outcomes {
   recover(): Promise<void>;
 }
 
-export async function installOutcomes(service: FhirService, institutions: Institutions, connection: Connection, cursors: CursorStore, access: { authenticate: RequestHandler; scope: RequestHandler }, log: Logger): Promise<Outcomes> {
+export async function installOutcomes(service: FhirService, connection: Connection, cursors: CursorStore, access: { authenticate: RequestHandler; scope: RequestHandler }, log: Logger): Promise<Outcomes> {
   const { conformance } = service;
   const map = conformance.conceptMaps.get(`${conformance.canonical}/ConceptMap/diagnosis-to-specialty`) as ConceptMap;
   const ledger = new OutcomeLedger(connection);
   await ledger.init();
-  const cases = new CaseOutcomes(service, institutions, new Specialties(map), ledger, cursors, log);
+  const cases = new CaseOutcomes(service, new Specialties(map), ledger, cursors, log);
   cases.install();
   checkOutcomeFigures(service);
   await installMeasures(service);

@@ -3,7 +3,7 @@
 // progress per type so a restarted job resumes where it stopped; a re-pull never duplicates a record.
 import { profileMeta } from '../conformance/artifacts.js';
 import { Gate } from '../access/gate.js';
-import { ownerOf } from '../access/ownership.js';
+import { caseOwner } from '../access/ownership.js';
 import { createHash } from 'node:crypto';
 import type { Bundle, CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
@@ -71,7 +71,7 @@ export async function retrieveChart(
 ): Promise<void> {
   // The chart is fetched only from a registered, active Endpoint of the case's own institution, and
   // every record fetched is that institution's, whatever it says of itself.
-  const owner = ownerOf(await service.repository.current('ServiceRequest', payload.serviceRequestId));
+  const owner = await caseOwner(service.repository, payload.serviceRequestId);
   if (!owner || (await options.institutionAt(payload.ehrBase)) !== owner) {
     await failCase(service, payload, 'endpoint-not-registered', "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server");
     return;

@@ -1,7 +1,7 @@
 // A case as the review workflow sees it: its Task, the request it fulfils, and the referring
 // institution the request came from. Read by id wherever the case's conventions allow (the Task
 // shares its request's id, see openCase).
-import { ownerOf } from '../access/ownership.js';
+import { caseOwner, ownerOf } from '../access/ownership.js';
 import type { PractitionerRole, Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { referenceKeys } from '../fhir/search/parameters.js';
@@ -44,7 +44,7 @@ export class Cases {
     const requesters = new Set([task.requester, request?.requester].map((r) => this.local(r)).filter((r): r is string => !!r));
     const organizations = new Set([...requesters].filter((r) => r.startsWith('Organization/')));
     const roles = (await this.service.repository.readMany([...requesters].filter((r) => r.startsWith('PractitionerRole/')))) as PractitionerRole[];
-    const owner = request ? ownerOf(await this.service.repository.current('ServiceRequest', request.id as string)) : undefined;
+    const owner = request ? await caseOwner(this.service.repository, request.id as string) : undefined;
     for (const organization of [...roles.map((role) => role.organization), ...(owner ? [{ reference: owner }] : [])]) {
       const local = this.local(organization);
       if (local) organizations.add(local);
@@ -58,7 +58,7 @@ export class Cases {
    * else records on this server itself.
    */
   async recordsNamedBy(request: ServiceRequest, references: Reference[]): Promise<Resource[]> {
-    const owner = ownerOf(await this.service.repository.current('ServiceRequest', request.id as string));
+    const owner = await caseOwner(this.service.repository, request.id as string);
     const place = await this.institutions.patientOf(request, owner);
     const keys = references.map((r) => (place && r.reference ? localReference(place.ehrBase, r.reference) : undefined) ?? this.local(r)).filter((k): k is string => !!k);
     // Only the case's own institution's records: a request never reads another's through what it names.
