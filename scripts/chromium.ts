@@ -28,7 +28,7 @@ if (!canInstall) {
   );
   process.exit(1);
 }
-process.stdout.write('Chromium is missing: installing Debian\'s chromium package for the analytics page test\n');
+process.stdout.write("Chromium is missing: installing Debian's chromium package for the analytics page test\n");
 if (!run('apt-get', ['update', '-qq']) || !run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium']) || !existsSync(chromiumPath)) {
   process.stderr.write('Installing chromium failed; install it by hand or set CHROMIUM_PATH\n');
   process.exit(1);

@@ -89,7 +89,9 @@ process.on('SIGTERM', () => void stop(0));
 
 /** A FHIR call; `actor` (a reference) says who acts, in FHIR's X-Provenance header, for the Task's history. */
 async function call<T = any>(method: string, url: string, body?: unknown, actor?: string): Promise<T> {
-  const provenance: Record<string, string> = actor ? { 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: actor } }] }) } : {};
+  const provenance: Record<string, string> = actor
+    ? { 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: actor } }] }) }
+    : {};
   const response = await fetch(url.startsWith('http') ? url : `${fhir}${url}`, {
     method,
     headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}`, ...provenance, ...(body ? { 'content-type': 'application/fhir+json' } : {}) },
@@ -103,7 +105,7 @@ async function call<T = any>(method: string, url: string, body?: unknown, actor?
 }
 
 async function taskWhen(id: string, ready: (task: Task) => boolean, what: string): Promise<Task> {
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
     const task = await call<Task>('GET', `/Task/${id}`);
     if (ready(task)) return task;
     if (task.status === 'failed') throw new Error(`the case failed: ${task.statusReason?.text ?? ''}`);
@@ -169,7 +171,11 @@ try {
     } else {
       step(5, `Case "${story.title}": the EHR pushes the request, naming the patient on its server`);
       const { id: _id, meta: _meta, ...order } = story.order;
-      const created = await call<Resource>('POST', '/ServiceRequest', { ...order, subject: { reference: `${ehr.base}/Patient/${story.patientId}` }, supportingInfo: story.order.supportingInfo?.map((r) => ({ reference: `${ehr.base}/${r.reference}` })) });
+      const created = await call<Resource>('POST', '/ServiceRequest', {
+        ...order,
+        subject: { reference: `${ehr.base}/Patient/${story.patientId}` },
+        supportingInfo: story.order.supportingInfo?.map((r) => ({ reference: `${ehr.base}/${r.reference}` })),
+      });
       cases.push({ story, requestId: created.id as string });
     }
     look('order on the EHR', `${ehr.base}/ServiceRequest/${onEhr.id}`);
@@ -199,17 +205,22 @@ try {
     await call<Task>('PUT', `/Task/${requestId}`, { ...accepted, status: 'in-progress' }, as);
     // The request's own references are the EHR's; the case's patient here is the Task's.
     const request = await call<Resource & { requester?: { reference?: string } }>('GET', `/ServiceRequest/${requestId}`);
-    const question = await call<Resource>('POST', '/CommunicationRequest', {
-      resourceType: 'CommunicationRequest',
-      status: 'active',
-      subject: task.for,
-      basedOn: [{ reference: `ServiceRequest/${requestId}` }],
-      about: [{ reference: `Task/${requestId}` }],
-      requester: { reference: as },
-      ...(request.requester ? { recipient: [request.requester] } : {}),
-      payload: [{ contentString: story.answer.question }],
-      authoredOn: new Date().toISOString(),
-    }, as);
+    const question = await call<Resource>(
+      'POST',
+      '/CommunicationRequest',
+      {
+        resourceType: 'CommunicationRequest',
+        status: 'active',
+        subject: task.for,
+        basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+        about: [{ reference: `Task/${requestId}` }],
+        requester: { reference: as },
+        ...(request.requester ? { recipient: [request.requester] } : {}),
+        payload: [{ contentString: story.answer.question }],
+        authoredOn: new Date().toISOString(),
+      },
+      as,
+    );
     const onHold = await call<Task>('GET', `/Task/${requestId}`);
     say(`        ${reviewer.name} asks: "${story.answer.question}" -> Task ${onHold.status}, ${code(onHold)}`);
     await call('POST', '/Communication', {
@@ -251,7 +262,10 @@ try {
       status: 'final',
       conclusion: story.answer.conclusion,
       extension: [
-        { url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: story.answer.concordance }] } },
+        {
+          url: `${canonical}/StructureDefinition/concordance`,
+          valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: story.answer.concordance }] },
+        },
         ...story.answer.recommendations.map((valueString) => ({ url: `${canonical}/StructureDefinition/recommendation`, valueString })),
       ],
     });

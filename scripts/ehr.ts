@@ -15,10 +15,19 @@ const examples: Resource[] = [
     resourceType: 'Condition',
     id: 'example-diagnosis',
     subject,
-    code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'C50.911', display: 'Malignant neoplasm of unspecified site of right female breast' }] },
+    code: {
+      coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'C50.911', display: 'Malignant neoplasm of unspecified site of right female breast' }],
+    },
     clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
   },
-  { resourceType: 'DiagnosticReport', id: 'example-pathology', status: 'final', subject, code: { text: 'Breast core biopsy, histopathology' }, conclusion: 'Invasive ductal carcinoma, grade 2; HER2 2+ by IHC.' },
+  {
+    resourceType: 'DiagnosticReport',
+    id: 'example-pathology',
+    status: 'final',
+    subject,
+    code: { text: 'Breast core biopsy, histopathology' },
+    conclusion: 'Invasive ductal carcinoma, grade 2; HER2 2+ by IHC.',
+  },
 ];
 // This repository keeps the id a resource comes with, so the example request's references resolve.
 for (const resource of examples) await ehr.repo.createResource(resource);

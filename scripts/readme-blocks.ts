@@ -31,7 +31,12 @@ export function runnableBlocks(markdown: string): RunnableBlock[] {
     if (end < 0) throw new Error(`README.md:${i + 1}: a code block that never closes`);
     if (['sh', 'bash', 'shell'].includes(fence[2]) && fence[3].split(/\s+/).includes('runnable')) {
       const marker = /^<!--\s*expect:(.*)-->\s*$/.exec(lines[i - 1] ?? '');
-      const expect = marker ? marker[1].split('|').map((t) => t.trim()).filter(Boolean) : [];
+      const expect = marker
+        ? marker[1]
+            .split('|')
+            .map((t) => t.trim())
+            .filter(Boolean)
+        : [];
       blocks.push({ line: i + 2, code: lines.slice(i + 1, end).join('\n'), expect });
     }
     i = end;
@@ -79,7 +84,7 @@ async function stopGroup(pgid: number, signal: NodeJS.Signals): Promise<void> {
   };
   if (!alive()) return;
   process.kill(-pgid, signal);
-  for (const deadline = Date.now() + 30_000; alive() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+  for (const deadline = Date.now() + 30_000; alive() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 200));
   if (alive()) process.kill(-pgid, 'SIGKILL');
 }
 

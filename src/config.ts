@@ -72,7 +72,14 @@ export interface Config {
 }
 
 /** The variables that may come from a file named by <NAME>_FILE instead. */
-export const secretVariables = ['AUTH_SIGNING_KEY', 'OPINION_SIGNING_KEY', 'SMART_PRIVATE_KEY', 'RECORD_ID_KEY', 'MONGODB_URI', 'AUTH_BOOTSTRAP_CLIENTS'] as const;
+export const secretVariables = [
+  'AUTH_SIGNING_KEY',
+  'OPINION_SIGNING_KEY',
+  'SMART_PRIVATE_KEY',
+  'RECORD_ID_KEY',
+  'MONGODB_URI',
+  'AUTH_BOOTSTRAP_CLIENTS',
+] as const;
 
 export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
   const env = withSecretFiles(given);
@@ -89,10 +96,15 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     maxBodyBytes: parseInteger(env.MAX_BODY_BYTES, 5 * 1024 * 1024, 'MAX_BODY_BYTES'),
     maxJsonDepth: parseInteger(env.MAX_JSON_DEPTH, 64, 'MAX_JSON_DEPTH'),
-    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (env.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     ratePerMinute: parseInteger(env.RATE_LIMIT_PER_MINUTE, 1200, 'RATE_LIMIT_PER_MINUTE'),
     pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
-    smartKey: env.SMART_PRIVATE_KEY ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' } : undefined,
+    smartKey: env.SMART_PRIVATE_KEY
+      ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' }
+      : undefined,
     recordIdKey: env.RECORD_ID_KEY || undefined,
     opinionKey: { pem: env.OPINION_SIGNING_KEY || undefined, keyId: env.OPINION_SIGNING_KEY_ID ?? 'opinion-1', algorithm: env.OPINION_SIGNING_ALG ?? 'ES256' },
     delivery: {
@@ -157,17 +169,24 @@ function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 function requireProductionKeys(env: NodeJS.ProcessEnv): void {
   const missing = ['AUTH_SIGNING_KEY', 'OPINION_SIGNING_KEY'].filter((name) => !env[name]);
   if (missing.length) {
-    throw new Error(`${missing.map((name) => `${name} (or ${name}_FILE)`).join(' and ')} required when NODE_ENV=production: every process must sign with the same keys, kept across restarts`);
+    throw new Error(
+      `${missing.map((name) => `${name} (or ${name}_FILE)`).join(' and ')} required when NODE_ENV=production: every process must sign with the same keys, kept across restarts`,
+    );
   }
   // The embedded database is for tests and trials (and GPL-licensed, so not in the image).
-  if (!env.MONGODB_URI) throw new Error('MONGODB_URI (or MONGODB_URI_FILE) is required when NODE_ENV=production: a MongoDB replica set, e.g. mongodb://db-0,db-1,db-2/?replicaSet=rs0');
+  if (!env.MONGODB_URI)
+    throw new Error(
+      'MONGODB_URI (or MONGODB_URI_FILE) is required when NODE_ENV=production: a MongoDB replica set, e.g. mongodb://db-0,db-1,db-2/?replicaSet=rs0',
+    );
 }
 
 /** Tokens' issuer and audience and every link the service answers derive from it, so production must name it. */
 function baseUrl(env: NodeJS.ProcessEnv, port: number): string {
   if (!env.BASE_URL) {
     if (env.NODE_ENV === 'production') {
-      throw new Error('BASE_URL is required when NODE_ENV=production: the public address clients reach the service at, e.g. https://second-opinion.example.org');
+      throw new Error(
+        'BASE_URL is required when NODE_ENV=production: the public address clients reach the service at, e.g. https://second-opinion.example.org',
+      );
     }
     return `http://localhost:${port}`;
   }

@@ -69,7 +69,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Every version written is labelled with its one owning institution, its case and its patient: what access is decided by.
     const ownership = new Ownership(service.repository, institutions, (r) => hasSecondOpinionCategory(conformance, r));
     service.repository.labeller = (resource, placement) => ownership.labelsOf(resource, placement);
-    service.hookWrites('Endpoint', async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)), async () => undefined);
+    service.hookWrites(
+      'Endpoint',
+      async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)),
+      async () => undefined,
+    );
     const audit = new AuditTrail(service.repository, conformance, config.baseUrl, log);
     const cursors = new CursorStore(database.connection);
     const attachments = new AttachmentStore(database.connection);
@@ -82,12 +86,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       leaseMs: retrieval.leaseMs,
       pollMs: retrieval.pollMs,
       maxAttempts: retrieval.maxAttempts,
-      attachments: { store: attachments, maxBytes: retrieval.attachmentMaxBytes, publicBase: config.baseUrl, extensionUrl: `${conformance.canonical}/StructureDefinition/attachment-retrieval` },
+      attachments: {
+        store: attachments,
+        maxBytes: retrieval.attachmentMaxBytes,
+        publicBase: config.baseUrl,
+        extensionUrl: `${conformance.canonical}/StructureDefinition/attachment-retrieval`,
+      },
     });
     const review = installReviewWorkflow(service, institutions, config.review);
     service.implicitCondition = requestIdentity(service);
     service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
-    const intake = new RequestIntake(service, institutions, cursors, { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: 15_000 });
+    const intake = new RequestIntake(service, institutions, cursors, {
+      attempts: retrieval.retryAttempts,
+      baseDelayMs: retrieval.retryBaseDelayMs,
+      maxDelayMs: 15_000,
+    });
     const outbox = new Outbox(models, ['DiagnosticReport', 'Communication', 'CommunicationRequest']);
     await outbox.init();
     const signer = await OpinionSigner.load(config.opinionKey, log);
@@ -101,9 +114,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     opinions.onDeliveryOwed = () => delivery.nudge();
     for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
     // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
-    const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl, maxAttempts: 3 });
+    const bulkExport = new BulkExport(service, jobs, new ExportFiles(database.connection, models), log, {
+      ...config.bulkExport,
+      baseUrl: config.baseUrl,
+      maxAttempts: 3,
+    });
     // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
-    const outcomes = await installOutcomes(service, database.connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
+    const outcomes = await installOutcomes(
+      service,
+      database.connection,
+      cursors,
+      { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') },
+      log,
+    );
     // The FHIR operations (operations/index.ts), each handing over to the stage that does the work.
     const operations = operationTable(conformance, { intake, routing: review.routing, opinions, delivery, bulkExport, reports: outcomes.reports });
     const poller = new Poller((onError, onRefused) => intake.pollAll(onError, onRefused), config.pollIntervalMs, log);
@@ -136,7 +159,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       const gate = gateOf(res, service.repository);
       gate.checkType('Binary', 'read');
       if (!stored || !(await gate.sees('Binary', stored.access))) {
-        res.status(404).type('application/fhir+json').send(JSON.stringify(notFound('No such attachment').outcome));
+        res
+          .status(404)
+          .type('application/fhir+json')
+          .send(JSON.stringify(notFound('No such attachment').outcome));
         return;
       }
       res.status(200).type(stored.contentType).setHeader('content-length', stored.length);
@@ -144,7 +170,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     app.use('/bulk', auth.authenticate, bulkExport.routes);
     app.use(outcomes.routes);
-    app.use('/fhir', auth.authenticateFhir, agentOfRequest, fhirRouter(service, operations, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }));
+    app.use(
+      '/fhir',
+      auth.authenticateFhir,
+      agentOfRequest,
+      fhirRouter(service, operations, { maxBodyBytes: config.maxBodyBytes, maxJsonDepth: config.maxJsonDepth, version, log, authorize: auth.authorizeFhir }),
+    );
     // Anything else: an OperationOutcome, never the framework's page or a stack trace.
     app.use((_req, _res, next) => next(notFound('No such endpoint: the FHIR API is at /fhir')));
     app.use(errorHandler(log));

@@ -6,7 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 import type { AccessClaims } from '../src/auth/access-tokens.js';
 import { startTestService, type FhirResponse, type TestService } from './harness.js';
-import { businessStatus, createOrganization, icd10cm, openCase, reason, registerInstitution, registerReviewer, secondOpinionRequest, snomed, specialty } from './review-cases.js';
+import {
+  businessStatus,
+  createOrganization,
+  icd10cm,
+  openCase,
+  reason,
+  registerInstitution,
+  registerReviewer,
+  secondOpinionRequest,
+  snomed,
+  specialty,
+} from './review-cases.js';
 
 type Role = 'referrer' | 'reviewer' | 'coordinator' | 'analyst' | 'admin';
 type Tenant = 'own' | 'other';
@@ -19,15 +30,19 @@ const tokens = {} as Record<Role, string>;
 let reviewerPractitioner: string;
 let northId: string;
 
-const as = (role: Role, path: string, init: { method?: string; body?: unknown } = {}): Promise<FhirResponse> => service.fhir(path, { ...init, token: tokens[role] });
+const as = (role: Role, path: string, init: { method?: string; body?: unknown } = {}): Promise<FhirResponse> =>
+  service.fhir(path, { ...init, token: tokens[role] });
 
 const communicationOf = (request: string) => ({
-  resourceType: 'Communication', status: 'completed', basedOn: [{ reference: `ServiceRequest/${request}` }], payload: [{ contentString: 'Note for the access-control test' }],
+  resourceType: 'Communication',
+  status: 'completed',
+  basedOn: [{ reference: `ServiceRequest/${request}` }],
+  payload: [{ contentString: 'Note for the access-control test' }],
 });
 
 /** Retries `probe` until it answers something, for records written just after a response (the audit trail). */
 async function eventually<T>(probe: () => Promise<T | undefined>): Promise<T> {
-  for (const deadline = Date.now() + 5_000; ; ) {
+  for (const deadline = Date.now() + 5_000; ;) {
     const found = await probe();
     if (found !== undefined || Date.now() > deadline) return found as T;
     await new Promise((r) => setTimeout(r, 100));
@@ -121,7 +136,11 @@ describe('the role x interaction x tenant matrix', () => {
 
 describe('what a restricted caller sees', () => {
   it("a referring system's searches hold its own institution's records only, totals included", async () => {
-    for (const [path, own] of [['/Task', cases.own.request], ['/ServiceRequest', cases.own.request], ['/Patient', cases.own.patient.split('/')[1]]] as const) {
+    for (const [path, own] of [
+      ['/Task', cases.own.request],
+      ['/ServiceRequest', cases.own.request],
+      ['/Patient', cases.own.patient.split('/')[1]],
+    ] as const) {
       const found = await as('referrer', path);
       expect([path, found.body.total, found.body.entry.map((e: any) => e.resource.id)]).toEqual([path, 1, [own]]);
     }
@@ -143,11 +162,18 @@ describe('what a restricted caller sees', () => {
   it('_include and _revinclude never bring in what the caller may not read', async () => {
     // No record spans two institutions: even an admin's naming both cases is refused.
     const provenance = await service.fhir('/Provenance', {
-      body: { resourceType: 'Provenance', recorded: new Date().toISOString(), target: [{ reference: `Task/${cases.own.request}` }, { reference: `Task/${cases.other.request}` }], agent: [{ who: { display: 'admin' } }] },
+      body: {
+        resourceType: 'Provenance',
+        recorded: new Date().toISOString(),
+        target: [{ reference: `Task/${cases.own.request}` }, { reference: `Task/${cases.other.request}` }],
+        agent: [{ who: { display: 'admin' } }],
+      },
     });
     expect([provenance.status, provenance.body.issue?.[0].code]).toEqual([422, 'business-rule']);
     // An order's references are the EHR's own, never checked here: naming the other tenant's patient there brings nothing in.
-    const order = await as('referrer', '/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: cases.other.patient } } });
+    const order = await as('referrer', '/ServiceRequest', {
+      body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: cases.other.patient } },
+    });
     expect(order.status).toBe(201);
     const viaInclude = await as('referrer', `/ServiceRequest?_id=${order.body.id}&_include=ServiceRequest:subject`);
     expect(viaInclude.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`)).toEqual([`ServiceRequest/${order.body.id}`]);
@@ -162,40 +188,72 @@ describe('what a restricted caller sees', () => {
     const single = await as('referrer', '/Communication', { body: communicationOf(cases.other.request) });
     expect([single.status, single.body.issue[0].code]).toEqual([404, 'not-found']);
     const bundle = await as('reviewer', '', {
-      body: { resourceType: 'Bundle', type: 'transaction', entry: [
-        { resource: communicationOf(cases.own.request), request: { method: 'POST', url: 'Communication' } },
-        { resource: communicationOf(cases.other.request), request: { method: 'POST', url: 'Communication' } },
-      ] },
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: communicationOf(cases.own.request), request: { method: 'POST', url: 'Communication' } },
+          { resource: communicationOf(cases.other.request), request: { method: 'POST', url: 'Communication' } },
+        ],
+      },
     });
     expect(bundle.status).toBe(404);
     expect(bundle.body.issue[0].expression[0]).toMatch(/^Bundle\.entry\[1\]/);
     expect((await service.fhir(`/Communication?based-on=ServiceRequest/${cases.other.request}&_summary=count`)).body.total).toBe(before);
   });
 
-  it('naming a case that does not exist answers as naming another tenant\'s does, so the answer tells nothing; a transaction may name what it creates', async () => {
+  it("naming a case that does not exist answers as naming another tenant's does, so the answer tells nothing; a transaction may name what it creates", async () => {
     for (const role of ['referrer', 'reviewer'] as const) {
       const other = await as(role, '/Communication', { body: communicationOf(cases.other.request) });
       const missing = await as(role, '/Communication', { body: communicationOf('no-such-case') });
-      expect([role, missing.status, missing.body.issue[0].code, missing.body.issue[0].details]).toEqual([role, other.status, other.body.issue[0].code, other.body.issue[0].details]);
+      expect([role, missing.status, missing.body.issue[0].code, missing.body.issue[0].details]).toEqual([
+        role,
+        other.status,
+        other.body.issue[0].code,
+        other.body.issue[0].details,
+      ]);
     }
     expect((await service.fhir('/Communication?based-on=ServiceRequest/no-such-case&_summary=count')).body.total).toBe(0);
     // A note and the request it is about, created together: the note names the request before it is stored.
     const created = await as('referrer', '', {
-      body: { resourceType: 'Bundle', type: 'transaction', entry: [
-        { fullUrl: 'urn:uuid:5b0c6a3e-0d1c-4a8e-9a51-3f0f4a1b2c3d', resource: { resourceType: 'Communication', status: 'completed', basedOn: [{ reference: 'urn:uuid:0e7f3c52-6a7b-4c0e-8d1f-2a3b4c5d6e7f' }], payload: [{ contentString: 'A note' }] }, request: { method: 'POST', url: 'Communication' } },
-        { fullUrl: 'urn:uuid:0e7f3c52-6a7b-4c0e-8d1f-2a3b4c5d6e7f', resource: { resourceType: 'ServiceRequest', status: 'draft', intent: 'proposal', subject: { reference: cases.own.patient } }, request: { method: 'POST', url: 'ServiceRequest' } },
-      ] },
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          {
+            fullUrl: 'urn:uuid:5b0c6a3e-0d1c-4a8e-9a51-3f0f4a1b2c3d',
+            resource: {
+              resourceType: 'Communication',
+              status: 'completed',
+              basedOn: [{ reference: 'urn:uuid:0e7f3c52-6a7b-4c0e-8d1f-2a3b4c5d6e7f' }],
+              payload: [{ contentString: 'A note' }],
+            },
+            request: { method: 'POST', url: 'Communication' },
+          },
+          {
+            fullUrl: 'urn:uuid:0e7f3c52-6a7b-4c0e-8d1f-2a3b4c5d6e7f',
+            resource: { resourceType: 'ServiceRequest', status: 'draft', intent: 'proposal', subject: { reference: cases.own.patient } },
+            request: { method: 'POST', url: 'ServiceRequest' },
+          },
+        ],
+      },
     });
     expect([created.status, created.body.entry?.map((e: any) => e.response.status)]).toEqual([200, ['201 Created', '201 Created']]);
   });
 
-  it("a referring system cannot submit or poll for another institution", async () => {
+  it('a referring system cannot submit or poll for another institution', async () => {
     const endpoint = (await service.fhir(`/Endpoint?organization=Organization/${northId}`)).body.entry[0].resource;
     expect((await as('referrer', `/Endpoint/${endpoint.id}/$notify`, { body: { resourceType: 'Parameters' } })).status).toBe(200);
     const southEndpoint = (await service.fhir('/Endpoint?_count=10')).body.entry.map((e: any) => e.resource).find((e: any) => e.address === ehrs[1].base);
     expect((await as('referrer', `/Endpoint/${southEndpoint.id}/$notify`, { body: { resourceType: 'Parameters' } })).status).toBe(404);
     const submit = await as('referrer', '/ServiceRequest/$submit', {
-      body: { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: southEndpoint.managingOrganization.reference } }, { name: 'serviceRequestId', valueString: 'x' }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'institution', valueReference: { reference: southEndpoint.managingOrganization.reference } },
+          { name: 'serviceRequestId', valueString: 'x' },
+        ],
+      },
     });
     expect([submit.status, submit.body.issue[0].expression]).toEqual([400, ['Parameters.parameter.institution']]);
   });
@@ -210,8 +268,15 @@ describe('who the records say acted', () => {
     const provenance = (await service.fhir(`/${accepted.body.relevantHistory.at(-1).reference}`)).body;
     expect(provenance.agent[0].who).toEqual({ reference: reviewerPractitioner });
     const other = (await service.fhir(`/Task/${cases.other.request}`)).body;
-    const byCoordinator = await service.fhir(`/Task/${other.id}`, { method: 'PUT', body: { ...other, status: 'accepted' }, headers: claim, token: tokens.coordinator });
-    expect((await service.fhir(`/${byCoordinator.body.relevantHistory.at(-1).reference}`)).body.agent[0].who).toEqual({ reference: 'Practitioner/someone-else' });
+    const byCoordinator = await service.fhir(`/Task/${other.id}`, {
+      method: 'PUT',
+      body: { ...other, status: 'accepted' },
+      headers: claim,
+      token: tokens.coordinator,
+    });
+    expect((await service.fhir(`/${byCoordinator.body.relevantHistory.at(-1).reference}`)).body.agent[0].who).toEqual({
+      reference: 'Practitioner/someone-else',
+    });
   });
 });
 
@@ -231,8 +296,18 @@ describe('the audit trail', () => {
     expect(events).toBeDefined();
     const granted = events.find((e: any) => e.outcome === '0' && e.entity?.some((x: any) => x.what?.reference === `Task/${cases.own.request}`));
     expect(granted).toMatchObject({
-      type: { code: 'rest' }, subtype: [{ code: 'read' }], action: 'R',
-      agent: [{ who: { reference: reviewerPractitioner }, altId: 'dr-onc', requestor: true, role: [{ coding: [{ code: 'reviewer' }] }], network: { address: expect.stringMatching(/127\.0\.0\.1/) } }],
+      type: { code: 'rest' },
+      subtype: [{ code: 'read' }],
+      action: 'R',
+      agent: [
+        {
+          who: { reference: reviewerPractitioner },
+          altId: 'dr-onc',
+          requestor: true,
+          role: [{ coding: [{ code: 'reviewer' }] }],
+          network: { address: expect.stringMatching(/127\.0\.0\.1/) },
+        },
+      ],
     });
     expect(granted.entity).toContainEqual(expect.objectContaining({ what: { reference: cases.own.patient }, role: expect.objectContaining({ code: '1' }) }));
     const refused = events.find((e: any) => e.outcome === '4' && e.entity?.some((x: any) => x.what?.reference === `Task/${cases.other.request}`));
@@ -256,7 +331,11 @@ describe('the audit trail', () => {
 
   it('is append-only and read by admins alone', async () => {
     const some = (await audit('_count=1')).body.entry[0].resource;
-    for (const [method, path, body] of [['POST', '/AuditEvent', { ...some, id: undefined }], ['PUT', `/AuditEvent/${some.id}`, some], ['DELETE', `/AuditEvent/${some.id}`, undefined]] as const) {
+    for (const [method, path, body] of [
+      ['POST', '/AuditEvent', { ...some, id: undefined }],
+      ['PUT', `/AuditEvent/${some.id}`, some],
+      ['DELETE', `/AuditEvent/${some.id}`, undefined],
+    ] as const) {
       const answer = await service.fhir(path, { method, body, token: tokens.admin });
       expect([method, answer.status, answer.body.issue[0].code]).toEqual([method, 405, 'not-supported']);
     }
@@ -273,15 +352,23 @@ describe('the audit trail', () => {
     expect((await service.fhir('/Task', { token: expired })).status).toBe(401);
     expect((await service.fhir('/Task', { token: null })).status).toBe(401);
     const token = await fetch(`${service.server.url}/auth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'not.a.jwt', client_id: 'nobody' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: 'not.a.jwt',
+        client_id: 'nobody',
+      }),
     });
     expect([400, 401]).toContain(token.status);
     const events = await eventually(async () => {
       const found = await audit(`outcome=4&date=ge${since}&_count=20`);
       return found.body.total >= 3 ? found.body.entry.map((e: any) => e.resource) : undefined;
     });
-    expect(events.filter((e: any) => e.type.code === 'rest' && e.outcomeDesc === '401 Unauthorized' && e.agent[0].who.display === 'unauthenticated client')).toHaveLength(2);
+    expect(
+      events.filter((e: any) => e.type.code === 'rest' && e.outcomeDesc === '401 Unauthorized' && e.agent[0].who.display === 'unauthenticated client'),
+    ).toHaveLength(2);
     expect(events.find((e: any) => e.type.code === '110114')).toMatchObject({ outcome: '4', agent: [{ altId: 'nobody' }] });
   });
 });

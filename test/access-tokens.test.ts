@@ -77,7 +77,9 @@ describe('access tokens', () => {
   it('a bad signature, alg none, HMAC with the public key, an unknown key or algorithm: 401', async () => {
     const valid = await ownToken();
     const [header, , signature] = valid.split('.');
-    const widened = Buffer.from(JSON.stringify({ iss: service.server.url, aud: service.base, sub: 'intruder', scope: 'system/*.*', exp: Math.floor(Date.now() / 1000) + 300 })).toString('base64url');
+    const widened = Buffer.from(
+      JSON.stringify({ iss: service.server.url, aud: service.base, sub: 'intruder', scope: 'system/*.*', exp: Math.floor(Date.now() / 1000) + 300 }),
+    ).toString('base64url');
     const tampered = `${header}.${widened}.${signature}`;
     const unsigned = new UnsecuredJWT({ iss: service.server.url, aud: service.base, sub: 'intruder', scope: 'system/*.*' }).setExpirationTime('5m').encode();
     // The public key, which anyone can read from the JWKS, used as an HMAC secret.
@@ -107,7 +109,17 @@ describe('access tokens', () => {
   });
 
   it('reads, searches, operations, Bundles and attachments need a token too; metadata, the SMART configuration, the JWKS and probes do not', async () => {
-    for (const [method, path] of [['GET', '/Patient'], ['GET', '/Patient/x'], ['GET', '/Patient/x/_history/1'], ['POST', '/Patient/_search'], ['POST', '/'], ['GET', '/ServiceRequest/x/$case-packet'], ['POST', '/Patient/$validate'], ['DELETE', '/Patient/x'], ['GET', '/no/such/path']]) {
+    for (const [method, path] of [
+      ['GET', '/Patient'],
+      ['GET', '/Patient/x'],
+      ['GET', '/Patient/x/_history/1'],
+      ['POST', '/Patient/_search'],
+      ['POST', '/'],
+      ['GET', '/ServiceRequest/x/$case-packet'],
+      ['POST', '/Patient/$validate'],
+      ['DELETE', '/Patient/x'],
+      ['GET', '/no/such/path'],
+    ]) {
       const answer = await service.fhir(path, { method, token: null, ...(method === 'POST' ? { body: {} } : {}) });
       expect([method, path, answer.status]).toEqual([method, path, 401]);
     }
@@ -126,7 +138,11 @@ describe('access tokens', () => {
     expect(refused.body.issue[0]).toMatchObject({ code: 'forbidden' });
     const coordinator = await ownToken({ role: 'coordinator' });
     expect((await service.fhir('/Patient?_summary=count', { token: coordinator })).status).toBe(200);
-    const register = await fetch(`${service.server.url}/auth/clients`, { method: 'POST', headers: { authorization: `Bearer ${noRole}`, 'content-type': 'application/json' }, body: '{}' });
+    const register = await fetch(`${service.server.url}/auth/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${noRole}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(register.status).toBe(403);
     expect(((await register.json()) as any).issue[0].code).toBe('forbidden');
   });
@@ -150,7 +166,17 @@ describe('an external authorization server', () => {
 
   const idpToken = (claims: JWTPayload, signer: KeyPair = key) => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ iss: issuer, aud: federated.base, sub: 'dr-ext', scope: 'user/Patient.rs', role: 'reviewer', fhirUser: 'Practitioner/ext-1', iat: now, exp: now + 300, ...claims })
+    return new SignJWT({
+      iss: issuer,
+      aud: federated.base,
+      sub: 'dr-ext',
+      scope: 'user/Patient.rs',
+      role: 'reviewer',
+      fhirUser: 'Practitioner/ext-1',
+      iat: now,
+      exp: now + 300,
+      ...claims,
+    })
       .setProtectedHeader({ alg: signer.algorithm, kid: signer.publicJwk.kid })
       .sign(signer.privateKey);
   };
@@ -169,7 +195,12 @@ describe('an external authorization server', () => {
     const impostor = await makeKeyPair('RS256', 'idp-1');
     const unknown = await makeKeyPair('RS256', 'idp-2');
     const now = Math.floor(Date.now() / 1000);
-    for (const token of [await idpToken({ aud: 'https://elsewhere.example/fhir' }), await idpToken({}, impostor), await idpToken({}, unknown), await idpToken({ exp: now - 300, iat: now - 600 })]) {
+    for (const token of [
+      await idpToken({ aud: 'https://elsewhere.example/fhir' }),
+      await idpToken({}, impostor),
+      await idpToken({}, unknown),
+      await idpToken({ exp: now - 300, iat: now - 600 }),
+    ]) {
       const answer = await federated.fhir('/Patient?_summary=count', { token });
       expect(answer.status).toBe(401);
       expect(answer.body.issue[0].code).toBe('login');

@@ -24,7 +24,19 @@ describe('a crash during an export', () => {
     const connection = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: databaseName }).asPromise();
     const repository = new Repository(createModels(connection), 'http://127.0.0.1');
     for (let start = 0; start < count; start += 1000) {
-      const batch = Array.from({ length: 1000 }, (_, k) => ({ resourceType: 'Observation', id: `obs-${start + k}`, status: 'final', code: { text: 'Heart rate' }, subject: { reference: `Patient/p-${(start + k) % 50}` }, effectiveDateTime: '2024-03-10T10:00:00Z', valueQuantity: { value: 60 + (k % 40) } }) as Resource);
+      const batch = Array.from(
+        { length: 1000 },
+        (_, k) =>
+          ({
+            resourceType: 'Observation',
+            id: `obs-${start + k}`,
+            status: 'final',
+            code: { text: 'Heart rate' },
+            subject: { reference: `Patient/p-${(start + k) % 50}` },
+            effectiveDateTime: '2024-03-10T10:00:00Z',
+            valueQuantity: { value: 60 + (k % 40) },
+          }) as Resource,
+      );
       await repository.createMany(batch, {});
     }
     const port = await freePort();
@@ -34,7 +46,11 @@ describe('a crash during an export', () => {
       running.push(child);
       return child;
     };
-    const token = await mintAccessToken(loadConfig({ BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey }), { subject: 'analyst-1', scope: 'system/*.rs', role: 'analyst' }, 3600);
+    const token = await mintAccessToken(
+      loadConfig({ BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey }),
+      { subject: 'analyst-1', scope: 'system/*.rs', role: 'analyst' },
+      3600,
+    );
     let service = await start();
     const kickOff = await fhirFetch(`http://127.0.0.1:${port}/fhir/$export?_type=Observation`, { token, headers: { prefer: 'respond-async' } });
     expect(kickOff.status).toBe(202);

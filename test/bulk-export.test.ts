@@ -15,7 +15,26 @@ let group: string;
 let beforeLast: string;
 
 /** Strings that name or reach a patient, or are free text: none may leave in a de-identified export. */
-const secrets = ['Doe', 'Roe', 'Poe', 'Jane', 'MRN-', '12 Main Street', 'Springfield', '+1-555-0100', 'jane@example.org', 'Emergency Contact', 'narrative of', 'Patient says', 'breathless since', 'Conclusion for', 'Letter for', 'https://files.example/letter', 'Reported by', 'Dr Who'];
+const secrets = [
+  'Doe',
+  'Roe',
+  'Poe',
+  'Jane',
+  'MRN-',
+  '12 Main Street',
+  'Springfield',
+  '+1-555-0100',
+  'jane@example.org',
+  'Emergency Contact',
+  'narrative of',
+  'Patient says',
+  'breathless since',
+  'Conclusion for',
+  'Letter for',
+  'https://files.example/letter',
+  'Reported by',
+  'Dr Who',
+];
 
 function patientBody(family: string, birthDate: string) {
   return {
@@ -23,7 +42,10 @@ function patientBody(family: string, birthDate: string) {
     text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">narrative of ${family}</div>` },
     identifier: [{ system: 'https://ehr.example/mrn', value: `MRN-${family}` }],
     name: [{ family, given: ['Jane'] }],
-    telecom: [{ system: 'phone', value: '+1-555-0100' }, { system: 'email', value: 'jane@example.org' }],
+    telecom: [
+      { system: 'phone', value: '+1-555-0100' },
+      { system: 'email', value: 'jane@example.org' },
+    ],
     gender: 'female',
     birthDate,
     address: [{ line: ['12 Main Street'], city: 'Springfield', postalCode: '12345' }],
@@ -38,10 +60,48 @@ async function seedPatient(label: string, family: string, birthDate: string): Pr
   expect(created.status).toBe(201);
   const subject = { reference: `Patient/${created.body.id}`, display: `Jane ${family}` };
   const records = [
-    { resourceType: 'Observation', status: 'final', subject, code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }], text: `Heart rate of ${family}` }, effectiveDateTime: '2024-03-10T10:00:00Z', valueQuantity: { value: 72, unit: '/min' }, note: [{ text: `Patient says ${family} felt dizzy` }] },
-    { resourceType: 'Observation', status: 'final', subject, code: { text: 'Symptom' }, effectiveDateTime: '2024-03-12T08:30:00+02:00', valueString: `breathless since Monday (${family})` },
-    { resourceType: 'Condition', subject, code: { coding: [{ system: 'http://snomed.info/sct', code: '254837009', display: 'Breast cancer' }] }, onsetDateTime: '2024-03-01', recordedDate: '2024-03-02', note: [{ text: `Reported by ${family}` }] },
-    { resourceType: 'DocumentReference', status: 'current', subject, description: `Letter for ${family}`, date: '2024-03-05T09:00:00Z', content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(`Letter for ${family}`).toString('base64'), url: `https://files.example/letter/${family}`, title: `Letter for ${family}` } }] },
+    {
+      resourceType: 'Observation',
+      status: 'final',
+      subject,
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }], text: `Heart rate of ${family}` },
+      effectiveDateTime: '2024-03-10T10:00:00Z',
+      valueQuantity: { value: 72, unit: '/min' },
+      note: [{ text: `Patient says ${family} felt dizzy` }],
+    },
+    {
+      resourceType: 'Observation',
+      status: 'final',
+      subject,
+      code: { text: 'Symptom' },
+      effectiveDateTime: '2024-03-12T08:30:00+02:00',
+      valueString: `breathless since Monday (${family})`,
+    },
+    {
+      resourceType: 'Condition',
+      subject,
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '254837009', display: 'Breast cancer' }] },
+      onsetDateTime: '2024-03-01',
+      recordedDate: '2024-03-02',
+      note: [{ text: `Reported by ${family}` }],
+    },
+    {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject,
+      description: `Letter for ${family}`,
+      date: '2024-03-05T09:00:00Z',
+      content: [
+        {
+          attachment: {
+            contentType: 'text/plain',
+            data: Buffer.from(`Letter for ${family}`).toString('base64'),
+            url: `https://files.example/letter/${family}`,
+            title: `Letter for ${family}`,
+          },
+        },
+      ],
+    },
   ];
   const ids = [];
   for (const record of records) {
@@ -61,7 +121,7 @@ async function kickOff(path: string, token: string, headers: Record<string, stri
 /** Polls the status URL until the manifest comes; answers it with every 202's X-Progress seen before. */
 async function manifestOf(statusUrl: string, token: string): Promise<{ manifest: any; progress: string[] }> {
   const progress: string[] = [];
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     const response = await fetch(statusUrl, { headers: { authorization: `Bearer ${token}` } });
     if (response.status === 200) {
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -87,7 +147,10 @@ async function exportOf(path: string, token: string): Promise<{ manifest: any; p
     expect(file.headers.get('content-type')).toMatch(/^application\/fhir\+ndjson/);
     const body = await file.text();
     text += body;
-    const lines = body.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    const lines = body
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
     expect(lines).toHaveLength(output.count);
     expect(lines.every((r) => r.resourceType === output.type)).toBe(true);
     byType[output.type] = [...(byType[output.type] ?? []), ...lines];
@@ -102,7 +165,12 @@ beforeAll(async () => {
   await seedPatient('a', 'Doe', '1964-07-12');
   await seedPatient('b', 'Roe', '1971-01-30');
   const created = await service.fhir('/Group', {
-    body: { resourceType: 'Group', type: 'person', actual: true, member: [{ entity: { reference: `Patient/${patients.a.id}` } }, { entity: { reference: `Patient/${patients.b.id}` } }] },
+    body: {
+      resourceType: 'Group',
+      type: 'person',
+      actual: true,
+      member: [{ entity: { reference: `Patient/${patients.a.id}` } }, { entity: { reference: `Patient/${patients.b.id}` } }],
+    },
   });
   expect(created.status).toBe(201);
   group = created.body.id;
@@ -125,7 +193,11 @@ describe('kick-off, status and files', () => {
     expect(manifest.requiresAccessToken).toBe(true);
     expect(manifest.error).toEqual([]);
     // Three patients and six observations, at most three resources a file.
-    expect(manifest.output.map((o: any) => [o.type, o.count])).toEqual([['Patient', 3], ['Observation', 3], ['Observation', 3]]);
+    expect(manifest.output.map((o: any) => [o.type, o.count])).toEqual([
+      ['Patient', 3],
+      ['Observation', 3],
+      ['Observation', 3],
+    ]);
     expect(new Set(manifest.output.map((o: any) => o.url)).size).toBe(3);
     // Identified: the resources as stored.
     expect(byType.Patient.map((p) => p.id).sort()).toEqual([patients.a.id, patients.b.id, patients.c.id].sort());
@@ -137,7 +209,10 @@ describe('kick-off, status and files', () => {
     const all = await exportOf('/$export?deidentify=false&_outputFormat=application/fhir%2Bndjson', coordinator);
     expect(Object.keys(all.byType).sort()).toEqual(['Condition', 'DocumentReference', 'Group', 'Measure', 'Observation', 'Patient']);
     const since = await exportOf(`/$export?deidentify=false&_outputFormat=ndjson&_since=${encodeURIComponent(beforeLast)}`, coordinator);
-    const exported = Object.values(since.byType).flat().map((r) => `${r.resourceType}/${r.id}`).sort();
+    const exported = Object.values(since.byType)
+      .flat()
+      .map((r) => `${r.resourceType}/${r.id}`)
+      .sort();
     expect(exported).toEqual([`Patient/${patients.c.id}`, ...patients.c.records].sort());
     expect((await kickOff('/$export?_outputFormat=application/ndjson', analyst)).status).toBe(202);
   });
@@ -145,7 +220,10 @@ describe('kick-off, status and files', () => {
   it("a Group's export holds its members and their records only", async () => {
     const { byType, manifest } = await exportOf(`/Group/${group}/$export?deidentify=false`, coordinator);
     expect(manifest.request).toBe(`${service.base}/Group/${group}/$export?deidentify=false`);
-    const exported = Object.values(byType).flat().map((r) => `${r.resourceType}/${r.id}`).sort();
+    const exported = Object.values(byType)
+      .flat()
+      .map((r) => `${r.resourceType}/${r.id}`)
+      .sort();
     expect(exported).toEqual([`Patient/${patients.a.id}`, ...patients.a.records, `Patient/${patients.b.id}`, ...patients.b.records].sort());
     const typed = await exportOf(`/Group/${group}/$export?_type=Condition`, analyst);
     expect(Object.keys(typed.byType)).toEqual(['Condition']);
@@ -153,13 +231,28 @@ describe('kick-off, status and files', () => {
   });
 
   it('Patient level: every patient and the records that name one; a record about no patient stays out', async () => {
-    const aboutNoPatient = await service.fhir('/Observation', { body: { resourceType: 'Observation', status: 'final', code: { text: 'Group tally' }, subject: { reference: `Group/${group}` }, valueQuantity: { value: 2 } } });
+    const aboutNoPatient = await service.fhir('/Observation', {
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'Group tally' },
+        subject: { reference: `Group/${group}` },
+        valueQuantity: { value: 2 },
+      },
+    });
     expect(aboutNoPatient.status).toBe(201);
     try {
       const { byType, manifest } = await exportOf('/Patient/$export?deidentify=false', coordinator);
       expect(manifest.request).toBe(`${service.base}/Patient/$export?deidentify=false`);
-      const exported = Object.values(byType).flat().map((r) => `${r.resourceType}/${r.id}`).sort();
-      expect(exported).toEqual(Object.values(patients).flatMap((p) => [`Patient/${p.id}`, ...p.records]).sort());
+      const exported = Object.values(byType)
+        .flat()
+        .map((r) => `${r.resourceType}/${r.id}`)
+        .sort();
+      expect(exported).toEqual(
+        Object.values(patients)
+          .flatMap((p) => [`Patient/${p.id}`, ...p.records])
+          .sort(),
+      );
       const typed = await exportOf('/Patient/$export?_type=Observation', analyst);
       expect(typed.manifest.output.map((o: any) => o.type)).toEqual(['Observation', 'Observation']);
       expect(Object.values(typed.byType).flat()).toHaveLength(6);
@@ -180,7 +273,10 @@ describe('kick-off, status and files', () => {
     expect(system.byType.Condition).toHaveLength(3);
     const either = encodeURIComponent('Observation?code=http://loinc.org|8867-4,Observation?date=ge2024-03-11');
     expect(Object.values((await exportOf(`/$export?_type=Observation&_typeFilter=${either}`, analyst)).byType).flat()).toHaveLength(6);
-    const members = await exportOf(`/Group/${group}/$export?_type=Patient,Observation&_typeFilter=${heartRate}&_typeFilter=${encodeURIComponent('Patient?birthdate=lt1970')}&deidentify=false`, coordinator);
+    const members = await exportOf(
+      `/Group/${group}/$export?_type=Patient,Observation&_typeFilter=${heartRate}&_typeFilter=${encodeURIComponent('Patient?birthdate=lt1970')}&deidentify=false`,
+      coordinator,
+    );
     expect(members.byType.Patient.map((p) => p.id)).toEqual([patients.a.id]);
     expect(members.byType.Observation.map((o) => o.subject.reference).sort()).toEqual([`Patient/${patients.a.id}`, `Patient/${patients.b.id}`].sort());
   });
@@ -193,7 +289,11 @@ describe('kick-off, status and files', () => {
     expect(patient.meta.tag).toContainEqual(expect.objectContaining({ code: 'SUBSETTED' }));
     // Observation: value[x] and subject as asked, status and code because R4 requires them.
     for (const observation of byType.Observation) {
-      expect(Object.keys(observation).filter((k) => !['id', 'meta', 'resourceType'].includes(k)).sort()).toEqual(['code', 'status', 'subject', observation.valueQuantity ? 'valueQuantity' : 'valueString'].sort());
+      expect(
+        Object.keys(observation)
+          .filter((k) => !['id', 'meta', 'resourceType'].includes(k))
+          .sort(),
+      ).toEqual(['code', 'status', 'subject', observation.valueQuantity ? 'valueQuantity' : 'valueString'].sort());
     }
     // De-identification still applies to what is kept.
     const deidentified = await exportOf('/$export?_type=Patient&_elements=birthDate,name', analyst);
@@ -201,7 +301,14 @@ describe('kick-off, status and files', () => {
   });
 
   it('a POST kick-off takes its parameters in a Parameters body', async () => {
-    const body = { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient' }, { name: '_elements', valueString: 'gender' }, { name: 'deidentify', valueBoolean: false }] };
+    const body = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: '_type', valueString: 'Patient' },
+        { name: '_elements', valueString: 'gender' },
+        { name: 'deidentify', valueBoolean: false },
+      ],
+    };
     const started = await service.fhir('/Patient/$export', { method: 'POST', token: coordinator, headers: prefer, body });
     expect(started.status).toBe(202);
     const { manifest } = await manifestOf(started.headers.get('content-location') as string, coordinator);
@@ -270,15 +377,20 @@ describe('retention', () => {
       const files = connection.collection('exports.files');
       expect(await files.countDocuments({ 'metadata.job': statusUrl.split('/').pop() })).toBe(1);
       // An ended export is kept among the ended jobs, not among the work to do that workers poll.
-      expect([await connection.collection('jobs').countDocuments({ kind: 'bulk-export' }), await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' })]).toEqual([0, 1]);
+      expect([
+        await connection.collection('jobs').countDocuments({ kind: 'bulk-export' }),
+        await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' }),
+      ]).toEqual([0, 1]);
 
       // The header is to the second; the export expires within the second after it.
       await new Promise((r) => setTimeout(r, expires - Date.now() + 1100));
       // Past its time the export is gone for its caller at once, and the worker deletes it within a poll or two.
       for (const url of [statusUrl, manifest.output[0].url]) expect((await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
       const left = async (): Promise<number> =>
-        (await files.countDocuments({})) + (await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })) + (await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' }));
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await left()) > 0; ) await new Promise((r) => setTimeout(r, 200));
+        (await files.countDocuments({})) +
+        (await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })) +
+        (await connection.collection('jobs_ended').countDocuments({ kind: 'bulk-export' }));
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await left()) > 0;) await new Promise((r) => setTimeout(r, 200));
       expect(await files.countDocuments({})).toBe(0);
       expect(await connection.collection('exports.chunks').countDocuments({})).toBe(0);
       expect(await connection.collection('jobs').countDocuments({ kind: 'bulk-export' })).toBe(0);
@@ -314,7 +426,7 @@ describe('de-identification', () => {
     expect(heartRate.valueQuantity).toEqual({ value: 72, unit: '/min' });
   });
 
-  it("one hashed id per patient across its records in one export, another in the next; dates moved by one offset per patient", async () => {
+  it('one hashed id per patient across its records in one export, another in the next; dates moved by one offset per patient', async () => {
     const first = await exportOf(`/Group/${group}/$export`, analyst);
     const second = await exportOf(`/Group/${group}/$export`, analyst);
     const offsets: number[] = [];
@@ -353,7 +465,11 @@ describe('refusals', () => {
   it('by role: analysts never identified; reviewers and referrer systems not at all; coordinators may ask for identified output', async () => {
     const reviewer = await service.mintToken({ subject: 'reviewer-1', scope: 'system/*.rs', role: 'reviewer' });
     const referrer = await service.mintToken({ subject: 'ehr-1', scope: 'system/*.*', role: 'referrer-system', institution: 'Organization/x' });
-    for (const [token, path, expression] of [[analyst, '/$export?deidentify=false', 'deidentify'], [reviewer, '/$export', undefined], [referrer, `/Group/${group}/$export`, undefined]] as const) {
+    for (const [token, path, expression] of [
+      [analyst, '/$export?deidentify=false', 'deidentify'],
+      [reviewer, '/$export', undefined],
+      [referrer, `/Group/${group}/$export`, undefined],
+    ] as const) {
       const refused = await kickOff(path, token);
       expect(refused.status).toBe(403);
       expect(refused.body.issue[0].code).toBe('forbidden');
@@ -391,6 +507,7 @@ describe('refusals', () => {
   it('the CapabilityStatement lists the export at system level, on Patient and on Group', async () => {
     const metadata = (await service.fhir('/metadata', { token: null })).body;
     expect(metadata.rest[0].operation.map((o: any) => o.name)).toContain('export');
-    for (const type of ['Group', 'Patient']) expect(metadata.rest[0].resource.find((r: any) => r.type === type).operation.map((o: any) => o.name)).toContain('export');
+    for (const type of ['Group', 'Patient'])
+      expect(metadata.rest[0].resource.find((r: any) => r.type === type).operation.map((o: any) => o.name)).toContain('export');
   });
 });

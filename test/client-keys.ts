@@ -13,13 +13,22 @@ export interface KeyPair {
   publicJwk: JWK;
 }
 
-export async function makeKeyPair(algorithm: 'RS384' | 'ES384' | 'RS256' | 'ES256', kid = `${algorithm.toLowerCase()}-${randomUUID().slice(0, 8)}`): Promise<KeyPair> {
+export async function makeKeyPair(
+  algorithm: 'RS384' | 'ES384' | 'RS256' | 'ES256',
+  kid = `${algorithm.toLowerCase()}-${randomUUID().slice(0, 8)}`,
+): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair(algorithm);
   return { algorithm, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: algorithm, use: 'sig' } };
 }
 
 /** A SMART Backend Services client assertion: iss = sub = the client, aud = the token endpoint, a fresh jti, four minutes; `claims` overrides any. */
-export async function clientAssertion(key: KeyPair, clientId: string, tokenUrl: string, claims: JWTPayload = {}, header: Record<string, unknown> = {}): Promise<string> {
+export async function clientAssertion(
+  key: KeyPair,
+  clientId: string,
+  tokenUrl: string,
+  claims: JWTPayload = {},
+  header: Record<string, unknown> = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ iss: clientId, sub: clientId, aud: tokenUrl, jti: randomUUID(), exp: now + 240, iat: now, ...claims })
     .setProtectedHeader({ alg: key.algorithm, kid: key.publicJwk.kid, typ: 'JWT', ...header })

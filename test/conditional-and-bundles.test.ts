@@ -65,7 +65,11 @@ describe('transaction and batch Bundles', () => {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:0f3b6d2a-0000-4000-8000-000000000001', resource: { resourceType: 'Patient', name: [{ family: 'Bundled' }] }, request: { method: 'POST', url: 'Patient' } },
+        {
+          fullUrl: 'urn:uuid:0f3b6d2a-0000-4000-8000-000000000001',
+          resource: { resourceType: 'Patient', name: [{ family: 'Bundled' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
         {
           fullUrl: 'urn:uuid:0f3b6d2a-0000-4000-8000-000000000002',
           resource: { ...order('TX-1'), subject: { reference: 'urn:uuid:0f3b6d2a-0000-4000-8000-000000000001' } },

@@ -44,12 +44,16 @@ describe('secrets from files', () => {
   test('a secret given twice, a missing file or an empty one stops the start with the variable named', () => {
     const file = secretFile('twice.pem', 'key');
     expect(() => loadConfig({ AUTH_SIGNING_KEY: 'key', AUTH_SIGNING_KEY_FILE: file })).toThrow('AUTH_SIGNING_KEY and AUTH_SIGNING_KEY_FILE are both set');
-    expect(() => loadConfig({ OPINION_SIGNING_KEY_FILE: path.join(dir, 'absent.pem') })).toThrow(/OPINION_SIGNING_KEY_FILE names .*absent\.pem, which cannot be read \(ENOENT\)/);
+    expect(() => loadConfig({ OPINION_SIGNING_KEY_FILE: path.join(dir, 'absent.pem') })).toThrow(
+      /OPINION_SIGNING_KEY_FILE names .*absent\.pem, which cannot be read \(ENOENT\)/,
+    );
     expect(() => loadConfig({ SMART_PRIVATE_KEY_FILE: secretFile('empty.pem', '\n') })).toThrow(/SMART_PRIVATE_KEY_FILE names .*empty\.pem, which is empty/);
   });
 
   test("a file's content never appears in an error", () => {
-    expect(() => loadConfig({ MONGODB_URI_FILE: secretFile('uri-twice', 'mongodb://user:hunter2@db/'), MONGODB_URI: 'mongodb://db/' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+    expect(() => loadConfig({ MONGODB_URI_FILE: secretFile('uri-twice', 'mongodb://user:hunter2@db/'), MONGODB_URI: 'mongodb://db/' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
   });
 });
 
@@ -62,12 +66,18 @@ describe('production', () => {
   });
 
   test('the signing keys are required: replicas and restarts must share them', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', MONGODB_URI: keys.MONGODB_URI })).toThrow('AUTH_SIGNING_KEY (or AUTH_SIGNING_KEY_FILE) and OPINION_SIGNING_KEY (or OPINION_SIGNING_KEY_FILE) required when NODE_ENV=production');
-    expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', AUTH_SIGNING_KEY: 'auth-key', MONGODB_URI: keys.MONGODB_URI })).toThrow(/^OPINION_SIGNING_KEY \(or OPINION_SIGNING_KEY_FILE\) required/);
+    expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', MONGODB_URI: keys.MONGODB_URI })).toThrow(
+      'AUTH_SIGNING_KEY (or AUTH_SIGNING_KEY_FILE) and OPINION_SIGNING_KEY (or OPINION_SIGNING_KEY_FILE) required when NODE_ENV=production',
+    );
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', AUTH_SIGNING_KEY: 'auth-key', MONGODB_URI: keys.MONGODB_URI }),
+    ).toThrow(/^OPINION_SIGNING_KEY \(or OPINION_SIGNING_KEY_FILE\) required/);
   });
 
   test('a MongoDB replica set is required: the embedded database is not for production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', ...keys, MONGODB_URI: '' })).toThrow(/^MONGODB_URI \(or MONGODB_URI_FILE\) is required when NODE_ENV=production/);
+    expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', ...keys, MONGODB_URI: '' })).toThrow(
+      /^MONGODB_URI \(or MONGODB_URI_FILE\) is required when NODE_ENV=production/,
+    );
   });
 });
 

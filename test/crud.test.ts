@@ -75,7 +75,8 @@ describe('create, read, update, delete', () => {
 
   it('lets one of several writers at once update a version: the others get 412 (If-Match) or a version of their own, none is lost', async () => {
     const created = (await service.fhir('/Patient', { body: patient })).body;
-    const put = (birthDate: string, headers: Record<string, string> = {}) => service.fhir(`/Patient/${created.id}`, { method: 'PUT', headers, body: { ...created, birthDate } });
+    const put = (birthDate: string, headers: Record<string, string> = {}) =>
+      service.fhir(`/Patient/${created.id}`, { method: 'PUT', headers, body: { ...created, birthDate } });
     for (let round = 0; round < 4; round++) {
       const version = (await service.fhir(`/Patient/${created.id}`)).body.meta.versionId;
       const answers = await Promise.all(Array.from({ length: 5 }, (_, k) => put(`1970-0${round + 1}-0${k + 1}`, { 'if-match': `W/"${version}"` })));
@@ -135,7 +136,13 @@ describe('create, read, update, delete', () => {
     for (const resource of [
       { resourceType: 'Condition', subject, code: { text: 'Invasive ductal carcinoma' } },
       { resourceType: 'Observation', status: 'final', code: { text: 'HER2' }, subject },
-      { resourceType: 'Endpoint', status: 'active', connectionType: { code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR' }], address: 'https://ehr.example/fhir' },
+      {
+        resourceType: 'Endpoint',
+        status: 'active',
+        connectionType: { code: 'hl7-fhir-rest' },
+        payloadType: [{ text: 'FHIR' }],
+        address: 'https://ehr.example/fhir',
+      },
       { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject },
     ]) {
       const res = await service.fhir(`/${resource.resourceType}`, { body: resource });

@@ -7,7 +7,10 @@ import { freePort } from '../src/database/local-server.js';
 
 async function demo(env: Record<string, string>): Promise<{ port: number; output: string; code: unknown }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/scripts/demo.js', '--exit'], { env: { ...process.env, PORT: String(port), LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['dist/scripts/demo.js', '--exit'], {
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));

@@ -105,7 +105,15 @@ describe('the Kubernetes manifests', () => {
   const one = (kind: string, name: string) => manifests.find(({ resource }) => resource.kind === kind && resource.metadata.name === name)?.resource;
 
   it("are each valid against the Kubernetes API's schema for their kind, which catches a wrong type", () => {
-    expect(manifests.map(({ resource }) => resource.kind).sort()).toEqual(['Deployment', 'Job', 'NetworkPolicy', 'Secret', 'Service', 'Service', 'StatefulSet']);
+    expect(manifests.map(({ resource }) => resource.kind).sort()).toEqual([
+      'Deployment',
+      'Job',
+      'NetworkPolicy',
+      'Secret',
+      'Service',
+      'Service',
+      'StatefulSet',
+    ]);
     for (const { file, resource } of manifests) {
       expect([file, resource.kind, resource.apiVersion]).toEqual([file, resource.kind, new (models[resource.kind] as any)({}).apiVersion]);
       expect(() => new models[resource.kind](resource).validate()).not.toThrow();

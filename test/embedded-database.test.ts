@@ -31,7 +31,9 @@ describe('the embedded database', () => {
       () => undefined,
       (err: Error) => err.message,
     );
-    expect(failure).toMatch(/^EMBEDDED_DB=mongod, and no mongod could be started: .*\/nonexistent\/mongod.*\. Set MONGOMS_SYSTEM_BINARY to a mongod binary, set MONGODB_URI, or unset EMBEDDED_DB for SecantusDB\.$/);
+    expect(failure).toMatch(
+      /^EMBEDDED_DB=mongod, and no mongod could be started: .*\/nonexistent\/mongod.*\. Set MONGOMS_SYSTEM_BINARY to a mongod binary, set MONGODB_URI, or unset EMBEDDED_DB for SecantusDB\.$/,
+    );
     expect(failure).not.toContain('\n');
     expect(failure).not.toMatch(/Details:/);
   });

@@ -61,11 +61,19 @@ describe('errors are OperationOutcomes and change nothing', () => {
     const badDate = await service.fhir('/Patient', { body: { resourceType: 'Patient', birthDate: '02/04/1970' } });
     expectOutcome(badDate, 422);
     expect(badDate.body.issue[0].expression).toEqual(['Patient.birthDate']);
-    const badStatus = await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'bogus', intent: 'order', subject: { reference: 'Patient/1' } } });
+    const badStatus = await service.fhir('/ServiceRequest', {
+      body: { resourceType: 'ServiceRequest', status: 'bogus', intent: 'order', subject: { reference: 'Patient/1' } },
+    });
     expectOutcome(badStatus, 422);
     expect(badStatus.body.issue[0].expression).toEqual(['ServiceRequest.status']);
     const badContained = await service.fhir('/ServiceRequest', {
-      body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: '#p' }, contained: [{ resourceType: 'Patient', id: 'p', gender: 'robot' }] },
+      body: {
+        resourceType: 'ServiceRequest',
+        status: 'active',
+        intent: 'order',
+        subject: { reference: '#p' },
+        contained: [{ resourceType: 'Patient', id: 'p', gender: 'robot' }],
+      },
     });
     expectOutcome(badContained, 422);
     expect(badContained.body.issue[0].expression).toEqual(['ServiceRequest.contained[0].gender']);

@@ -42,10 +42,15 @@ afterAll(async () => {
 
 async function readyTask(orderId: string): Promise<any> {
   const created = await service.fhir('/ServiceRequest', {
-    body: { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehr.base}/Patient/${patientId}` }, supportingInfo: undefined },
+    body: {
+      ...example,
+      identifier: [{ system: 'https://ehr.example/orders', value: orderId }],
+      subject: { reference: `${ehr.base}/Patient/${patientId}` },
+      supportingInfo: undefined,
+    },
   });
   expect(created.status).toBe(201);
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     const task = (await service.fhir(`/Task/${created.body.id}`)).body;
     if (recordsIn.includes(task.businessStatus.coding[0].code) || task.status === 'failed' || Date.now() > deadline) return task;
     await new Promise((r) => setTimeout(r, 100));
@@ -53,7 +58,8 @@ async function readyTask(orderId: string): Promise<any> {
 }
 
 const letter = (documents: any[], description: string) => documents.find((d) => d.description === description).content[0].attachment;
-const retrieval = (attachment: any) => Object.fromEntries(attachment.extension.find((e: any) => e.url === retrievalExtension).extension.map((e: any) => [e.url, Object.values(e)[1]]));
+const retrieval = (attachment: any) =>
+  Object.fromEntries(attachment.extension.find((e: any) => e.url === retrievalExtension).extension.map((e: any) => [e.url, Object.values(e)[1]]));
 
 describe('a referring EHR that offers Patient/$everything', () => {
   it('is asked for the chart with $everything, page by page, instead of one search per record type', async () => {
@@ -92,9 +98,13 @@ describe('a referring EHR that offers Patient/$everything', () => {
     expect(retrieval(elsewhere)).toMatchObject({ status: 'skipped', reason: 'not a Binary on the institution’s FHIR server' });
     expect(elsewhere.url).toBe('https://documents.elsewhere.example/letter.pdf');
 
-    const histology = (await service.fhir(`/DiagnosticReport?subject=${task.for.reference}&_count=50`)).body.entry.map((e: any) => e.resource).find((r: any) => r.presentedForm);
+    const histology = (await service.fhir(`/DiagnosticReport?subject=${task.for.reference}&_count=50`)).body.entry
+      .map((e: any) => e.resource)
+      .find((r: any) => r.presentedForm);
     expect(retrieval(histology.presentedForm[0]).status).toBe('stored');
-    expect(await (await fetch(histology.presentedForm[0].url, { headers: { authorization: `Bearer ${service.token}` } })).text()).toMatch(/invasive ductal carcinoma/);
+    expect(await (await fetch(histology.presentedForm[0].url, { headers: { authorization: `Bearer ${service.token}` } })).text()).toMatch(
+      /invasive ductal carcinoma/,
+    );
 
     const packet = await service.fhir(`/ServiceRequest/${task.focus.reference.split('/')[1]}/$case-packet`);
     const summary = packet.body.entry.at(-1).resource.issue.find((i: any) => i.expression[0] === 'Attachment');
@@ -104,7 +114,12 @@ describe('a referring EHR that offers Patient/$everything', () => {
 
   it('a re-pull asks $everything only for what changed and fetches no attachment twice', async () => {
     const before = ehr.requests.length;
-    await ehr.repo.createResource({ resourceType: 'Observation', status: 'final', code: { text: 'New result' }, subject: { reference: `Patient/${patientId}` } });
+    await ehr.repo.createResource({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'New result' },
+      subject: { reference: `Patient/${patientId}` },
+    });
     const task = await readyTask('EVERYTHING-3');
     expect(recordsIn).toContain(task.businessStatus.coding[0].code);
     const calls = ehr.requests.slice(before);

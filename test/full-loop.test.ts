@@ -7,7 +7,18 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { startTestService, type TestService } from './harness.js';
-import { businessStatus, createOrganization, icd10cm, openCase, reason, registerInstitution, registerReviewer, secondOpinionRequest, specialty, taskWhen } from './review-cases.js';
+import {
+  businessStatus,
+  createOrganization,
+  icd10cm,
+  openCase,
+  reason,
+  registerInstitution,
+  registerReviewer,
+  secondOpinionRequest,
+  specialty,
+  taskWhen,
+} from './review-cases.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedAttachments, seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -25,9 +36,20 @@ beforeAll(async () => {
   patientId = await seedPatient(ehr.repo, 20);
   await seedAttachments(ehr.repo, patientId, [2000]);
   proxy = await startFaultProxy(ehr.base);
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '100', DELIVERY_RETRY_MAX_MS: '400', OUTBOUND_RETRY_BASE_MS: '10' });
+  service = await startTestService({
+    RETRIEVAL_POLL_MS: '100',
+    DELIVERY_POLL_MS: '100',
+    DELIVERY_RETRY_BASE_MS: '100',
+    DELIVERY_RETRY_MAX_MS: '400',
+    OUTBOUND_RETRY_BASE_MS: '10',
+  });
   await registerInstitution(service, 'Referring Hospital', proxy.base);
-  reviewer = await registerReviewer(service, { name: 'Oncologist', organizationId: await createOrganization(service, 'Second Opinion Centre'), specialty: specialty.oncology, capacity: 3 });
+  reviewer = await registerReviewer(service, {
+    name: 'Oncologist',
+    organizationId: await createOrganization(service, 'Second Opinion Centre'),
+    specialty: specialty.oncology,
+    capacity: 3,
+  });
 });
 afterAll(async () => {
   await service?.stop();
@@ -56,7 +78,15 @@ describe('the whole loop', () => {
     expect(started.status).toBe(200);
     const request = (await service.fhir(`/ServiceRequest/${requestId}`)).body;
     const question = await service.fhir('/CommunicationRequest', {
-      body: { resourceType: 'CommunicationRequest', status: 'active', subject: routed.for, basedOn: [{ reference: `ServiceRequest/${requestId}` }], requester: { reference: `PractitionerRole/${reviewer}` }, recipient: [request.requester], payload: [{ contentString: 'Was ISH done on the biopsy?' }] },
+      body: {
+        resourceType: 'CommunicationRequest',
+        status: 'active',
+        subject: routed.for,
+        basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+        requester: { reference: `PractitionerRole/${reviewer}` },
+        recipient: [request.requester],
+        payload: [{ contentString: 'Was ISH done on the biopsy?' }],
+      },
       headers: headersOf(),
     });
     expect(question.status).toBe(201);
@@ -64,7 +94,9 @@ describe('the whole loop', () => {
     expect([waiting.status, businessStatus(waiting)]).toEqual(['on-hold', 'awaiting-information']);
     const asked = await (async () => {
       for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-        const found = (await onEhr(`CommunicationRequest?subject=Patient/${patientId}`)).filter((q) => q.payload?.[0]?.contentString === 'Was ISH done on the biopsy?');
+        const found = (await onEhr(`CommunicationRequest?subject=Patient/${patientId}`)).filter(
+          (q) => q.payload?.[0]?.contentString === 'Was ISH done on the biopsy?',
+        );
         if (found.length) return found;
       }
       return [];
@@ -73,7 +105,16 @@ describe('the whole loop', () => {
 
     // 3. The referrer answers; the case is back under review, and the thread reads in order.
     const answer = await service.fhir('/Communication', {
-      body: { resourceType: 'Communication', status: 'completed', subject: routed.for, basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }], sender: request.requester, recipient: [{ reference: `PractitionerRole/${reviewer}` }], sent: new Date().toISOString(), payload: [{ contentString: 'No; blocks can be sent.' }] },
+      body: {
+        resourceType: 'Communication',
+        status: 'completed',
+        subject: routed.for,
+        basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }],
+        sender: request.requester,
+        recipient: [{ reference: `PractitionerRole/${reviewer}` }],
+        sent: new Date().toISOString(),
+        payload: [{ contentString: 'No; blocks can be sent.' }],
+      },
     });
     expect(answer.status).toBe(201);
     const resumed = await taskWhen(service, routed.id, (t) => t.status === 'in-progress');
@@ -85,14 +126,27 @@ describe('the whole loop', () => {
     proxy.every = 0;
     proxy.faults = [{ status: 503 }, { status: 503 }, { drop: true }, { status: 503 }, { status: 503 }, { status: 502 }];
     const opinion = await service.fhir('/DiagnosticReport', {
-      body: { ...finalExample, subject: routed.for, basedOn: [{ reference: `ServiceRequest/${requestId}` }], conclusion: 'HER2 positive on ISH: add trastuzumab.', extension: [{ url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: 'treatment-changed' }] } }] },
+      body: {
+        ...finalExample,
+        subject: routed.for,
+        basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+        conclusion: 'HER2 positive on ISH: add trastuzumab.',
+        extension: [
+          {
+            url: `${canonical}/StructureDefinition/concordance`,
+            valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: 'treatment-changed' }] },
+          },
+        ],
+      },
       headers: headersOf(),
     });
     expect(opinion.status).toBe(201);
     const done = await taskWhen(service, routed.id, (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t) ?? ''));
     expect([done.status, businessStatus(done)]).toEqual(['completed', 'opinion-delivered']);
     expect(proxy.faults).toHaveLength(0);
-    const chart = (await onEhr(`DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).filter((r) => r.identifier?.some((i: any) => i.value === opinion.body.id));
+    const chart = (await onEhr(`DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).filter((r) =>
+      r.identifier?.some((i: any) => i.value === opinion.body.id),
+    );
     expect(chart).toHaveLength(1);
     expect(chart[0].conclusion).toBe('HER2 positive on ISH: add trastuzumab.');
     expect(chart[0].extension.find((e: any) => e.url.endsWith('/concordance')).valueCodeableConcept.coding[0].code).toBe('treatment-changed');

@@ -33,9 +33,20 @@ beforeAll(async () => {
   // Pages of 10: the chart's 30 records come in several pages, each fetched by HAPI's own `next` link.
   proxy = await startFaultProxy(hapi);
   // No polling: every call the service makes to HAPI here is one the test starts.
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10', POLL_INTERVAL_MS: '0' });
+  service = await startTestService({
+    RETRIEVAL_POLL_MS: '100',
+    DELIVERY_POLL_MS: '100',
+    RETRIEVAL_PAGE_SIZE: '10',
+    OUTBOUND_RETRY_BASE_MS: '10',
+    POLL_INTERVAL_MS: '0',
+  });
   institution = await registerInstitution(service, 'HAPI Hospital', proxy.base);
-  reviewer = await registerReviewer(service, { name: 'Oncologist', organizationId: await createOrganization(service, 'Second Opinion Centre'), specialty: specialty.oncology, capacity: 5 });
+  reviewer = await registerReviewer(service, {
+    name: 'Oncologist',
+    organizationId: await createOrganization(service, 'Second Opinion Centre'),
+    specialty: specialty.oncology,
+    capacity: 5,
+  });
 }, 10 * 60_000);
 afterAll(async () => {
   await service?.stop();
@@ -55,7 +66,13 @@ async function orderOnHapi(orderId: string): Promise<string> {
   const response = await fetch(`${hapi}/ServiceRequest`, {
     method: 'POST',
     headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
-    body: JSON.stringify({ ...order, identifier: [{ system: 'https://hapi-hospital.example/orders', value: orderId }], subject: { reference: `Patient/${chart.patientId}` }, requester: { reference: `Practitioner/${chart.referrerId}` }, reasonReference: [{ reference: `Condition/${chart.conditionId}` }] }),
+    body: JSON.stringify({
+      ...order,
+      identifier: [{ system: 'https://hapi-hospital.example/orders', value: orderId }],
+      subject: { reference: `Patient/${chart.patientId}` },
+      requester: { reference: `Practitioner/${chart.referrerId}` },
+      reasonReference: [{ reference: `Condition/${chart.conditionId}` }],
+    }),
   });
   expect(response.status).toBe(201);
   return ((await response.json()) as { id: string }).id;
@@ -63,7 +80,13 @@ async function orderOnHapi(orderId: string): Promise<string> {
 
 const submit = (serviceRequestId: string) =>
   service.fhir('/ServiceRequest/$submit', {
-    body: { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: `Organization/${institution}` } }, { name: 'serviceRequestId', valueString: serviceRequestId }] },
+    body: {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'institution', valueReference: { reference: `Organization/${institution}` } },
+        { name: 'serviceRequestId', valueString: serviceRequestId },
+      ],
+    },
   });
 
 const asReviewer = () => ({ 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: `PractitionerRole/${reviewer}` } }] }) });
@@ -97,24 +120,46 @@ describe('the whole loop against HAPI FHIR', () => {
     expect(Buffer.from(await pdf.arrayBuffer()).equals(samplePdf)).toBe(true);
   }, 120_000);
 
-  it('a question reaches HAPI and its answer resumes the review; the signed opinion lands in HAPI once though HAPI\'s first answer is lost, the order there is completed, and the case ends opinion-delivered', async () => {
+  it("a question reaches HAPI and its answer resumes the review; the signed opinion lands in HAPI once though HAPI's first answer is lost, the order there is completed, and the case ends opinion-delivered", async () => {
     const routed = (await service.fhir(`/Task/${taskId}`)).body;
     const accepted = await service.fhir(`/Task/${taskId}`, { method: 'PUT', body: { ...routed, status: 'accepted' }, headers: asReviewer() });
     expect(accepted.status).toBe(200);
-    expect((await service.fhir(`/Task/${taskId}`, { method: 'PUT', body: { ...accepted.body, status: 'in-progress' }, headers: asReviewer() })).status).toBe(200);
+    expect((await service.fhir(`/Task/${taskId}`, { method: 'PUT', body: { ...accepted.body, status: 'in-progress' }, headers: asReviewer() })).status).toBe(
+      200,
+    );
     // A question for the referrer: the case waits, the question reaches HAPI once, and the answer resumes the review.
     const referrer = (await service.fhir(`/${routed.focus.reference}`)).body.requester;
     const question = await service.fhir('/CommunicationRequest', {
-      body: { resourceType: 'CommunicationRequest', status: 'active', subject: routed.for, basedOn: [routed.focus], requester: { reference: `PractitionerRole/${reviewer}` }, recipient: [referrer], payload: [{ contentString: 'Was ISH done on the core biopsy?' }], authoredOn: new Date().toISOString() },
+      body: {
+        resourceType: 'CommunicationRequest',
+        status: 'active',
+        subject: routed.for,
+        basedOn: [routed.focus],
+        requester: { reference: `PractitionerRole/${reviewer}` },
+        recipient: [referrer],
+        payload: [{ contentString: 'Was ISH done on the core biopsy?' }],
+        authoredOn: new Date().toISOString(),
+      },
       headers: asReviewer(),
     });
     expect(question.status).toBe(201);
     expect(businessStatus((await service.fhir(`/Task/${taskId}`)).body)).toBe('awaiting-information');
-    for (const deadline = Date.now() + 60_000; (await entries(`CommunicationRequest?based-on=ServiceRequest/${orderOnEhr}`)).length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 500));
+    for (
+      const deadline = Date.now() + 60_000;
+      (await entries(`CommunicationRequest?based-on=ServiceRequest/${orderOnEhr}`)).length === 0 && Date.now() < deadline;
+    )
+      await new Promise((r) => setTimeout(r, 500));
     const asked = await entries(`CommunicationRequest?based-on=ServiceRequest/${orderOnEhr}`);
     expect(asked.map((q) => [q.subject.reference, q.payload[0].contentString])).toEqual([[`Patient/${chart.patientId}`, 'Was ISH done on the core biopsy?']]);
     const answered = await service.fhir('/Communication', {
-      body: { resourceType: 'Communication', status: 'completed', subject: routed.for, basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }], payload: [{ contentString: 'Yes: ISH ratio 2.4.' }], sent: new Date().toISOString() },
+      body: {
+        resourceType: 'Communication',
+        status: 'completed',
+        subject: routed.for,
+        basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }],
+        payload: [{ contentString: 'Yes: ISH ratio 2.4.' }],
+        sent: new Date().toISOString(),
+      },
     });
     expect(answered.status).toBe(201);
     const resumed = (await service.fhir(`/Task/${taskId}`)).body;
@@ -122,7 +167,18 @@ describe('the whole loop against HAPI FHIR', () => {
     // The delivery's transaction is done by HAPI but its answer never arrives: the retry must not make a second report.
     proxy.faults = [{ dropAnswer: true }];
     const opinion = await service.fhir('/DiagnosticReport', {
-      body: { ...finalExample, subject: routed.for, basedOn: [routed.focus], conclusion: 'HER2 positive on ISH: add trastuzumab.', extension: [{ url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: 'treatment-changed' }] } }] },
+      body: {
+        ...finalExample,
+        subject: routed.for,
+        basedOn: [routed.focus],
+        conclusion: 'HER2 positive on ISH: add trastuzumab.',
+        extension: [
+          {
+            url: `${canonical}/StructureDefinition/concordance`,
+            valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: 'treatment-changed' }] },
+          },
+        ],
+      },
       headers: asReviewer(),
     });
     expect(opinion.status).toBe(201);
@@ -146,7 +202,11 @@ describe('the whole loop against HAPI FHIR', () => {
 
   it('an amendment updates the one report in HAPI (a conditional update on our identifier) and tells the requester', async () => {
     const current = (await service.fhir(`/DiagnosticReport/${opinionId}`)).body;
-    const amended = await service.fhir(`/DiagnosticReport/${opinionId}`, { method: 'PUT', body: { ...current, status: 'amended', conclusion: 'HER2 positive on ISH (amended): add trastuzumab and pertuzumab.' }, headers: asReviewer() });
+    const amended = await service.fhir(`/DiagnosticReport/${opinionId}`, {
+      method: 'PUT',
+      body: { ...current, status: 'amended', conclusion: 'HER2 positive on ISH (amended): add trastuzumab and pertuzumab.' },
+      headers: asReviewer(),
+    });
     expect(amended.status).toBe(200);
     let reports: any[] = [];
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
@@ -161,9 +221,21 @@ describe('the whole loop against HAPI FHIR', () => {
 
   it("the patient's next case, pushed, pulls the chart again without taking our written-back opinion in as a hospital record", async () => {
     const { meta: _meta, ...order } = example;
-    const pushed = await service.fhir('/ServiceRequest', { body: { ...order, identifier: [{ system: 'https://hapi-hospital.example/orders', value: 'HAPI-2' }], subject: { reference: `${proxy.base}/Patient/${chart.patientId}` }, supportingInfo: undefined, performerType: undefined } });
+    const pushed = await service.fhir('/ServiceRequest', {
+      body: {
+        ...order,
+        identifier: [{ system: 'https://hapi-hospital.example/orders', value: 'HAPI-2' }],
+        subject: { reference: `${proxy.base}/Patient/${chart.patientId}` },
+        supportingInfo: undefined,
+        performerType: undefined,
+      },
+    });
     expect(pushed.status).toBe(201);
-    const routed = await taskWhen(service, pushed.body.id, (t) => ['assigned', 'awaiting-assignment'].includes(businessStatus(t) ?? '') || t.status === 'failed');
+    const routed = await taskWhen(
+      service,
+      pushed.body.id,
+      (t) => ['assigned', 'awaiting-assignment'].includes(businessStatus(t) ?? '') || t.status === 'failed',
+    );
     expect(businessStatus(routed)).toBe('assigned');
     const packet = await service.fhir(`/ServiceRequest/${pushed.body.id}/$case-packet`);
     const reports = (packet.body.entry as any[]).map((e) => e.resource).filter((r) => r.resourceType === 'DiagnosticReport');

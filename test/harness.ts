@@ -91,7 +91,11 @@ async function startOnPort(uri: string, port: number, env: Record<string, string
 }
 
 export async function fhirFetch(url: string, init: FhirInit = {}): Promise<FhirResponse> {
-  const headers: Record<string, string> = { accept: 'application/fhir+json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...init.headers };
+  const headers: Record<string, string> = {
+    accept: 'application/fhir+json',
+    ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+    ...init.headers,
+  };
   let body: string | undefined;
   if (init.body !== undefined) {
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
@@ -112,11 +116,26 @@ export function spawnedFhir(port: number): TestService['fhir'] {
 /** The service as its own process (`node dist/src/main.js`) on 127.0.0.1:`port`, once /readyz answers; `spawnedFhir(port)` talks to it. */
 export async function spawnService(port: number, env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BASE_URL: `http://127.0.0.1:${port}`, AUTH_SIGNING_KEY: await testSigningKey, RECORD_ID_KEY: testRecordIdKey, LOG_LEVEL: 'warn', ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BASE_URL: `http://127.0.0.1:${port}`,
+      AUTH_SIGNING_KEY: await testSigningKey,
+      RECORD_ID_KEY: testRecordIdKey,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) return child;
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    if (
+      await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -15,7 +15,11 @@ import { startTestService, type FhirInit, type TestService } from './harness.js'
 import { businessStatus, createOrganization, icd10cm, openCase, reason, registerReviewer, secondOpinionRequest, specialty, taskWhen } from './review-cases.js';
 
 const readJson = (file: string): any => JSON.parse(readFileSync(file, 'utf8'));
-const jsonIn = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'package.json' && f !== 'expected.json').sort().map((f) => path.join(dir, f));
+const jsonIn = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'package.json' && f !== 'expected.json')
+    .sort()
+    .map((f) => path.join(dir, f));
 const artifacts = jsonIn(profilesDir);
 const valid = jsonIn(path.join(profilesDir, 'examples', 'valid'));
 const invalid = jsonIn(path.join(profilesDir, 'examples', 'invalid'));
@@ -65,15 +69,40 @@ describe('the service validator and the HL7 validator', () => {
     const theirs = errorsOf(await hl7.validate(resource));
     const mine = ours.validate(resource);
     if (!theirs.length !== !mine.length) {
-      disagreements.push(`${label}: HL7 ${theirs.length ? JSON.stringify(theirs.map((e) => [e.location, e.message])) : 'valid'}; service ${mine.length ? JSON.stringify(mine.map((i) => [i.expression?.[0], i.details?.text])) : 'valid'}`);
+      disagreements.push(
+        `${label}: HL7 ${theirs.length ? JSON.stringify(theirs.map((e) => [e.location, e.message])) : 'valid'}; service ${mine.length ? JSON.stringify(mine.map((i) => [i.expression?.[0], i.details?.text])) : 'valid'}`,
+      );
     }
   };
 
   /** Changes of the kind a sender gets wrong, applied to a valid example. */
   const mutation = fc.oneof(
-    fc.constantFrom('status', 'intent', 'category', 'subject', 'for', 'focus', 'basedOn', 'partOf', 'payload', 'identifier', 'requester', 'reasonCode', 'conclusion', 'code', 'businessStatus', 'extension').map((key) => ({ label: `without ${key}`, apply: (r: any) => delete r[key] })),
-    fc.constantFrom('draft', 'final', 'completed', 'requested', 'in-progress', 'on-hold', 'cancelled', 'bogus').map((status) => ({ label: `status ${status}`, apply: (r: any) => (r.status = status) })),
-    fc.constantFrom('order', 'plan', 'proposal').map((intent) => ({ label: `intent ${intent}`, apply: (r: any) => r.intent !== undefined && (r.intent = intent) })),
+    fc
+      .constantFrom(
+        'status',
+        'intent',
+        'category',
+        'subject',
+        'for',
+        'focus',
+        'basedOn',
+        'partOf',
+        'payload',
+        'identifier',
+        'requester',
+        'reasonCode',
+        'conclusion',
+        'code',
+        'businessStatus',
+        'extension',
+      )
+      .map((key) => ({ label: `without ${key}`, apply: (r: any) => delete r[key] })),
+    fc
+      .constantFrom('draft', 'final', 'completed', 'requested', 'in-progress', 'on-hold', 'cancelled', 'bogus')
+      .map((status) => ({ label: `status ${status}`, apply: (r: any) => (r.status = status) })),
+    fc
+      .constantFrom('order', 'plan', 'proposal')
+      .map((intent) => ({ label: `intent ${intent}`, apply: (r: any) => r.intent !== undefined && (r.intent = intent) })),
     fc.constantFrom('colour', 'note').map((key) => ({ label: `with ${key}`, apply: (r: any) => (r[key] = key === 'note' ? [{ text: 'a note' }] : 'red') })),
   );
 
@@ -124,22 +153,42 @@ describe('what the service emits during the whole loop, under the HL7 validator'
     const organization = await createOrganization(service, 'Referring Hospital');
     await call('/Endpoint', {
       body: {
-        resourceType: 'Endpoint', status: 'active', address: ehr.base, managingOrganization: { reference: `Organization/${organization}` },
-        connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+        resourceType: 'Endpoint',
+        status: 'active',
+        address: ehr.base,
+        managingOrganization: { reference: `Organization/${organization}` },
+        connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+        payloadType: [{ text: 'FHIR R4' }],
         extension: [{ url: `${canonical}/StructureDefinition/endpoint-auth`, extension: [{ url: 'mode', valueCode: 'none' }] }],
       },
     });
-    const reviewer = await registerReviewer(service, { name: 'Oncologist', organizationId: await createOrganization(service, 'Second Opinion Centre'), specialty: specialty.oncology, capacity: 3 });
+    const reviewer = await registerReviewer(service, {
+      name: 'Oncologist',
+      organizationId: await createOrganization(service, 'Second Opinion Centre'),
+      specialty: specialty.oncology,
+      capacity: 3,
+    });
     const headers = { 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: `PractitionerRole/${reviewer}` } }] }) };
 
     // The EHR asks twice: a pushed request, and one read from its own server by $submit.
-    const { supportingInfo: _none, ...pushed } = secondOpinionRequest('HL7-1', ehr.base, patientId, { performerType: undefined, ...reason(icd10cm, 'C50.911') });
+    const { supportingInfo: _none, ...pushed } = secondOpinionRequest('HL7-1', ehr.base, patientId, {
+      performerType: undefined,
+      ...reason(icd10cm, 'C50.911'),
+    });
     const routed = await openCase(service, pushed);
     expect(businessStatus(routed)).toBe('assigned');
     const requestId = routed.focus.reference.split('/')[1];
     const { meta: _meta, supportingInfo: _empty, ...example } = secondOpinionRequest('HL7-2', ehr.base, patientId) as any;
     const remote = await ehr.repo.createResource({ ...example, subject: { reference: `Patient/${patientId}` } });
-    const submitted = await call('/ServiceRequest/$submit', { body: { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: `Organization/${organization}` } }, { name: 'serviceRequestId', valueString: remote.id }] } });
+    const submitted = await call('/ServiceRequest/$submit', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'institution', valueReference: { reference: `Organization/${organization}` } },
+          { name: 'serviceRequestId', valueString: remote.id },
+        ],
+      },
+    });
     expect(submitted.status).toBe(201);
     await call(`/${submitted.body.focus.reference}`);
     const retrieved = await taskWhen(service, routed.id, (t) => businessStatus(t) !== 'records-retrieving');
@@ -151,18 +200,40 @@ describe('what the service emits during the whole loop, under the HL7 validator'
     await call(`/Task/${routed.id}`, { method: 'PUT', body: { ...accepted.body, status: 'in-progress' }, headers });
     const request = (await call(`/ServiceRequest/${requestId}`)).body;
     const question = await call('/CommunicationRequest', {
-      body: { resourceType: 'CommunicationRequest', status: 'active', subject: routed.for, basedOn: [{ reference: `ServiceRequest/${requestId}` }], requester: { reference: `PractitionerRole/${reviewer}` }, recipient: [request.requester], payload: [{ contentString: 'Was ISH done on the biopsy?' }] },
+      body: {
+        resourceType: 'CommunicationRequest',
+        status: 'active',
+        subject: routed.for,
+        basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+        requester: { reference: `PractitionerRole/${reviewer}` },
+        recipient: [request.requester],
+        payload: [{ contentString: 'Was ISH done on the biopsy?' }],
+      },
       headers,
     });
     expect(question.status).toBe(201);
     await taskWhen(service, routed.id, (t) => t.status === 'on-hold');
     await call('/Communication', {
-      body: { resourceType: 'Communication', status: 'completed', subject: routed.for, basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }], sender: request.requester, recipient: [{ reference: `PractitionerRole/${reviewer}` }], sent: new Date().toISOString(), payload: [{ contentString: 'No; blocks can be sent.' }] },
+      body: {
+        resourceType: 'Communication',
+        status: 'completed',
+        subject: routed.for,
+        basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }],
+        sender: request.requester,
+        recipient: [{ reference: `PractitionerRole/${reviewer}` }],
+        sent: new Date().toISOString(),
+        payload: [{ contentString: 'No; blocks can be sent.' }],
+      },
     });
     await taskWhen(service, routed.id, (t) => t.status === 'in-progress');
     const finalExample = readJson(path.join(profilesDir, 'examples', 'valid', 'DiagnosticReport-final-concordant.json'));
     const opinion = await call('/DiagnosticReport', {
-      body: { ...finalExample, subject: routed.for, basedOn: [{ reference: `ServiceRequest/${requestId}` }], conclusion: 'HER2 positive on ISH: add trastuzumab.' },
+      body: {
+        ...finalExample,
+        subject: routed.for,
+        basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+        conclusion: 'HER2 positive on ISH: add trastuzumab.',
+      },
       headers,
     });
     expect(opinion.status).toBe(201);
@@ -171,10 +242,20 @@ describe('what the service emits during the whole loop, under the HL7 validator'
 
     // What a referrer, a reviewer and an analyst read afterwards.
     for (const route of [
-      `/Task/${routed.id}`, `/Task/${routed.id}/_history`, `/Task?focus=ServiceRequest/${requestId}`, `/DiagnosticReport/${opinion.body.id}/$verify`,
-      `/Provenance?target=DiagnosticReport/${opinion.body.id}`, `/Provenance?_count=50`, `/Communication?based-on=ServiceRequest/${requestId}&_sort=sent`,
-      `/CommunicationRequest?subject=${routed.for.reference}`, '/Task?_id=no-such-task', '/Endpoint', '/Measure/opinion-concordance',
-      ...['opinion-concordance', 'opinion-turnaround', 'case-backlog', 'information-requests'].map((m) => `/Measure/${m}/$evaluate-measure?periodStart=${loopStart.slice(0, 7)}&periodEnd=${loopStart.slice(0, 7)}`),
+      `/Task/${routed.id}`,
+      `/Task/${routed.id}/_history`,
+      `/Task?focus=ServiceRequest/${requestId}`,
+      `/DiagnosticReport/${opinion.body.id}/$verify`,
+      `/Provenance?target=DiagnosticReport/${opinion.body.id}`,
+      `/Provenance?_count=50`,
+      `/Communication?based-on=ServiceRequest/${requestId}&_sort=sent`,
+      `/CommunicationRequest?subject=${routed.for.reference}`,
+      '/Task?_id=no-such-task',
+      '/Endpoint',
+      '/Measure/opinion-concordance',
+      ...['opinion-concordance', 'opinion-turnaround', 'case-backlog', 'information-requests'].map(
+        (m) => `/Measure/${m}/$evaluate-measure?periodStart=${loopStart.slice(0, 7)}&periodEnd=${loopStart.slice(0, 7)}`,
+      ),
     ]) {
       expect((await call(route)).status).toBe(200);
     }

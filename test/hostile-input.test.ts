@@ -21,7 +21,10 @@ async function storeCounts(): Promise<number[]> {
   return Promise.all(['Patient', 'ServiceRequest', 'Observation', 'Task'].map(async (t) => (await service.fhir(`/${t}?_summary=count`)).body.total as number));
 }
 
-async function raw(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<{ status: number; type: string | null; text: string }> {
+async function raw(
+  path: string,
+  init: RequestInit & { headers?: Record<string, string> } = {},
+): Promise<{ status: number; type: string | null; text: string }> {
   const response = await fetch(`${service.base}${path}`, { ...init, headers: { authorization: `Bearer ${service.token}`, ...init.headers } });
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
@@ -43,10 +46,20 @@ describe('hostile input', () => {
       // Whatever it answers, an operator never matched everything.
       if (answer.status === 200) expect(answer.body.total).toBe(0);
     }
-    const form = await raw('/Patient/_search', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'gender[$ne]=x&name[$regex]=.*' });
+    const form = await raw('/Patient/_search', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'gender[$ne]=x&name[$regex]=.*',
+    });
     expect(form.status).toBe(400);
     const submit = await service.fhir('/ServiceRequest/$submit', {
-      body: { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: 'Organization/x' } }, { name: 'serviceRequestId', valueString: { $gt: '' } }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'institution', valueReference: { reference: 'Organization/x' } },
+          { name: 'serviceRequestId', valueString: { $gt: '' } },
+        ],
+      },
     });
     expect(submit.status).toBe(400);
     const operatorInResource = await service.fhir('/Patient', { body: { ...patient, $where: 'sleep(1000)', name: [{ family: { $gt: '' } }] } });
@@ -62,7 +75,11 @@ describe('hostile input', () => {
     const nested = await service.fhir('/Patient', { body: `{"resourceType":"Patient","extension":${deep}}` });
     expect(nested.status).toBe(400);
     expect(nested.body.issue[0].details.text).toMatch(/nests deeper than 64 levels/);
-    const invalidUtf8 = await raw('/Patient', { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"'), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}]}')]) });
+    const invalidUtf8 = await raw('/Patient', {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"'), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}]}')]),
+    });
     expect(invalidUtf8.status).toBeLessThan(500);
     for (const type of ['text/html', 'application/xml', 'multipart/form-data; boundary=x', 'text/plain']) {
       const wrong = await raw('/Patient', { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(patient) });
@@ -77,7 +94,15 @@ describe('hostile input', () => {
   });
 
   it('path tricks in ids and types find nothing and reveal nothing', async () => {
-    for (const path of ['/Patient/..%2F..%2Fetc%2Fpasswd', '/Patient/%2e%2e', '/..%2F..%2Fetc/passwd', '/Patient/a%00b', '/Patient/' + 'x'.repeat(300), '/$where/1', '/Patient/1/_history/..%2F1']) {
+    for (const path of [
+      '/Patient/..%2F..%2Fetc%2Fpasswd',
+      '/Patient/%2e%2e',
+      '/..%2F..%2Fetc/passwd',
+      '/Patient/a%00b',
+      '/Patient/' + 'x'.repeat(300),
+      '/$where/1',
+      '/Patient/1/_history/..%2F1',
+    ]) {
       const answer = await raw(path);
       expect([path, answer.status < 500, answer.status >= 400]).toEqual([path, true, true]);
       expect(answer.type).toMatch(/application\/fhir\+json/);
@@ -102,7 +127,7 @@ describe('hostile input', () => {
     expect(headers.get('content-security-policy')).toMatch(/default-src 'self'/);
   });
 
-  it('every answer carries a request id for the logs: the caller\'s own when it is only an id, else a new one', async () => {
+  it("every answer carries a request id for the logs: the caller's own when it is only an id, else a new one", async () => {
     const fresh = await service.fhir('/Patient?_summary=count');
     expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const kept = await service.fhir('/Patient/none', { headers: { 'x-request-id': 'ehr-trace-0001' } });
@@ -114,23 +139,79 @@ describe('hostile input', () => {
   it('a fuzz run of random requests over the FHIR endpoints finds no 5xx', async () => {
     const segment = fc.oneof(
       fc.constant(patientId),
-      fc.constantFrom('Patient', 'ServiceRequest', 'Task', 'Observation', 'DiagnosticReport', 'Communication', 'Endpoint', 'Bundle', '_history', '_search', '$validate', '$case-packet', '$submit', '$verify', '$redeliver', '$everything', 'metadata', '..', '%2e%2e', '%00'),
+      fc.constantFrom(
+        'Patient',
+        'ServiceRequest',
+        'Task',
+        'Observation',
+        'DiagnosticReport',
+        'Communication',
+        'Endpoint',
+        'Bundle',
+        '_history',
+        '_search',
+        '$validate',
+        '$case-packet',
+        '$submit',
+        '$verify',
+        '$redeliver',
+        '$everything',
+        'metadata',
+        '..',
+        '%2e%2e',
+        '%00',
+      ),
       fc.string({ maxLength: 12 }).map(encodeURIComponent),
     );
-    const query = fc.array(fc.tuple(fc.oneof(fc.constantFrom('_id', 'name', 'subject', '_count', '_offset', '_sort', '_include', 'status', '_lastUpdated', 'code:text', 'name[$regex]', '_summary'), fc.string({ maxLength: 8 })), fc.string({ maxLength: 16 })), { maxLength: 3 });
-    const body = fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 4 }), fc.record({ resourceType: fc.constantFrom('Patient', 'Bundle', 'Parameters', 'Task'), id: fc.string({ maxLength: 8 }), status: fc.string({ maxLength: 8 }) }, { requiredKeys: ['resourceType'] }));
+    const query = fc.array(
+      fc.tuple(
+        fc.oneof(
+          fc.constantFrom(
+            '_id',
+            'name',
+            'subject',
+            '_count',
+            '_offset',
+            '_sort',
+            '_include',
+            'status',
+            '_lastUpdated',
+            'code:text',
+            'name[$regex]',
+            '_summary',
+          ),
+          fc.string({ maxLength: 8 }),
+        ),
+        fc.string({ maxLength: 16 }),
+      ),
+      { maxLength: 3 },
+    );
+    const body = fc.oneof(
+      fc.constant(undefined),
+      fc.jsonValue({ maxDepth: 4 }),
+      fc.record(
+        { resourceType: fc.constantFrom('Patient', 'Bundle', 'Parameters', 'Task'), id: fc.string({ maxLength: 8 }), status: fc.string({ maxLength: 8 }) },
+        { requiredKeys: ['resourceType'] },
+      ),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'), fc.array(segment, { minLength: 0, maxLength: 4 }), query, body, async (method, segments, params, payload) => {
-        const search = new URLSearchParams(params).toString();
-        const hasBody = payload !== undefined && method !== 'GET' && method !== 'DELETE';
-        const response = await fetch(`${service.base}/${segments.join('/')}${search ? `?${search}` : ''}`, {
-          method,
-          headers: { authorization: `Bearer ${service.token}`, ...(hasBody ? { 'content-type': 'application/fhir+json' } : {}) },
-          body: hasBody ? JSON.stringify(payload) : undefined,
-        });
-        const text = await response.text();
-        if (response.status >= 500) throw new Error(`${method} /${segments.join('/')}?${search} answered ${response.status}: ${text.slice(0, 200)}`);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'),
+        fc.array(segment, { minLength: 0, maxLength: 4 }),
+        query,
+        body,
+        async (method, segments, params, payload) => {
+          const search = new URLSearchParams(params).toString();
+          const hasBody = payload !== undefined && method !== 'GET' && method !== 'DELETE';
+          const response = await fetch(`${service.base}/${segments.join('/')}${search ? `?${search}` : ''}`, {
+            method,
+            headers: { authorization: `Bearer ${service.token}`, ...(hasBody ? { 'content-type': 'application/fhir+json' } : {}) },
+            body: hasBody ? JSON.stringify(payload) : undefined,
+          });
+          const text = await response.text();
+          if (response.status >= 500) throw new Error(`${method} /${segments.join('/')}?${search} answered ${response.status}: ${text.slice(0, 200)}`);
+        },
+      ),
       { numRuns: 400, seed: 20261125 },
     );
   }, 120_000);

@@ -49,7 +49,9 @@ async function planOf(collection: string, filter: object, sort?: object, limit =
 }
 
 async function countPlanOf(collection: string, filter: object): Promise<string[]> {
-  const explained = (await db.command({ explain: { count: collection, query: filter }, verbosity: 'queryPlanner' })) as { queryPlanner: { winningPlan: PlanStage } };
+  const explained = (await db.command({ explain: { count: collection, query: filter }, verbosity: 'queryPlanner' })) as {
+    queryPlanner: { winningPlan: PlanStage };
+  };
   return stagesOf(explained.queryPlanner.winningPlan);
 }
 

@@ -20,8 +20,11 @@ const ehrs: Record<string, ReferringEhr> = {};
 beforeAll(async () => {
   const { privateKey } = await generateKeyPair('ES384', { extractable: true });
   service = await startTestService({
-    SMART_PRIVATE_KEY: await exportPKCS8(privateKey), SMART_KEY_ID: 'test-key-1', SMART_KEY_ALG: 'ES384',
-    RETRIEVAL_POLL_MS: '100', OUTBOUND_RETRY_BASE_MS: '10',
+    SMART_PRIVATE_KEY: await exportPKCS8(privateKey),
+    SMART_KEY_ID: 'test-key-1',
+    SMART_KEY_ALG: 'ES384',
+    RETRIEVAL_POLL_MS: '100',
+    OUTBOUND_RETRY_BASE_MS: '10',
   });
   auth = await startAuthorizationServer([
     { clientId: 'so-smart', jwksUrl: `${service.server.url}/.well-known/jwks.json` },
@@ -29,7 +32,11 @@ beforeAll(async () => {
   ]);
   ehrs.smart = await startReferringEhr({
     accepts: auth.accepts,
-    smartConfiguration: { token_endpoint: auth.tokenUrl, token_endpoint_auth_methods_supported: ['private_key_jwt'], grant_types_supported: ['client_credentials'] },
+    smartConfiguration: {
+      token_endpoint: auth.tokenUrl,
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      grant_types_supported: ['client_credentials'],
+    },
   });
   ehrs.cc = await startReferringEhr({ accepts: auth.accepts });
   ehrs.wrong = await startReferringEhr({ accepts: auth.accepts });
@@ -69,7 +76,7 @@ async function register(name: string, ehr: ReferringEhr, parts: Record<string, s
 async function requestAndWait(body: Record<string, unknown>): Promise<any> {
   const created = await service.fhir('/ServiceRequest', { body });
   expect(created.status).toBe(201);
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     const task = (await service.fhir(`/Task?focus=ServiceRequest/${created.body.id}`)).body.entry?.[0]?.resource;
     if (task && (task.status === 'failed' || task.businessStatus.coding[0].code === 'awaiting-assignment' || Date.now() > deadline)) return task;
     await new Promise((r) => setTimeout(r, 100));
@@ -78,7 +85,7 @@ async function requestAndWait(body: Record<string, unknown>): Promise<any> {
 
 describe('referring institutions', () => {
   it('publishes the public half of its SMART key as a JWKS', async () => {
-    const jwks = await (await fetch(`${service.server.url}/.well-known/jwks.json`)).json() as { keys: Record<string, string>[] };
+    const jwks = (await (await fetch(`${service.server.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, string>[] };
     // Its SMART key, the key opinions are signed with and its access-token key; private parts never.
     expect(jwks.keys.map((k) => k.kid)).toEqual(['test-key-1', 'opinion-1', 'auth-1']);
     expect(jwks.keys[0]).toMatchObject({ kid: 'test-key-1', alg: 'ES384', kty: 'EC', use: 'sig' });
@@ -104,18 +111,38 @@ describe('referring institutions', () => {
   });
 
   it('client credentials: the secret comes from the variable the Endpoint names, and is never returned', async () => {
-    const endpointId = await register('Credentials Hospital', ehrs.cc, { mode: 'client-credentials', clientId: 'so-cc', tokenUrl: auth.tokenUrl, secretEnv: 'TEST_EHR_SECRET' });
+    const endpointId = await register('Credentials Hospital', ehrs.cc, {
+      mode: 'client-credentials',
+      clientId: 'so-cc',
+      tokenUrl: auth.tokenUrl,
+      secretEnv: 'TEST_EHR_SECRET',
+    });
     const patientId = await seedPatient(ehrs.cc.repo, 2);
-    const task = await requestAndWait({ ...example, identifier: [{ system: 'https://cc.example/orders', value: 'C-1' }], subject: { reference: `${ehrs.cc.base}/Patient/${patientId}` }, supportingInfo: undefined });
+    const task = await requestAndWait({
+      ...example,
+      identifier: [{ system: 'https://cc.example/orders', value: 'C-1' }],
+      subject: { reference: `${ehrs.cc.base}/Patient/${patientId}` },
+      supportingInfo: undefined,
+    });
     expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     const endpoint = await service.fhir(`/Endpoint/${endpointId}`);
     expect(JSON.stringify(endpoint.body)).not.toContain(secret);
   });
 
   it('a refused client secret fails the case with a reason that names the token endpoint, not the secret', async () => {
-    await register('Wrong Secret Hospital', ehrs.wrong, { mode: 'client-credentials', clientId: 'so-cc', tokenUrl: auth.tokenUrl, secretEnv: 'TEST_EHR_WRONG_SECRET' });
+    await register('Wrong Secret Hospital', ehrs.wrong, {
+      mode: 'client-credentials',
+      clientId: 'so-cc',
+      tokenUrl: auth.tokenUrl,
+      secretEnv: 'TEST_EHR_WRONG_SECRET',
+    });
     const patientId = await seedPatient(ehrs.wrong.repo, 1);
-    const task = await requestAndWait({ ...example, identifier: [{ system: 'https://wrong.example/orders', value: 'W-1' }], subject: { reference: `${ehrs.wrong.base}/Patient/${patientId}` }, supportingInfo: undefined });
+    const task = await requestAndWait({
+      ...example,
+      identifier: [{ system: 'https://wrong.example/orders', value: 'W-1' }],
+      subject: { reference: `${ehrs.wrong.base}/Patient/${patientId}` },
+      supportingInfo: undefined,
+    });
     expect(task.status).toBe('failed');
     expect(task.statusReason.text).toContain(`${auth.tokenUrl}: HTTP 401`);
     expect(task.statusReason.text).not.toContain('not-the-secret');

@@ -24,8 +24,12 @@ beforeAll(async () => {
   endpointId = (
     await service.fhir('/Endpoint', {
       body: {
-        resourceType: 'Endpoint', status: 'active', address: ehr.base, managingOrganization: { reference: `Organization/${organizationId}` },
-        connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+        resourceType: 'Endpoint',
+        status: 'active',
+        address: ehr.base,
+        managingOrganization: { reference: `Organization/${organizationId}` },
+        connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+        payloadType: [{ text: 'FHIR R4' }],
       },
     })
   ).body.id;
@@ -38,13 +42,24 @@ afterAll(async () => {
 /** A second-opinion request kept on the EHR's own server. */
 async function requestOnTheEhr(orderId: string): Promise<string> {
   const { meta: _meta, ...body } = example;
-  const stored = await ehr.repo.createResource({ ...body, identifier: [{ system: 'https://pull.example/orders', value: orderId }], subject: { reference: `Patient/${patientId}` }, supportingInfo: undefined });
+  const stored = await ehr.repo.createResource({
+    ...body,
+    identifier: [{ system: 'https://pull.example/orders', value: orderId }],
+    subject: { reference: `Patient/${patientId}` },
+    supportingInfo: undefined,
+  });
   return stored.id as string;
 }
 
 const submit = (serviceRequestId: string, institution = `Organization/${organizationId}`) =>
   service.fhir('/ServiceRequest/$submit', {
-    body: { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: institution } }, { name: 'serviceRequestId', valueString: serviceRequestId }] },
+    body: {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'institution', valueReference: { reference: institution } },
+        { name: 'serviceRequestId', valueString: serviceRequestId },
+      ],
+    },
   });
 
 const tasksFor = async (orderId: string): Promise<any[]> => {
@@ -69,7 +84,12 @@ describe('three ways in, one case', () => {
 
   it('the same request pushed as well, even without If-None-Exist, stays one case', async () => {
     const pushed = await service.fhir('/ServiceRequest', {
-      body: { ...example, identifier: [{ system: 'https://pull.example/orders', value: 'SUB-1' }], subject: { reference: `${ehr.base}/Patient/${patientId}` }, supportingInfo: undefined },
+      body: {
+        ...example,
+        identifier: [{ system: 'https://pull.example/orders', value: 'SUB-1' }],
+        subject: { reference: `${ehr.base}/Patient/${patientId}` },
+        supportingInfo: undefined,
+      },
     });
     expect(pushed.status).toBe(200);
     expect(await tasksFor('SUB-1')).toHaveLength(1);

@@ -42,7 +42,17 @@ describe('the job queue', () => {
 
   it('moves jobs that ended among the work to do, as an older store kept them, at start', async () => {
     const now = new Date();
-    await connection.collection('jobs').insertOne({ _id: 'old-done', kind: 'test', state: 'done', payload: {}, progress: {}, attempts: 1, leaseUntil: now, createdAt: now, updatedAt: now } as never);
+    await connection.collection('jobs').insertOne({
+      _id: 'old-done',
+      kind: 'test',
+      state: 'done',
+      payload: {},
+      progress: {},
+      attempts: 1,
+      leaseUntil: now,
+      createdAt: now,
+      updatedAt: now,
+    } as never);
     const queue = new JobQueue(connection);
     await queue.init();
     expect(await connection.collection('jobs').countDocuments({ _id: 'old-done' } as never)).toBe(0);

@@ -44,7 +44,10 @@ async function startService(port: number): Promise<ChildProcess & { output: () =
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${output()}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return Object.assign(child, { output });
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -83,7 +86,12 @@ describe('running the service on its embedded database', () => {
     });
     expect(created.status).toBe(201);
     expect(await stop(first)).toBe(0);
-    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'down')).toBe('down');
+    expect(
+      await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        () => 'up',
+        () => 'down',
+      ),
+    ).toBe('down');
 
     const second = await startService(port);
     const read = await fhir(`/Organization/${created.body.id}`);

@@ -111,7 +111,12 @@ async function taskWhen(id: string, done: (task: any) => boolean, what: string):
 /** A Task's story, oldest version first: `status/businessStatus` of each. */
 async function versionsOf(id: string): Promise<string> {
   const history = await call(`/Task/${id}/_history?_count=100`);
-  return ((history.body?.entry ?? []) as any[]).map((e) => `${e.resource.status}/${businessStatus(e.resource)}`).reverse().join(' -> ') || `none (${history.status})`;
+  return (
+    ((history.body?.entry ?? []) as any[])
+      .map((e) => `${e.resource.status}/${businessStatus(e.resource)}`)
+      .reverse()
+      .join(' -> ') || `none (${history.status})`
+  );
 }
 
 /** The reviewer moves its Task on, on the version it read; a 412 (the Task changed meanwhile) reads it again. */
@@ -122,7 +127,10 @@ async function moveTask(id: string, status: string, owner: string): Promise<void
     const put = await call(`/Task/${id}`, {
       method: 'PUT',
       body: { ...task, status },
-      headers: { 'if-match': `W/"${task.meta.versionId}"`, 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: owner } }] }) },
+      headers: {
+        'if-match': `W/"${task.meta.versionId}"`,
+        'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: owner } }] }),
+      },
     });
     if (put.status === 200) return;
     if (put.status !== 412) throw new Error(`Task/${id} -> ${status} answered ${put.status}: ${JSON.stringify(put.body).slice(0, 300)}`);
@@ -137,12 +145,17 @@ let opinionsPosted = 0;
 async function driveCase(i: number): Promise<{ requestId: string; opinionId: string }> {
   const { order, reasonCode, concordance, duplicate } = caseOf(i);
   const request = secondOpinionRequest(order, proxy.base, patients[i % patients.length], { performerType: undefined, ...reason(icd10cm, reasonCode) });
-  const post = (avoid?: Instance) => call('/ServiceRequest', { body: request, headers: { 'if-none-exist': `identifier=${encodeURIComponent(`${orders}|${order}`)}` } }, avoid);
+  const post = (avoid?: Instance) =>
+    call('/ServiceRequest', { body: request, headers: { 'if-none-exist': `identifier=${encodeURIComponent(`${orders}|${order}`)}` } }, avoid);
   let requestId: string;
   if (duplicate === 'at-once') {
     // Two processes take the same request at the same moment (two calls in one turn go to two processes): one case, one created answer.
     const answers = await Promise.all([post(), post()]);
-    if (answers[0].body.id !== answers[1].body.id || answers.filter((a) => a.status === 201).length > 1 || answers.some((a) => ![200, 201].includes(a.status))) {
+    if (
+      answers[0].body.id !== answers[1].body.id ||
+      answers.filter((a) => a.status === 201).length > 1 ||
+      answers.some((a) => ![200, 201].includes(a.status))
+    ) {
       throw new Error(`${order} sent twice at once answered ${answers.map((a) => `${a.status} ${a.body.id}`).join(' and ')}`);
     }
     requestId = answers[0].body.id;
@@ -153,7 +166,8 @@ async function driveCase(i: number): Promise<{ requestId: string; opinionId: str
     if (duplicate === 'later') {
       await taskWhen(requestId, (t) => businessStatus(t) === 'assigned', 'was assigned');
       const again = await post(created.via);
-      if (again.status !== 200 || again.body.id !== requestId) throw new Error(`${order} sent again answered ${again.status} ${again.body.id}, not 200 ${requestId}`);
+      if (again.status !== 200 || again.body.id !== requestId)
+        throw new Error(`${order} sent again answered ${again.status} ${again.body.id}, not 200 ${requestId}`);
     }
   }
   const assigned = await taskWhen(requestId, (t) => businessStatus(t) === 'assigned' || ['failed', 'rejected', 'cancelled'].includes(t.status), 'was assigned');
@@ -168,16 +182,29 @@ async function driveCase(i: number): Promise<{ requestId: string; opinionId: str
       subject: assigned.for,
       basedOn: [{ reference: `ServiceRequest/${requestId}` }],
       conclusion: `Second opinion on ${order}.`,
-      extension: [{ url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: concordance }] } }],
+      extension: [
+        {
+          url: `${canonical}/StructureDefinition/concordance`,
+          valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code: concordance }] },
+        },
+      ],
     },
-    headers: { 'if-none-exist': `identifier=${encodeURIComponent(`${opinionIds}|${order}`)}`, 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: owner } }] }) },
+    headers: {
+      'if-none-exist': `identifier=${encodeURIComponent(`${opinionIds}|${order}`)}`,
+      'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: owner } }] }),
+    },
   });
-  if (![200, 201].includes(opinion.status)) throw new Error(`the opinion on ${order} answered ${opinion.status}: ${JSON.stringify(opinion.body).slice(0, 300)}`);
+  if (![200, 201].includes(opinion.status))
+    throw new Error(`the opinion on ${order} answered ${opinion.status}: ${JSON.stringify(opinion.body).slice(0, 300)}`);
   opinionsPosted++;
-  await taskWhen(requestId, (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t) ?? ''), 'had its opinion delivered').catch(async (err: Error) => {
-    const copies = (await onEhr('DiagnosticReport?_count=1000')).filter((r) => r.identifier?.some((id: any) => id.system === `${canonical}/opinion` && id.value === opinion.body.id));
-    throw new Error(`${err.message}; copies of its opinion on the EHR: ${copies.length}`);
-  });
+  await taskWhen(requestId, (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t) ?? ''), 'had its opinion delivered').catch(
+    async (err: Error) => {
+      const copies = (await onEhr('DiagnosticReport?_count=1000')).filter((r) =>
+        r.identifier?.some((id: any) => id.system === `${canonical}/opinion` && id.value === opinion.body.id),
+      );
+      throw new Error(`${err.message}; copies of its opinion on the EHR: ${copies.length}`);
+    },
+  );
   return { requestId, opinionId: opinion.body.id };
 }
 
@@ -189,7 +216,7 @@ async function driveCase(i: number): Promise<{ requestId: string; opinionId: str
 async function crashOne(): Promise<{ killed: string; inFlight: Record<string, number> }> {
   while (opinionsPosted < cases / 2) await sleep(20);
   const running = () => database.collection('jobs').countDocuments({ kind: retrievalJobKind, state: 'running' });
-  for (const until = Date.now() + 10_000; Date.now() < until && (await running()) < instances.length; ) await sleep(10);
+  for (const until = Date.now() + 10_000; Date.now() < until && (await running()) < instances.length;) await sleep(10);
   const victim = instances[1];
   const inFlight = {
     retrievalsRunning: await running(),
@@ -239,7 +266,12 @@ beforeAll(async () => {
   await registerInstitution(front, 'Referring Hospital', proxy.base);
   const centre = await createOrganization(front, 'Second Opinion Centre');
   // Room for every case twice over, so that routing never queues one.
-  for (const [name, code, capacity] of [['Oncologist A', specialty.oncology, 25], ['Oncologist B', specialty.oncology, 25], ['Oncologist C', specialty.oncology, 25], ['Cardiologist', specialty.cardiology, 20]] as const) {
+  for (const [name, code, capacity] of [
+    ['Oncologist A', specialty.oncology, 25],
+    ['Oncologist B', specialty.oncology, 25],
+    ['Oncologist C', specialty.oncology, 25],
+    ['Cardiologist', specialty.cardiology, 20],
+  ] as const) {
     await registerReviewer(front, { name, organizationId: centre, specialty: code, capacity });
   }
 }, 120_000);
@@ -271,7 +303,9 @@ describe('three service processes on one database', () => {
     const { killed, inFlight } = await crash;
     months.push(new Date().toISOString().slice(0, 7));
     const failures = driven.flatMap((d, i) => (d.status === 'rejected' ? [`case ${i}: ${(d.reason as Error).message}`] : []));
-    console.log(`${cases} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; killed the process on ${killed} with ${JSON.stringify(inFlight)}; ${resent} call(s) sent again, ${staleWrites} stale Task write(s)`);
+    console.log(
+      `${cases} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; killed the process on ${killed} with ${JSON.stringify(inFlight)}; ${resent} call(s) sent again, ${staleWrites} stale Task write(s)`,
+    );
     expect(failures).toEqual([]);
     const done = driven.map((d) => (d as PromiseFulfilledResult<{ requestId: string; opinionId: string }>).value);
 
@@ -326,7 +360,9 @@ describe('three service processes on one database', () => {
     }
     expect(reports).toHaveLength(cases);
     const retried = await database.collection('DiagnosticReport').countDocuments({ 'outbox.attempts': { $gt: 1 } });
-    console.log(`${ehr.requests.filter((r) => r === 'POST /').length} delivery transaction(s) posted to the EHR for ${cases} opinions; ${retried} delivery(ies) attempted more than once`);
+    console.log(
+      `${ehr.requests.filter((r) => r === 'POST /').length} delivery transaction(s) posted to the EHR for ${cases} opinions; ${retried} delivery(ies) attempted more than once`,
+    );
     // Signed with the one key of the deployment: any process verifies what any other signed.
     for (const { opinionId } of done.slice(0, 3)) {
       const verified = await call(`/DiagnosticReport/${opinionId}/$verify`);
@@ -337,15 +373,24 @@ describe('three service processes on one database', () => {
     // killed process left half-counted is finished by the replacement), so they are read once settled.
     const [periodStart, periodEnd] = [months[0], months.at(-1) as string];
     const analyst = instances.find((i) => i.alive) as Instance;
-    const outcomes = async () => (await analyst.fhir(`http://127.0.0.1:${analyst.port}/analytics/outcomes?periodStart=${periodStart}&periodEnd=${periodEnd}&by=specialty`)).body;
+    const outcomes = async () =>
+      (await analyst.fhir(`http://127.0.0.1:${analyst.port}/analytics/outcomes?periodStart=${periodStart}&periodEnd=${periodEnd}&by=specialty`)).body;
     const all = (report: any) => report.strata.find((s: any) => s.stratifier === 'all');
     for (const until = Date.now() + 20_000; Date.now() < until; await sleep(250)) {
       const figures = all(await outcomes());
-      if (figures.opened >= cases && figures.delivered >= cases && figures.waiting === 0 && (await database.collection('outcome_changes').countDocuments({})) === 0) break;
+      if (
+        figures.opened >= cases &&
+        figures.delivered >= cases &&
+        figures.waiting === 0 &&
+        (await database.collection('outcome_changes').countDocuments({})) === 0
+      )
+        break;
     }
     await sleep(1000); // anything still to be counted twice would be counted by now
     const report = await outcomes();
-    const expected = Object.fromEntries(concordanceCodes.map((code) => [code, Array.from({ length: cases }, (_, i) => caseOf(i).concordance).filter((c) => c === code).length]));
+    const expected = Object.fromEntries(
+      concordanceCodes.map((code) => [code, Array.from({ length: cases }, (_, i) => caseOf(i).concordance).filter((c) => c === code).length]),
+    );
     const figures = all(report);
     expect([figures.opened, figures.delivered, figures.waiting, figures.overdue]).toEqual([cases, cases, 0, 0]);
     expect(Object.fromEntries(Object.entries(figures.concordance).map(([code, s]: [string, any]) => [code, s.count]))).toEqual(expected);

@@ -35,12 +35,24 @@ afterAll(async () => {
 /** An order on the EHR's own server, as its EHR keeps it. */
 async function orderOnEhr(orderId: string, changes: Partial<ServiceRequest> = {}): Promise<ServiceRequest> {
   const { meta: _meta, ...body } = example;
-  return ehr.repo.createResource({ ...body, identifier: [{ system: orders, value: orderId }], subject: { reference: `Patient/${patientId}` }, supportingInfo: undefined, ...changes });
+  return ehr.repo.createResource({
+    ...body,
+    identifier: [{ system: orders, value: orderId }],
+    subject: { reference: `Patient/${patientId}` },
+    supportingInfo: undefined,
+    ...changes,
+  });
 }
 
 const submit = (serviceRequestId: string) =>
   service.fhir('/ServiceRequest/$submit', {
-    body: { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: `Organization/${organizationId}` } }, { name: 'serviceRequestId', valueString: serviceRequestId }] },
+    body: {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'institution', valueReference: { reference: `Organization/${organizationId}` } },
+        { name: 'serviceRequestId', valueString: serviceRequestId },
+      ],
+    },
   });
 const storedWith = async (orderId: string): Promise<number> => (await service.fhir(`/ServiceRequest?identifier=${orders}|${orderId}`)).body.total;
 const categoryCoding = example.category;
@@ -56,7 +68,11 @@ describe('one order, one fate', () => {
     await ehr.repo.updateResource({ ...order, category: categoryCoding });
     const accepted = await submit(order.id as string);
     expect(accepted.status).toBe(201);
-    const task = await taskWhen(service, accepted.body.id, (t) => t.status === 'failed' || ['assigned', 'awaiting-assignment', 'records-ready'].includes(businessStatus(t) ?? ''));
+    const task = await taskWhen(
+      service,
+      accepted.body.id,
+      (t) => t.status === 'failed' || ['assigned', 'awaiting-assignment', 'records-ready'].includes(businessStatus(t) ?? ''),
+    );
     expect(task.status).toBe('received');
   });
 
@@ -66,7 +82,9 @@ describe('one order, one fate', () => {
     const first = await service.fhir(`/Endpoint/${endpointId}/$notify`, { body: { resourceType: 'Parameters' } });
     expect(first.status).toBe(200);
     expect(first.body.issue[0].details.text).toMatch(/, 1 refused$/);
-    expect(first.body.issue.slice(1).map((i: any) => [i.severity, i.expression[0], i.details.text.startsWith(`ServiceRequest/${bad.id} `)])).toEqual([['warning', 'ServiceRequest.subject', true]]);
+    expect(first.body.issue.slice(1).map((i: any) => [i.severity, i.expression[0], i.details.text.startsWith(`ServiceRequest/${bad.id} `)])).toEqual([
+      ['warning', 'ServiceRequest.subject', true],
+    ]);
     expect([await storedWith('PULL-GOOD'), await storedWith('PULL-BAD')]).toEqual([1, 0]);
 
     await ehr.repo.updateResource({ ...bad, subject: { reference: `Patient/${patientId}` } });
@@ -92,7 +110,11 @@ describe('ordinary orders as EHRs send them', () => {
 
   it('each reaches records-ready (and is routed or queued) with no null written, by push', async () => {
     // The profile asks for the diagnosis questioned: as a code, as a reference to the EHR's Condition, or both.
-    const condition = await ehr.repo.createResource({ resourceType: 'Condition', subject: { reference: `Patient/${patientId}` }, code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'C50.911' }] } });
+    const condition = await ehr.repo.createResource({
+      resourceType: 'Condition',
+      subject: { reference: `Patient/${patientId}` },
+      code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'C50.911' }] },
+    });
     const reason = fc.constantFrom<Partial<ServiceRequest>>(
       { reasonCode: example.reasonCode },
       { reasonReference: [{ reference: `Condition/${condition.id}` }] },
@@ -102,9 +124,21 @@ describe('ordinary orders as EHRs send them', () => {
     await fc.assert(
       fc.asyncProperty(optional, reason, async (elements, why) => {
         const { meta: _meta, priority: _p, performerType: _pt, reasonCode: _rc, note: _n, authoredOn: _a, supportingInfo: _s, ...required } = example;
-        const created = await service.fhir('/ServiceRequest', { body: { ...required, ...elements, ...why, identifier: [{ system: orders, value: `PROP-${++n}` }], subject: { reference: `${ehr.base}/Patient/${patientId}` } } });
+        const created = await service.fhir('/ServiceRequest', {
+          body: {
+            ...required,
+            ...elements,
+            ...why,
+            identifier: [{ system: orders, value: `PROP-${++n}` }],
+            subject: { reference: `${ehr.base}/Patient/${patientId}` },
+          },
+        });
         expect([created.status, created.status === 201 ? undefined : created.body]).toEqual([201, undefined]);
-        const task = await taskWhen(service, created.body.id, (t) => t.status === 'failed' || ['assigned', 'awaiting-assignment', 'records-ready'].includes(businessStatus(t) ?? ''));
+        const task = await taskWhen(
+          service,
+          created.body.id,
+          (t) => t.status === 'failed' || ['assigned', 'awaiting-assignment', 'records-ready'].includes(businessStatus(t) ?? ''),
+        );
         expect([task.status, businessStatus(task)]).toEqual(['received', expect.stringMatching(/^(assigned|awaiting-assignment|records-ready)$/)]);
         expect(JSON.stringify(task)).not.toContain('null');
       }),

@@ -57,7 +57,9 @@ const fronts: Listening[] = [];
 beforeAll(async () => {
   ehr = await startReferringEhr();
   patientId = await seedPatient(ehr.repo, 8);
-  stranger = await listen((_req, res) => void res.writeHead(200, { 'content-type': 'application/fhir+json' }).end('{"resourceType":"Bundle","type":"searchset"}'));
+  stranger = await listen(
+    (_req, res) => void res.writeHead(200, { 'content-type': 'application/fhir+json' }).end('{"resourceType":"Bundle","type":"searchset"}'),
+  );
   // Pages of 5: every search of the chart's 8 records of a kind has a `next` link.
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '5', OUTBOUND_RETRY_BASE_MS: '10', POLL_INTERVAL_MS: '0' });
 });
@@ -73,7 +75,11 @@ async function caseAt(front: Listening, orderId: string): Promise<any> {
   await registerInstitution(service, `Hospital ${orderId}`, `${front.base}/fhir`);
   const created = await service.fhir('/ServiceRequest', { body: secondOpinionRequest(orderId, `${front.base}/fhir`, patientId) });
   expect(created.status).toBe(201);
-  return taskWhen(service, created.body.id, (t) => t.status === 'failed' || ['assigned', 'awaiting-assignment', 'records-ready'].includes(businessStatus(t) ?? ''));
+  return taskWhen(
+    service,
+    created.body.id,
+    (t) => t.status === 'failed' || ['assigned', 'awaiting-assignment', 'records-ready'].includes(businessStatus(t) ?? ''),
+  );
 }
 
 describe('outbound calls stay on the registered Endpoint', () => {
@@ -103,7 +109,12 @@ describe('outbound calls stay on the registered Endpoint', () => {
 
   it('an attachment on another origin is not fetched: the record keeps its link, marked skipped, and the rest of the chart comes in', async () => {
     const front = await gateway(ehr);
-    await ehr.repo.createResource({ resourceType: 'DocumentReference', status: 'current', subject: { reference: `Patient/${patientId}` }, content: [{ attachment: { contentType: 'application/pdf', url: `${stranger.base}/fhir/Binary/letter` } }] });
+    await ehr.repo.createResource({
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patientId}` },
+      content: [{ attachment: { contentType: 'application/pdf', url: `${stranger.base}/fhir/Binary/letter` } }],
+    });
     const task = await caseAt(front, 'ATTACHMENT-1');
     expect(task.status).not.toBe('failed');
     const packet = await service.fhir(`/ServiceRequest/${task.focus.reference.split('/')[1]}/$case-packet`);

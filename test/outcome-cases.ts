@@ -11,7 +11,11 @@ export function caseStory(i: number): CaseFacts[] {
   const openedMonth = `2026-0${1 + (i % 3)}`;
   const seconds = 3600 * (1 + (i % 17));
   const opened: CaseFacts = { strata, openedMonth, waiting: { due: `2026-0${1 + (i % 3)}-15T10:00` } };
-  const delivered: CaseFacts = { strata, openedMonth, delivered: { month: `2026-0${2 + (i % 3)}`, seconds, bucket: turnaroundBucket(seconds / 60), concordance: concordanceCodes[i % 4], questions: i % 3 } };
+  const delivered: CaseFacts = {
+    strata,
+    openedMonth,
+    delivered: { month: `2026-0${2 + (i % 3)}`, seconds, bucket: turnaroundBucket(seconds / 60), concordance: concordanceCodes[i % 4], questions: i % 3 },
+  };
   const amended: CaseFacts = { ...delivered, delivered: { ...delivered.delivered!, concordance: concordanceCodes[(i + 1) % 4] } };
   return [opened, delivered, amended];
 }

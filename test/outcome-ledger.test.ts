@@ -34,13 +34,26 @@ async function counters(ledger: OutcomeLedger): Promise<Record<string, Record<st
 async function expected(ledger: OutcomeLedger): Promise<Record<string, Record<string, number>>> {
   const cases = await ledger.cases.find({}).toArray();
   const all = merged(cases.flatMap((c) => [...contributions(c.counted).values()]));
-  return Object.fromEntries(all.map((d) => [d.key, Object.fromEntries(Object.entries(d.inc).filter(([, n]) => n !== 0).sort())]).filter(([, f]) => Object.keys(f).length));
+  return Object.fromEntries(
+    all
+      .map((d) => [
+        d.key,
+        Object.fromEntries(
+          Object.entries(d.inc)
+            .filter(([, n]) => n !== 0)
+            .sort(),
+        ),
+      ])
+      .filter(([, f]) => Object.keys(f).length),
+  );
 }
 
 /** A process recording `cases` case stories (test/outcome-writer.ts), killed with SIGKILL after `killAfterMs` when given. */
 function writer(name: string, cases: number, killAfterMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     child.stdout.once('data', () => {
       if (killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     });
@@ -82,7 +95,15 @@ describe('the outcome ledger', () => {
     for (const facts of [opened, delivered, amended]) await ledger.record('raced', async () => facts);
     const before = await counters(ledger);
     // What a process that read the case while it was opened, and stopped, would have left.
-    await ledger.changes.insertOne({ _id: 'raced', change: 'late', phase: 'apply', owner: 'gone', lease: new Date(0), deltas: difference(opened, delivered), becomes: { seq: 2, counted: delivered } });
+    await ledger.changes.insertOne({
+      _id: 'raced',
+      change: 'late',
+      phase: 'apply',
+      owner: 'gone',
+      lease: new Date(0),
+      deltas: difference(opened, delivered),
+      becomes: { seq: 2, counted: delivered },
+    });
     expect(await ledger.recover()).toBe(1);
     expect(await counters(ledger)).toEqual(before);
     expect((await ledger.cases.findOne({ _id: 'raced' }))?.counted).toEqual(amended);
@@ -95,7 +116,15 @@ describe('the outcome ledger', () => {
       const ledger = new OutcomeLedger(old);
       const [opened] = caseStory(3);
       await ledger.cases.insertOne({ _id: 'waits', seq: 1, counted: opened });
-      await ledger.counters.insertOne({ _id: 'w|2026-01|2026-01-15T10:00|all|all', kind: 'waiting', period: '2026-01', due: '2026-01-15T10:00', dim: 'all', value: 'all', waiting: 1 });
+      await ledger.counters.insertOne({
+        _id: 'w|2026-01|2026-01-15T10:00|all|all',
+        kind: 'waiting',
+        period: '2026-01',
+        due: '2026-01-15T10:00',
+        dim: 'all',
+        value: 'all',
+        waiting: 1,
+      });
       await ledger.recover();
       expect(await ledger.counters.countDocuments({ kind: 'waiting' })).toBe(0);
       expect(await ledger.waitingCounts('2026-01', '2026-12', ['all', 'specialty'])).toEqual([

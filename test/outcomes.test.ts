@@ -8,7 +8,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium } from 'playwright-core';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { fhirFetch, startTestService, type TestService } from './harness.js';
-import { businessStatus, createOrganization, icd10cm, openCase, reason, registerInstitution, registerReviewer, secondOpinionRequest, specialty, taskWhen } from './review-cases.js';
+import {
+  businessStatus,
+  createOrganization,
+  icd10cm,
+  openCase,
+  reason,
+  registerInstitution,
+  registerReviewer,
+  secondOpinionRequest,
+  specialty,
+  taskWhen,
+} from './review-cases.js';
 import { startFaultProxy, type FaultProxy } from '../scripts/peer/fault-proxy.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 
@@ -24,7 +35,9 @@ let north: string;
 let south: string;
 const opinions: Record<string, string> = {};
 
-const concordance = (code: string) => [{ url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code } ] } }];
+const concordance = (code: string) => [
+  { url: `${canonical}/StructureDefinition/concordance`, valueCodeableConcept: { coding: [{ system: `${canonical}/CodeSystem/concordance`, code }] } },
+];
 
 /** The assigned reviewer accepts and starts the case. */
 async function start(task: any): Promise<any> {
@@ -37,7 +50,9 @@ async function start(task: any): Promise<any> {
 /** The reviewer signs an opinion of `code`; answers once it is in the referring chart. */
 async function deliver(task: any, code: string): Promise<string> {
   const requestId = task.focus.reference.split('/')[1];
-  const opinion = await service.fhir('/DiagnosticReport', { body: { ...finalExample, subject: task.for, basedOn: [{ reference: `ServiceRequest/${requestId}` }], extension: concordance(code) } });
+  const opinion = await service.fhir('/DiagnosticReport', {
+    body: { ...finalExample, subject: task.for, basedOn: [{ reference: `ServiceRequest/${requestId}` }], extension: concordance(code) },
+  });
   expect(opinion.status).toBe(201);
   const done = await taskWhen(service, task.id, (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t) ?? ''));
   expect(businessStatus(done)).toBe('opinion-delivered');
@@ -64,22 +79,46 @@ beforeAll(async () => {
   opinions.one = await deliver(await start(one), 'concordant');
   opinions.two = await deliver(await start(two), 'diagnosis-changed');
   // South: an aortic stenosis with a question on the way, minor discrepancy; and a breast cancer still waiting.
-  const three = await start(await openCase(service, secondOpinionRequest('OUT-3', proxy.base, patientId, { performerType: undefined, ...reason(icd10cm, 'I35.0') })));
-  const question = await service.fhir('/CommunicationRequest', { body: { resourceType: 'CommunicationRequest', status: 'active', subject: three.for, basedOn: [three.focus], payload: [{ contentString: 'Is there an echo from this year?' }] } });
+  const three = await start(
+    await openCase(service, secondOpinionRequest('OUT-3', proxy.base, patientId, { performerType: undefined, ...reason(icd10cm, 'I35.0') })),
+  );
+  const question = await service.fhir('/CommunicationRequest', {
+    body: {
+      resourceType: 'CommunicationRequest',
+      status: 'active',
+      subject: three.for,
+      basedOn: [three.focus],
+      payload: [{ contentString: 'Is there an echo from this year?' }],
+    },
+  });
   expect(question.status).toBe(201);
   await taskWhen(service, three.id, (t) => t.status === 'on-hold');
-  await service.fhir('/Communication', { body: { resourceType: 'Communication', status: 'completed', subject: three.for, basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }], payload: [{ contentString: 'Yes, attached.' }] } });
+  await service.fhir('/Communication', {
+    body: {
+      resourceType: 'Communication',
+      status: 'completed',
+      subject: three.for,
+      basedOn: [{ reference: `CommunicationRequest/${question.body.id}` }],
+      payload: [{ contentString: 'Yes, attached.' }],
+    },
+  });
   opinions.three = await deliver(await taskWhen(service, three.id, (t) => t.status === 'in-progress'), 'minor-discrepancy');
   const four = await openCase(service, breast('OUT-4', proxy.base));
   // The fourth case was due yesterday.
-  const overdue = await service.fhir(`/Task/${four.id}`, { method: 'PUT', body: { ...four, restriction: { period: { end: new Date(Date.now() - 86_400_000).toISOString() } } } });
+  const overdue = await service.fhir(`/Task/${four.id}`, {
+    method: 'PUT',
+    body: { ...four, restriction: { period: { end: new Date(Date.now() - 86_400_000).toISOString() } } },
+  });
   expect(overdue.status).toBe(200);
 
   // The amendment moves the second case from diagnosis-changed to treatment-changed, once however often it is sent.
   const current = (await service.fhir(`/DiagnosticReport/${opinions.two}`)).body;
   for (let i = 0; i < 2; i++) {
     const latest = (await service.fhir(`/DiagnosticReport/${opinions.two}`)).body;
-    const amended = await service.fhir(`/DiagnosticReport/${opinions.two}`, { method: 'PUT', body: { ...current, meta: latest.meta, status: 'amended', extension: concordance('treatment-changed') } });
+    const amended = await service.fhir(`/DiagnosticReport/${opinions.two}`, {
+      method: 'PUT',
+      body: { ...current, meta: latest.meta, status: 'amended', extension: concordance('treatment-changed') },
+    });
     expect(amended.status).toBe(200);
     await taskWhen(service, two.id, (t) => businessStatus(t) === 'opinion-delivered');
   }
@@ -89,7 +128,15 @@ beforeAll(async () => {
   // The counters follow the writes a moment later.
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
     const all = stratum((await outcomes(`periodStart=${month}&periodEnd=${month}`)).body, 'all', 'all');
-    if (all.opened === 4 && all.delivered === 3 && all.waiting === 1 && all.overdue === 1 && all.concordance['treatment-changed'].count === 1 && all.informationRequests.total === 1) break;
+    if (
+      all.opened === 4 &&
+      all.delivered === 3 &&
+      all.waiting === 1 &&
+      all.overdue === 1 &&
+      all.concordance['treatment-changed'].count === 1 &&
+      all.informationRequests.total === 1
+    )
+      break;
   }
 }, 180_000);
 afterAll(async () => {
@@ -104,7 +151,12 @@ describe('outcome figures', () => {
     expect(status).toBe(200);
     const all = stratum(report, 'all', 'all');
     expect([all.opened, all.delivered, all.waiting, all.overdue]).toEqual([4, 3, 1, 1]);
-    expect(Object.fromEntries(Object.entries(all.concordance).map(([code, s]: [string, any]) => [code, s.count]))).toEqual({ concordant: 1, 'minor-discrepancy': 1, 'diagnosis-changed': 0, 'treatment-changed': 1 });
+    expect(Object.fromEntries(Object.entries(all.concordance).map(([code, s]: [string, any]) => [code, s.count]))).toEqual({
+      concordant: 1,
+      'minor-discrepancy': 1,
+      'diagnosis-changed': 0,
+      'treatment-changed': 1,
+    });
     // Wilson score 95% interval of 1 in 3, by hand: (0.0615, 0.7923).
     expect(all.concordance.concordant.share).toBeCloseTo(1 / 3, 10);
     expect(all.concordance.concordant.ci95[0]).toBeCloseTo(0.0615, 4);
@@ -126,12 +178,26 @@ describe('outcome figures', () => {
   });
 
   it('are the same as CSV', async () => {
-    const response = await fetch(`${service.base.replace(/\/fhir$/, '')}/analytics/outcomes?periodStart=${month}&periodEnd=${month}&by=institution&format=csv`, { headers: { authorization: `Bearer ${service.token}` } });
+    const response = await fetch(
+      `${service.base.replace(/\/fhir$/, '')}/analytics/outcomes?periodStart=${month}&periodEnd=${month}&by=institution&format=csv`,
+      { headers: { authorization: `Bearer ${service.token}` } },
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
-    const [header, ...rows] = (await response.text()).trim().split('\r\n').map((line) => line.split(','));
+    const [header, ...rows] = (await response.text())
+      .trim()
+      .split('\r\n')
+      .map((line) => line.split(','));
     const row = (value: string) => Object.fromEntries(header.map((name, i) => [name, rows.find((r) => r[3] === value)?.[i]]));
-    expect(row('all')).toMatchObject({ stratifier: 'all', opened: '4', delivered: '3', concordant_count: '1', waiting: '1', overdue: '1', information_requests: '1' });
+    expect(row('all')).toMatchObject({
+      stratifier: 'all',
+      opened: '4',
+      delivered: '3',
+      concordant_count: '1',
+      waiting: '1',
+      overdue: '1',
+      information_requests: '1',
+    });
     expect(Number(row('all').concordant_ci95_high)).toBeCloseTo(0.7923, 4);
     expect(row(`Organization/${north}`)).toMatchObject({ label: 'North Hospital', delivered: '2' });
   });
@@ -154,8 +220,19 @@ describe('outcome figures', () => {
     const oncology = concordant.stratifier[0].stratum.find((s: any) => s.value.text === specialty.oncology);
     expect([count(oncology.population, 'denominator'), count(oncology.population, 'numerator')]).toEqual([2, 1]);
 
-    const backlog = await service.fhir('/Measure/case-backlog/$evaluate-measure', { body: { resourceType: 'Parameters', parameter: [{ name: 'periodStart', valueDate: `${month}-01` }, { name: 'periodEnd', valueDate: `${month}-28` }] } });
-    expect(backlog.body.group.map((g: any) => [g.id, g.measureScore.value])).toEqual([['waiting', 1], ['overdue', 1]]);
+    const backlog = await service.fhir('/Measure/case-backlog/$evaluate-measure', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'periodStart', valueDate: `${month}-01` },
+          { name: 'periodEnd', valueDate: `${month}-28` },
+        ],
+      },
+    });
+    expect(backlog.body.group.map((g: any) => [g.id, g.measureScore.value])).toEqual([
+      ['waiting', 1],
+      ['overdue', 1],
+    ]);
     expect(backlog.body.group[0].stratifier.map((s: any) => s.code[0].text)).toEqual(['specialty', 'institution', 'reason', 'chapter', 'month']);
     const perCase = await service.fhir(`/Measure/information-requests/$evaluate-measure?periodStart=${month}&periodEnd=${month}`);
     expect(perCase.body.group[0].measureScore).toEqual({ value: 0.3333, unit: 'requests per case', system: 'http://unitsofmeasure.org', code: '1' });
@@ -176,9 +253,19 @@ describe('outcome figures', () => {
     expect(await expression(outcomes('format=xml'))).toEqual([400, 'OperationOutcome', 'format']);
     expect(await expression(outcomes('periodEnd=2026&periodEnd=2027'))).toEqual([400, 'OperationOutcome', 'periodEnd']);
     expect(await expression(outcomes('patient=1'))).toEqual([400, 'OperationOutcome', 'patient']);
-    expect(await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=${month}`))).toEqual([400, 'OperationOutcome', 'Parameters.parameter.periodEnd']);
-    expect(await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=${month}&periodEnd=${month}&stratifier=specialty`))).toEqual([400, 'OperationOutcome', 'Parameters.parameter[2].name']);
-    expect(await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=soon&periodEnd=${month}`))).toEqual([400, 'OperationOutcome', 'Parameters.parameter.periodStart']);
+    expect(await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=${month}`))).toEqual([
+      400,
+      'OperationOutcome',
+      'Parameters.parameter.periodEnd',
+    ]);
+    expect(
+      await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=${month}&periodEnd=${month}&stratifier=specialty`)),
+    ).toEqual([400, 'OperationOutcome', 'Parameters.parameter[2].name']);
+    expect(await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=soon&periodEnd=${month}`))).toEqual([
+      400,
+      'OperationOutcome',
+      'Parameters.parameter.periodStart',
+    ]);
   });
 
   it('are for analysts, coordinators and admins with a token', async () => {
@@ -205,7 +292,9 @@ describe('outcome figures', () => {
 describe('the analytics page', () => {
   it('asks for a token it keeps out of the URL, then shows in a real Chromium the figures the API answers, by name; keeps a screenshot in docs/', async () => {
     if (!existsSync(chromiumPath)) {
-      throw new Error(`Chromium is needed for this test and is not at ${chromiumPath}: npm test installs it as root on Debian (scripts/chromium.ts); else apt-get install -y chromium (or set CHROMIUM_PATH)`);
+      throw new Error(
+        `Chromium is needed for this test and is not at ${chromiumPath}: npm test installs it as root on Debian (scripts/chromium.ts); else apt-get install -y chromium (or set CHROMIUM_PATH)`,
+      );
     }
     const analyst = await service.mintToken({ subject: 'analyst-1', scope: 'user/Measure.read', role: 'analyst' });
     const { body: report } = await outcomes('by=specialty,institution,reason,chapter,month', analyst);
@@ -250,10 +339,11 @@ describe('the analytics page', () => {
       expect(await label('reason', 'C50.911')).toBe('Malignant neoplasm of breast C50.911');
       expect(await label('institution', `Organization/${north}`)).toBe('North Hospital');
 
-      const chart = (id: string) => page.evaluate((canvas) => {
-        const drawn = (globalThis as any).Chart.getChart(canvas);
-        return { labels: drawn.data.labels, data: drawn.data.datasets[0].data, intervals: drawn.data.datasets[0].intervals };
-      }, id);
+      const chart = (id: string) =>
+        page.evaluate((canvas) => {
+          const drawn = (globalThis as any).Chart.getChart(canvas);
+          return { labels: drawn.data.labels, data: drawn.data.datasets[0].data, intervals: drawn.data.datasets[0].intervals };
+        }, id);
       // Turnaround in whole bins a person plans by; every delivered opinion in one of them.
       const turnaround = await chart('turnaround-chart');
       expect(turnaround.labels).toEqual(['≤ 1 h', '1–4 h', '4–12 h', '12–24 h', '1–2 days', '2–3 days', '3–7 days', '1–2 weeks', '2–4 weeks', '> 4 weeks']);
@@ -270,7 +360,9 @@ describe('the analytics page', () => {
       expect(concordant.intervals).toEqual(bySpecialty.map((s: any) => s.concordance.concordant.ci95));
       // Each chart drew something: a canvas with pixels that are not blank.
       for (const id of ['concordance-chart', 'turnaround-chart', 'volume-chart']) {
-        const painted = await page.$eval(`#${id}`, (canvas: any) => Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as number[]).some((v, i) => i % 4 === 3 && v > 0));
+        const painted = await page.$eval(`#${id}`, (canvas: any) =>
+          Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as number[]).some((v, i) => i % 4 === 3 && v > 0),
+        );
         expect(painted).toBe(true);
       }
       mkdirSync('docs', { recursive: true });

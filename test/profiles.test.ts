@@ -9,14 +9,21 @@ import { startTestService, type TestService } from './harness.js';
 const dir = defaultProfilesDir();
 const readJson = (file: string): any => JSON.parse(readFileSync(file, 'utf8'));
 const examples = (kind: 'valid' | 'invalid'): string[] =>
-  readdirSync(path.join(dir, 'examples', kind)).filter((f) => f.endsWith('.json') && f !== 'expected.json').sort();
+  readdirSync(path.join(dir, 'examples', kind))
+    .filter((f) => f.endsWith('.json') && f !== 'expected.json')
+    .sort();
 const expected: Record<string, { expression: string; rule: string }> = readJson(path.join(dir, 'examples', 'invalid', 'expected.json'));
 
 let service: TestService;
 /** The stored records the examples' references stand for (`Patient/example-patient` -> a stored Patient): a write names only records that exist. */
 const stand = new Map<string, string>();
 /** An example as stored here: its references to example records point at the stored ones. */
-const stored = (example: unknown): any => JSON.parse(JSON.stringify(example).replace(/"reference":"([A-Za-z]+\/example-[a-z-]+)"/g, (all, ref: string) => (stand.has(ref) ? `"reference":"${stand.get(ref)}"` : all)));
+const stored = (example: unknown): any =>
+  JSON.parse(
+    JSON.stringify(example).replace(/"reference":"([A-Za-z]+\/example-[a-z-]+)"/g, (all, ref: string) =>
+      stand.has(ref) ? `"reference":"${stand.get(ref)}"` : all,
+    ),
+  );
 
 beforeAll(async () => {
   service = await startTestService();
@@ -73,7 +80,13 @@ describe('profiles/', () => {
     const plain = { resourceType: 'Task', status: 'requested', intent: 'order' };
     const profile = task.meta.profile[0];
     const verdict = await service.fhir(`/Task/${storedTask.id}/$validate`, {
-      body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: plain }, { name: 'profile', valueCanonical: profile }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'resource', resource: plain },
+          { name: 'profile', valueCanonical: profile },
+        ],
+      },
     });
     expect(verdict.status).toBe(200);
     expect(verdict.body.issue.flatMap((i: { expression?: string[] }) => i.expression ?? [])).toEqual(expect.arrayContaining(['Task.focus', 'Task.for']));

@@ -10,7 +10,19 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..',
 
 describe('runnable README blocks', () => {
   it('are the fenced sh blocks marked runnable, with the expectations of the comment before them', () => {
-    const markdown = ['```sh', 'not run', '```', '<!-- expect: one | two -->', '```sh runnable', 'echo one', 'echo two', '```', '```json runnable', '{}', '```'].join('\n');
+    const markdown = [
+      '```sh',
+      'not run',
+      '```',
+      '<!-- expect: one | two -->',
+      '```sh runnable',
+      'echo one',
+      'echo two',
+      '```',
+      '```json runnable',
+      '{}',
+      '```',
+    ].join('\n');
     expect(runnableBlocks(markdown)).toEqual([{ line: 6, code: 'echo one\necho two', expect: ['one', 'two'] }]);
     expect(() => runnableBlocks('```sh runnable\necho never closed')).toThrow('README.md:1: a code block that never closes');
   });

@@ -12,7 +12,13 @@ let ehr: ReferringEhr;
 let proxy: FaultProxy;
 
 beforeAll(async () => {
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_MAX_ATTEMPTS: '2', OUTBOUND_RETRY_ATTEMPTS: '1', OUTBOUND_RETRY_BASE_MS: '10', POLL_INTERVAL_MS: '0' });
+  service = await startTestService({
+    RETRIEVAL_POLL_MS: '100',
+    RETRIEVAL_MAX_ATTEMPTS: '2',
+    OUTBOUND_RETRY_ATTEMPTS: '1',
+    OUTBOUND_RETRY_BASE_MS: '10',
+    POLL_INTERVAL_MS: '0',
+  });
   ehr = await startReferringEhr();
   proxy = await startFaultProxy(ehr.base);
   await registerInstitution(service, 'Failing Hospital', proxy.base);

@@ -25,7 +25,7 @@ describe('a crash during retrieval', () => {
 
     // Kill it once one kind of record is complete and others are partly in.
     const first = `/${chartTypes[0]}?subject=${task.for.reference}&_summary=count`;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
       if ((await fx.fhir(first)).body.total === perType) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -37,7 +37,7 @@ describe('a crash during retrieval', () => {
     fx.proxy.latencyMs = 0;
     service = await fx.start();
     let current = task;
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline && current.businessStatus.coding[0].code !== 'awaiting-assignment'; ) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && current.businessStatus.coding[0].code !== 'awaiting-assignment';) {
       await new Promise((r) => setTimeout(r, 200));
       current = (await fx.fhir(`/Task/${task.id}`)).body;
     }

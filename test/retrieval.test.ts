@@ -22,7 +22,12 @@ let pathologyId: string;
 beforeAll(async () => {
   ehr = await startReferringEhr();
   patientId = await seedPatient(ehr.repo, perType);
-  const pathology = await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Pathology' }, subject: { reference: `Patient/${patientId}` } });
+  const pathology = await ehr.repo.createResource({
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    code: { text: 'Pathology' },
+    subject: { reference: `Patient/${patientId}` },
+  });
   pathologyId = pathology.id as string;
   proxy = await startFaultProxy(ehr.base);
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10' });
@@ -69,9 +74,19 @@ describe('push intake and chart retrieval', () => {
     expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
     expect(task.meta.profile[0]).toMatch(/second-opinion-task$/);
     const history = await service.fhir(`/Task/${task.id}/_history`);
-    expect(history.body.entry.map((e: any) => e.resource.status).reverse().slice(0, 2)).toEqual(['requested', 'received']);
+    expect(
+      history.body.entry
+        .map((e: any) => e.resource.status)
+        .reverse()
+        .slice(0, 2),
+    ).toEqual(['requested', 'received']);
     // The records came in; with no reviewer registered here, routing left the case in the queue.
-    expect(history.body.entry.map((e: any) => e.resource.businessStatus.coding[0].code).reverse().slice(-2)).toEqual(['records-ready', 'awaiting-assignment']);
+    expect(
+      history.body.entry
+        .map((e: any) => e.resource.businessStatus.coding[0].code)
+        .reverse()
+        .slice(-2),
+    ).toEqual(['records-ready', 'awaiting-assignment']);
 
     const patientRef = task.for.reference;
     const patient = await service.fhir(`/${patientRef}`);
@@ -118,7 +133,13 @@ describe('push intake and chart retrieval', () => {
 
   it('a re-pull asks only for what changed since the last one and adds just that', async () => {
     for (const value of [101, 102]) {
-      await ehr.repo.createResource({ resourceType: 'Observation', status: 'final', code: { text: 'New result' }, subject: { reference: `Patient/${patientId}` }, valueQuantity: { value } });
+      await ehr.repo.createResource({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'New result' },
+        subject: { reference: `Patient/${patientId}` },
+        valueQuantity: { value },
+      });
     }
     const before = ehr.requests.length;
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-3') });
@@ -142,14 +163,17 @@ describe('push intake and chart retrieval', () => {
     const runAgain = async () => {
       await service.server.jobs.remove(jobId);
       await service.server.jobs.enqueue(retrievalJobKind, jobId, payload);
-      for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await service.server.jobs.get(jobId))?.state !== 'done'; ) await new Promise((r) => setTimeout(r, 100));
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await service.server.jobs.get(jobId))?.state !== 'done';)
+        await new Promise((r) => setTimeout(r, 100));
       expect((await service.server.jobs.get(jobId))?.state).toBe('done');
       return (await service.fhir(`/Task/${task.id}`)).body;
     };
     const routed = await runAgain();
     expect([routed.businessStatus.coding[0].code, routed.meta.versionId]).toEqual(['awaiting-assignment', task.meta.versionId]);
     // A crash between writing records-ready and routing the case leaves it records-ready, unrouted: the run again routes it.
-    await service.server.database.connection.collection('Task').updateOne({ _id: `Task/${task.id}` } as never, { $set: { 'resource.businessStatus.coding.0.code': 'records-ready' } });
+    await service.server.database.connection
+      .collection('Task')
+      .updateOne({ _id: `Task/${task.id}` } as never, { $set: { 'resource.businessStatus.coding.0.code': 'records-ready' } });
     const rerouted = await runAgain();
     expect([rerouted.businessStatus.coding[0].code, Number(rerouted.meta.versionId)]).toEqual(['awaiting-assignment', Number(task.meta.versionId) + 2]);
     expect(await provenances()).toBe(before);
@@ -157,7 +181,13 @@ describe('push intake and chart retrieval', () => {
 
   it('an opinion this service wrote back into the chart there is not pulled back as a record of the EHR', async () => {
     const opinionSystem = `${canonicalBase()}/opinion`;
-    await ehr.repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'Second opinion' }, subject: { reference: `Patient/${patientId}` }, identifier: [{ system: opinionSystem, value: 'an-earlier-opinion' }] });
+    await ehr.repo.createResource({
+      resourceType: 'DiagnosticReport',
+      status: 'final',
+      code: { text: 'Second opinion' },
+      subject: { reference: `Patient/${patientId}` },
+      identifier: [{ system: opinionSystem, value: 'an-earlier-opinion' }],
+    });
     const created = await service.fhir('/ServiceRequest', { body: requestFor(patientId, 'PUSH-4') });
     const task = await taskOf(created.body.id, (t) => t.businessStatus.coding[0].code === 'awaiting-assignment');
     expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment');
@@ -225,7 +255,7 @@ describe('push intake and chart retrieval', () => {
     const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
     expect(notices.body.entry[0].resource.payload[0].contentString).toMatch(/HTTP 403/);
     // The notice travels to the EHR as well; let it arrive before the next test schedules its faults.
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !ehr.requests.slice(before).includes('POST /'); ) {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !ehr.requests.slice(before).includes('POST /');) {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(ehr.requests.slice(before)).toContain('POST /');

@@ -31,8 +31,12 @@ export async function registerInstitution(service: Service, name: string, ehrBas
   const organizationId = await createOrganization(service, name);
   const endpoint = await service.fhir('/Endpoint', {
     body: {
-      resourceType: 'Endpoint', status: 'active', address: ehrBase, managingOrganization: { reference: `Organization/${organizationId}` },
-      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+      resourceType: 'Endpoint',
+      status: 'active',
+      address: ehrBase,
+      managingOrganization: { reference: `Organization/${organizationId}` },
+      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+      payloadType: [{ text: 'FHIR R4' }],
     },
   });
   expect(endpoint.status).toBe(201);
@@ -50,15 +54,19 @@ export interface ReviewerSpec {
 export async function registerReviewer(service: Service, spec: ReviewerSpec): Promise<string> {
   const practitioner = await service.fhir('/Practitioner', {
     body: {
-      resourceType: 'Practitioner', name: [{ family: spec.name }],
+      resourceType: 'Practitioner',
+      name: [{ family: spec.name }],
       communication: [{ coding: [{ system: 'urn:ietf:bcp:47', code: 'en' }] }],
-      qualification: [{ code: { text: 'Licence to practise medicine' }, issuer: { display: 'Medical Council' }, period: { start: '2010-01-01', end: '2099-12-31' } }],
+      qualification: [
+        { code: { text: 'Licence to practise medicine' }, issuer: { display: 'Medical Council' }, period: { start: '2010-01-01', end: '2099-12-31' } },
+      ],
     },
   });
   expect(practitioner.status).toBe(201);
   const role = await service.fhir('/PractitionerRole', {
     body: {
-      resourceType: 'PractitionerRole', active: true,
+      resourceType: 'PractitionerRole',
+      active: true,
       practitioner: { reference: `Practitioner/${practitioner.body.id}` },
       organization: { reference: `Organization/${spec.organizationId}` },
       specialty: [{ coding: [{ system: snomed, code: spec.specialty }] }],
@@ -71,7 +79,13 @@ export async function registerReviewer(service: Service, spec: ReviewerSpec): Pr
 
 /** A second-opinion request for the patient on `ehrBase`; `changes` replace the example's elements. */
 export function secondOpinionRequest(orderId: string, ehrBase: string, patientId: string, changes: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...example, identifier: [{ system: 'https://ehr.example/orders', value: orderId }], subject: { reference: `${ehrBase}/Patient/${patientId}` }, supportingInfo: undefined, ...changes };
+  return {
+    ...example,
+    identifier: [{ system: 'https://ehr.example/orders', value: orderId }],
+    subject: { reference: `${ehrBase}/Patient/${patientId}` },
+    supportingInfo: undefined,
+    ...changes,
+  };
 }
 
 export const reason = (system: string, code: string) => ({ reasonCode: [{ coding: [{ system, code }] }] });
@@ -84,7 +98,7 @@ export async function openCase(service: Service, request: Record<string, unknown
 }
 
 export async function taskWhen(service: Service, id: string, done: (task: any) => boolean): Promise<any> {
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     const task = (await service.fhir(`/Task/${id}`)).body;
     if ((task?.resourceType === 'Task' && done(task)) || Date.now() > deadline) return task;
     await new Promise((r) => setTimeout(r, 100));

@@ -4,7 +4,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestService, type TestService } from './harness.js';
 import { seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
-import { businessStatus, capacityUrl, createOrganization, icd10cm, openCase, reason, registerInstitution, registerReviewer, secondOpinionRequest, snomed, specialty } from './review-cases.js';
+import {
+  businessStatus,
+  capacityUrl,
+  createOrganization,
+  icd10cm,
+  openCase,
+  reason,
+  registerInstitution,
+  registerReviewer,
+  secondOpinionRequest,
+  snomed,
+  specialty,
+} from './review-cases.js';
 
 let service: TestService;
 let ehr: ReferringEhr;
@@ -40,7 +52,10 @@ afterAll(async () => {
 
 describe('routing a case whose records are ready', () => {
   it('goes by the specialty the request asks for (performerType), and the case opens with its due date', async () => {
-    const task = await openCase(service, request({ performerType: { coding: [{ system: snomed, code: specialty.histopathology }] }, ...reason(icd10cm, 'C50.911') }));
+    const task = await openCase(
+      service,
+      request({ performerType: { coding: [{ system: snomed, code: specialty.histopathology }] }, ...reason(icd10cm, 'C50.911') }),
+    );
     expect([task.status, businessStatus(task), owner(task)]).toEqual(['received', 'assigned', `PractitionerRole/${roles.histopathologist}`]);
     expect(task.performerType).toEqual([{ coding: [{ system: snomed, code: specialty.histopathology }] }]);
     // routine: 14 days from the case's opening
@@ -107,7 +122,11 @@ describe('a coordinator assigns and reassigns with $assign', () => {
     const generalist = await registerReviewer(service, { name: 'Gen', organizationId: centreC, specialty: specialty.histopathology, capacity: 1 });
     const assigned = await assign(queued.id, [ownerParameter(`PractitionerRole/${roles.histopathologist}`)]);
     expect(assigned.status).toBe(200);
-    expect([assigned.body.status, businessStatus(assigned.body), owner(assigned.body)]).toEqual(['received', 'assigned', `PractitionerRole/${roles.histopathologist}`]);
+    expect([assigned.body.status, businessStatus(assigned.body), owner(assigned.body)]).toEqual([
+      'received',
+      'assigned',
+      `PractitionerRole/${roles.histopathologist}`,
+    ]);
     const reassigned = await assign(queued.id, [ownerParameter(`PractitionerRole/${generalist}`)]);
     expect(reassigned.status).toBe(200);
     expect(owner(reassigned.body)).toBe(`PractitionerRole/${generalist}`);
@@ -131,10 +150,18 @@ describe('a coordinator assigns and reassigns with $assign', () => {
     ];
     for (const [body, status, expression] of cases) {
       const refused = await service.fhir(`/Task/${queued.id}/$assign`, { body });
-      expect([expression, refused.status, refused.body.resourceType, refused.body.issue[0].expression]).toEqual([expression, status, 'OperationOutcome', [expression]]);
+      expect([expression, refused.status, refused.body.resourceType, refused.body.issue[0].expression]).toEqual([
+        expression,
+        status,
+        'OperationOutcome',
+        [expression],
+      ]);
     }
     // The same rules hold when the owner is written directly.
-    const put = await service.fhir(`/Task/${queued.id}`, { method: 'PUT', body: { ...before, owner: { reference: `PractitionerRole/${roles.referringCardiologist}` } } });
+    const put = await service.fhir(`/Task/${queued.id}`, {
+      method: 'PUT',
+      body: { ...before, owner: { reference: `PractitionerRole/${roles.referringCardiologist}` } },
+    });
     expect([put.status, put.body.issue[0].expression]).toEqual([422, ['Task.owner']]);
     expect((await service.fhir(`/Task/${queued.id}`)).body.meta.versionId).toBe(before.meta.versionId);
   });
@@ -147,7 +174,14 @@ describe('a coordinator assigns and reassigns with $assign', () => {
     expect([late.status, late.body.issue[0].expression]).toEqual([409, ['Task.status']]);
 
     const early = await service.fhir('/Task', {
-      body: { resourceType: 'Task', status: 'received', intent: 'order', focus: task.focus, for: task.for, businessStatus: { coding: [{ system: task.businessStatus.coding[0].system, code: 'records-retrieving' }] } },
+      body: {
+        resourceType: 'Task',
+        status: 'received',
+        intent: 'order',
+        focus: task.focus,
+        for: task.for,
+        businessStatus: { coding: [{ system: task.businessStatus.coding[0].system, code: 'records-retrieving' }] },
+      },
     });
     const tooEarly = await assign(early.body.id, [ownerParameter(`PractitionerRole/${roles.histopathologist}`)]);
     expect([tooEarly.status, tooEarly.body.issue[0].expression]).toEqual([409, ['Task.businessStatus']]);
@@ -159,7 +193,11 @@ describe('reviewers', () => {
   it('carry their capacity in the reviewer-capacity extension, as an unsigned integer', async () => {
     const organizationId = await createOrganization(service, 'Review Centre D');
     const refused = await service.fhir('/PractitionerRole', {
-      body: { resourceType: 'PractitionerRole', organization: { reference: `Organization/${organizationId}` }, extension: [{ url: capacityUrl, valueString: 'plenty' }] },
+      body: {
+        resourceType: 'PractitionerRole',
+        organization: { reference: `Organization/${organizationId}` },
+        extension: [{ url: capacityUrl, valueString: 'plenty' }],
+      },
     });
     expect([refused.status, refused.body.issue[0].expression]).toEqual([422, ['PractitionerRole.extension[0].valueString']]);
     expect((await service.fhir(`/PractitionerRole?organization=Organization/${organizationId}&_summary=count`)).body.total).toBe(0);

@@ -14,7 +14,11 @@ let requestId: string;
 beforeAll(async () => {
   service = await startTestService();
   patientId = (await service.fhir('/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Scoped' }] } })).body.id;
-  requestId = (await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: `Patient/${patientId}` } } })).body.id;
+  requestId = (
+    await service.fhir('/ServiceRequest', {
+      body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: `Patient/${patientId}` } },
+    })
+  ).body.id;
 });
 afterAll(async () => {
   await service?.stop();
@@ -42,10 +46,15 @@ describe('SMART scopes', () => {
     expect((await attempt(scope, `/Patient/${patientId}/_history/1`)).status).toBe(200);
     expect((await attempt(scope, `/Patient/${patientId}/_history`)).status).toBe(200);
     expect((await attempt(scope, '/Patient?name=Scoped')).status).toBe(200);
-    expect((await attempt(scope, '/Patient/_search', { body: 'name=Scoped', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(200);
+    expect((await attempt(scope, '/Patient/_search', { body: 'name=Scoped', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(
+      200,
+    );
     const before = await count('Patient');
     expect(await attempt(scope, '/Patient', { body: patient })).toMatchObject({ status: 403, needs: ['system/Patient.c'] });
-    expect(await attempt(scope, `/Patient/${patientId}`, { method: 'PUT', body: { ...patient, id: patientId } })).toMatchObject({ status: 403, needs: ['system/Patient.u'] });
+    expect(await attempt(scope, `/Patient/${patientId}`, { method: 'PUT', body: { ...patient, id: patientId } })).toMatchObject({
+      status: 403,
+      needs: ['system/Patient.u'],
+    });
     expect(await attempt(scope, `/Patient/${patientId}`, { method: 'DELETE' })).toMatchObject({ status: 403, needs: ['system/Patient.d'] });
     expect(await attempt(scope, '/Observation?_summary=count')).toMatchObject({ status: 403, needs: ['system/Observation.s'] });
     expect(await count('Patient')).toBe(before);
@@ -55,10 +64,14 @@ describe('SMART scopes', () => {
   it('v2 letters: .cu creates and updates but neither reads nor searches; .r reads but does not search', async () => {
     const created = await attempt('system/Patient.cu', '/Patient', { body: patient });
     expect(created.status).toBe(201);
-    expect((await attempt('system/Patient.cu', `/Patient/${created.body.id}`, { method: 'PUT', body: { ...patient, id: created.body.id, active: true } })).status).toBe(200);
+    expect(
+      (await attempt('system/Patient.cu', `/Patient/${created.body.id}`, { method: 'PUT', body: { ...patient, id: created.body.id, active: true } })).status,
+    ).toBe(200);
     expect(await attempt('system/Patient.cu', `/Patient/${created.body.id}`)).toMatchObject({ status: 403, needs: ['system/Patient.r'] });
     // Other spellings of a read are reads: HEAD, and `_history` in capitals (express matches route literals in any case).
-    expect((await service.fhir(`/Patient/${created.body.id}`, { method: 'HEAD', token: await service.mintToken(system('system/Patient.cu')) })).status).toBe(403);
+    expect((await service.fhir(`/Patient/${created.body.id}`, { method: 'HEAD', token: await service.mintToken(system('system/Patient.cu')) })).status).toBe(
+      403,
+    );
     expect(await attempt('system/Patient.cu', `/Patient/${created.body.id}/_HISTORY/1`)).toMatchObject({ status: 403, needs: ['system/Patient.r'] });
     expect((await attempt('system/Patient.r', `/Patient/${created.body.id}`)).status).toBe(200);
     expect(await attempt('system/Patient.r', '/Patient')).toMatchObject({ status: 403, needs: ['system/Patient.s'] });
@@ -82,15 +95,29 @@ describe('SMART scopes', () => {
   it('operations need what they touch: $validate nothing more, $case-packet reads the request, $submit creates one; an unlisted one everything', async () => {
     const resource = { resourceType: 'Patient', name: [{ family: 'Checked' }] };
     expect((await attempt('system/Observation.r', '/Patient/$validate', { body: resource })).status).toBe(200);
-    expect(await attempt('system/Observation.r', `/Patient/${patientId}/$validate`, { body: resource })).toMatchObject({ status: 403, needs: ['system/Patient.r'] });
+    expect(await attempt('system/Observation.r', `/Patient/${patientId}/$validate`, { body: resource })).toMatchObject({
+      status: 403,
+      needs: ['system/Patient.r'],
+    });
     expect(await attempt('system/Task.rs', `/ServiceRequest/${requestId}/$case-packet`)).toMatchObject({ status: 403, needs: ['system/ServiceRequest.r'] });
     // Encoded, the operation is the same operation.
     expect(await attempt('system/Task.rs', `/ServiceRequest/${requestId}/%24case-packet`)).toMatchObject({ status: 403, needs: ['system/ServiceRequest.r'] });
     expect((await attempt('system/ServiceRequest.r', `/ServiceRequest/${requestId}/$case-packet`)).status).toBe(404); // no case: its records were never retrieved
-    const submit = { resourceType: 'Parameters', parameter: [{ name: 'institution', valueReference: { reference: 'Organization/none' } }, { name: 'serviceRequestId', valueString: 'x' }] };
-    expect(await attempt('system/ServiceRequest.rs', '/ServiceRequest/$submit', { body: submit })).toMatchObject({ status: 403, needs: ['system/ServiceRequest.c'] });
+    const submit = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'institution', valueReference: { reference: 'Organization/none' } },
+        { name: 'serviceRequestId', valueString: 'x' },
+      ],
+    };
+    expect(await attempt('system/ServiceRequest.rs', '/ServiceRequest/$submit', { body: submit })).toMatchObject({
+      status: 403,
+      needs: ['system/ServiceRequest.c'],
+    });
     expect(await attempt('system/ServiceRequest.rs', '/DiagnosticReport/x/$verify')).toMatchObject({ status: 403, needs: ['system/DiagnosticReport.r'] });
-    expect(await attempt('system/DiagnosticReport.rs', '/DiagnosticReport/x/$redeliver', { method: 'POST', body: { resourceType: 'Parameters' } })).toMatchObject({ status: 403, needs: ['system/DiagnosticReport.u'] });
+    expect(
+      await attempt('system/DiagnosticReport.rs', '/DiagnosticReport/x/$redeliver', { method: 'POST', body: { resourceType: 'Parameters' } }),
+    ).toMatchObject({ status: 403, needs: ['system/DiagnosticReport.u'] });
     const unlisted = await attempt('system/Patient.rs', `/Patient/${patientId}/$everything`);
     expect(unlisted.status).toBe(403);
     expect(unlisted.needs).toEqual(['system/Patient.c', 'system/Patient.u', 'system/Patient.d']);
@@ -100,8 +127,19 @@ describe('SMART scopes', () => {
   it('a transaction with one entry outside the scopes is refused whole, naming the entry; so is a batch', async () => {
     const entries = [
       { fullUrl: 'urn:uuid:6a1c1f5e-0000-4000-8000-000000000001', resource: patient, request: { method: 'POST', url: 'Patient' } },
-      { resource: { resourceType: 'Observation', status: 'final', code: { text: 'Bundled' }, subject: { reference: 'urn:uuid:6a1c1f5e-0000-4000-8000-000000000001' } }, request: { method: 'POST', url: 'Observation' } },
-      { resource: { resourceType: 'Condition', subject: { reference: `Patient/${patientId}` }, code: { text: 'Outside' } }, request: { method: 'POST', url: 'Condition' } },
+      {
+        resource: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { text: 'Bundled' },
+          subject: { reference: 'urn:uuid:6a1c1f5e-0000-4000-8000-000000000001' },
+        },
+        request: { method: 'POST', url: 'Observation' },
+      },
+      {
+        resource: { resourceType: 'Condition', subject: { reference: `Patient/${patientId}` }, code: { text: 'Outside' } },
+        request: { method: 'POST', url: 'Condition' },
+      },
       { request: { method: 'GET', url: `Patient/${patientId}` } },
     ];
     const scope = 'system/Patient.cr system/Observation.c';
@@ -115,14 +153,25 @@ describe('SMART scopes', () => {
     const allowed = await attempt(scope, '', { body: { resourceType: 'Bundle', type: 'transaction', entry: entries.filter((_, i) => i !== 2) } });
     expect(allowed.status).toBe(200);
     const needsEach = await attempt('system/Observation.c', '', {
-      body: { resourceType: 'Bundle', type: 'transaction', entry: [...entries.slice(0, 2), { request: { method: 'DELETE', url: `Patient/${patientId}` } }, { request: { method: 'GET', url: 'Patient?name=Scoped' } }] },
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          ...entries.slice(0, 2),
+          { request: { method: 'DELETE', url: `Patient/${patientId}` } },
+          { request: { method: 'GET', url: 'Patient?name=Scoped' } },
+        ],
+      },
     });
     expect(needsEach.needs).toEqual(['system/Patient.c', 'system/Patient.d', 'system/Patient.s']);
   });
 
   it('included resources need reading: _include the types a reference can point at, _revinclude the referring type', async () => {
     const path = `/ServiceRequest?_id=${requestId}`;
-    expect(await attempt('system/ServiceRequest.rs', `${path}&_include=ServiceRequest:subject:Patient`)).toMatchObject({ status: 403, needs: ['system/Patient.r'] });
+    expect(await attempt('system/ServiceRequest.rs', `${path}&_include=ServiceRequest:subject:Patient`)).toMatchObject({
+      status: 403,
+      needs: ['system/Patient.r'],
+    });
     expect((await attempt('system/ServiceRequest.rs system/Patient.r', `${path}&_include=ServiceRequest:subject:Patient`)).body.entry).toHaveLength(2);
     const untyped = await attempt('system/ServiceRequest.rs system/Patient.r', `${path}&_include=ServiceRequest:subject`);
     expect(untyped.status).toBe(403);
@@ -136,7 +185,9 @@ describe('SMART scopes', () => {
       const answer = await attempt('system/Patient.rs', path);
       expect([path, answer.status >= 400 && answer.status < 500]).toEqual([path, true]);
     }
-    const bundle = await attempt('system/Patient.rs', '', { body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'http://[' } }] } });
+    const bundle = await attempt('system/Patient.rs', '', {
+      body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'http://[' } }] },
+    });
     expect(bundle.status).toBe(400);
   });
 

@@ -17,22 +17,79 @@ import { seedPatient } from '../scripts/peer/referring-ehr.js';
 
 const subject = { reference: 'http://ehr.example/fhir/Patient/p1' };
 const awkward: Resource[] = [
-  { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject, occurrencePeriod: { start: '2026-01-01' }, performerType: { text: 'x' }, requester: { type: 'Practitioner', identifier: { system: 'urn:npi', value: '1' } } },
-  { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/p2' }, occurrenceTiming: { event: ['2026-02-01'] }, _status: { extension: [{ url: 'urn:x', valueString: 'y' }] } } as Resource,
+  {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    subject,
+    occurrencePeriod: { start: '2026-01-01' },
+    performerType: { text: 'x' },
+    requester: { type: 'Practitioner', identifier: { system: 'urn:npi', value: '1' } },
+  },
+  {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    subject: { reference: 'Patient/p2' },
+    occurrenceTiming: { event: ['2026-02-01'] },
+    _status: { extension: [{ url: 'urn:x', valueString: 'y' }] },
+  } as Resource,
   { resourceType: 'CommunicationRequest', status: 'active', subject: { reference: 'Group/g1' }, occurrencePeriod: { start: '2026-01-01' } },
-  { resourceType: 'CommunicationRequest', status: 'active', subject: { reference: '#p' }, contained: [{ resourceType: 'Patient', id: 'p' }], occurrenceDateTime: '2026-03-04T10:00:00Z' },
-  { resourceType: 'AuditEvent', type: { code: 'rest' }, recorded: '2026-01-01T00:00:00Z', agent: [{ who: { reference: 'Patient/p3' }, requestor: false }, { who: { reference: 'Practitioner/x' }, requestor: true, altId: 'a' }], source: { observer: { display: 'x' } }, entity: [{ what: { reference: 'Patient?identifier=urn:mrn|1' } }] },
-  { resourceType: 'Task', status: 'requested', intent: 'order', for: { reference: 'Patient/p4', resource: { resourceType: 'Group' } } as never, executionPeriod: { end: '2026-05-01' }, businessStatus: { text: 'x' } },
+  {
+    resourceType: 'CommunicationRequest',
+    status: 'active',
+    subject: { reference: '#p' },
+    contained: [{ resourceType: 'Patient', id: 'p' }],
+    occurrenceDateTime: '2026-03-04T10:00:00Z',
+  },
+  {
+    resourceType: 'AuditEvent',
+    type: { code: 'rest' },
+    recorded: '2026-01-01T00:00:00Z',
+    agent: [
+      { who: { reference: 'Patient/p3' }, requestor: false },
+      { who: { reference: 'Practitioner/x' }, requestor: true, altId: 'a' },
+    ],
+    source: { observer: { display: 'x' } },
+    entity: [{ what: { reference: 'Patient?identifier=urn:mrn|1' } }],
+  },
+  {
+    resourceType: 'Task',
+    status: 'requested',
+    intent: 'order',
+    for: { reference: 'Patient/p4', resource: { resourceType: 'Group' } } as never,
+    executionPeriod: { end: '2026-05-01' },
+    businessStatus: { text: 'x' },
+  },
   { resourceType: 'Organization', name: 'A', alias: ['B', 'C'], active: true },
   { resourceType: 'Practitioner', name: [{ family: 'F', given: ['G', 'H'] }, { text: 'T' }] },
-  { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject, medicationReference: { reference: 'Medication/m' }, dosageInstruction: [{ timing: { event: ['2026-01-01', '2026-01-02'] } }] },
-  { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, participant: [{ individual: { reference: 'Practitioner/d' } }, { individual: { reference: 'RelatedPerson/r' } }] },
-  { resourceType: 'ImagingStudy', status: 'available', subject, series: [{ uid: '1', modality: { code: 'CT' }, endpoint: [{ reference: 'Endpoint/e' }], performer: [{ actor: { reference: 'Practitioner/d' } }] }] },
+  {
+    resourceType: 'MedicationRequest',
+    status: 'active',
+    intent: 'order',
+    subject,
+    medicationReference: { reference: 'Medication/m' },
+    dosageInstruction: [{ timing: { event: ['2026-01-01', '2026-01-02'] } }],
+  },
+  {
+    resourceType: 'Encounter',
+    status: 'finished',
+    class: { code: 'AMB' },
+    participant: [{ individual: { reference: 'Practitioner/d' } }, { individual: { reference: 'RelatedPerson/r' } }],
+  },
+  {
+    resourceType: 'ImagingStudy',
+    status: 'available',
+    subject,
+    series: [{ uid: '1', modality: { code: 'CT' }, endpoint: [{ reference: 'Endpoint/e' }], performer: [{ actor: { reference: 'Practitioner/d' } }] }],
+  },
 ];
 
 async function corpus(): Promise<Resource[]> {
   const dir = path.join(defaultProfilesDir(), 'examples', 'valid');
-  const examples = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Resource);
+  const examples = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Resource);
   const repo = new MemoryRepository();
   await seedPatient(repo, 2);
   const chart = (await Promise.all(['Patient', ...chartTypes].map((t) => repo.searchResources({ resourceType: t as never })))).flat() as Resource[];
@@ -51,8 +108,15 @@ describe('a search parameter read by a compiled path', () => {
         if (!extract) continue;
         compiled++;
         for (const resource of resources.filter((r) => r.resourceType === type)) {
-          const byFhirPath = evalFhirPathTyped(param.expression, [toTypedValue(resource)]).map((v) => v.value).filter((v) => v !== undefined);
-          expect({ type, code: param.code, id: resource.id, values: extract(resource) }).toEqual({ type, code: param.code, id: resource.id, values: byFhirPath });
+          const byFhirPath = evalFhirPathTyped(param.expression, [toTypedValue(resource)])
+            .map((v) => v.value)
+            .filter((v) => v !== undefined);
+          expect({ type, code: param.code, id: resource.id, values: extract(resource) }).toEqual({
+            type,
+            code: param.code,
+            id: resource.id,
+            values: byFhirPath,
+          });
         }
       }
     }

@@ -47,7 +47,10 @@ afterAll(async () => {
 });
 
 const matchIds = (bundle: { entry?: { resource: { id: string }; search: { mode: string } }[] }): string[] =>
-  (bundle.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => e.resource.id).sort();
+  (bundle.entry ?? [])
+    .filter((e) => e.search.mode === 'match')
+    .map((e) => e.resource.id)
+    .sort();
 
 describe('search', () => {
   it('finds by identifier, with or without the system', async () => {
@@ -98,8 +101,12 @@ describe('search', () => {
   });
 
   it('_include follows references and _revinclude finds what points back', async () => {
-    const res = await service.fhir(`/ServiceRequest?_id=${ids.sr0}&_include=ServiceRequest:subject&_revinclude=Task:focus&_revinclude=DiagnosticReport:based-on`);
-    const included = res.body.entry.filter((e: { search: { mode: string } }) => e.search.mode === 'include').map((e: { resource: { resourceType: string; id: string } }) => `${e.resource.resourceType}/${e.resource.id}`);
+    const res = await service.fhir(
+      `/ServiceRequest?_id=${ids.sr0}&_include=ServiceRequest:subject&_revinclude=Task:focus&_revinclude=DiagnosticReport:based-on`,
+    );
+    const included = res.body.entry
+      .filter((e: { search: { mode: string } }) => e.search.mode === 'include')
+      .map((e: { resource: { resourceType: string; id: string } }) => `${e.resource.resourceType}/${e.resource.id}`);
     expect(included.sort()).toEqual([`DiagnosticReport/${ids.report}`, `Patient/${ids.patient}`, `Task/${ids.task}`].sort());
     expect(res.body.total).toBe(1);
   });
@@ -161,9 +168,17 @@ describe('paging through a large result set', () => {
     // Unasked, a full page states no total (it would cost a count of every match); the last page
     // states it, since it is known; _total=none never states it.
     const first = await service.fhir(`/Observation?code=urn:test|${tag}&_count=40`);
-    expect([first.body.total, first.body.entry.length, first.body.link.some((l: { relation: string }) => l.relation === 'next')]).toEqual([undefined, 40, true]);
+    expect([first.body.total, first.body.entry.length, first.body.link.some((l: { relation: string }) => l.relation === 'next')]).toEqual([
+      undefined,
+      40,
+      true,
+    ]);
     const lastPage = await service.fhir(`/Observation?code=urn:test|${tag}&_count=40&_offset=240`);
-    expect([lastPage.body.total, lastPage.body.entry.length, lastPage.body.link.some((l: { relation: string }) => l.relation === 'next')]).toEqual([250, 10, false]);
+    expect([lastPage.body.total, lastPage.body.entry.length, lastPage.body.link.some((l: { relation: string }) => l.relation === 'next')]).toEqual([
+      250,
+      10,
+      false,
+    ]);
     expect((await service.fhir(`/Observation?code=urn:test|${tag}&_count=40&_offset=240&_total=none`)).body.total).toBeUndefined();
     expect((await service.fhir(`/Observation?code=urn:test|${tag}&_summary=count`)).body.total).toBe(250);
   });
@@ -174,7 +189,9 @@ describe('a page of the newest matches, asked again and again (a work queue)', (
     const tag = `queue-${Date.now()}`;
     const order: string[] = []; // newest first
     const add = async (i: number): Promise<void> => {
-      const res = await service.fhir('/Observation', { body: { resourceType: 'Observation', status: 'preliminary', code: { coding: [{ system: 'urn:queue', code: tag }] }, valueInteger: i } });
+      const res = await service.fhir('/Observation', {
+        body: { resourceType: 'Observation', status: 'preliminary', code: { coding: [{ system: 'urn:queue', code: tag }] }, valueInteger: i },
+      });
       expect(res.status).toBe(201);
       order.unshift(res.body.id);
     };
@@ -190,7 +207,10 @@ describe('a page of the newest matches, asked again and again (a work queue)', (
     // Two of the page leave the filter (their code changes): the next newest take their places.
     for (const id of order.splice(1, 2)) {
       const current = (await service.fhir(`/Observation/${id}`)).body;
-      expect((await service.fhir(`/Observation/${id}`, { method: 'PUT', body: { ...current, code: { coding: [{ system: 'urn:queue', code: `${tag}-done` }] } } })).status).toBe(200);
+      expect(
+        (await service.fhir(`/Observation/${id}`, { method: 'PUT', body: { ...current, code: { coding: [{ system: 'urn:queue', code: `${tag}-done` }] } } }))
+          .status,
+      ).toBe(200);
     }
     expect(await page()).toEqual(order.slice(0, 5));
 

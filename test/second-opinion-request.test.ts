@@ -29,12 +29,18 @@ describe('an EHR asks for a second opinion', () => {
     const serviceRequest = rest.resource.find((r: { type: string }) => r.type === 'ServiceRequest');
     expect(serviceRequest.supportedProfile).toEqual([expect.stringMatching(/StructureDefinition\/second-opinion-request$/)]);
     expect(serviceRequest.conditionalCreate).toBe(true);
-    expect(serviceRequest.interaction.map((i: { code: string }) => i.code)).toEqual(expect.arrayContaining(['read', 'vread', 'update', 'delete', 'create', 'search-type', 'history-instance']));
-    expect(serviceRequest.searchParam.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'status', 'based-on', 'category', 'code']));
+    expect(serviceRequest.interaction.map((i: { code: string }) => i.code)).toEqual(
+      expect.arrayContaining(['read', 'vread', 'update', 'delete', 'create', 'search-type', 'history-instance']),
+    );
+    expect(serviceRequest.searchParam.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'status', 'based-on', 'category', 'code']),
+    );
     expect(serviceRequest.searchInclude).toContain('ServiceRequest:subject');
     expect(serviceRequest.operation.map((o: { name: string }) => o.name)).toContain('validate');
     expect(rest.interaction.map((i: { code: string }) => i.code)).toEqual(['transaction', 'batch']);
-    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual(expect.arrayContaining(['Task', 'DiagnosticReport', 'Communication', 'Patient', 'CarePlan']));
+    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual(
+      expect.arrayContaining(['Task', 'DiagnosticReport', 'Communication', 'Patient', 'CarePlan']),
+    );
   });
 
   it('creates the request once, however often it is sent, and finds it by search', async () => {

@@ -33,15 +33,30 @@ afterAll(async () => {
 
 /** A token request with a fresh assertion of `clientId` signed by `key`. */
 async function tokenFor(key: KeyPair, clientId: string, scope: string, claims = {}, header = {}) {
-  return requestToken(tokenUrl, { grant_type: 'client_credentials', client_assertion_type: jwtBearer, client_assertion: await clientAssertion(key, clientId, tokenUrl, claims, header), scope });
+  return requestToken(tokenUrl, {
+    grant_type: 'client_credentials',
+    client_assertion_type: jwtBearer,
+    client_assertion: await clientAssertion(key, clientId, tokenUrl, claims, header),
+    scope,
+  });
 }
 
 async function register(adminToken: string, registration: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${service.server.url}/auth/clients`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(registration) });
+  const response = await fetch(`${service.server.url}/auth/clients`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(registration),
+  });
   return { status: response.status, body: await response.json() };
 }
 
-const ehrRegistration = { client_id: 'ehr-north', jwks_uri: '', scope: 'system/ServiceRequest.cruds system/Task.rs system/DiagnosticReport.rs', role: 'referrer-system', institution: 'Organization/north' };
+const ehrRegistration = {
+  client_id: 'ehr-north',
+  jwks_uri: '',
+  scope: 'system/ServiceRequest.cruds system/Task.rs system/DiagnosticReport.rs',
+  role: 'referrer-system',
+  institution: 'Organization/north',
+};
 
 describe('SMART Backend Services', () => {
   it('says how in .well-known/smart-configuration, at the root and under /fhir', async () => {
@@ -71,8 +86,21 @@ describe('SMART Backend Services', () => {
 
     const ehr = await register(answer.body.access_token, { ...ehrRegistration, jwks_uri: ehrJwks.url });
     expect(ehr.status).toBe(201);
-    expect(ehr.body).toMatchObject({ client_id: 'ehr-north', jwks_uri: ehrJwks.url, role: 'referrer-system', institution: 'Organization/north', token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'] });
-    const reviewer = await register(answer.body.access_token, { client_id: 'dr-south', jwks: { keys: [reviewerKey.publicJwk] }, scope: 'user/*.rs user/DiagnosticReport.cu', role: 'reviewer', fhirUser: 'Practitioner/south' });
+    expect(ehr.body).toMatchObject({
+      client_id: 'ehr-north',
+      jwks_uri: ehrJwks.url,
+      role: 'referrer-system',
+      institution: 'Organization/north',
+      token_endpoint_auth_method: 'private_key_jwt',
+      grant_types: ['client_credentials'],
+    });
+    const reviewer = await register(answer.body.access_token, {
+      client_id: 'dr-south',
+      jwks: { keys: [reviewerKey.publicJwk] },
+      scope: 'user/*.rs user/DiagnosticReport.cu',
+      role: 'reviewer',
+      fhirUser: 'Practitioner/south',
+    });
     expect(reviewer.status).toBe(201);
     expect(reviewer.body.jwks.keys[0].kid).toBe(reviewerKey.publicJwk.kid);
   });
@@ -81,7 +109,12 @@ describe('SMART Backend Services', () => {
     const answer = await tokenFor(ehrKey, 'ehr-north', 'system/ServiceRequest.c system/Task.rs system/Patient.rs');
     expect(answer.status).toBe(200);
     expect(answer.body.scope).toBe('system/ServiceRequest.c system/Task.rs');
-    expect(decodeJwt(answer.body.access_token)).toMatchObject({ sub: 'ehr-north', role: 'referrer-system', institution: 'Organization/north', scope: 'system/ServiceRequest.c system/Task.rs' });
+    expect(decodeJwt(answer.body.access_token)).toMatchObject({
+      sub: 'ehr-north',
+      role: 'referrer-system',
+      institution: 'Organization/north',
+      scope: 'system/ServiceRequest.c system/Task.rs',
+    });
     expect(ehrJwks.fetches).toBeGreaterThan(0);
 
     const token = answer.body.access_token;
@@ -138,7 +171,14 @@ describe('SMART Backend Services', () => {
       ['foreign jku', tokenFor(ehrKey, 'ehr-north', 'system/Task.rs', {}, { jku: 'https://attacker.example/jwks.json' })],
       [
         'client_id not the assertion issuer',
-        (async () => requestToken(tokenUrl, { grant_type: 'client_credentials', client_id: 'first-admin', client_assertion_type: jwtBearer, client_assertion: await clientAssertion(ehrKey, 'ehr-north', tokenUrl), scope: 'system/Task.rs' }))(),
+        (async () =>
+          requestToken(tokenUrl, {
+            grant_type: 'client_credentials',
+            client_id: 'first-admin',
+            client_assertion_type: jwtBearer,
+            client_assertion: await clientAssertion(ehrKey, 'ehr-north', tokenUrl),
+            scope: 'system/Task.rs',
+          }))(),
       ],
       [
         'HS256 with the public key',
@@ -146,7 +186,12 @@ describe('SMART Backend Services', () => {
           const hmac = await new SignJWT({ iss: 'ehr-north', sub: 'ehr-north', aud: tokenUrl, jti: `${now}`, exp: now + 60 })
             .setProtectedHeader({ alg: 'HS256', kid: ehrKey.publicJwk.kid })
             .sign(new TextEncoder().encode(JSON.stringify(ehrKey.publicJwk)));
-          return requestToken(tokenUrl, { grant_type: 'client_credentials', client_assertion_type: jwtBearer, client_assertion: hmac, scope: 'system/Task.rs' });
+          return requestToken(tokenUrl, {
+            grant_type: 'client_credentials',
+            client_assertion_type: jwtBearer,
+            client_assertion: hmac,
+            scope: 'system/Task.rs',
+          });
         })(),
       ],
     ];
@@ -159,12 +204,27 @@ describe('SMART Backend Services', () => {
 
   it('the other errors of RFC 6749: no grant type, another grant type, no assertion, no scope, no scope allowed', async () => {
     const assertion = () => clientAssertion(ehrKey, 'ehr-north', tokenUrl);
-    expect(await requestToken(tokenUrl, { client_assertion_type: jwtBearer, client_assertion: await assertion(), scope: 'system/Task.rs' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
-    expect(await requestToken(tokenUrl, { grant_type: 'authorization_code', code: 'x' })).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
-    expect(await requestToken(tokenUrl, { grant_type: 'client_credentials', scope: 'system/Task.rs' })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect(await requestToken(tokenUrl, { grant_type: 'client_credentials', client_assertion_type: jwtBearer, client_assertion: await assertion() })).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    expect(await requestToken(tokenUrl, { client_assertion_type: jwtBearer, client_assertion: await assertion(), scope: 'system/Task.rs' })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_request' },
+    });
+    expect(await requestToken(tokenUrl, { grant_type: 'authorization_code', code: 'x' })).toMatchObject({
+      status: 400,
+      body: { error: 'unsupported_grant_type' },
+    });
+    expect(await requestToken(tokenUrl, { grant_type: 'client_credentials', scope: 'system/Task.rs' })).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_client' },
+    });
+    expect(
+      await requestToken(tokenUrl, { grant_type: 'client_credentials', client_assertion_type: jwtBearer, client_assertion: await assertion() }),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
     expect(await tokenFor(ehrKey, 'ehr-north', 'system/Patient.rs system/Observation.read')).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
-    const repeated = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&grant_type=client_credentials' });
+    const repeated = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&grant_type=client_credentials',
+    });
     expect(repeated.status).toBe(400);
     expect(((await repeated.json()) as any).error).toBe('invalid_request');
   });
@@ -172,9 +232,19 @@ describe('SMART Backend Services', () => {
   it('registration needs an admin token and public keys, and refuses what it cannot use', async () => {
     const admin = (await tokenFor(adminKey, 'first-admin', 'system/*.*')).body.access_token;
     const ehr = (await tokenFor(ehrKey, 'ehr-north', 'system/Task.rs')).body.access_token;
-    const good = { client_id: 'ehr-east', jwks: { keys: [ehrKey.publicJwk] }, scope: 'system/Task.rs', role: 'referrer-system', institution: 'Organization/east' };
+    const good = {
+      client_id: 'ehr-east',
+      jwks: { keys: [ehrKey.publicJwk] },
+      scope: 'system/Task.rs',
+      role: 'referrer-system',
+      institution: 'Organization/east',
+    };
     expect((await register(ehr, good)).status).toBe(403);
-    const anonymous = await fetch(`${service.server.url}/auth/clients`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(good) });
+    const anonymous = await fetch(`${service.server.url}/auth/clients`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(good),
+    });
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
 

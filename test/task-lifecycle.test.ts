@@ -14,7 +14,12 @@ let patient: string;
 beforeAll(async () => {
   // Urgent cases are due in 2 days here instead of the default 3: the durations are configuration.
   service = await startTestService({ REVIEW_DUE_URGENT_HOURS: '48' });
-  reviewer = await registerReviewer(service, { name: 'Lifecycle', organizationId: await createOrganization(service, 'Review Centre'), specialty: specialty.oncology, capacity: 50 });
+  reviewer = await registerReviewer(service, {
+    name: 'Lifecycle',
+    organizationId: await createOrganization(service, 'Review Centre'),
+    specialty: specialty.oncology,
+    capacity: 50,
+  });
   patient = `Patient/${(await service.fhir('/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Lifecycle' }] } })).body.id}`;
   focus = `ServiceRequest/${(await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: patient } } })).body.id}`;
 });
@@ -38,8 +43,16 @@ const legal: Record<string, string[]> = {
 };
 const legalMoves = Object.entries(legal).flatMap(([from, tos]) => tos.map((to) => [from, to]));
 const illegalMoves = [
-  ['requested', 'in-progress'], ['received', 'completed'], ['received', 'on-hold'], ['accepted', 'on-hold'], ['on-hold', 'completed'],
-  ['in-progress', 'received'], ['completed', 'in-progress'], ['cancelled', 'requested'], ['failed', 'in-progress'], ['rejected', 'accepted'],
+  ['requested', 'in-progress'],
+  ['received', 'completed'],
+  ['received', 'on-hold'],
+  ['accepted', 'on-hold'],
+  ['on-hold', 'completed'],
+  ['in-progress', 'received'],
+  ['completed', 'in-progress'],
+  ['cancelled', 'requested'],
+  ['failed', 'in-progress'],
+  ['rejected', 'accepted'],
   ['entered-in-error', 'requested'],
 ];
 
@@ -47,8 +60,13 @@ const illegalMoves = [
 async function taskIn(status: string, changes: Record<string, unknown> = {}): Promise<any> {
   const created = await service.fhir('/Task', {
     body: {
-      resourceType: 'Task', status, intent: 'order', focus: { reference: focus }, for: { reference: patient },
-      owner: { reference: `PractitionerRole/${reviewer}` }, ...changes,
+      resourceType: 'Task',
+      status,
+      intent: 'order',
+      focus: { reference: focus },
+      for: { reference: patient },
+      owner: { reference: `PractitionerRole/${reviewer}` },
+      ...changes,
     },
   });
   expect(created.status).toBe(201);
@@ -101,7 +119,11 @@ describe('Task status moves as FHIR allows', () => {
   it('the same rules hold inside a transaction Bundle', async () => {
     const task = await taskIn('completed');
     const bundle = await service.fhir('/', {
-      body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { ...task, status: 'in-progress' }, request: { method: 'PUT', url: `Task/${task.id}` } }] },
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: { ...task, status: 'in-progress' }, request: { method: 'PUT', url: `Task/${task.id}` } }],
+      },
     });
     expect([bundle.status, bundle.body.issue[0].expression]).toEqual([409, ['Bundle.entry[0].resource.Task.status']]);
     expect((await service.fhir(`/Task/${task.id}`)).body.status).toBe('completed');
@@ -122,7 +144,10 @@ describe('every version records who wrote it and when', () => {
     const accepted = await put(received.body, { status: 'accepted' }, xProvenance({ reference: `PractitionerRole/${reviewer}`, display: 'the reviewer' }));
     expect(accepted.status).toBe(200);
     const records = await Promise.all([received.body, accepted.body].map(provenanceOf));
-    expect(records.map((p) => p.agent[0].who)).toEqual([{ reference: `Organization/${coordinator}` }, { reference: `PractitionerRole/${reviewer}`, display: 'the reviewer' }]);
+    expect(records.map((p) => p.agent[0].who)).toEqual([
+      { reference: `Organization/${coordinator}` },
+      { reference: `PractitionerRole/${reviewer}`, display: 'the reviewer' },
+    ]);
     expect(records.map((p) => p.target[0].reference)).toEqual([`Task/${task.id}/_history/2`, `Task/${task.id}/_history/3`]);
     expect(records.map((p) => p.entity[0].what.reference)).toEqual([`Task/${task.id}/_history/1`, `Task/${task.id}/_history/2`]);
     expect(records.map((p) => p.recorded)).toEqual([received.body.lastModified, accepted.body.lastModified]);
@@ -174,19 +199,27 @@ describe('due dates', () => {
 
   it('the CapabilityStatement offers the due search parameter and $assign on Task', async () => {
     const task = (await service.fhir('/metadata')).body.rest[0].resource.find((r: any) => r.type === 'Task');
-    expect(task.searchParam.find((p: any) => p.name === 'due')).toEqual({ name: 'due', type: 'date', definition: expect.stringMatching(/\/SearchParameter\/task-due$/) });
+    expect(task.searchParam.find((p: any) => p.name === 'due')).toEqual({
+      name: 'due',
+      type: 'date',
+      definition: expect.stringMatching(/\/SearchParameter\/task-due$/),
+    });
     expect(task.operation.map((o: any) => o.name)).toContain('assign');
   });
 
   it('a search finds the open cases that are overdue, soonest due first', async () => {
-    const focus = { reference: `ServiceRequest/${(await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: patient } } })).body.id}` };
+    const focus = {
+      reference: `ServiceRequest/${(await service.fhir('/ServiceRequest', { body: { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: patient } } })).body.id}`,
+    };
     const now = Date.now();
     const ago = (days: number) => new Date(now - days * 24 * 3_600_000).toISOString();
     const late = await taskIn('in-progress', { focus, authoredOn: ago(20) }); // due 6 days ago
     const later = await taskIn('received', { focus, authoredOn: ago(30), owner: undefined }); // due 16 days ago
     await taskIn('completed', { focus, authoredOn: ago(30), businessStatus: { coding: [{ system: businessStatusSystem, code: 'opinion-final' }] } }); // done
     await taskIn('in-progress', { focus, authoredOn: ago(1) }); // due in 13 days
-    const overdue = await service.fhir(`/Task?due=lt${new Date(now).toISOString()}&status=received,accepted,ready,in-progress,on-hold&focus=${focus.reference}&_sort=due`);
+    const overdue = await service.fhir(
+      `/Task?due=lt${new Date(now).toISOString()}&status=received,accepted,ready,in-progress,on-hold&focus=${focus.reference}&_sort=due`,
+    );
     expect(overdue.status).toBe(200);
     expect(overdue.body.entry.map((e: any) => e.resource.id)).toEqual([later.id, late.id]);
   });

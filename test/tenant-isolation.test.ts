@@ -17,7 +17,7 @@ afterAll(async () => {
 
 /** The AuditEvents recorded since `since` (they are written as their answers finish). */
 async function auditSince(since: string, wanted: (events: any[]) => boolean): Promise<any[]> {
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
     const events = ((await service.fhir(`/AuditEvent?date=ge${since}&_count=200`)).body.entry ?? []).map((e: any) => e.resource);
     if (wanted(events)) return events;
     await new Promise((r) => setTimeout(r, 100));
@@ -32,7 +32,10 @@ describe('secrets in the audit trail', () => {
     const answer = await service.fhir(`/Patient?access_token=${secret}&client_secret=s3cret&name=Kept`, { token: service.token });
     expect(answer.status).toBe(400);
     const events = await auditSince(since, (found) => found.some((e) => e.entity?.some((x: any) => x.query)));
-    const queries = events.flatMap((e) => e.entity ?? []).filter((x: any) => x.query).map((x: any) => Buffer.from(x.query, 'base64').toString());
+    const queries = events
+      .flatMap((e) => e.entity ?? [])
+      .filter((x: any) => x.query)
+      .map((x: any) => Buffer.from(x.query, 'base64').toString());
     expect(queries).toContain('access_token=redacted&client_secret=redacted&name=Kept');
     expect(JSON.stringify(events)).not.toContain('live-token-value');
     expect(JSON.stringify(events)).not.toContain('s3cret');
@@ -65,7 +68,11 @@ describe('bad input that reaches the store', () => {
   it('a body that is not valid UTF-8 answers 400 and stores nothing', async () => {
     const before = (await service.fhir('/Patient?_summary=count')).body.total;
     const bytes = Buffer.concat([Buffer.from('{"resourceType":"Patient","name":[{"family":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}]}')]);
-    const answer = await fetch(`${service.base}/Patient`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${service.token}` } });
+    const answer = await fetch(`${service.base}/Patient`, {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${service.token}` },
+    });
     expect(answer.status).toBe(400);
     expect(((await answer.json()) as any).issue[0].details.text).toMatch(/UTF-8/);
     expect((await service.fhir('/Patient?_summary=count')).body.total).toBe(before);
@@ -96,7 +103,11 @@ describe('outbound calls to servers that were never registered', () => {
     expect(JSON.stringify(answer.body)).not.toContain(base);
     expect((await service.fhir('/ServiceRequest?identifier=STRANGER-1&_summary=count')).body.total).toBe(0);
     // In a transaction too.
-    const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: secondOpinionRequest('STRANGER-2', base, 'x'), request: { method: 'POST', url: 'ServiceRequest' } }] };
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: secondOpinionRequest('STRANGER-2', base, 'x'), request: { method: 'POST', url: 'ServiceRequest' } }],
+    };
     expect((await service.fhir('', { body: bundle })).status).toBe(422);
     await new Promise((r) => setTimeout(r, 1500)); // time for any retrieval job to have started
     expect(seen).toEqual([]);

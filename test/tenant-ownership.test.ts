@@ -11,7 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seedAttachments, seedPatient, startReferringEhr, type ReferringEhr } from '../scripts/peer/referring-ehr.js';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
 import { startTestService, type FhirInit, type FhirResponse, type TestService } from './harness.js';
-import { businessStatus, createOrganization, icd10cm, openCase, reason, registerInstitution, registerReviewer, secondOpinionRequest, snomed, specialty } from './review-cases.js';
+import {
+  businessStatus,
+  createOrganization,
+  icd10cm,
+  openCase,
+  reason,
+  registerInstitution,
+  registerReviewer,
+  secondOpinionRequest,
+  snomed,
+  specialty,
+} from './review-cases.js';
 
 type Caller = 'north' | 'south' | 'reviewer' | 'coordinator' | 'analyst';
 
@@ -57,7 +68,8 @@ beforeAll(async () => {
   for (const caller of Object.keys(claims) as Caller[]) tokens[caller] = await service.mintToken(claims[caller]);
   // Both charts are in before anything is tried.
   for (const name of ['north', 'south'] as const) {
-    for (const deadline = Date.now() + 30_000; (await count(`/DocumentReference?subject=${cases[name].patient}`)) === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+    for (const deadline = Date.now() + 30_000; (await count(`/DocumentReference?subject=${cases[name].patient}`)) === 0 && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 200));
   }
 }, 90_000);
 
@@ -69,7 +81,15 @@ afterAll(async () => {
 /** A Task of South's own case naming North's patient, padded with 20 made-up references, as a hostile EHR would try. */
 function forgedTask(extra: Record<string, unknown> = {}): Record<string, unknown> {
   const padded = Array.from({ length: 20 }, (_, i) => ({ reference: `Observation/made-up-${i}` }));
-  return { resourceType: 'Task', status: 'requested', intent: 'order', focus: { reference: `ServiceRequest/${cases.south.request}` }, basedOn: padded, for: { reference: cases.north.patient }, ...extra };
+  return {
+    resourceType: 'Task',
+    status: 'requested',
+    intent: 'order',
+    focus: { reference: `ServiceRequest/${cases.south.request}` },
+    basedOn: padded,
+    for: { reference: cases.north.patient },
+    ...extra,
+  };
 }
 
 describe('forged ownership through references', () => {
@@ -98,7 +118,12 @@ describe('forged ownership through references', () => {
   });
 
   it("a record may not join two institutions' records, even a coordinator's (422), and a record never moves to another institution", async () => {
-    const note = { resourceType: 'Communication', status: 'completed', payload: [{ contentString: 'Joins two cases' }], basedOn: [{ reference: `ServiceRequest/${cases.north.request}` }, { reference: `ServiceRequest/${cases.south.request}` }] };
+    const note = {
+      resourceType: 'Communication',
+      status: 'completed',
+      payload: [{ contentString: 'Joins two cases' }],
+      basedOn: [{ reference: `ServiceRequest/${cases.north.request}` }, { reference: `ServiceRequest/${cases.south.request}` }],
+    };
     const joined = await as('coordinator', '/Communication', { body: note });
     expect([joined.status, joined.body.issue[0].code]).toEqual([422, 'business-rule']);
     const own = await as('coordinator', '/Communication', { body: { ...note, basedOn: [note.basedOn[0]] } });
@@ -111,7 +136,9 @@ describe('forged ownership through references', () => {
 
 describe('forged ownership through meta.source', () => {
   it("a record South writes is South's, whatever its meta.source claims", async () => {
-    const claimed = await as('south', '/Patient', { body: { resourceType: 'Patient', meta: { source: `${ehrs.north.base}/Patient/${cases.north.sourcePatient}` }, name: [{ family: 'Claimed' }] } });
+    const claimed = await as('south', '/Patient', {
+      body: { resourceType: 'Patient', meta: { source: `${ehrs.north.base}/Patient/${cases.north.sourcePatient}` }, name: [{ family: 'Claimed' }] },
+    });
     expect(claimed.status).toBe(201);
     expect((await as('south', `/Patient/${claimed.body.id}`)).status).toBe(200);
     expect((await as('north', `/Patient/${claimed.body.id}`)).status).toBe(404);
@@ -122,7 +149,10 @@ describe('forged ownership through meta.source', () => {
 describe('forged ownership through contained resources and Bundle entries', () => {
   it("a contained resource naming North's patient is refused, naming the element", async () => {
     const body = {
-      resourceType: 'Observation', status: 'final', code: { text: 'Panel' }, subject: { reference: cases.south.patient },
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'Panel' },
+      subject: { reference: cases.south.patient },
       contained: [{ resourceType: 'Observation', id: 'c1', status: 'final', code: { text: 'Hidden' }, subject: { reference: cases.north.patient } }],
       hasMember: [{ reference: '#c1' }],
     };
@@ -132,14 +162,30 @@ describe('forged ownership through contained resources and Bundle entries', () =
 
   it("a transaction with one entry naming North's patient stores nothing; one naming only what it creates is stored", async () => {
     const entries = (family: string, extra: unknown[]) => ({
-      resourceType: 'Bundle', type: 'transaction',
+      resourceType: 'Bundle',
+      type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:3f1c2a7e-0000-4000-8000-000000000001', resource: { resourceType: 'Patient', name: [{ family }] }, request: { method: 'POST', url: 'Patient' } },
-        { resource: { resourceType: 'Observation', status: 'final', code: { text: 'Weight' }, subject: { reference: 'urn:uuid:3f1c2a7e-0000-4000-8000-000000000001' } }, request: { method: 'POST', url: 'Observation' } },
+        {
+          fullUrl: 'urn:uuid:3f1c2a7e-0000-4000-8000-000000000001',
+          resource: { resourceType: 'Patient', name: [{ family }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { text: 'Weight' },
+            subject: { reference: 'urn:uuid:3f1c2a7e-0000-4000-8000-000000000001' },
+          },
+          request: { method: 'POST', url: 'Observation' },
+        },
         ...extra,
       ],
     });
-    const planted = { resource: { resourceType: 'Observation', status: 'final', code: { text: 'Planted' }, subject: { reference: cases.north.patient } }, request: { method: 'POST', url: 'Observation' } };
+    const planted = {
+      resource: { resourceType: 'Observation', status: 'final', code: { text: 'Planted' }, subject: { reference: cases.north.patient } },
+      request: { method: 'POST', url: 'Observation' },
+    };
     const refused = await as('south', '', { body: entries('Bundled', [planted]) });
     expect([refused.status, refused.body.issue[0].expression]).toEqual([404, ['Bundle.entry[2].resource.Observation.subject']]);
     expect(await count('/Patient?family=Bundled')).toBe(0);
@@ -151,8 +197,15 @@ describe('forged ownership through contained resources and Bundle entries', () =
   it('keys no FHIR element has (__proto__, constructor) are refused at any depth, in a transaction as in a plain create', async () => {
     const patient = '{"resourceType":"Patient","name":[{"family":"Proto","__proto__":{"admin":true}}]}';
     const bundle = `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":${patient},"request":{"method":"POST","url":"Patient"}}]}`;
-    for (const [p, body] of [['/Patient', patient], ['', bundle]]) {
-      const res = await fetch(`${service.base}${p}`, { method: 'POST', body, headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${tokens.south}` } });
+    for (const [p, body] of [
+      ['/Patient', patient],
+      ['', bundle],
+    ]) {
+      const res = await fetch(`${service.base}${p}`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${tokens.south}` },
+      });
       expect([p, res.status]).toEqual([p, 400]);
       expect(((await res.json()) as any).issue[0].details.text).toMatch(/__proto__/);
     }
@@ -161,7 +214,11 @@ describe('forged ownership through contained resources and Bundle entries', () =
 
   it('a conditional update in a transaction answers 405, as its REST form does', async () => {
     const rest = await as('south', '/Patient?family=Nobody', { method: 'PUT', body: { resourceType: 'Patient' } });
-    const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Patient', name: [{ family: 'Conditional' }] }, request: { method: 'PUT', url: 'Patient?family=Conditional' } }] };
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ resource: { resourceType: 'Patient', name: [{ family: 'Conditional' }] }, request: { method: 'PUT', url: 'Patient?family=Conditional' } }],
+    };
     const inBundle = await as('south', '', { body: bundle });
     expect([rest.status, inBundle.status]).toEqual([405, 405]);
     expect(await count('/Patient?family=Conditional')).toBe(0);
@@ -176,10 +233,21 @@ describe("reads of another institution's records, through every path", () => {
     const packet = await as('south', `/ServiceRequest/${cases.south.request}/$case-packet`);
     expect(packet.status).toBe(200);
     expect(JSON.stringify(packet.body)).not.toContain(north.patient.split('/')[1]);
-    for (const p of [`/${north.patient}`, `/${north.patient}/_history/1`, `/${north.patient}/_history`, `/Task/${north.request}`, `/ServiceRequest/${north.request}/$case-packet`]) {
+    for (const p of [
+      `/${north.patient}`,
+      `/${north.patient}/_history/1`,
+      `/${north.patient}/_history`,
+      `/Task/${north.request}`,
+      `/ServiceRequest/${north.request}/$case-packet`,
+    ]) {
       expect([p, (await as('south', p)).status]).toEqual([p, 404]);
     }
-    for (const p of [`/Observation?subject=${north.patient}`, `/Task?_id=${north.request}`, `/Task?_id=${cases.south.request}&_include=Task:patient`, `/Patient?_id=${cases.south.patient.split('/')[1]}&_revinclude=Observation:subject`]) {
+    for (const p of [
+      `/Observation?subject=${north.patient}`,
+      `/Task?_id=${north.request}`,
+      `/Task?_id=${cases.south.request}&_include=Task:patient`,
+      `/Patient?_id=${cases.south.patient.split('/')[1]}&_revinclude=Observation:subject`,
+    ]) {
       const found = ((await as('south', p)).body.entry ?? []).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
       expect([p, found.filter((r: string) => r === north.patient || r === `Task/${north.request}`)]).toEqual([p, []]);
     }
@@ -249,7 +317,13 @@ describe('outbound calls go only to the case institution’s own registered serv
     expect([refused.status, refused.body.issue[0].expression]).toEqual([422, ['ServiceRequest.subject']]);
     expect(JSON.stringify(refused.body)).not.toContain(otherBase);
     // Relative, with a meta.source naming East's server: the patient is on South's own server if anywhere.
-    const relative = await as('south', '/ServiceRequest', { body: { ...secondOpinionRequest('OWN-X2', otherBase, 'x'), subject: { reference: `Patient/${cases.south.sourcePatient}` }, meta: { source: `${otherBase}/ServiceRequest/1` } } });
+    const relative = await as('south', '/ServiceRequest', {
+      body: {
+        ...secondOpinionRequest('OWN-X2', otherBase, 'x'),
+        subject: { reference: `Patient/${cases.south.sourcePatient}` },
+        meta: { source: `${otherBase}/ServiceRequest/1` },
+      },
+    });
     expect(relative.status).toBe(201);
     await new Promise((r) => setTimeout(r, 1500)); // time for any retrieval to have started
     expect(seen).toEqual([]);
@@ -266,12 +340,20 @@ describe("case parties see their case's artefacts", () => {
   it('the referrer and the reviewer read the Provenance that $verify names for the opinion; the other institution does not', async () => {
     const examples = path.join(defaultProfilesDir(), 'examples', 'valid');
     const example = JSON.parse(readFileSync(path.join(examples, 'DiagnosticReport-final-concordant.json'), 'utf8'));
-    const opinion = { ...example, status: 'final', subject: { reference: cases.north.patient }, basedOn: [{ reference: `ServiceRequest/${cases.north.request}` }], performer: [{ reference: reviewerPractitioner }] };
+    const opinion = {
+      ...example,
+      status: 'final',
+      subject: { reference: cases.north.patient },
+      basedOn: [{ reference: `ServiceRequest/${cases.north.request}` }],
+      performer: [{ reference: reviewerPractitioner }],
+    };
     const written = await as('reviewer', '/DiagnosticReport', { body: opinion });
     expect(written.status).toBe(201);
     const verified = await as('reviewer', `/DiagnosticReport/${written.body.id}/$verify`);
     const signature = verified.body.parameter.find((p: any) => p.name === 'signature').valueReference.reference;
-    expect([(await as('reviewer', `/${signature}`)).status, (await as('north', `/${signature}`)).status, (await as('south', `/${signature}`)).status]).toEqual([200, 200, 404]);
+    expect([(await as('reviewer', `/${signature}`)).status, (await as('north', `/${signature}`)).status, (await as('south', `/${signature}`)).status]).toEqual([
+      200, 200, 404,
+    ]);
   });
 });
 
@@ -281,13 +363,15 @@ describe('exports', () => {
     expect(kickOff.status).toBe(202);
     const status = kickOff.headers.get('content-location') as string;
     let manifest: any;
-    for (const deadline = Date.now() + 30_000; !manifest && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 30_000; !manifest && Date.now() < deadline;) {
       const polled = await fetch(status, { headers: { authorization: `Bearer ${tokens.analyst}` } });
       if (polled.status === 200) manifest = await polled.json();
       else await new Promise((r) => setTimeout(r, 200));
     }
     expect(manifest.output.length).toBeGreaterThan(0);
-    const files = await Promise.all(manifest.output.map(async (o: any) => (await fetch(o.url, { headers: { authorization: `Bearer ${tokens.analyst}` } })).text()));
+    const files = await Promise.all(
+      manifest.output.map(async (o: any) => (await fetch(o.url, { headers: { authorization: `Bearer ${tokens.analyst}` } })).text()),
+    );
     const text = files.join('\n');
     expect(text).toContain('DocumentReference');
     for (const base of [ehrs.north.base, ehrs.south.base]) expect(text).not.toContain(base);

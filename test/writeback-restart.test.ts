@@ -13,7 +13,7 @@ const finalExample = JSON.parse(readFileSync(path.join(examples, 'DiagnosticRepo
 const fx = crashFixture('writeback-restart', { RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_LEASE_MS: '1500', DELIVERY_RETRY_BASE_MS: '50' });
 
 async function taskUntil(id: string, codes: string[]): Promise<any> {
-  for (const deadline = Date.now() + 60_000; ; ) {
+  for (const deadline = Date.now() + 60_000; ;) {
     const task = (await fx.fhir(`/Task/${id}`)).body;
     if (codes.includes(task.businessStatus.coding[0].code) || Date.now() > deadline) return task;
     await new Promise((r) => setTimeout(r, 100));
@@ -24,7 +24,9 @@ describe('a crash during delivery', () => {
   it('is survived: after a restart the opinion is delivered, and the chart holds it once', async () => {
     const patientId = await seedPatient(fx.ehr.repo, 2);
     let service = await fx.start();
-    const created = await fx.fhir('/ServiceRequest', { body: { ...request, subject: { reference: `${fx.proxy.base}/Patient/${patientId}` }, supportingInfo: undefined } });
+    const created = await fx.fhir('/ServiceRequest', {
+      body: { ...request, subject: { reference: `${fx.proxy.base}/Patient/${patientId}` }, supportingInfo: undefined },
+    });
     expect(created.status).toBe(201);
     const task = await taskUntil(created.body.id, ['assigned', 'awaiting-assignment']);
     expect(task.businessStatus.coding[0].code).toBe('awaiting-assignment'); // no reviewers here
@@ -33,10 +35,15 @@ describe('a crash during delivery', () => {
     fx.proxy.answerLatencyMs = 3000;
     const before = fx.ehr.requests.length;
     const report = await fx.fhir('/DiagnosticReport', {
-      body: { ...finalExample, subject: { reference: task.for.reference }, basedOn: [{ reference: `ServiceRequest/${created.body.id}` }], conclusion: 'Severe aortic stenosis confirmed.' },
+      body: {
+        ...finalExample,
+        subject: { reference: task.for.reference },
+        basedOn: [{ reference: `ServiceRequest/${created.body.id}` }],
+        conclusion: 'Severe aortic stenosis confirmed.',
+      },
     });
     expect(report.status).toBe(201);
-    for (const deadline = Date.now() + 20_000; Date.now() < deadline && !fx.ehr.requests.slice(before).includes('POST /'); ) {
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline && !fx.ehr.requests.slice(before).includes('POST /');) {
       await new Promise((r) => setTimeout(r, 20));
     }
     service.kill('SIGKILL');
@@ -48,7 +55,9 @@ describe('a crash during delivery', () => {
     const delivered = await taskUntil(created.body.id, ['opinion-delivered', 'delivery-failed']);
     expect(delivered.businessStatus.coding[0].code).toBe('opinion-delivered');
     expect(fx.ehr.requests.slice(before).filter((r) => r === 'POST /').length).toBe(2);
-    const chart = ((await (await fetch(`${fx.ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
+    const chart = ((await (await fetch(`${fx.ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()) as any).entry.map(
+      (e: any) => e.resource,
+    );
     const copies = chart.filter((r: any) => r.identifier?.some((i: any) => i.value === report.body.id));
     expect(copies).toHaveLength(1);
     expect(copies[0].conclusion).toBe('Severe aortic stenosis confirmed.');

@@ -27,7 +27,13 @@ beforeAll(async () => {
   ehr = await startReferringEhr({ refuses: (method, p) => (method === 'PUT' && p.startsWith('/ServiceRequest/') ? 405 : undefined) });
   patientId = await seedPatient(ehr.repo, 2);
   proxy = await startFaultProxy(ehr.base);
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '50', DELIVERY_RETRY_MAX_MS: '200', OUTBOUND_RETRY_BASE_MS: '10' });
+  service = await startTestService({
+    RETRIEVAL_POLL_MS: '100',
+    DELIVERY_POLL_MS: '100',
+    DELIVERY_RETRY_BASE_MS: '50',
+    DELIVERY_RETRY_MAX_MS: '200',
+    OUTBOUND_RETRY_BASE_MS: '10',
+  });
   await registerInstitution(service, 'Referring Hospital', proxy.base);
 });
 afterAll(async () => {
@@ -52,9 +58,21 @@ const recordsIn = (task: any): boolean => ['assigned', 'awaiting-assignment'].in
 
 /** A case whose records are in, with its order also on the EHR; answers the request's id and the Task. */
 async function openCase(orderId: string): Promise<{ requestId: string; task: any }> {
-  await ehr.repo.createResource({ resourceType: 'ServiceRequest', status: 'active', intent: 'order', identifier: [{ system: orders, value: orderId }], subject: { reference: `Patient/${patientId}` }, code: request.code });
+  await ehr.repo.createResource({
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    identifier: [{ system: orders, value: orderId }],
+    subject: { reference: `Patient/${patientId}` },
+    code: request.code,
+  });
   const created = await service.fhir('/ServiceRequest', {
-    body: { ...request, identifier: [{ system: orders, value: orderId }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: undefined },
+    body: {
+      ...request,
+      identifier: [{ system: orders, value: orderId }],
+      subject: { reference: `${proxy.base}/Patient/${patientId}` },
+      supportingInfo: undefined,
+    },
   });
   expect(created.status).toBe(201);
   const task = await until(() => taskOf(created.body.id), recordsIn);
@@ -80,14 +98,20 @@ describe('the signed opinion and its write-back', () => {
     expect(drafted.status).toBe(201);
     expect(drafted.body.presentedForm).toBeUndefined(); // a draft is neither rendered nor signed
     const id = drafted.body.id;
-    const finalised = await service.fhir(`/DiagnosticReport/${id}`, { method: 'PUT', body: { ...opinion(requestId, task, 'final', 'Invasive ductal carcinoma <confirmed> & HER2 positive.'), id } });
+    const finalised = await service.fhir(`/DiagnosticReport/${id}`, {
+      method: 'PUT',
+      body: { ...opinion(requestId, task, 'final', 'Invasive ductal carcinoma <confirmed> & HER2 positive.'), id },
+    });
     expect(finalised.status).toBe(200);
     const rendering = finalised.body.presentedForm.find((a: any) => a.title === 'Second opinion (as signed by the service)');
     const html = Buffer.from(rendering.data, 'base64').toString();
     expect(html).toContain('Invasive ductal carcinoma &lt;confirmed&gt; &amp; HER2 positive.');
     expect(html).not.toContain('<confirmed>');
 
-    const delivered = await until(() => taskOf(requestId), (t) => businessStatus(t) === 'opinion-delivered');
+    const delivered = await until(
+      () => taskOf(requestId),
+      (t) => businessStatus(t) === 'opinion-delivered',
+    );
     expect(businessStatus(delivered)).toBe('opinion-delivered');
     // The EHR refuses changes to its orders: recorded on the Task, not retried.
     expect(delivered.note.at(-1).text).toMatch(/ServiceRequest status not updated: refused .*HTTP 405/);
@@ -117,10 +141,14 @@ describe('the signed opinion and its write-back', () => {
     expect(local.body.target[0].reference).toBe(`DiagnosticReport/${id}/_history/${finalised.body.meta.versionId}`);
 
     // Changed behind the API's back, the content no longer matches its signature.
-    await service.server.database.connection.collection('DiagnosticReport').updateOne({ _id: `DiagnosticReport/${id}` } as never, { $set: { 'resource.conclusion': 'Benign.' } });
+    await service.server.database.connection
+      .collection('DiagnosticReport')
+      .updateOne({ _id: `DiagnosticReport/${id}` } as never, { $set: { 'resource.conclusion': 'Benign.' } });
     const tampered = await service.fhir(`/DiagnosticReport/${id}/$verify`);
     expect(tampered.body.parameter.find((p: any) => p.name === 'valid').valueBoolean).toBe(false);
-    await service.server.database.connection.collection('DiagnosticReport').updateOne({ _id: `DiagnosticReport/${id}` } as never, { $set: { 'resource.conclusion': 'Invasive ductal carcinoma <confirmed> & HER2 positive.' } });
+    await service.server.database.connection
+      .collection('DiagnosticReport')
+      .updateOne({ _id: `DiagnosticReport/${id}` } as never, { $set: { 'resource.conclusion': 'Invasive ductal carcinoma <confirmed> & HER2 positive.' } });
   });
 
   it('a final opinion changes only by amendment; the amendment replaces the chart copy and keeps the earlier version here', async () => {
@@ -128,7 +156,10 @@ describe('the signed opinion and its write-back', () => {
     const created = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Concordant.') });
     expect(created.status).toBe(201);
     const id = created.body.id;
-    await until(() => taskOf(requestId), (t) => businessStatus(t) === 'opinion-delivered');
+    await until(
+      () => taskOf(requestId),
+      (t) => businessStatus(t) === 'opinion-delivered',
+    );
 
     for (const status of ['final', 'preliminary']) {
       const refused = await service.fhir(`/DiagnosticReport/${id}`, { method: 'PUT', body: { ...opinion(requestId, task, status, 'Changed quietly.'), id } });
@@ -137,9 +168,15 @@ describe('the signed opinion and its write-back', () => {
     }
     expect((await service.fhir(`/DiagnosticReport/${id}`)).body.meta.versionId).toBe('1');
 
-    const amended = await service.fhir(`/DiagnosticReport/${id}`, { method: 'PUT', body: { ...opinion(requestId, task, 'amended', 'Concordant; add a cardiac work-up before trastuzumab.'), id } });
+    const amended = await service.fhir(`/DiagnosticReport/${id}`, {
+      method: 'PUT',
+      body: { ...opinion(requestId, task, 'amended', 'Concordant; add a cardiac work-up before trastuzumab.'), id },
+    });
     expect(amended.status).toBe(200);
-    const redelivered = await until(() => taskOf(requestId), (t) => businessStatus(t) === 'opinion-delivered' && t.note?.some((n: any) => n.text.includes('version 2')));
+    const redelivered = await until(
+      () => taskOf(requestId),
+      (t) => businessStatus(t) === 'opinion-delivered' && t.note?.some((n: any) => n.text.includes('version 2')),
+    );
     expect(redelivered.note.at(-1).text).toMatch(/version 2 delivered/);
     const inChart = await chartOpinions('WB-2');
     expect(inChart).toHaveLength(1);
@@ -157,7 +194,10 @@ describe('the signed opinion and its write-back', () => {
     proxy.faults = [{ status: 503 }, { status: 503 }, { drop: true }, { status: 503 }, { status: 502 }, { dropAnswer: true }, { status: 503 }];
     const created = await service.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Diagnosis changed: DCIS, not invasive.') });
     expect(created.status).toBe(201);
-    const done = await until(() => taskOf(requestId), (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t)));
+    const done = await until(
+      () => taskOf(requestId),
+      (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t)),
+    );
     expect(businessStatus(done)).toBe('opinion-delivered');
     expect(proxy.faults).toHaveLength(0);
     // The EHR did the transaction more than once (its first answer was lost), yet holds one copy.
@@ -175,10 +215,18 @@ describe('the signed opinion and its write-back', () => {
     expect(created.status).toBe(201);
     // As a process killed just after storing the opinion leaves it: the reviewer's case still in progress.
     const stored = (await service.fhir(`/Task/${task.id}`)).body;
-    const inProgress = { ...stored, status: 'in-progress', owner: { reference: 'PractitionerRole/crashed-reviewer' }, businessStatus: { coding: [{ ...stored.businessStatus.coding[0], code: 'under-review' }] } };
+    const inProgress = {
+      ...stored,
+      status: 'in-progress',
+      owner: { reference: 'PractitionerRole/crashed-reviewer' },
+      businessStatus: { coding: [{ ...stored.businessStatus.coding[0], code: 'under-review' }] },
+    };
     await service.server.database.connection.collection('Task').updateOne({ _id: `Task/${task.id}` } as never, { $set: { resource: inProgress } });
     proxy.faults = [];
-    const done = await until(() => taskOf(requestId), (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t)));
+    const done = await until(
+      () => taskOf(requestId),
+      (t) => ['opinion-delivered', 'delivery-failed'].includes(businessStatus(t)),
+    );
     expect([done.status, businessStatus(done)]).toEqual(['completed', 'opinion-delivered']);
   });
 
@@ -212,14 +260,28 @@ describe('the signed opinion and its write-back', () => {
 
     // A reviewer's question to the referrer travels the same way, as a CommunicationRequest.
     const question = await service.fhir('/CommunicationRequest', {
-      body: { resourceType: 'CommunicationRequest', status: 'active', subject: { reference: task.for.reference }, basedOn: [{ reference: `ServiceRequest/${requestId}` }], recipient: [{ reference: request.requester.reference }], payload: [{ contentString: 'Is there a recent CT angiogram?' }] },
+      body: {
+        resourceType: 'CommunicationRequest',
+        status: 'active',
+        subject: { reference: task.for.reference },
+        basedOn: [{ reference: `ServiceRequest/${requestId}` }],
+        recipient: [{ reference: request.requester.reference }],
+        payload: [{ contentString: 'Is there a recent CT angiogram?' }],
+      },
     });
     expect(question.status).toBe(201);
-    const asked = async () => (((await (await fetch(`${ehr.base}/CommunicationRequest?subject=Patient/${patientId}&_count=100`)).json()) as any).entry ?? []).map((e: any) => e.resource);
+    const asked = async () =>
+      (((await (await fetch(`${ehr.base}/CommunicationRequest?subject=Patient/${patientId}&_count=100`)).json()) as any).entry ?? []).map(
+        (e: any) => e.resource,
+      );
     const there2 = await until(asked, (list) => list.some((q: any) => q.identifier?.[0]?.value?.startsWith(question.body.id)));
     const copiesOfQuestion = there2.filter((q: any) => q.identifier?.[0]?.value?.startsWith(question.body.id));
     expect(copiesOfQuestion).toHaveLength(1);
-    expect(copiesOfQuestion[0]).toMatchObject({ status: 'active', recipient: [{ reference: request.requester.reference }], payload: [{ contentString: 'Is there a recent CT angiogram?' }] });
+    expect(copiesOfQuestion[0]).toMatchObject({
+      status: 'active',
+      recipient: [{ reference: request.requester.reference }],
+      payload: [{ contentString: 'Is there a recent CT angiogram?' }],
+    });
   });
 
   it('bad input to the opinion operations answers an OperationOutcome and changes nothing', async () => {
@@ -230,7 +292,10 @@ describe('the signed opinion and its write-back', () => {
     expect(notSigned.body.issue[0].expression).toEqual(['DiagnosticReport.status']);
     const notOwed = await service.fhir(`/DiagnosticReport/${drafted.body.id}/$redeliver`, { method: 'POST' });
     expect(notOwed.status).toBe(404);
-    const amendDraft = await service.fhir(`/DiagnosticReport/${drafted.body.id}`, { method: 'PUT', body: { ...opinion(requestId, task, 'amended', 'x'), id: drafted.body.id } });
+    const amendDraft = await service.fhir(`/DiagnosticReport/${drafted.body.id}`, {
+      method: 'PUT',
+      body: { ...opinion(requestId, task, 'amended', 'x'), id: drafted.body.id },
+    });
     expect(amendDraft.status).toBe(409);
     expect((await service.fhir(`/DiagnosticReport/${drafted.body.id}`)).body.meta.versionId).toBe('1');
     expect(await chartOpinions('WB-4')).toHaveLength(0);
@@ -240,7 +305,14 @@ describe('the signed opinion and its write-back', () => {
 describe('a delivery that cannot get through', () => {
   let impatient: TestService;
   beforeAll(async () => {
-    impatient = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', DELIVERY_RETRY_BASE_MS: '50', DELIVERY_RETRY_MAX_MS: '100', DELIVERY_GIVE_UP_MS: '800', OUTBOUND_RETRY_BASE_MS: '10' });
+    impatient = await startTestService({
+      RETRIEVAL_POLL_MS: '100',
+      DELIVERY_POLL_MS: '100',
+      DELIVERY_RETRY_BASE_MS: '50',
+      DELIVERY_RETRY_MAX_MS: '100',
+      DELIVERY_GIVE_UP_MS: '800',
+      OUTBOUND_RETRY_BASE_MS: '10',
+    });
     await registerInstitution(impatient, 'Referring Hospital', proxy.base);
   });
   afterAll(async () => {
@@ -250,14 +322,22 @@ describe('a delivery that cannot get through', () => {
 
   it('gives up after the configured time, shows in a search, and goes through on $redeliver', async () => {
     const created = await impatient.fhir('/ServiceRequest', {
-      body: { ...request, identifier: [{ system: orders, value: 'WB-5' }], subject: { reference: `${proxy.base}/Patient/${patientId}` }, supportingInfo: undefined },
+      body: {
+        ...request,
+        identifier: [{ system: orders, value: 'WB-5' }],
+        subject: { reference: `${proxy.base}/Patient/${patientId}` },
+        supportingInfo: undefined,
+      },
     });
     const requestId = created.body.id;
     const task = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), recordsIn);
     proxy.every = 0;
     proxy.faults = Array.from({ length: 1000 }, () => ({ status: 503 }));
     const report = await impatient.fhir('/DiagnosticReport', { body: opinion(requestId, task, 'final', 'Treatment changed: add radiotherapy.') });
-    const failed = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), (t) => businessStatus(t) === 'delivery-failed');
+    const failed = await until(
+      () => impatient.fhir(`/Task/${requestId}`).then((r) => r.body),
+      (t) => businessStatus(t) === 'delivery-failed',
+    );
     expect(businessStatus(failed)).toBe('delivery-failed');
     expect(failed.note.at(-1).text).toMatch(/failed after \d+ attempt\(s\): .*HTTP 503/);
     const listed = await impatient.fhir('/Task?business-status=delivery-failed');
@@ -267,7 +347,10 @@ describe('a delivery that cannot get through', () => {
     proxy.faults = [];
     const again = await impatient.fhir(`/DiagnosticReport/${report.body.id}/$redeliver`, { method: 'POST' });
     expect(again.status).toBe(202);
-    const delivered = await until(() => impatient.fhir(`/Task/${requestId}`).then((r) => r.body), (t) => businessStatus(t) === 'opinion-delivered');
+    const delivered = await until(
+      () => impatient.fhir(`/Task/${requestId}`).then((r) => r.body),
+      (t) => businessStatus(t) === 'opinion-delivered',
+    );
     expect(businessStatus(delivered)).toBe('opinion-delivered');
     expect(await chartOpinions('WB-5')).toHaveLength(1);
     const twice = await impatient.fhir(`/DiagnosticReport/${report.body.id}/$redeliver`, { method: 'POST' });

@@ -39,10 +39,49 @@ function caseOf(i: number): Resource[] {
   const request = `ServiceRequest/bench-${i}`;
   const day = `2024-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}`;
   return [
-    { resourceType: 'Patient', id: `bench-${i}`, identifier: [{ system: 'https://ehr.example/mrn', value: `MRN-${i}` }], name: [{ family: `Family${i}`, given: ['Synthetic'] }], gender: i % 2 ? 'female' : 'male', birthDate: `19${40 + (i % 60)}-06-15`, address: [{ city: 'Springfield', postalCode: String(10000 + (i % 90000)) }], telecom: [{ system: 'phone', value: `+1-555-${String(i % 10000).padStart(4, '0')}` }] },
-    { resourceType: 'ServiceRequest', id: `bench-${i}`, identifier: [{ system: 'https://ehr.example/orders', value: `ORD-${i}` }], status: 'completed', intent: 'order', subject: { reference: patient }, code: { coding: [{ system: 'http://snomed.info/sct', code: '103696004', display: 'Patient referral to specialist' }] }, reasonCode: [{ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'C50.911' }] }], authoredOn: `${day}T09:00:00Z`, note: [{ text: `Second opinion asked for case ${i}` }] },
-    { resourceType: 'Task', id: `bench-${i}`, status: 'completed', intent: 'order', focus: { reference: request }, for: { reference: patient }, authoredOn: `${day}T09:05:00Z`, lastModified: `${day}T17:00:00Z` },
-    { resourceType: 'DiagnosticReport', id: `bench-${i}`, status: 'final', subject: { reference: patient }, basedOn: [{ reference: request }], code: { coding: [{ system: 'http://loinc.org', code: '11526-1', display: 'Pathology study' }] }, effectiveDateTime: `${day}T16:00:00Z`, issued: `${day}T17:00:00Z`, conclusion: `Opinion on case ${i}: concordant.` },
+    {
+      resourceType: 'Patient',
+      id: `bench-${i}`,
+      identifier: [{ system: 'https://ehr.example/mrn', value: `MRN-${i}` }],
+      name: [{ family: `Family${i}`, given: ['Synthetic'] }],
+      gender: i % 2 ? 'female' : 'male',
+      birthDate: `19${40 + (i % 60)}-06-15`,
+      address: [{ city: 'Springfield', postalCode: String(10000 + (i % 90000)) }],
+      telecom: [{ system: 'phone', value: `+1-555-${String(i % 10000).padStart(4, '0')}` }],
+    },
+    {
+      resourceType: 'ServiceRequest',
+      id: `bench-${i}`,
+      identifier: [{ system: 'https://ehr.example/orders', value: `ORD-${i}` }],
+      status: 'completed',
+      intent: 'order',
+      subject: { reference: patient },
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '103696004', display: 'Patient referral to specialist' }] },
+      reasonCode: [{ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'C50.911' }] }],
+      authoredOn: `${day}T09:00:00Z`,
+      note: [{ text: `Second opinion asked for case ${i}` }],
+    },
+    {
+      resourceType: 'Task',
+      id: `bench-${i}`,
+      status: 'completed',
+      intent: 'order',
+      focus: { reference: request },
+      for: { reference: patient },
+      authoredOn: `${day}T09:05:00Z`,
+      lastModified: `${day}T17:00:00Z`,
+    },
+    {
+      resourceType: 'DiagnosticReport',
+      id: `bench-${i}`,
+      status: 'final',
+      subject: { reference: patient },
+      basedOn: [{ reference: request }],
+      code: { coding: [{ system: 'http://loinc.org', code: '11526-1', display: 'Pathology study' }] },
+      effectiveDateTime: `${day}T16:00:00Z`,
+      issued: `${day}T17:00:00Z`,
+      conclusion: `Opinion on case ${i}: concordant.`,
+    },
   ] as Resource[];
 }
 
@@ -52,11 +91,17 @@ async function seed(from: number, to: number): Promise<void> {
   for (let start = from; start < to; start += batch) {
     const cases = Array.from({ length: Math.min(batch, to - start) }, (_, k) => caseOf(start + k));
     for (let type = 0; type < 4; type++) {
-      const taken = await repository.createMany(cases.map((c) => c[type]), {});
+      const taken = await repository.createMany(
+        cases.map((c) => c[type]),
+        {},
+      );
       if (taken.length) throw new Error(`${taken.length} ids already taken: the benchmark database was not empty`);
     }
     const done = Math.min(start + batch, to);
-    if (done % 10_000 === 0 || done === to) say(`  seeded ${done.toLocaleString('en-US')} cases (${Math.round(((done - from) * 4) / ((performance.now() - started) / 1000)).toLocaleString('en-US')} resources/s)`);
+    if (done % 10_000 === 0 || done === to)
+      say(
+        `  seeded ${done.toLocaleString('en-US')} cases (${Math.round(((done - from) * 4) / ((performance.now() - started) / 1000)).toLocaleString('en-US')} resources/s)`,
+      );
   }
 }
 
@@ -70,13 +115,33 @@ interface Run {
 async function exportRun(deidentify: boolean): Promise<Run> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, MONGODB_URI: uri, DATABASE_NAME: databaseName, PORT: String(port), HOST: '127.0.0.1', BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey, LOG_LEVEL: 'warn', EXPORT_POLL_MS: '100' };
+  const env = {
+    ...process.env,
+    MONGODB_URI: uri,
+    DATABASE_NAME: databaseName,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    BASE_URL: baseUrl,
+    AUTH_SIGNING_KEY: signingKey,
+    LOG_LEVEL: 'warn',
+    EXPORT_POLL_MS: '100',
+  };
   const role = deidentify ? 'analyst' : 'coordinator';
-  const token = await mintAccessToken(loadConfig({ BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey }), { subject: `bench-${role}`, scope: 'system/*.rs', role }, 3600);
+  const token = await mintAccessToken(
+    loadConfig({ BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey }),
+    { subject: `bench-${role}`, scope: 'system/*.rs', role },
+    3600,
+  );
   const child: ChildProcess = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const headers = { authorization: `Bearer ${token}` };
   try {
-    while (!(await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 100));
+    while (
+      !(await fetch(`${baseUrl}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    )
+      await new Promise((r) => setTimeout(r, 100));
     // Peak RSS while the export runs, sampled from /proc; VmHWM would also count start-up.
     let peakKb = 0;
     const sample = (): void => {
@@ -85,7 +150,9 @@ async function exportRun(deidentify: boolean): Promise<Run> {
     };
     const sampler = setInterval(sample, 50);
     const started = performance.now();
-    const kickOff = await fetch(`${baseUrl}/fhir/$export?_type=Patient,ServiceRequest,Task,DiagnosticReport${deidentify ? '' : '&deidentify=false'}`, { headers: { ...headers, prefer: 'respond-async', accept: 'application/fhir+json' } });
+    const kickOff = await fetch(`${baseUrl}/fhir/$export?_type=Patient,ServiceRequest,Task,DiagnosticReport${deidentify ? '' : '&deidentify=false'}`, {
+      headers: { ...headers, prefer: 'respond-async', accept: 'application/fhir+json' },
+    });
     if (kickOff.status !== 202) throw new Error(`the kick-off answered ${kickOff.status}`);
     const statusUrl = kickOff.headers.get('content-location') as string;
     let manifest: { output: { count: number }[] } | undefined;
@@ -113,7 +180,9 @@ async function measure(cases: number, runs: number): Promise<void> {
     for (let run = 1; run <= runs; run++) {
       const r = await exportRun(deidentify);
       if (r.resources !== cases * 4) throw new Error(`expected ${cases * 4} resources, the manifest counts ${r.resources}`);
-      say(`  ${deidentify ? 'de-identified' : 'identified'} run ${run}: ${r.seconds.toFixed(1)} s, ${r.resources} resources in ${r.files} files, peak RSS ${r.peakMb.toFixed(0)} MB`);
+      say(
+        `  ${deidentify ? 'de-identified' : 'identified'} run ${run}: ${r.seconds.toFixed(1)} s, ${r.resources} resources in ${r.files} files, peak RSS ${r.peakMb.toFixed(0)} MB`,
+      );
       done.push(r);
     }
     results.push({ cases, deidentify, runs: done });
@@ -145,5 +214,7 @@ const rows = results.map((r) => {
 });
 say(`\n${markdownTable(['export', 'cases', 'resources', 'seconds (median)', 'resources/s', 'vs identified', 'peak RSS (median)'], rows)}`);
 const peak = (cases: number): number => median(results.filter((r) => r.cases === cases && r.deidentify)[0].runs.map((x) => x.peakMb));
-say(`\nde-identified peak RSS at ${largeCases.toLocaleString('en-US')} cases vs ${smallCases.toLocaleString('en-US')}: ${(peak(largeCases) / peak(smallCases)).toFixed(2)}x`);
+say(
+  `\nde-identified peak RSS at ${largeCases.toLocaleString('en-US')} cases vs ${smallCases.toLocaleString('en-US')}: ${(peak(largeCases) / peak(smallCases)).toFixed(2)}x`,
+);
 await database?.stop();

@@ -49,7 +49,9 @@ const patientId = await seedPatient(ehr.repo, perType);
 const proxy = await startFaultProxy(ehr.base);
 proxy.latencyMs = 2;
 const expected = 1 + perType * chartTypes.length;
-say(`peer: 1 patient with ${expected} records over ${chartTypes.length + 1} types; page size ${pageSize}; +2 ms a request; ${runs} runs; database ${database?.engine ?? 'MONGODB_URI'}`);
+say(
+  `peer: 1 patient with ${expected} records over ${chartTypes.length + 1} types; page size ${pageSize}; +2 ms a request; ${runs} runs; database ${database?.engine ?? 'MONGODB_URI'}`,
+);
 
 const signingKey = await newSigningKeyPem();
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
@@ -76,10 +78,28 @@ async function serviceRun(run: number): Promise<ServiceRun> {
   await previous.close();
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, MONGODB_URI: uri, DATABASE_NAME: `bench-service-${run}`, PORT: String(port), HOST: '127.0.0.1', BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey, LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn', RETRIEVAL_PAGE_SIZE: String(pageSize), RETRIEVAL_POLL_MS: '50' };
+  const env = {
+    ...process.env,
+    MONGODB_URI: uri,
+    DATABASE_NAME: `bench-service-${run}`,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    BASE_URL: baseUrl,
+    AUTH_SIGNING_KEY: signingKey,
+    LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn',
+    RETRIEVAL_PAGE_SIZE: String(pageSize),
+    RETRIEVAL_POLL_MS: '50',
+  };
   // The benchmark acts as an EHR system with a token the service accepts (signed with the key it was given).
-  const token = await mintAccessToken(loadConfig({ BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey }), { subject: 'bench', scope: 'system/*.*', role: 'admin' });
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), 'dist/src/main.js'], { env, stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'] });
+  const token = await mintAccessToken(loadConfig({ BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey }), {
+    subject: 'bench',
+    scope: 'system/*.*',
+    role: 'admin',
+  });
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), 'dist/src/main.js'], {
+    env,
+    stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
+  });
   const base = `http://127.0.0.1:${port}/fhir`;
   const json = async (url: string, init: RequestInit = {}): Promise<any> => {
     const response = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
@@ -89,16 +109,25 @@ async function serviceRun(run: number): Promise<ServiceRun> {
   // A run that fails (or a retrieval that never ends) stops its service process too.
   const deadline = Date.now() + 300_000;
   try {
-    while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) {
+    while (
+      !(await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error('the service did not start');
       await new Promise((r) => setTimeout(r, 100));
     }
     // The referring institution, registered as hospital IT registers one: its server is the proxy.
-    const post = (type: string, body: object): Promise<any> => json(`${base}/${type}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: type, ...body }) });
+    const post = (type: string, body: object): Promise<any> =>
+      json(`${base}/${type}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: type, ...body }) });
     const organization = await post('Organization', { name: 'Bench Hospital' });
     await post('Endpoint', {
-      status: 'active', address: proxy.base, managingOrganization: { reference: `Organization/${organization.id}` },
-      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+      status: 'active',
+      address: proxy.base,
+      managingOrganization: { reference: `Organization/${organization.id}` },
+      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+      payloadType: [{ text: 'FHIR R4' }],
     });
     const startMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     const started = performance.now();
@@ -125,7 +154,16 @@ async function serviceRun(run: number): Promise<ServiceRun> {
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
     const peakMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     const cpu = cpuSecondsOf(child.pid as number) + ownCpuSeconds() - cpuBefore;
-    return { seconds, readySeconds, count: (packet.entry ?? []).filter((e: { resource?: { id?: string; resourceType?: string } }) => e.resource?.id !== created.id && e.resource?.resourceType !== 'OperationOutcome').length, peakMb, startMb, cpu };
+    return {
+      seconds,
+      readySeconds,
+      count: (packet.entry ?? []).filter(
+        (e: { resource?: { id?: string; resourceType?: string } }) => e.resource?.id !== created.id && e.resource?.resourceType !== 'OperationOutcome',
+      ).length,
+      peakMb,
+      startMb,
+      cpu,
+    };
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
@@ -143,7 +181,8 @@ async function naiveRun(run: number): Promise<Run> {
   count++;
   for (const type of chartTypes) {
     const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
-    let page = (await client.search({ resourceType: type, searchParams: { [byPatient]: `Patient/${patientId}`, _count: pageSize } })) as unknown as Bundle | undefined;
+    let page = (await client.search({ resourceType: type, searchParams: { [byPatient]: `Patient/${patientId}`, _count: pageSize } })) as unknown as
+      Bundle | undefined;
     while (page) {
       for (const entry of page.entry ?? []) {
         await collection.insertOne({ ...entry.resource } as never);
@@ -175,7 +214,8 @@ async function floorRun(run: number): Promise<Run> {
     Array.from({ length: floorConcurrency }, async () => {
       for (let type = queue.shift(); type !== undefined; type = queue.shift()) {
         const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
-        let page = (await client.search({ resourceType: type, searchParams: { [byPatient]: `Patient/${patientId}`, _count: pageSize } })) as unknown as Bundle | undefined;
+        let page = (await client.search({ resourceType: type, searchParams: { [byPatient]: `Patient/${patientId}`, _count: pageSize } })) as unknown as
+          Bundle | undefined;
         while (page) {
           const resources = (page.entry ?? []).map((e) => ({ ...e.resource }));
           if (resources.length) await collection.insertMany(resources as never[]);
@@ -221,16 +261,45 @@ const peak = median(service.map((r) => r.peakMb));
 const cpu = (of: Run[]): string => median(of.map((r) => r.cpu)).toFixed(2);
 const rate = (count: number, seconds: number): string => Math.round(count / seconds).toLocaleString('en-US');
 const rows = [
-  [`service (paged, ${loadConfig({ RETRIEVAL_CONCURRENCY: process.env.RETRIEVAL_CONCURRENCY }).retrieval.concurrency} types at a time)`, String(service[0].count), s.toFixed(2), rate(service[0].count, s), `${(n / s).toFixed(2)}x`, `${(s / f).toFixed(2)}x`, cpu(service), `${peak.toFixed(0)} MB`],
-  ['naive: one type at a time, insertOne per record', String(naive[0].count), n.toFixed(2), rate(naive[0].count, n), '1.00x', `${(n / f).toFixed(2)}x`, cpu(naive), '-'],
-  [`floor: ${floorConcurrency} types at a time, insertMany per page, read back`, String(floor[0].count), f.toFixed(2), rate(floor[0].count, f), `${(n / f).toFixed(2)}x`, '1.00x', cpu(floor), '-'],
+  [
+    `service (paged, ${loadConfig({ RETRIEVAL_CONCURRENCY: process.env.RETRIEVAL_CONCURRENCY }).retrieval.concurrency} types at a time)`,
+    String(service[0].count),
+    s.toFixed(2),
+    rate(service[0].count, s),
+    `${(n / s).toFixed(2)}x`,
+    `${(s / f).toFixed(2)}x`,
+    cpu(service),
+    `${peak.toFixed(0)} MB`,
+  ],
+  [
+    'naive: one type at a time, insertOne per record',
+    String(naive[0].count),
+    n.toFixed(2),
+    rate(naive[0].count, n),
+    '1.00x',
+    `${(n / f).toFixed(2)}x`,
+    cpu(naive),
+    '-',
+  ],
+  [
+    `floor: ${floorConcurrency} types at a time, insertMany per page, read back`,
+    String(floor[0].count),
+    f.toFixed(2),
+    rate(floor[0].count, f),
+    `${(n / f).toFixed(2)}x`,
+    '1.00x',
+    cpu(floor),
+    '-',
+  ],
 ];
 // Speed-up: the naive loop's time over this one's; to the floor: this one's time over the floor's.
 // CPU: seconds used by the service and this process (peer, proxy, client), not the database: on a
 // busy machine the times follow the CPU a run needs more than how well it overlaps.
 const header = ['approach', 'records', 'seconds (median)', 'resources/s', 'speed-up vs naive', 'time vs floor', 'CPU s', 'peak RSS'];
 say(`\n${markdownTable(header, rows)}`);
-say(`\nservice: records in after ${ready.toFixed(2)} s (median), the case packet read after that; ${median(service.map((r) => r.startMb)).toFixed(0)} MB resident when started, before the request (median)`);
+say(
+  `\nservice: records in after ${ready.toFixed(2)} s (median), the case packet read after that; ${median(service.map((r) => r.startMb)).toFixed(0)} MB resident when started, before the request (median)`,
+);
 const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 say(`${verdict(n / s >= targets.vsNaive)} speed-up over naive ${(n / s).toFixed(2)}x (target >= ${targets.vsNaive}x)`);
 say(`${verdict(s / f <= targets.vsFloor)} service/floor ${(s / f).toFixed(2)}x (target <= ${targets.vsFloor}x)`);

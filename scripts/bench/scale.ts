@@ -51,14 +51,17 @@ const warmUp = 20;
 const say = (line: string): boolean => process.stdout.write(`${line}\n`);
 /** The machine's load beside the figures: other work on it shows in every latency. */
 const load = (): string => `load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`;
-if (!(small >= 20 && large > small && samples > 0 && creates > 0 && runs > 0)) throw new Error('want 20 <= --small < --large, and --samples, --creates, --runs above 0');
+if (!(small >= 20 && large > small && samples > 0 && creates > 0 && runs > 0))
+  throw new Error('want 20 <= --small < --large, and --samples, --creates, --runs above 0');
 
 const log = createLogger('warn');
 const localDatabase = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
 const uri = process.env.MONGODB_URI ?? (localDatabase?.uri as string);
 const databaseName = `bench-scale-${Date.now().toString(36)}`;
 const orderSystem = 'https://ehr.example/orders';
-const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8')) as ServiceRequest;
+const example = JSON.parse(
+  readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'),
+) as ServiceRequest;
 
 // The referring institution's FHIR server: the measured creates open real cases, whose charts the
 // service then retrieves from here in the background, as it would in production.
@@ -76,7 +79,15 @@ const signingKey = await newSigningKeyPem();
 const port = await freePort();
 const baseUrl = `http://127.0.0.1:${port}`;
 const fhirBase = `${baseUrl}/fhir`;
-const config = loadConfig({ MONGODB_URI: uri, DATABASE_NAME: databaseName, PORT: String(port), HOST: '127.0.0.1', BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey, LOG_LEVEL: 'warn' });
+const config = loadConfig({
+  MONGODB_URI: uri,
+  DATABASE_NAME: databaseName,
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  BASE_URL: baseUrl,
+  AUTH_SIGNING_KEY: signingKey,
+  LOG_LEVEL: 'warn',
+});
 // An admin EHR client, with a token the service accepts (signed with the key it was given), valid for the whole run.
 const token = await mintAccessToken(config, { subject: 'bench-scale', scope: 'system/*.*', role: 'admin' }, 6 * 3600);
 
@@ -85,17 +96,33 @@ let seedingDatabase: Awaited<ReturnType<typeof openDatabase>> | undefined;
 let failed = false;
 try {
   child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), 'dist/src/main.js'], {
-    env: { ...process.env, MONGODB_URI: uri, DATABASE_NAME: databaseName, PORT: String(port), HOST: '127.0.0.1', BASE_URL: baseUrl, AUTH_SIGNING_KEY: signingKey, LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn', RATE_LIMIT_PER_MINUTE: '0' },
+    env: {
+      ...process.env,
+      MONGODB_URI: uri,
+      DATABASE_NAME: databaseName,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BASE_URL: baseUrl,
+      AUTH_SIGNING_KEY: signingKey,
+      LOG_LEVEL: process.env.BENCH_SERVICE_LOG ?? 'warn',
+      RATE_LIMIT_PER_MINUTE: '0',
+    },
     stdio: ['ignore', process.env.BENCH_SERVICE_LOG ? 'inherit' : 'ignore', 'inherit'],
   });
   await ready(child);
-  say(`service pid ${child.pid} on ${baseUrl}, database ${databaseName} on ${localDatabase?.engine ?? uri}; ${runs} run(s), ${samples} samples an operation, ${creates} creates at c=${concurrency}`);
+  say(
+    `service pid ${child.pid} on ${baseUrl}, database ${databaseName} on ${localDatabase?.engine ?? uri}; ${runs} run(s), ${samples} samples an operation, ${creates} creates at c=${concurrency}`,
+  );
 
   // The referring institution, registered as hospital IT registers one.
   const organization = await fhir('POST', '/Organization', { resourceType: 'Organization', name: 'Scale Hospital' });
   await fhir('POST', '/Endpoint', {
-    resourceType: 'Endpoint', status: 'active', address: ehr.base, managingOrganization: { reference: `Organization/${organization.id}` },
-    connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }],
+    resourceType: 'Endpoint',
+    status: 'active',
+    address: ehr.base,
+    managingOrganization: { reference: `Organization/${organization.id}` },
+    connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+    payloadType: [{ text: 'FHIR R4' }],
   });
 
   // Seeding runs in this process on a connection opened the service's way (openDatabase: the same
@@ -141,20 +168,29 @@ try {
   async function seedTo(size: number): Promise<void> {
     const started = performance.now();
     const count = size - stored.length;
-    for (let done = 0; done < count; ) {
+    for (let done = 0; done < count;) {
       const batch = Array.from({ length: Math.min(seedBatch, count - done) }, () => nextOrder++);
       const requests = batch.map((order) => ({ ...(seeding.checkedBody('ServiceRequest', requestFor(order)) as ServiceRequest), id: randomUUID() }));
       const tasks = requests.map((request, i): Task => {
         const template = templates[batch[i] % patients.length];
-        return { ...template, id: request.id, focus: { reference: `ServiceRequest/${request.id}` }, relevantHistory: template.relevantHistory?.map(() => ({ reference: `Provenance/${randomUUID()}` })) };
+        return {
+          ...template,
+          id: request.id,
+          focus: { reference: `ServiceRequest/${request.id}` },
+          relevantHistory: template.relevantHistory?.map(() => ({ reference: `Provenance/${randomUUID()}` })),
+        };
       });
-      if ((await seeding.repository.createMany(requests, {})).length || (await seeding.repository.createMany(tasks, {})).length) throw new Error('a seeded id was taken');
+      if ((await seeding.repository.createMany(requests, {})).length || (await seeding.repository.createMany(tasks, {})).length)
+        throw new Error('a seeded id was taken');
       stored.push(...requests.map((r, i) => ({ id: r.id, order: batch[i] })));
       done += batch.length;
       if (stored.length % 5000 < seedBatch) say(`  ${stored.length.toLocaleString('en-US')} cases stored`);
     }
     const seconds = (performance.now() - started) / 1000;
-    if (count > 0) say(`seeded ${count.toLocaleString('en-US')} cases in ${seconds.toFixed(1)} s (${Math.round(count / seconds)} a second); ${stored.length.toLocaleString('en-US')} stored`);
+    if (count > 0)
+      say(
+        `seeded ${count.toLocaleString('en-US')} cases in ${seconds.toFixed(1)} s (${Math.round(count / seconds)} a second); ${stored.length.toLocaleString('en-US')} stored`,
+      );
   }
 
   const timed = async (work: () => Promise<unknown>): Promise<number> => {
@@ -177,7 +213,13 @@ try {
   };
   const create = async (): Promise<void> => {
     const order = nextOrder++;
-    const created = await fhir('POST', '/ServiceRequest', requestFor(order), { 'if-none-exist': `identifier=${encodeURIComponent(`${orderSystem}|SCALE-${order}`)}` }, [201]);
+    const created = await fhir(
+      'POST',
+      '/ServiceRequest',
+      requestFor(order),
+      { 'if-none-exist': `identifier=${encodeURIComponent(`${orderSystem}|SCALE-${order}`)}` },
+      [201],
+    );
     stored.push({ id: created.id, order });
   };
   const latencies = async (work: () => Promise<void>): Promise<number[]> => {
@@ -190,9 +232,17 @@ try {
   /** Raw driver inserts of the stored request's document as the service wrote it, under new keys. */
   const rawInserts = async (): Promise<number> => {
     const template = await db.collection('ServiceRequest').findOne({ deleted: false });
-    const seconds = (await timed(() => inParallel(creates, concurrency, async (i) => {
-      await scratch.insertOne({ ...template, _id: `ServiceRequest/raw-${i}` as never, id: `raw-${i}`, idx: { ...template?.idx, identifier: [`RAW-${i}`, `${orderSystem}|RAW-${i}`] } });
-    }))) / 1000;
+    const seconds =
+      (await timed(() =>
+        inParallel(creates, concurrency, async (i) => {
+          await scratch.insertOne({
+            ...template,
+            _id: `ServiceRequest/raw-${i}` as never,
+            id: `raw-${i}`,
+            idx: { ...template?.idx, identifier: [`RAW-${i}`, `${orderSystem}|RAW-${i}`] },
+          });
+        }),
+      )) / 1000;
     await scratch.drop();
     return creates / seconds;
   };
@@ -216,14 +266,18 @@ try {
   const profileCreate = async (): Promise<{ commands: Map<string, number>; written: Map<string, Record<string, unknown>[]> }> => {
     await settle();
     await db.command({ profile: 0 });
-    await db.collection('system.profile').drop().catch(() => undefined);
+    await db
+      .collection('system.profile')
+      .drop()
+      .catch(() => undefined);
     await db.command({ profile: 2 });
     await create();
     // The outcome ledger counts the new case after the answer: the profile goes on until it has.
     const caseId = stored.at(-1)?.id as never;
     for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
       const look = { comment: 'bench' }; // left out of the count below
-      if ((await db.collection('outcome_cases').findOne({ _id: caseId }, look)) && !(await db.collection('outcome_changes').findOne({ _id: caseId }, look))) break;
+      if ((await db.collection('outcome_cases').findOne({ _id: caseId }, look)) && !(await db.collection('outcome_changes').findOne({ _id: caseId }, look)))
+        break;
     }
     await db.command({ profile: 0 });
     const commands = new Map<string, number>();
@@ -235,20 +289,37 @@ try {
       // The workers' claims that found nothing to do (retrieval jobs, deliveries owed) are not the create's.
       if ((name === 'findAndModify' && entry.nMatched === 0) || command.comment === 'bench') continue;
       commands.set(`${name} ${collection}`, (commands.get(`${name} ${collection}`) ?? 0) + 1);
-      const ids = entry.op === 'insert' ? (command.documents ?? []).map((d: { _id: unknown }) => d._id) : ['update', 'findAndModify'].includes(name) ? [command.q?._id ?? command.query?._id] : [];
+      const ids =
+        entry.op === 'insert'
+          ? (command.documents ?? []).map((d: { _id: unknown }) => d._id)
+          : ['update', 'findAndModify'].includes(name)
+            ? [command.q?._id ?? command.query?._id]
+            : [];
       for (const id of ids.filter((i: unknown) => typeof i === 'string')) touched.set(collection, new Set([...(touched.get(collection) ?? []), id]));
     }
     const written = new Map<string, Record<string, unknown>[]>();
-    for (const [collection, ids] of touched) written.set(collection, await db.collection(collection).find({ _id: { $in: [...ids] as never[] } }).toArray());
+    for (const [collection, ids] of touched)
+      written.set(
+        collection,
+        await db
+          .collection(collection)
+          .find({ _id: { $in: [...ids] as never[] } })
+          .toArray(),
+      );
     await settle();
     return { commands, written };
   };
   /** Raw driver inserts, at c=16, of the documents one create wrote (each under a new key, one insert a document, all at once): `creates` times. */
   const rawCaseInserts = async (written: Map<string, Record<string, unknown>[]>): Promise<number> => {
     const documents = [...written].flatMap(([collection, docs]) => docs.map((doc) => ({ collection, doc })));
-    const seconds = (await timed(() => inParallel(creates, concurrency, async (i) => {
-      await Promise.all(documents.map(({ collection, doc }) => db.collection(`bench_raw_${collection}`).insertOne({ ...doc, _id: `${String(doc._id)}#${i}` as never })));
-    }))) / 1000;
+    const seconds =
+      (await timed(() =>
+        inParallel(creates, concurrency, async (i) => {
+          await Promise.all(
+            documents.map(({ collection, doc }) => db.collection(`bench_raw_${collection}`).insertOne({ ...doc, _id: `${String(doc._id)}#${i}` as never })),
+          );
+        }),
+      )) / 1000;
     await Promise.all([...written.keys()].map((collection) => db.collection(`bench_raw_${collection}`).drop()));
     return creates / seconds;
   };
@@ -257,13 +328,23 @@ try {
     const plain = (order: number): ServiceRequest => ({ ...requestFor(order), meta: undefined, category: undefined });
     if (hasSecondOpinionCategory(conformance, plain(0))) throw new Error('the plain request is still a second-opinion request');
     const ids: string[] = [];
-    const service = creates / ((await timed(() => inParallel(creates, concurrency, async () => {
-      ids.push((await fhir('POST', '/ServiceRequest', plain(nextOrder++), {}, [201])).id);
-    }))) / 1000);
+    const service =
+      creates /
+      ((await timed(() =>
+        inParallel(creates, concurrency, async () => {
+          ids.push((await fhir('POST', '/ServiceRequest', plain(nextOrder++), {}, [201])).id);
+        }),
+      )) /
+        1000);
     const template = await db.collection('ServiceRequest').findOne({ _id: `ServiceRequest/${ids[0]}` as never });
-    const raw = creates / ((await timed(() => inParallel(creates, concurrency, async (i) => {
-      await scratch.insertOne({ ...template, _id: `ServiceRequest/plain-raw-${i}` as never });
-    }))) / 1000);
+    const raw =
+      creates /
+      ((await timed(() =>
+        inParallel(creates, concurrency, async (i) => {
+          await scratch.insertOne({ ...template, _id: `ServiceRequest/plain-raw-${i}` as never });
+        }),
+      )) /
+        1000);
     await scratch.drop();
     // They are no cases: taken out again, so that the store keeps its size in cases.
     await db.collection('ServiceRequest').deleteMany({ _id: { $in: ids.map((id) => `ServiceRequest/${id}`) as never[] } });
@@ -272,12 +353,23 @@ try {
 
   type Op = 'identifier' | 'queue' | 'create' | 'read';
   type Figures = Record<Op, { p50: number; p99: number }> & {
-    throughput: number; raw: number; rawCase: number; plain: number; plainRaw: number; operationsPerCreate: number; profiled: Awaited<ReturnType<typeof profileCreate>>; storedBefore: number; storedAfter: number;
+    throughput: number;
+    raw: number;
+    rawCase: number;
+    plain: number;
+    plainRaw: number;
+    operationsPerCreate: number;
+    profiled: Awaited<ReturnType<typeof profileCreate>>;
+    storedBefore: number;
+    storedAfter: number;
   };
   const figure = (times: number[]) => ({ p50: percentile(times, 50), p99: percentile(times, 99) });
   /** The database's operation count (serverStatus opcounters: the whole server's, so it wants a server to itself); NaN where it keeps none. */
   const operations = async (): Promise<number> => {
-    const { opcounters: o } = await db.admin().command({ serverStatus: 1 }).catch(() => ({ opcounters: undefined }));
+    const { opcounters: o } = await db
+      .admin()
+      .command({ serverStatus: 1 })
+      .catch(() => ({ opcounters: undefined }));
     return o ? o.insert + o.query + o.update + o.delete + o.getmore + o.command : NaN;
   };
 
@@ -290,7 +382,9 @@ try {
     for (let run = 1; run <= runs; run++) {
       reading.push({ identifier: figure(await latencies(searchByIdentifier)), queue: figure(await latencies(queuePage)), read: figure(await latencies(read)) });
       const r = reading.at(-1)!;
-      say(`${size.toLocaleString('en-US')} reading run ${run}: search by identifier p50 ${ms(r.identifier.p50)}, queue page p50 ${ms(r.queue.p50)}, read p50 ${ms(r.read.p50)} (${load()})`);
+      say(
+        `${size.toLocaleString('en-US')} reading run ${run}: search by identifier p50 ${ms(r.identifier.p50)}, queue page p50 ${ms(r.queue.p50)}, read p50 ${ms(r.read.p50)} (${load()})`,
+      );
     }
     const profiled = await profileCreate();
     const writing: Pick<Figures, 'create' | 'throughput' | 'raw' | 'rawCase' | 'plain' | 'plainRaw' | 'operationsPerCreate'>[] = [];
@@ -311,12 +405,24 @@ try {
           `and ${Math.round(rawCase)}/s of a case's documents; plain creates ${Math.round(plain)}/s vs raw ${Math.round(plainRaw)}/s; ${stored.length.toLocaleString('en-US')} stored (${load()})`,
       );
     }
-    const mid = <K extends Op>(list: Record<K, { p50: number; p99: number }>[], op: K) => ({ p50: median(list.map((r) => r[op].p50)), p99: median(list.map((r) => r[op].p99)) });
+    const mid = <K extends Op>(list: Record<K, { p50: number; p99: number }>[], op: K) => ({
+      p50: median(list.map((r) => r[op].p50)),
+      p99: median(list.map((r) => r[op].p99)),
+    });
     return {
-      identifier: mid(reading, 'identifier'), queue: mid(reading, 'queue'), read: mid(reading, 'read'), create: mid(writing, 'create'),
-      throughput: median(writing.map((r) => r.throughput)), raw: median(writing.map((r) => r.raw)), operationsPerCreate: median(writing.map((r) => r.operationsPerCreate)),
-      rawCase: median(writing.map((r) => r.rawCase)), plain: median(writing.map((r) => r.plain)), plainRaw: median(writing.map((r) => r.plainRaw)), profiled,
-      storedBefore, storedAfter: stored.length,
+      identifier: mid(reading, 'identifier'),
+      queue: mid(reading, 'queue'),
+      read: mid(reading, 'read'),
+      create: mid(writing, 'create'),
+      throughput: median(writing.map((r) => r.throughput)),
+      raw: median(writing.map((r) => r.raw)),
+      operationsPerCreate: median(writing.map((r) => r.operationsPerCreate)),
+      rawCase: median(writing.map((r) => r.rawCase)),
+      plain: median(writing.map((r) => r.plain)),
+      plainRaw: median(writing.map((r) => r.plainRaw)),
+      profiled,
+      storedBefore,
+      storedAfter: stored.length,
     };
   }
 
@@ -330,14 +436,28 @@ try {
     for (const [label, type, query, count] of searches) {
       const search = parseSearch(type, query);
       const filter = seeding.repository.filterOf(search);
-      const page = await db.collection(type).find(filter, { projection: { resource: 1, idx: 1, access: 1 } }).sort(buildSort(search)).limit(count).explain('executionStats');
-      const total = await db.collection(type).aggregate([{ $match: filter }, { $group: { _id: 1, n: { $sum: 1 } } }]).explain('executionStats');
+      const page = await db
+        .collection(type)
+        .find(filter, { projection: { resource: 1, idx: 1, access: 1 } })
+        .sort(buildSort(search))
+        .limit(count)
+        .explain('executionStats');
+      const total = await db
+        .collection(type)
+        .aggregate([{ $match: filter }, { $group: { _id: 1, n: { $sum: 1 } } }])
+        .explain('executionStats');
       say(`  ${label}: filter ${JSON.stringify(filter)}`);
       say(`    page:  ${planOf(page)}`);
       say(`    total: ${planOf(total)}`);
       // What the engine does, beside what its explain says: the driver's time for the page as it is, and
       // for the page read from where its last answer ended (Repository.search, store/page-windows.ts).
-      const read = (where: object) => db.collection(type).find(where, { projection: { resource: 1, idx: 1, access: 1, lastUpdated: 1 } }).sort(buildSort(search)).limit(count + 1).toArray();
+      const read = (where: object) =>
+        db
+          .collection(type)
+          .find(where, { projection: { resource: 1, idx: 1, access: 1, lastUpdated: 1 } })
+          .sort(buildSort(search))
+          .limit(count + 1)
+          .toArray();
       const boundary = (await read(filter)).at(-1)?.lastUpdated as Date;
       const since = { ...filter, lastUpdated: { $gte: boundary } };
       const driverMs = async (where: object): Promise<number> => {
@@ -345,9 +465,12 @@ try {
         for (let i = 0; i < 5; i++) times.push(await timed(() => read(where)));
         return median(times);
       };
-      say(`    driver, find+sort+limit ${count + 1}: ${ms(await driverMs(filter))} as it is; ${ms(await driverMs(since))} with lastUpdated >= the page's last (${(await read(since)).length} returned)`);
+      say(
+        `    driver, find+sort+limit ${count + 1}: ${ms(await driverMs(filter))} as it is; ${ms(await driverMs(since))} with lastUpdated >= the page's last (${(await read(since)).length} returned)`,
+      );
     }
-    for (const type of ['ServiceRequest', 'Task']) say(`  indexes on ${type}: ${(await db.collection(type).indexes()).map((i) => JSON.stringify(i.key)).join(' ')}`);
+    for (const type of ['ServiceRequest', 'Task'])
+      say(`  indexes on ${type}: ${(await db.collection(type).indexes()).map((i) => JSON.stringify(i.key)).join(' ')}`);
   }
 
   const atSmall = await measure(small);
@@ -362,8 +485,15 @@ try {
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
   const documentsOf = (f: Figures): number => [...f.profiled.written.values()].reduce((n, d) => n + d.length, 0);
   const commandsOf = (f: Figures): number => [...f.profiled.commands.values()].reduce((n, c) => n + c, 0);
-  const latencyRow = (name: string, op: Op, target: string): string[] =>
-    [name, ms(atSmall[op].p50), ms(atSmall[op].p99), ms(atLarge[op].p50), ms(atLarge[op].p99), ratio(atLarge[op].p50, atSmall[op].p50), target];
+  const latencyRow = (name: string, op: Op, target: string): string[] => [
+    name,
+    ms(atSmall[op].p50),
+    ms(atSmall[op].p99),
+    ms(atLarge[op].p50),
+    ms(atLarge[op].p99),
+    ratio(atLarge[op].p50, atSmall[op].p50),
+    target,
+  ];
   const perSecond = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
   const sizeLabel = (f: Figures): string => f.storedBefore.toLocaleString('en-US');
   const rows = [
@@ -371,31 +501,106 @@ try {
     latencyRow(`search Task?status=${queueStatus}&_count=10`, 'queue', '<= 1.5x'),
     latencyRow('create ServiceRequest (If-None-Exist), opens a case', 'create', '<= 1.5x'),
     latencyRow('read ServiceRequest/{id}', 'read', '<= 1.5x'),
-    ['create throughput, c=16, service over HTTP (opens a case)', perSecond(atSmall.throughput), '-', perSecond(atLarge.throughput), '-', ratio(atLarge.throughput, atSmall.throughput), '>= 1/1.5x'],
-    [`raw driver, c=16: the ${documentsOf(atSmall)} documents a case's create wrote, one insert each`, perSecond(atSmall.rawCase), '-', perSecond(atLarge.rawCase), '-', ratio(atLarge.rawCase, atSmall.rawCase), '-'],
+    [
+      'create throughput, c=16, service over HTTP (opens a case)',
+      perSecond(atSmall.throughput),
+      '-',
+      perSecond(atLarge.throughput),
+      '-',
+      ratio(atLarge.throughput, atSmall.throughput),
+      '>= 1/1.5x',
+    ],
+    [
+      `raw driver, c=16: the ${documentsOf(atSmall)} documents a case's create wrote, one insert each`,
+      perSecond(atSmall.rawCase),
+      '-',
+      perSecond(atLarge.rawCase),
+      '-',
+      ratio(atLarge.rawCase, atSmall.rawCase),
+      '-',
+    ],
     ['service / raw driver, same documents', ratio(atSmall.throughput, atSmall.rawCase), '-', ratio(atLarge.throughput, atLarge.rawCase), '-', '-', '>= 0.40x'],
     ['raw driver, c=16: the stored request alone, one insert', perSecond(atSmall.raw), '-', perSecond(atLarge.raw), '-', ratio(atLarge.raw, atSmall.raw), '-'],
-    ['service / raw driver, request alone', ratio(atSmall.throughput, atSmall.raw), '-', ratio(atLarge.throughput, atLarge.raw), '-', '-', '(as the issue worded it)'],
+    [
+      'service / raw driver, request alone',
+      ratio(atSmall.throughput, atSmall.raw),
+      '-',
+      ratio(atLarge.throughput, atLarge.raw),
+      '-',
+      '-',
+      '(as the issue worded it)',
+    ],
     ['plain create (no case), c=16, service over HTTP', perSecond(atSmall.plain), '-', perSecond(atLarge.plain), '-', ratio(atLarge.plain, atSmall.plain), '-'],
-    ['raw driver, c=16: that stored document, one insert', perSecond(atSmall.plainRaw), '-', perSecond(atLarge.plainRaw), '-', ratio(atLarge.plainRaw, atSmall.plainRaw), '-'],
+    [
+      'raw driver, c=16: that stored document, one insert',
+      perSecond(atSmall.plainRaw),
+      '-',
+      perSecond(atLarge.plainRaw),
+      '-',
+      ratio(atLarge.plainRaw, atSmall.plainRaw),
+      '-',
+    ],
     ['service / raw driver, plain create', ratio(atSmall.plain, atSmall.plainRaw), '-', ratio(atLarge.plain, atLarge.plainRaw), '-', '-', '>= 0.40x'],
     ['database operations of one case create (profiler)', String(commandsOf(atSmall)), '-', String(commandsOf(atLarge)), '-', '-', '-'],
-    ['database operations a create, c=16 (opcounters, with retrieval)', atSmall.operationsPerCreate.toFixed(1), '-', atLarge.operationsPerCreate.toFixed(1), '-', '-', '-'],
+    [
+      'database operations a create, c=16 (opcounters, with retrieval)',
+      atSmall.operationsPerCreate.toFixed(1),
+      '-',
+      atLarge.operationsPerCreate.toFixed(1),
+      '-',
+      '-',
+      '-',
+    ],
   ];
-  const header = ['operation', `p50 @${sizeLabel(atSmall)}`, `p99 @${sizeLabel(atSmall)}`, `p50 @${sizeLabel(atLarge)}`, `p99 @${sizeLabel(atLarge)}`, 'p50 large/small', 'target'];
+  const header = [
+    'operation',
+    `p50 @${sizeLabel(atSmall)}`,
+    `p99 @${sizeLabel(atSmall)}`,
+    `p50 @${sizeLabel(atLarge)}`,
+    `p99 @${sizeLabel(atLarge)}`,
+    'p50 large/small',
+    'target',
+  ];
   say(`\n${markdownTable(header, rows)}`);
   say(`\nthe database operations of one case create at ${sizeLabel(atLarge)} (profiler; operation collection: count):`);
-  say(`  ${[...atLarge.profiled.commands].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+  say(
+    `  ${[...atLarge.profiled.commands]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', ')}`,
+  );
   say(`  documents it left written (the raw baseline's inserts): ${[...atLarge.profiled.written].map(([c, d]) => `${c} ${d.length}`).join(', ')}`);
-  say(`\nrequests stored: ${sizeLabel(atSmall)} -> ${atSmall.storedAfter.toLocaleString('en-US')} while measuring the small size, ${sizeLabel(atLarge)} -> ${atLarge.storedAfter.toLocaleString('en-US')} at the large (the measured creates add cases); service peak RSS ${peakMb.toFixed(0)} MB\n`);
+  say(
+    `\nrequests stored: ${sizeLabel(atSmall)} -> ${atSmall.storedAfter.toLocaleString('en-US')} while measuring the small size, ${sizeLabel(atLarge)} -> ${atLarge.storedAfter.toLocaleString('en-US')} at the large (the measured creates add cases); service peak RSS ${peakMb.toFixed(0)} MB\n`,
+  );
   const verdict = (ok: boolean, what: string): boolean => say(`${ok ? 'PASS' : 'MISS'}  ${what}`);
-  for (const [name, op] of [['search by identifier', 'identifier'], ['work-queue page', 'queue'], ['conditional create', 'create'], ['read', 'read']] as const) {
-    verdict(atLarge[op].p50 <= 1.5 * atSmall[op].p50, `${name} p50 at ${sizeLabel(atLarge)} within 1.5x of ${sizeLabel(atSmall)} (${ratio(atLarge[op].p50, atSmall[op].p50)})`);
+  for (const [name, op] of [
+    ['search by identifier', 'identifier'],
+    ['work-queue page', 'queue'],
+    ['conditional create', 'create'],
+    ['read', 'read'],
+  ] as const) {
+    verdict(
+      atLarge[op].p50 <= 1.5 * atSmall[op].p50,
+      `${name} p50 at ${sizeLabel(atLarge)} within 1.5x of ${sizeLabel(atSmall)} (${ratio(atLarge[op].p50, atSmall[op].p50)})`,
+    );
   }
-  verdict(atLarge.throughput * 1.5 >= atSmall.throughput, `create throughput at ${sizeLabel(atLarge)} within 1.5x of ${sizeLabel(atSmall)} (${ratio(atLarge.throughput, atSmall.throughput)})`);
-  verdict(atSmall.identifier.p50 < 20 && atLarge.identifier.p50 < 20, `search by identifier p50 under 20 ms (${ms(atSmall.identifier.p50)}, ${ms(atLarge.identifier.p50)})`);
-  verdict(atSmall.throughput >= 0.4 * atSmall.rawCase && atLarge.throughput >= 0.4 * atLarge.rawCase, `case create throughput at c=16 at least 40% of the raw driver inserting the same documents (${ratio(atSmall.throughput, atSmall.rawCase)}, ${ratio(atLarge.throughput, atLarge.rawCase)})`);
-  verdict(atSmall.plain >= 0.4 * atSmall.plainRaw && atLarge.plain >= 0.4 * atLarge.plainRaw, `plain create throughput at c=16 at least 40% of raw inserts of its document (${ratio(atSmall.plain, atSmall.plainRaw)}, ${ratio(atLarge.plain, atLarge.plainRaw)})`);
+  verdict(
+    atLarge.throughput * 1.5 >= atSmall.throughput,
+    `create throughput at ${sizeLabel(atLarge)} within 1.5x of ${sizeLabel(atSmall)} (${ratio(atLarge.throughput, atSmall.throughput)})`,
+  );
+  verdict(
+    atSmall.identifier.p50 < 20 && atLarge.identifier.p50 < 20,
+    `search by identifier p50 under 20 ms (${ms(atSmall.identifier.p50)}, ${ms(atLarge.identifier.p50)})`,
+  );
+  verdict(
+    atSmall.throughput >= 0.4 * atSmall.rawCase && atLarge.throughput >= 0.4 * atLarge.rawCase,
+    `case create throughput at c=16 at least 40% of the raw driver inserting the same documents (${ratio(atSmall.throughput, atSmall.rawCase)}, ${ratio(atLarge.throughput, atLarge.rawCase)})`,
+  );
+  verdict(
+    atSmall.plain >= 0.4 * atSmall.plainRaw && atLarge.plain >= 0.4 * atLarge.plainRaw,
+    `plain create throughput at c=16 at least 40% of raw inserts of its document (${ratio(atSmall.plain, atSmall.plainRaw)}, ${ratio(atLarge.plain, atLarge.plainRaw)})`,
+  );
 } catch (err) {
   failed = true;
   process.stderr.write(`${(err as Error).stack ?? err}\n`);
@@ -427,8 +632,14 @@ async function fhir(method: string, route: string, body?: unknown, headers: Reco
 }
 
 async function ready(service: ChildProcess): Promise<void> {
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    if (await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false)) return;
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    if (
+      await fetch(`${baseUrl}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     if (service.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -438,9 +649,11 @@ async function ready(service: ChildProcess): Promise<void> {
 /** Runs `work(0..total-1)` with at most `width` at a time. */
 async function inParallel(total: number, width: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, total) }, async () => {
-    while (next < total) await work(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, total) }, async () => {
+      while (next < total) await work(next++);
+    }),
+  );
 }
 
 function ms(value: number): string {

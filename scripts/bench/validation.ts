@@ -75,7 +75,12 @@ const results = contenders.map((contender) => {
 const rateOf = (name: string): number => results.find((r) => r.name.startsWith(name))?.rate ?? NaN;
 const wholeRate = rateOf('ajv, whole');
 const medplumRate = rateOf('@medplum');
-const rows = results.map((r) => [r.name, Math.round(r.rate).toLocaleString('en-US'), `${(r.rate / wholeRate).toFixed(1)}x`, `${(r.rate / medplumRate).toFixed(2)}x`]);
+const rows = results.map((r) => [
+  r.name,
+  Math.round(r.rate).toLocaleString('en-US'),
+  `${(r.rate / wholeRate).toFixed(1)}x`,
+  `${(r.rate / medplumRate).toFixed(2)}x`,
+]);
 const header = ['validator', 'resources/s (median)', 'vs whole-schema ajv', 'vs validateResource'];
 process.stdout.write(`${markdownTable(header, rows)}\n`);
 const structuralSpeedup = rateOf('structural') / wholeRate;
@@ -122,14 +127,64 @@ function clinicalSeeds(): Resource[] {
   const subject = { reference: 'Patient/bench-patient' };
   const coding = (system: string, code: string, display: string) => ({ coding: [{ system, code, display }], text: display });
   return [
-    { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.3', value: 'MRN-1' }], name: [{ family: 'Doe', given: ['Jan'] }], gender: 'female', birthDate: '1968-05-21', address: [{ city: 'Springfield', country: 'US' }] },
-    { resourceType: 'Condition', clinicalStatus: coding('http://terminology.hl7.org/CodeSystem/condition-clinical', 'active', 'Active'), code: coding('http://hl7.org/fhir/sid/icd-10-cm', 'C50.911', 'Malignant neoplasm of right female breast'), subject, onsetDateTime: '2026-06-01' },
-    { resourceType: 'Observation', status: 'final', category: [coding('http://terminology.hl7.org/CodeSystem/observation-category', 'laboratory', 'Laboratory')], code: coding('http://loinc.org', '48676-1', 'HER2'), subject, effectiveDateTime: '2026-06-03T10:00:00Z', valueString: 'Positive (3+)' },
-    { resourceType: 'Procedure', status: 'completed', code: coding('http://snomed.info/sct', '237372003', 'Core needle biopsy of breast'), subject, performedDateTime: '2026-05-30' },
-    { resourceType: 'MedicationRequest', status: 'active', intent: 'order', medicationCodeableConcept: coding('http://www.nlm.nih.gov/research/umls/rxnorm', '224905', 'trastuzumab'), subject, authoredOn: '2026-06-10' },
-    { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject, period: { start: '2026-06-01T09:00:00Z', end: '2026-06-01T09:30:00Z' } },
-    { resourceType: 'AllergyIntolerance', clinicalStatus: coding('http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', 'active', 'Active'), patient: subject, code: coding('http://snomed.info/sct', '91936005', 'Penicillin allergy') },
-    { resourceType: 'DocumentReference', status: 'current', subject, content: [{ attachment: { contentType: 'application/pdf', url: 'https://ehr.example/docs/1', title: 'Pathology report' } }] },
+    {
+      resourceType: 'Patient',
+      identifier: [{ system: 'urn:oid:1.2.3', value: 'MRN-1' }],
+      name: [{ family: 'Doe', given: ['Jan'] }],
+      gender: 'female',
+      birthDate: '1968-05-21',
+      address: [{ city: 'Springfield', country: 'US' }],
+    },
+    {
+      resourceType: 'Condition',
+      clinicalStatus: coding('http://terminology.hl7.org/CodeSystem/condition-clinical', 'active', 'Active'),
+      code: coding('http://hl7.org/fhir/sid/icd-10-cm', 'C50.911', 'Malignant neoplasm of right female breast'),
+      subject,
+      onsetDateTime: '2026-06-01',
+    },
+    {
+      resourceType: 'Observation',
+      status: 'final',
+      category: [coding('http://terminology.hl7.org/CodeSystem/observation-category', 'laboratory', 'Laboratory')],
+      code: coding('http://loinc.org', '48676-1', 'HER2'),
+      subject,
+      effectiveDateTime: '2026-06-03T10:00:00Z',
+      valueString: 'Positive (3+)',
+    },
+    {
+      resourceType: 'Procedure',
+      status: 'completed',
+      code: coding('http://snomed.info/sct', '237372003', 'Core needle biopsy of breast'),
+      subject,
+      performedDateTime: '2026-05-30',
+    },
+    {
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      medicationCodeableConcept: coding('http://www.nlm.nih.gov/research/umls/rxnorm', '224905', 'trastuzumab'),
+      subject,
+      authoredOn: '2026-06-10',
+    },
+    {
+      resourceType: 'Encounter',
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+      subject,
+      period: { start: '2026-06-01T09:00:00Z', end: '2026-06-01T09:30:00Z' },
+    },
+    {
+      resourceType: 'AllergyIntolerance',
+      clinicalStatus: coding('http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', 'active', 'Active'),
+      patient: subject,
+      code: coding('http://snomed.info/sct', '91936005', 'Penicillin allergy'),
+    },
+    {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject,
+      content: [{ attachment: { contentType: 'application/pdf', url: 'https://ehr.example/docs/1', title: 'Pathology report' } }],
+    },
     { resourceType: 'Organization', name: 'Referring Hospital', identifier: [{ system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.3.4' }] },
     { resourceType: 'Practitioner', name: [{ family: 'Reviewer', prefix: ['Dr.'] }], qualification: [{ code: { text: 'MD' } }] },
   ] as Resource[];

@@ -63,19 +63,16 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
     }
     proxy.forwarded++;
     // The Host header stays the proxy's, so the paging links the EHR writes lead back through the proxy.
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-      async (answer) => {
-        if (proxy.answerLatencyMs) await new Promise((r) => setTimeout(r, proxy.answerLatencyMs));
-        if (loseAnswer) {
-          answer.resume();
-          answer.once('end', () => req.socket.destroy());
-          return;
-        }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
+    const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, async (answer) => {
+      if (proxy.answerLatencyMs) await new Promise((r) => setTimeout(r, proxy.answerLatencyMs));
+      if (loseAnswer) {
+        answer.resume();
+        answer.once('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });

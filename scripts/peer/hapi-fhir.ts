@@ -58,11 +58,16 @@ export function launchHapi(port: number): HapiProcess {
 export async function hapiReady(base: string, options: { pid?: number; log?: string; timeoutMs: number }): Promise<void> {
   const started = Date.now();
   for (;;) {
-    const up = await fetch(`${base}/metadata`, { headers: { accept: 'application/fhir+json' } }).then((r) => r.ok, () => false);
+    const up = await fetch(`${base}/metadata`, { headers: { accept: 'application/fhir+json' } }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) return;
     const alive = options.pid === undefined || isAlive(options.pid);
     if (!alive || Date.now() - started > options.timeoutMs) {
-      throw new Error(`HAPI FHIR at ${base} ${alive ? `did not answer within ${options.timeoutMs / 1000} s` : 'exited before it answered'}${options.log ? `; see ${options.log}` : ''}`);
+      throw new Error(
+        `HAPI FHIR at ${base} ${alive ? `did not answer within ${options.timeoutMs / 1000} s` : 'exited before it answered'}${options.log ? `; see ${options.log}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -88,7 +93,9 @@ export async function runHapi(timeoutMs = 8 * 60_000): Promise<string> {
     if (!base) await new Promise((r) => setTimeout(r, 500));
   }
   if (!base) {
-    throw new Error(`no HAPI FHIR server in this run: ${process.env[hapiEnv.error] ?? (log ? `it did not start; see ${log}` : 'the global setup did not start one')}`);
+    throw new Error(
+      `no HAPI FHIR server in this run: ${process.env[hapiEnv.error] ?? (log ? `it did not start; see ${log}` : 'the global setup did not start one')}`,
+    );
   }
   await hapiReady(base, { pid, log, timeoutMs: Math.max(1000, timeoutMs - (Date.now() - started)) });
   return base;

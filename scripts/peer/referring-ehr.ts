@@ -36,7 +36,20 @@ export interface ReferringEhrOptions {
 }
 
 /** The kinds of record this EHR holds about a patient, in the order $everything answers them. */
-const recordTypes: ResourceType[] = ['Condition', 'Observation', 'Procedure', 'MedicationRequest', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Encounter', 'DiagnosticReport', 'ImagingStudy', 'DocumentReference', 'CarePlan'];
+const recordTypes: ResourceType[] = [
+  'Condition',
+  'Observation',
+  'Procedure',
+  'MedicationRequest',
+  'MedicationStatement',
+  'AllergyIntolerance',
+  'Immunization',
+  'Encounter',
+  'DiagnosticReport',
+  'ImagingStudy',
+  'DocumentReference',
+  'CarePlan',
+];
 
 export async function startReferringEhr(options: ReferringEhrOptions = {}): Promise<ReferringEhr> {
   loadBaseDefinitions();
@@ -60,12 +73,18 @@ export async function startReferringEhr(options: ReferringEhrOptions = {}): Prom
   app.use('/fhir', async (req, res) => {
     requests.push(`${req.method} ${req.url}`);
     if (options.accepts && !options.accepts(req.headers.authorization)) {
-      res.status(401).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] }));
+      res
+        .status(401)
+        .type('application/fhir+json')
+        .send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] }));
       return;
     }
     const refusal = options.refuses?.(req.method, req.path);
     if (refusal) {
-      res.status(refusal).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden' }] }));
+      res
+        .status(refusal)
+        .type('application/fhir+json')
+        .send(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden' }] }));
       return;
     }
     const [outcome, resource] = await router.handleRequest(
@@ -84,7 +103,10 @@ export async function startReferringEhr(options: ReferringEhrOptions = {}): Prom
     if (resource?.resourceType === 'Bundle' && (resource as Bundle).type === 'searchset') {
       addPagingLinks(resource as Bundle, new URL(`http://${req.headers.host}/fhir${req.url}`));
     }
-    res.status(status).type('application/fhir+json').send(JSON.stringify(resource ?? outcome));
+    res
+      .status(status)
+      .type('application/fhir+json')
+      .send(JSON.stringify(resource ?? outcome));
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
@@ -116,7 +138,9 @@ function capabilityStatement(withEverything: boolean): CapabilityStatement {
         resource: (['Patient', 'Binary', ...recordTypes] as ResourceType[]).map((type) => ({
           type,
           interaction: [{ code: 'read' }, { code: 'search-type' }],
-          ...(type === 'Patient' && withEverything ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
+          ...(type === 'Patient' && withEverything
+            ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] }
+            : {}),
         })),
       },
     ],
@@ -130,13 +154,18 @@ async function everything(req: FhirRequest, repo: MemoryRepository): Promise<Fhi
   const records: Resource[] = [patient];
   for (const resourceType of recordTypes) {
     const code = getSearchParameter(resourceType, 'patient') ? 'patient' : 'subject';
-    records.push(...(await repo.searchResources({ resourceType, filters: [{ code, operator: Operator.EQUALS, value: `Patient/${patient.id}` }], count: 100_000 })));
+    records.push(
+      ...(await repo.searchResources({ resourceType, filters: [{ code, operator: Operator.EQUALS, value: `Patient/${patient.id}` }], count: 100_000 })),
+    );
   }
   const changed = since === undefined ? records : records.filter((r) => new Date(r.meta?.lastUpdated ?? 0).getTime() >= since);
   const count = Number(req.query._count ?? 100);
   const offset = Number(req.query._offset ?? 0);
   const page = changed.slice(offset, offset + count);
-  return [allOk, { resourceType: 'Bundle', type: 'searchset', total: changed.length, entry: page.map((resource) => ({ resource, search: { mode: 'match' } })) } as Bundle];
+  return [
+    allOk,
+    { resourceType: 'Bundle', type: 'searchset', total: changed.length, entry: page.map((resource) => ({ resource, search: { mode: 'match' } })) } as Bundle,
+  ];
 }
 
 function addPagingLinks(bundle: Bundle, self: URL): void {
@@ -157,17 +186,37 @@ export async function seedPatient(repo: MemoryRepository, perType: number, famil
   const subject = { reference: `Patient/${patient.id}` };
   const coded = (text: string) => ({ coding: [{ system: 'http://snomed.info/sct', code: '12345', display: text }], text });
   const makers: ((i: number) => Resource)[] = [
-    (i) => ({ resourceType: 'Condition', subject, code: coded(`Condition ${i}`), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] } }),
+    (i) => ({
+      resourceType: 'Condition',
+      subject,
+      code: coded(`Condition ${i}`),
+      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+    }),
     (i) => ({ resourceType: 'Observation', status: 'final', subject, code: coded(`Observation ${i}`), valueQuantity: { value: i, unit: 'mg/dL' } }),
     (i) => ({ resourceType: 'Procedure', status: 'completed', subject, code: coded(`Procedure ${i}`) }),
     (i) => ({ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject, medicationCodeableConcept: coded(`Medication ${i}`) }),
     (i) => ({ resourceType: 'MedicationStatement', status: 'active', subject, medicationCodeableConcept: coded(`Medication ${i}`) }),
-    (i) => ({ resourceType: 'AllergyIntolerance', patient: subject, code: coded(`Allergy ${i}`), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] } }),
+    (i) => ({
+      resourceType: 'AllergyIntolerance',
+      patient: subject,
+      code: coded(`Allergy ${i}`),
+      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
+    }),
     (i) => ({ resourceType: 'Immunization', status: 'completed', patient: subject, vaccineCode: coded(`Vaccine ${i}`), occurrenceDateTime: '2020-01-01' }),
-    (i) => ({ resourceType: 'Encounter', status: 'finished', subject, class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: `visit ${i}` } }),
+    (i) => ({
+      resourceType: 'Encounter',
+      status: 'finished',
+      subject,
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: `visit ${i}` },
+    }),
     (i) => ({ resourceType: 'DiagnosticReport', status: 'final', subject, code: coded(`Report ${i}`) }),
     (i) => ({ resourceType: 'ImagingStudy', status: 'available', subject, description: `Study ${i}` }),
-    (i) => ({ resourceType: 'DocumentReference', status: 'current', subject, content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(`Note ${i}`).toString('base64') } }] }),
+    (i) => ({
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject,
+      content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(`Note ${i}`).toString('base64') } }],
+    }),
     (i) => ({ resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, title: `Plan ${i}` }),
   ];
   for (let i = 0; i < perType; i++) {
@@ -187,12 +236,32 @@ export async function seedAttachments(repo: MemoryRepository, patientId: string,
   const subject = { reference: `Patient/${patientId}` };
   const ids: string[] = [];
   for (const [i, size] of sizes.entries()) {
-    const binary = await repo.createResource<Binary>({ resourceType: 'Binary', contentType: 'application/pdf', data: Buffer.alloc(size, i + 1).toString('base64') });
-    await repo.createResource({ resourceType: 'DocumentReference', status: 'current', subject, description: `Scanned letter ${i + 1}`, content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${binary.id}` } }] });
+    const binary = await repo.createResource<Binary>({
+      resourceType: 'Binary',
+      contentType: 'application/pdf',
+      data: Buffer.alloc(size, i + 1).toString('base64'),
+    });
+    await repo.createResource({
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject,
+      description: `Scanned letter ${i + 1}`,
+      content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${binary.id}` } }],
+    });
     ids.push(binary.id as string);
   }
-  const rendering = await repo.createResource<Binary>({ resourceType: 'Binary', contentType: 'text/html', data: Buffer.from('<p>Histology: invasive ductal carcinoma, grade 2.</p>').toString('base64') });
-  await repo.createResource({ resourceType: 'DiagnosticReport', status: 'final', subject, code: { text: 'Histology' }, presentedForm: [{ contentType: 'text/html', url: `Binary/${rendering.id}` }] });
+  const rendering = await repo.createResource<Binary>({
+    resourceType: 'Binary',
+    contentType: 'text/html',
+    data: Buffer.from('<p>Histology: invasive ductal carcinoma, grade 2.</p>').toString('base64'),
+  });
+  await repo.createResource({
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    subject,
+    code: { text: 'Histology' },
+    presentedForm: [{ contentType: 'text/html', url: `Binary/${rendering.id}` }],
+  });
   ids.push(rendering.id as string);
   return ids;
 }

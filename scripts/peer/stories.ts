@@ -12,7 +12,11 @@ export interface ChartSink {
 export function fhirServerSink(base: string): ChartSink {
   return {
     createResource: async <T extends Resource>(resource: T): Promise<T> => {
-      const response = await fetch(`${base}/${resource.resourceType}`, { method: 'POST', body: JSON.stringify(resource), headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' } });
+      const response = await fetch(`${base}/${resource.resourceType}`, {
+        method: 'POST',
+        body: JSON.stringify(resource),
+        headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      });
       if (!response.ok) throw new Error(`POST ${resource.resourceType} to the EHR answered ${response.status}`);
       return (await response.json()) as T;
     },
@@ -46,7 +50,15 @@ async function add<T extends Resource>(repo: ChartSink, resource: T): Promise<Re
   return { reference: `${created.resourceType}/${created.id}` };
 }
 
-function order(patient: Reference<never>, id: string, requester: Reference<never>, performerType: CodeableConcept, reason: CodeableConcept, supporting: Reference<never>[], question: string): ServiceRequest {
+function order(
+  patient: Reference<never>,
+  id: string,
+  requester: Reference<never>,
+  performerType: CodeableConcept,
+  reason: CodeableConcept,
+  supporting: Reference<never>[],
+  question: string,
+): ServiceRequest {
   return {
     resourceType: 'ServiceRequest',
     meta: { profile: [profile] },
@@ -72,20 +84,107 @@ async function breastCancer(repo: ChartSink, orderId: string): Promise<Story> {
   const subject = patient;
   const referrer = await add(repo, { resourceType: 'Practitioner', name: [{ family: 'Referrer', given: ['Ines'], prefix: ['Dr'] }] });
   const diagnosis = icd10('C50.412', 'Malignant neoplasm of upper-outer quadrant of left female breast');
-  const encounter = await add(repo, { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject, type: [snomed('11429006', 'Consultation')], period: { start: '2026-10-02T09:00:00Z', end: '2026-10-02T09:40:00Z' } });
-  await add(repo, { resourceType: 'Condition', subject, code: diagnosis, clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] }, onsetDateTime: '2026-09-20', encounter });
-  await add(repo, { resourceType: 'ImagingStudy', status: 'available', subject, started: '2026-09-18T10:00:00Z', description: 'Mammography, left breast: 2.1 cm spiculated mass, BI-RADS 5' });
-  await add(repo, { resourceType: 'Procedure', status: 'completed', subject, code: snomed('443497002', 'Excision biopsy of breast'), performedDateTime: '2026-09-24' });
-  const her2 = await add(repo, { resourceType: 'Observation', status: 'final', subject, code: loinc('85319-2', 'HER2 [Presence] in Breast cancer specimen by Immune stain'), valueString: 'IHC 2+ (equivocal); ISH not done', effectiveDateTime: '2026-09-27' });
-  await add(repo, { resourceType: 'Observation', status: 'final', subject, code: loinc('85337-4', 'Estrogen receptor Ag [Presence] in Breast cancer specimen by Immune stain'), valueString: 'Positive, 90% of tumour cells', effectiveDateTime: '2026-09-27' });
-  await add(repo, { resourceType: 'Observation', status: 'final', subject, code: loinc('85319-2', 'Ki-67'), valueQuantity: { value: 25, unit: '%' }, effectiveDateTime: '2026-09-27' });
-  const pathologyText = await binary(repo, 'text/plain', 'Invasive ductal carcinoma, grade 2, 21 mm. ER 90%, PR 40%, HER2 IHC 2+ (equivocal). ISH recommended.');
-  const pathology = await add(repo, { resourceType: 'DiagnosticReport', status: 'final', subject, code: loinc('60567-5', 'Comprehensive pathology report panel'), result: [her2], conclusion: 'Invasive ductal carcinoma, HER2 equivocal.', presentedForm: [{ contentType: 'text/plain', url: `Binary/${pathologyText}`, title: 'Pathology report' }] });
-  await add(repo, { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject, medicationCodeableConcept: snomed('386910003', 'Letrozole 2.5 mg oral tablet'), authoredOn: '2026-10-02' });
-  await add(repo, { resourceType: 'AllergyIntolerance', patient: subject, code: snomed('764146007', 'Penicillin'), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] } });
-  await add(repo, { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, title: 'Lumpectomy, then adjuvant endocrine therapy; no HER2-targeted therapy planned' });
-  const letter = await binary(repo, 'text/plain', 'Dear colleague, the HER2 result is equivocal and no ISH was done. We would value a second review before deciding on trastuzumab.');
-  await add(repo, { resourceType: 'DocumentReference', status: 'current', subject, description: 'Referral letter', content: [{ attachment: { contentType: 'text/plain', url: `Binary/${letter}`, title: 'Referral letter' } }] });
+  const encounter = await add(repo, {
+    resourceType: 'Encounter',
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+    subject,
+    type: [snomed('11429006', 'Consultation')],
+    period: { start: '2026-10-02T09:00:00Z', end: '2026-10-02T09:40:00Z' },
+  });
+  await add(repo, {
+    resourceType: 'Condition',
+    subject,
+    code: diagnosis,
+    clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+    onsetDateTime: '2026-09-20',
+    encounter,
+  });
+  await add(repo, {
+    resourceType: 'ImagingStudy',
+    status: 'available',
+    subject,
+    started: '2026-09-18T10:00:00Z',
+    description: 'Mammography, left breast: 2.1 cm spiculated mass, BI-RADS 5',
+  });
+  await add(repo, {
+    resourceType: 'Procedure',
+    status: 'completed',
+    subject,
+    code: snomed('443497002', 'Excision biopsy of breast'),
+    performedDateTime: '2026-09-24',
+  });
+  const her2 = await add(repo, {
+    resourceType: 'Observation',
+    status: 'final',
+    subject,
+    code: loinc('85319-2', 'HER2 [Presence] in Breast cancer specimen by Immune stain'),
+    valueString: 'IHC 2+ (equivocal); ISH not done',
+    effectiveDateTime: '2026-09-27',
+  });
+  await add(repo, {
+    resourceType: 'Observation',
+    status: 'final',
+    subject,
+    code: loinc('85337-4', 'Estrogen receptor Ag [Presence] in Breast cancer specimen by Immune stain'),
+    valueString: 'Positive, 90% of tumour cells',
+    effectiveDateTime: '2026-09-27',
+  });
+  await add(repo, {
+    resourceType: 'Observation',
+    status: 'final',
+    subject,
+    code: loinc('85319-2', 'Ki-67'),
+    valueQuantity: { value: 25, unit: '%' },
+    effectiveDateTime: '2026-09-27',
+  });
+  const pathologyText = await binary(
+    repo,
+    'text/plain',
+    'Invasive ductal carcinoma, grade 2, 21 mm. ER 90%, PR 40%, HER2 IHC 2+ (equivocal). ISH recommended.',
+  );
+  const pathology = await add(repo, {
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    subject,
+    code: loinc('60567-5', 'Comprehensive pathology report panel'),
+    result: [her2],
+    conclusion: 'Invasive ductal carcinoma, HER2 equivocal.',
+    presentedForm: [{ contentType: 'text/plain', url: `Binary/${pathologyText}`, title: 'Pathology report' }],
+  });
+  await add(repo, {
+    resourceType: 'MedicationRequest',
+    status: 'active',
+    intent: 'order',
+    subject,
+    medicationCodeableConcept: snomed('386910003', 'Letrozole 2.5 mg oral tablet'),
+    authoredOn: '2026-10-02',
+  });
+  await add(repo, {
+    resourceType: 'AllergyIntolerance',
+    patient: subject,
+    code: snomed('764146007', 'Penicillin'),
+    clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
+  });
+  await add(repo, {
+    resourceType: 'CarePlan',
+    status: 'active',
+    intent: 'plan',
+    subject,
+    title: 'Lumpectomy, then adjuvant endocrine therapy; no HER2-targeted therapy planned',
+  });
+  const letter = await binary(
+    repo,
+    'text/plain',
+    'Dear colleague, the HER2 result is equivocal and no ISH was done. We would value a second review before deciding on trastuzumab.',
+  );
+  await add(repo, {
+    resourceType: 'DocumentReference',
+    status: 'current',
+    subject,
+    description: 'Referral letter',
+    content: [{ attachment: { contentType: 'text/plain', url: `Binary/${letter}`, title: 'Referral letter' } }],
+  });
   const question = 'The HER2 result is equivocal (IHC 2+) without ISH. Is HER2-targeted therapy indicated?';
   return {
     title: 'Breast cancer with an equivocal HER2 result',
@@ -107,15 +206,70 @@ async function aorticStenosis(repo: ChartSink, orderId: string): Promise<Story> 
   const subject = patient;
   const referrer = await add(repo, { resourceType: 'Practitioner', name: [{ family: 'Cardio', given: ['Lea'], prefix: ['Dr'] }] });
   const diagnosis = snomed('60573004', 'Aortic valve stenosis');
-  await add(repo, { resourceType: 'Condition', subject, code: diagnosis, clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] }, onsetDateTime: '2024-05-01' });
-  await add(repo, { resourceType: 'Condition', subject, code: icd10('N18.3', 'Chronic kidney disease, stage 3'), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] } });
-  await add(repo, { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject, type: [snomed('11429006', 'Consultation')] });
-  const gradient = await add(repo, { resourceType: 'Observation', status: 'final', subject, code: loinc('79942-9', 'Aortic valve mean gradient by US'), valueQuantity: { value: 48, unit: 'mm[Hg]' }, effectiveDateTime: '2026-10-10' });
-  await add(repo, { resourceType: 'Observation', status: 'final', subject, code: loinc('10230-1', 'Left ventricular ejection fraction'), valueQuantity: { value: 55, unit: '%' }, effectiveDateTime: '2026-10-10' });
-  await add(repo, { resourceType: 'Procedure', status: 'completed', subject, code: snomed('433236007', 'Transthoracic echocardiography'), performedDateTime: '2026-10-10' });
-  const echo = await add(repo, { resourceType: 'DiagnosticReport', status: 'final', subject, code: loinc('34552-0', 'Cardiac 2D echo panel'), result: [gradient], conclusion: 'Severe calcific aortic stenosis, AVA 0.8 cm2, preserved LVEF.' });
-  await add(repo, { resourceType: 'MedicationStatement', status: 'active', subject, medicationCodeableConcept: snomed('320000009', 'Atorvastatin 20 mg oral tablet') });
-  await add(repo, { resourceType: 'Immunization', status: 'completed', patient: subject, vaccineCode: { text: 'Influenza vaccine 2026/27' }, occurrenceDateTime: '2026-10-01' });
+  await add(repo, {
+    resourceType: 'Condition',
+    subject,
+    code: diagnosis,
+    clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+    onsetDateTime: '2024-05-01',
+  });
+  await add(repo, {
+    resourceType: 'Condition',
+    subject,
+    code: icd10('N18.3', 'Chronic kidney disease, stage 3'),
+    clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+  });
+  await add(repo, {
+    resourceType: 'Encounter',
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+    subject,
+    type: [snomed('11429006', 'Consultation')],
+  });
+  const gradient = await add(repo, {
+    resourceType: 'Observation',
+    status: 'final',
+    subject,
+    code: loinc('79942-9', 'Aortic valve mean gradient by US'),
+    valueQuantity: { value: 48, unit: 'mm[Hg]' },
+    effectiveDateTime: '2026-10-10',
+  });
+  await add(repo, {
+    resourceType: 'Observation',
+    status: 'final',
+    subject,
+    code: loinc('10230-1', 'Left ventricular ejection fraction'),
+    valueQuantity: { value: 55, unit: '%' },
+    effectiveDateTime: '2026-10-10',
+  });
+  await add(repo, {
+    resourceType: 'Procedure',
+    status: 'completed',
+    subject,
+    code: snomed('433236007', 'Transthoracic echocardiography'),
+    performedDateTime: '2026-10-10',
+  });
+  const echo = await add(repo, {
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    subject,
+    code: loinc('34552-0', 'Cardiac 2D echo panel'),
+    result: [gradient],
+    conclusion: 'Severe calcific aortic stenosis, AVA 0.8 cm2, preserved LVEF.',
+  });
+  await add(repo, {
+    resourceType: 'MedicationStatement',
+    status: 'active',
+    subject,
+    medicationCodeableConcept: snomed('320000009', 'Atorvastatin 20 mg oral tablet'),
+  });
+  await add(repo, {
+    resourceType: 'Immunization',
+    status: 'completed',
+    patient: subject,
+    vaccineCode: { text: 'Influenza vaccine 2026/27' },
+    occurrenceDateTime: '2026-10-01',
+  });
   await add(repo, { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, title: 'Heart team: surgical aortic valve replacement' });
   const question = 'At 76 with CKD stage 3, is surgical valve replacement still the better choice over TAVI?';
   return {

@@ -32,7 +32,10 @@ export const errorsOf = (verdict: Hl7Verdict): Hl7Issue[] => verdict.issues.filt
 
 /** The validator's jar, built with Maven when it is not there yet; throws when Java or Maven is missing. */
 export function validatorJar(): string {
-  for (const [tool, flag] of [['java', '-version'], ['mvn', '-v']]) {
+  for (const [tool, flag] of [
+    ['java', '-version'],
+    ['mvn', '-v'],
+  ]) {
     if (spawnSync(tool, [flag], { stdio: 'ignore' }).status !== 0) {
       throw new Error(`The HL7 validator needs ${tool} (Java 17 and Maven): install them (apt-get install openjdk-17-jdk-headless maven)`);
     }
@@ -48,7 +51,10 @@ export function validatorJar(): string {
 export function runValidator(args: string[]): Record<string, unknown>[] {
   const run = spawnSync('java', ['-jar', validatorJar(), '--ig', profilesDir, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (run.status !== 0) throw new Error(`the HL7 validator failed (${run.status}):\n${run.stderr}`);
-  return run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  return run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 /** A long-lived validator: `validate` sends a resource (or a file's path) and answers its verdict. */

@@ -34,12 +34,20 @@ interface Touched {
 /** Called by the FHIR router with each reply it sends: the records and patients it holds. */
 export function noteAccess(res: Response, reply: Reply): void {
   const body = reply.body;
-  const records = !body ? [] : body.resourceType === 'Bundle' ? recordsIn(body as Bundle) : body.resourceType === 'OperationOutcome' || !body.id ? [] : [`${body.resourceType}/${body.id}`];
+  const records = !body
+    ? []
+    : body.resourceType === 'Bundle'
+      ? recordsIn(body as Bundle)
+      : body.resourceType === 'OperationOutcome' || !body.id
+        ? []
+        : [`${body.resourceType}/${body.id}`];
   res.locals.touched = { records, patients: reply.patients ?? [] } satisfies Touched;
 }
 
 function recordsIn(bundle: Bundle): string[] {
-  return (bundle.entry ?? []).flatMap((e) => (e.resource?.id && e.resource.resourceType !== 'OperationOutcome' ? [`${e.resource.resourceType}/${e.resource.id}`] : [])).slice(0, entitiesAtMost);
+  return (bundle.entry ?? [])
+    .flatMap((e) => (e.resource?.id && e.resource.resourceType !== 'OperationOutcome' ? [`${e.resource.resourceType}/${e.resource.id}`] : []))
+    .slice(0, entitiesAtMost);
 }
 
 export class AuditTrail {
@@ -92,19 +100,36 @@ export class AuditTrail {
       ...(touched?.patients ?? []).slice(0, entitiesAtMost).map((reference) => ({ what: { reference }, type: entityType('1', 'Person'), role: patientRole })),
     ];
     const query = withoutCredentials(new URL(req.originalUrl, 'http://query/').search.slice(1));
-    if (baseUrl === '/bulk') entity.push({ type: entityType('2', 'System Object'), description: `bulk export ${path.split('/').filter(Boolean).join(' ')}`.slice(0, 200) });
-    if (query && kind === 'rest') entity.push({ type: entityType('2', 'System Object'), role: queryRole, query: Buffer.from(query).toString('base64'), description: `${req.method} ${baseUrl}${path}` });
+    if (baseUrl === '/bulk')
+      entity.push({ type: entityType('2', 'System Object'), description: `bulk export ${path.split('/').filter(Boolean).join(' ')}`.slice(0, 200) });
+    if (query && kind === 'rest')
+      entity.push({
+        type: entityType('2', 'System Object'),
+        role: queryRole,
+        query: Buffer.from(query).toString('base64'),
+        description: `${req.method} ${baseUrl}${path}`,
+      });
     const [interaction, action] = kind === 'login' ? ['login', 'E'] : interactionOf(req, baseUrl, path);
     const event: AuditEvent = {
       resourceType: 'AuditEvent',
       type: eventType[kind],
-      subtype: [{ system: kind === 'login' ? 'http://dicom.nema.org/resources/ontology/DCM' : interactionSystem, code: kind === 'login' ? '110122' : interaction, display: kind === 'login' ? 'Login' : operationName(path) ?? interaction }],
+      subtype: [
+        {
+          system: kind === 'login' ? 'http://dicom.nema.org/resources/ontology/DCM' : interactionSystem,
+          code: kind === 'login' ? '110122' : interaction,
+          display: kind === 'login' ? 'Login' : (operationName(path) ?? interaction),
+        },
+      ],
       action: action as AuditEvent['action'],
       recorded: new Date().toISOString(),
       outcome: status < 400 ? '0' : status < 500 ? '4' : '8',
       outcomeDesc: `${status} ${STATUS_CODES[status] ?? ''}`.trim(),
       agent: this.agentsOf(req, res),
-      source: { site: this.site, observer: { display: 'second-opinion service' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }] },
+      source: {
+        site: this.site,
+        observer: { display: 'second-opinion service' },
+        type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+      },
       ...(entity.length ? { entity } : {}),
     };
     await this.repository.create(event as Resource, undefined, undefined, {});
@@ -119,19 +144,24 @@ export class AuditTrail {
       return [{ who: { display: 'unauthenticated client' }, requestor: true, network, ...claimed }];
     }
     const agent: AuditEventAgent = {
-      who: principal.fhirUser ? { reference: principal.fhirUser } : { identifier: { system: principal.issuer, value: principal.subject }, display: `client ${principal.subject}` },
+      who: principal.fhirUser
+        ? { reference: principal.fhirUser }
+        : { identifier: { system: principal.issuer, value: principal.subject }, display: `client ${principal.subject}` },
       altId: principal.subject,
       requestor: true,
       network,
       ...(principal.role ? { role: [{ coding: [{ ...(this.roleSystem ? { system: this.roleSystem } : {}), code: principal.role }] }] } : {}),
     };
     // The institution a referring system acts for, as a second agent: searchable by `agent` too.
-    return principal.institution ? [agent, { who: { reference: principal.institution }, requestor: false, type: { text: 'institution the client acts for' } }] : [agent];
+    return principal.institution
+      ? [agent, { who: { reference: principal.institution }, requestor: false, type: { text: 'institution the client acts for' } }]
+      : [agent];
   }
 }
 
 /** Query parameters that carry a credential: their values never reach the audit trail. */
-const credentialParameters = /^(access_token|refresh_token|id_token|token|code|code_verifier|client_secret|client_assertion|password|secret|api_?key|key|assertion)$/i;
+const credentialParameters =
+  /^(access_token|refresh_token|id_token|token|code|code_verifier|client_secret|client_assertion|password|secret|api_?key|key|assertion)$/i;
 
 /** The query as recorded: as sent, but for every credential's value, replaced by `redacted`. */
 export function withoutCredentials(query: string): string {

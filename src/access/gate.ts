@@ -55,7 +55,8 @@ export class Gate {
   /** 403 unless the caller's role may `action` resources of `type` at all (405 for writing the audit trail). */
   checkType(type: string, action: Action): void {
     if (!this.principal || roleMay(this.principal.role, type, action)) return;
-    if (classOf(type) === 'audit' && action !== 'read' && action !== 'search') throw methodNotAllowed('AuditEvents are append-only: the API never creates, changes or deletes them');
+    if (classOf(type) === 'audit' && action !== 'read' && action !== 'search')
+      throw methodNotAllowed('AuditEvents are append-only: the API never creates, changes or deletes them');
     throw forbidden(`The ${this.principal.role ?? 'role-less'} role may not ${action} ${type} resources`);
   }
 
@@ -125,10 +126,18 @@ export class Gate {
     // The cases whose Task is owned by the reviewer, or by one of the reviewer's PractitionerRoles.
     let owners = [principal.fhirUser];
     if (principal.fhirUser.startsWith('Practitioner/')) {
-      const roles = await this.repository.search({ resourceType: 'PractitionerRole', filters: [{ code: 'practitioner', operator: Operator.EQUALS, value: principal.fhirUser }], count: 100 });
+      const roles = await this.repository.search({
+        resourceType: 'PractitionerRole',
+        filters: [{ code: 'practitioner', operator: Operator.EQUALS, value: principal.fhirUser }],
+        count: 100,
+      });
       owners = [...owners, ...roles.matches.map((m) => `PractitionerRole/${m.resource.id}`)];
     }
-    const tasks = await this.repository.search({ resourceType: 'Task', filters: [{ code: 'owner', operator: Operator.EQUALS, value: owners.join(',') }], count: casesAtMost });
+    const tasks = await this.repository.search({
+      resourceType: 'Task',
+      filters: [{ code: 'owner', operator: Operator.EQUALS, value: owners.join(',') }],
+      count: casesAtMost,
+    });
     const cases = tasks.matches.flatMap((m) => m.access.filter(isCaseLabel));
     const patients = tasks.matches.flatMap((m) => m.access.filter(isPatientLabel));
     return { institutions: [], cases: [...new Set(cases)], patients: [...new Set(patients)] };

@@ -52,8 +52,11 @@ export class Ownership {
     const kept = ownerOf(placement.current);
     if (kept && placement.owner && kept !== placement.owner) throw spansInstitutions(type);
     const owner = kept ?? placement.owner;
-    if (type === 'ServiceRequest' && !placement.retrieved) return this.requestLabels(resource as ServiceRequest, owner, placement.current?.resource as ServiceRequest | undefined);
-    const references = referencesWithPaths(resource).map((r) => r.reference).filter((r) => r !== `${type}/${resource.id}`);
+    if (type === 'ServiceRequest' && !placement.retrieved)
+      return this.requestLabels(resource as ServiceRequest, owner, placement.current?.resource as ServiceRequest | undefined);
+    const references = referencesWithPaths(resource)
+      .map((r) => r.reference)
+      .filter((r) => r !== `${type}/${resource.id}`);
     const patients = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
     const labels = new Set(patients);
     const institutions = new Set(owner ? [owner] : []);
@@ -89,7 +92,9 @@ export class Ownership {
         {
           severity: 'error',
           code: 'business-rule',
-          details: { text: "The request's patient is on a FHIR server that is not a registered, active Endpoint of the requesting institution; register the institution's endpoint first" },
+          details: {
+            text: "The request's patient is on a FHIR server that is not a registered, active Endpoint of the requesting institution; register the institution's endpoint first",
+          },
           expression: ['ServiceRequest.subject'],
         },
       ]);
@@ -101,5 +106,12 @@ export class Ownership {
 }
 
 function spansInstitutions(type: string) {
-  return unprocessable([{ severity: 'error', code: 'business-rule', details: { text: `A ${type} belongs to one institution: it may not refer to records of another, nor move to another` }, expression: [type] }]);
+  return unprocessable([
+    {
+      severity: 'error',
+      code: 'business-rule',
+      details: { text: `A ${type} belongs to one institution: it may not refer to records of another, nor move to another` },
+      expression: [type],
+    },
+  ]);
 }

@@ -31,7 +31,13 @@ const granted: Record<ResourceClass, Record<Action, Role[]>> = {
   'patient-data': { read: careRoles, search: careRoles, create: careRoles, update: careRoles, delete: ['coordinator', 'admin'] },
   directory: { read: everyRole, search: everyRole, create: ['admin'], update: ['admin'], delete: ['admin'] },
   audit: { read: ['admin'], search: ['admin'], create: [], update: [], delete: [] },
-  cohort: { read: ['coordinator', 'admin', 'analyst'], search: ['coordinator', 'admin', 'analyst'], create: ['coordinator', 'admin'], update: ['coordinator', 'admin'], delete: ['coordinator', 'admin'] },
+  cohort: {
+    read: ['coordinator', 'admin', 'analyst'],
+    search: ['coordinator', 'admin', 'analyst'],
+    create: ['coordinator', 'admin'],
+    update: ['coordinator', 'admin'],
+    delete: ['coordinator', 'admin'],
+  },
 };
 
 export function roleMay(role: Role | undefined, type: string, action: Action): boolean {

@@ -14,13 +14,20 @@ import { classOf } from './policy.js';
  * the record, so a write cannot tell them apart. The workflow's own writes (the service's gate) and a
  * request's references (on the EHR's server, see ownership.ts) are not checked here.
  */
-export async function checkReferences(repository: Repository, gate: Gate, resource: Resource, writing: ReadonlySet<string>, current?: StoredResource): Promise<void> {
+export async function checkReferences(
+  repository: Repository,
+  gate: Gate,
+  resource: Resource,
+  writing: ReadonlySet<string>,
+  current?: StoredResource,
+): Promise<void> {
   const type = resource.resourceType;
   if (gate.isService || classOf(type) !== 'patient-data' || type === 'ServiceRequest') return;
   const kept = new Set(current?.resource ? referencesWithPaths(current.resource).map((r) => r.reference) : []);
   // The directory (institutions, reviewers, Measures) is everyone's to read and places nothing: not checked.
   const named = referencesWithPaths(resource).filter(
-    ({ reference }) => reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference) && classOf(reference.split('/')[0]) !== 'directory',
+    ({ reference }) =>
+      reference !== `${type}/${resource.id}` && !writing.has(reference) && !kept.has(reference) && classOf(reference.split('/')[0]) !== 'directory',
   );
   if (!named.length) return;
   const stored = new Map((await repository.labelsOfMany(named.map((n) => n.reference))).map((d) => [d._id, d]));

@@ -58,7 +58,13 @@ export class TokenIssuer {
 
   async issue(claims: AccessClaims, lifetimeSeconds = this.lifetimeSeconds): Promise<{ accessToken: string; expiresIn: number }> {
     const now = Math.floor(Date.now() / 1000);
-    const accessToken = await new SignJWT({ client_id: claims.subject, scope: claims.scope, role: claims.role, institution: claims.institution, fhirUser: claims.fhirUser })
+    const accessToken = await new SignJWT({
+      client_id: claims.subject,
+      scope: claims.scope,
+      role: claims.role,
+      institution: claims.institution,
+      fhirUser: claims.fhirUser,
+    })
       .setProtectedHeader({ alg: this.algorithm, kid: this.publicJwk.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setSubject(claims.subject)

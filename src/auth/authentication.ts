@@ -52,10 +52,21 @@ export async function startAuthentication(config: Config, connection: Connection
       res.json(configuration);
     });
   }
-  routes.post('/auth/token', express.urlencoded({ extended: false, limit: '64kb' }), tokenEndpoint(clients, usedAssertions, issuer, `${config.baseUrl}/auth/token`));
+  routes.post(
+    '/auth/token',
+    express.urlencoded({ extended: false, limit: '64kb' }),
+    tokenEndpoint(clients, usedAssertions, issuer, `${config.baseUrl}/auth/token`),
+  );
   routes.post('/auth/clients', authenticated, express.json({ limit: '64kb' }), async (req, res) => {
     if (principalOf(res)?.role !== 'admin') {
-      res.status(403).type('application/fhir+json').send(JSON.stringify(outcomeOf([{ severity: 'error', code: 'forbidden', details: { text: 'Registering clients needs an access token with the admin role' } }])));
+      res
+        .status(403)
+        .type('application/fhir+json')
+        .send(
+          JSON.stringify(
+            outcomeOf([{ severity: 'error', code: 'forbidden', details: { text: 'Registering clients needs an access token with the admin role' } }]),
+          ),
+        );
       return;
     }
     try {

@@ -86,7 +86,8 @@ function whyRefused(err: unknown): string {
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && claim === 'nbf') return 'The access token is not valid yet';
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && claim === 'aud') return 'The access token is for another audience';
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return `The access token's ${claim} claim is missing or wrong`;
-  if (code === 'ERR_JOSE_ALG_NOT_ALLOWED' || code === 'ERR_JOSE_NOT_SUPPORTED') return 'The access token is signed with an algorithm this server does not accept';
+  if (code === 'ERR_JOSE_ALG_NOT_ALLOWED' || code === 'ERR_JOSE_NOT_SUPPORTED')
+    return 'The access token is signed with an algorithm this server does not accept';
   if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') return "The access token's key (kid) is not one of its issuer's keys";
   if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') return "The access token's signature does not verify";
   if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') return "The issuer's keys could not be fetched";

@@ -100,9 +100,11 @@ async function checkedClient(body: unknown): Promise<StoredClient> {
     }
   }
   if (!roles.includes(role as Role)) throw new InvalidRegistration(`role must be one of ${roles.join(', ')}`);
-  if (institution !== undefined && !isReference(institution, ['Organization'])) throw new InvalidRegistration('institution must be a reference Organization/id');
+  if (institution !== undefined && !isReference(institution, ['Organization']))
+    throw new InvalidRegistration('institution must be a reference Organization/id');
   if (role === 'referrer-system' && institution === undefined) throw new InvalidRegistration('a referrer-system needs its institution');
-  if (fhirUser !== undefined && !isReference(fhirUser, ['Practitioner', 'PractitionerRole'])) throw new InvalidRegistration('fhirUser must be a reference Practitioner/id or PractitionerRole/id');
+  if (fhirUser !== undefined && !isReference(fhirUser, ['Practitioner', 'PractitionerRole']))
+    throw new InvalidRegistration('fhirUser must be a reference Practitioner/id or PractitionerRole/id');
   if (role === 'reviewer' && fhirUser === undefined) throw new InvalidRegistration('a reviewer needs its fhirUser');
   return {
     _id: (clientId as string | undefined) ?? randomUUID(),

@@ -141,7 +141,13 @@ function bundleNeeds(body: unknown): Need[] {
       case 'HEAD':
         return id
           ? [{ type, permission: 'r', where }]
-          : [{ type, permission: 's', where }, ...includeNeeds(Object.fromEntries([...new Set(parsed.searchParams.keys())].map((k) => [k, parsed.searchParams.getAll(k)]))).map((n) => ({ ...n, where }))];
+          : [
+              { type, permission: 's', where },
+              ...includeNeeds(Object.fromEntries([...new Set(parsed.searchParams.keys())].map((k) => [k, parsed.searchParams.getAll(k)]))).map((n) => ({
+                ...n,
+                where,
+              })),
+            ];
       default:
         return [];
     }

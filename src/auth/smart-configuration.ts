@@ -12,7 +12,18 @@ export function smartConfiguration(baseUrl: string): Record<string, unknown> {
     registration_endpoint: `${baseUrl}/auth/clients`,
     jwks_uri: `${baseUrl}/.well-known/jwks.json`,
     // Any resource type may stand for `*`; a client is granted what its registration allows.
-    scopes_supported: ['system/*.cruds', 'system/*.rs', 'system/*.*', 'system/*.read', 'system/*.write', 'user/*.cruds', 'user/*.rs', 'user/*.*', 'user/*.read', 'user/*.write'],
+    scopes_supported: [
+      'system/*.cruds',
+      'system/*.rs',
+      'system/*.*',
+      'system/*.read',
+      'system/*.write',
+      'user/*.cruds',
+      'user/*.rs',
+      'user/*.*',
+      'user/*.read',
+      'user/*.write',
+    ],
     capabilities: ['client-confidential-asymmetric', 'permission-v1', 'permission-v2'],
   };
 }

@@ -39,7 +39,13 @@ export function tokenEndpoint(clients: ClientRegistry, usedAssertions: UsedAsser
       const granted = narrowScopes(parseScopes(form.scope), parseScopes(client.scopes.join(' ')));
       if (!granted.length) throw new TokenError(400, 'invalid_scope', 'None of the requested scopes is allowed to this client');
       const scope = granted.join(' ');
-      const { accessToken, expiresIn } = await issuer.issue({ subject: client._id, scope, role: client.role as Role, institution: client.institution, fhirUser: client.fhirUser });
+      const { accessToken, expiresIn } = await issuer.issue({
+        subject: client._id,
+        scope,
+        role: client.role as Role,
+        institution: client.institution,
+        fhirUser: client.fhirUser,
+      });
       res.status(200).json({ access_token: accessToken, token_type: 'bearer', expires_in: expiresIn, scope });
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
@@ -58,10 +64,12 @@ export function tokenEndpoint(clients: ClientRegistry, usedAssertions: UsedAsser
       throw new TokenError(401, 'invalid_client', 'client_assertion is not a JWT');
     }
     const client = typeof clientId === 'string' ? await clients.find(clientId) : undefined;
-    if (!client || (claimedId !== undefined && claimedId !== client._id)) throw new TokenError(401, 'invalid_client', 'The assertion names no registered client');
+    if (!client || (claimedId !== undefined && claimedId !== client._id))
+      throw new TokenError(401, 'invalid_client', 'The assertion names no registered client');
     if (!header.kid) throw new TokenError(401, 'invalid_client', 'The assertion header needs the kid of its key');
     // A jku may only point where the client registered its keys; the registered ones are used either way.
-    if (header.jku !== undefined && header.jku !== client.jwksUri) throw new TokenError(401, 'invalid_client', "The assertion's jku is not the client's registered jwks_uri");
+    if (header.jku !== undefined && header.jku !== client.jwksUri)
+      throw new TokenError(401, 'invalid_client', "The assertion's jku is not the client's registered jwks_uri");
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(assertion, clients.keysOf(client), {
@@ -74,7 +82,14 @@ export function tokenEndpoint(clients: ClientRegistry, usedAssertions: UsedAsser
       }));
     } catch (err) {
       const { code, claim } = err as { code?: string; claim?: string };
-      const why = code === 'ERR_JWT_EXPIRED' ? 'has expired' : claim ? `has a missing or wrong ${claim} claim` : code === 'ERR_JOSE_ALG_NOT_ALLOWED' ? 'is not signed RS384 or ES384' : "does not verify against the client's registered keys";
+      const why =
+        code === 'ERR_JWT_EXPIRED'
+          ? 'has expired'
+          : claim
+            ? `has a missing or wrong ${claim} claim`
+            : code === 'ERR_JOSE_ALG_NOT_ALLOWED'
+              ? 'is not signed RS384 or ES384'
+              : "does not verify against the client's registered keys";
       throw new TokenError(401, 'invalid_client', `The assertion ${why}`);
     }
     const exp = payload.exp as number;

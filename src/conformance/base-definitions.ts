@@ -18,7 +18,11 @@ export function loadBaseDefinitions(): void {
       const sd = entry.resource;
       // Kept whole only where asked for (snapshots of our profiles, required bindings of stored types):
       // all of them would hold some 50 MB more than @medplum/core's own index does.
-      if (sd?.resourceType === 'StructureDefinition' && sd.url && (sd.name === 'Extension' || (sd.kind === 'resource' && isStoredResourceType(sd.name as string)))) {
+      if (
+        sd?.resourceType === 'StructureDefinition' &&
+        sd.url &&
+        (sd.name === 'Extension' || (sd.kind === 'resource' && isStoredResourceType(sd.name as string)))
+      ) {
         baseStructures.set(sd.url, sd);
       }
     }
@@ -28,7 +32,8 @@ export function loadBaseDefinitions(): void {
   for (const entry of (readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>).entry ?? []) {
     const param = entry.resource as SearchParameter;
     for (const type of param.base ?? []) {
-      const expression = param.expression && (param.base.length > 1 ? (getExpressionForResourceType(type, param.expression) ?? param.expression) : param.expression);
+      const expression =
+        param.expression && (param.base.length > 1 ? (getExpressionForResourceType(type, param.expression) ?? param.expression) : param.expression);
       indexSearchParameter({ ...param, base: [type], expression });
     }
   }

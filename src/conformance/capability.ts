@@ -16,7 +16,10 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
       ...(profiles.length ? { supportedProfile: profiles } : {}),
       // The audit trail is append-only: read and searched, never written through the API.
-      interaction: (classOf(type) === 'audit' ? ['read', 'vread', 'history-instance', 'search-type'] : ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type']).map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
+      interaction: (classOf(type) === 'audit'
+        ? ['read', 'vread', 'history-instance', 'search-type']
+        : ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type']
+      ).map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
       versioning: 'versioned-update',
       readHistory: true,
       updateCreate: true,
@@ -44,7 +47,11 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
     status: 'active',
     date: new Date().toISOString(),
     software: { ...conformance.capabilityTemplate.software, name: conformance.capabilityTemplate.software?.name ?? 'second-opinion-service', version },
-    implementation: { ...conformance.capabilityTemplate.implementation, description: conformance.capabilityTemplate.implementation?.description ?? '', url: fhirBase },
+    implementation: {
+      ...conformance.capabilityTemplate.implementation,
+      description: conformance.capabilityTemplate.implementation?.description ?? '',
+      url: fhirBase,
+    },
     rest: [
       {
         mode: 'server',

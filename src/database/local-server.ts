@@ -39,7 +39,9 @@ export async function startLocalServer(dataDir: string | undefined, log: Logger)
     try {
       return await startMongod(dataDir, log);
     } catch (err) {
-      throw new Error(`EMBEDDED_DB=mongod, and no mongod could be started: ${oneLine((err as Error).message)}. Set MONGOMS_SYSTEM_BINARY to a mongod binary, set MONGODB_URI, or unset EMBEDDED_DB for SecantusDB.`);
+      throw new Error(
+        `EMBEDDED_DB=mongod, and no mongod could be started: ${oneLine((err as Error).message)}. Set MONGOMS_SYSTEM_BINARY to a mongod binary, set MONGODB_URI, or unset EMBEDDED_DB for SecantusDB.`,
+      );
     }
   }
   if (engine !== 'secantusdb') throw new Error(`EMBEDDED_DB is ${engine}: it may be secantusdb (the default) or mongod`);
@@ -66,10 +68,14 @@ async function startSecantus(dataDir: string | undefined, log: Logger): Promise<
   mkdirSync(dir, { recursive: true });
   stopOrphan(dir, log);
   // Port 0: the server picks a free port and says which, so two starts never race for one.
-  const child = spawn(binary, ['--host', '127.0.0.1', '--port', '0', '--storage-path', dir, '--log-level', 'WARNING', '--cache-size', '512M', '--log-file-max', '32MB'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const child = spawn(
+    binary,
+    ['--host', '127.0.0.1', '--port', '0', '--storage-path', dir, '--log-level', 'WARNING', '--cache-size', '512M', '--log-file-max', '32MB'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
   writeFileSync(path.join(dir, 'secantusd.pid'), String(child.pid));
   const port = await listeningPort(child);
   log.info({ engine: 'secantusdb', port, dir: ephemeral ? undefined : dir }, 'started the embedded SecantusDB');
@@ -106,7 +112,10 @@ async function startMongod(dataDir: string | undefined, log: Logger): Promise<Lo
 
 /** mongodb-memory-server's multi-line messages end their first line with "Details:", which may have nothing after it. */
 function oneLine(message: string): string {
-  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return [lines[0]?.replace(/,?\s*Details:$/, ''), ...lines.slice(1)].filter(Boolean).join(': ');
 }
 

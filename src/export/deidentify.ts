@@ -120,7 +120,14 @@ export class Deidentifier {
 
   /** How many days (1 to 365) this patient's dates move back; one offset for what belongs to no patient. */
   private offsetDays(patient: string | undefined): number {
-    return 1 + (createHmac('sha256', this.key).update(`date-offset|${patient ?? ''}`).digest().readUInt32BE(0) % 365);
+    return (
+      1 +
+      (createHmac('sha256', this.key)
+        .update(`date-offset|${patient ?? ''}`)
+        .digest()
+        .readUInt32BE(0) %
+        365)
+    );
   }
 }
 

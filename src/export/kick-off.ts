@@ -20,7 +20,12 @@ const kickOffParameters = new Set(['_type', '_since', '_outputFormat', '_typeFil
 const instant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** The kick-off (for a role the gate let call it): checks the parameters, queues the job, answers 202 with its status URL; `queued` wakes the worker. */
-export async function kickOff({ service, definition, type, id, query: url, headers, gate, method, body }: Invocation, jobs: JobQueue, options: BulkExportOptions, queued: () => void): Promise<Reply> {
+export async function kickOff(
+  { service, definition, type, id, query: url, headers, gate, method, body }: Invocation,
+  jobs: JobQueue,
+  options: BulkExportOptions,
+  queued: () => void,
+): Promise<Reply> {
   const caller = gate.principal;
   const level = !type ? 'system' : type === 'Patient' && !id ? 'patient' : type === 'Group' && id ? 'group' : undefined;
   if (!level) throw methodNotAllowed('$export is called at system level, on Patient (every patient) or on a Group instance');
@@ -30,7 +35,11 @@ export async function kickOff({ service, definition, type, id, query: url, heade
   for (const name of Object.keys(query)) {
     if (!kickOffParameters.has(name)) throw badRequest(`$export does not support the parameter "${name.slice(0, 40)}"`, name);
   }
-  const given = (name: string): string[] => [query[name]].flat().filter((v) => v !== undefined).map(String);
+  const given = (name: string): string[] =>
+    [query[name]]
+      .flat()
+      .filter((v) => v !== undefined)
+      .map(String);
   const single = (name: string): string | undefined => {
     const values = given(name);
     if (values.length > 1) throw badRequest(`${name} is given more than once`, name);
@@ -39,16 +48,21 @@ export async function kickOff({ service, definition, type, id, query: url, heade
   const format = single('_outputFormat');
   if (format !== undefined && !outputFormats.includes(format)) throw badRequest(`_outputFormat must be one of ${outputFormats.join(', ')}`, '_outputFormat');
   const since = single('_since');
-  if (since !== undefined && (!instant.test(since) || Number.isNaN(Date.parse(since)))) throw badRequest('_since must be an instant, e.g. 2026-01-01T00:00:00Z', '_since');
+  if (since !== undefined && (!instant.test(since) || Number.isNaN(Date.parse(since))))
+    throw badRequest('_since must be an instant, e.g. 2026-01-01T00:00:00Z', '_since');
   const deidentifyParam = single('deidentify');
   if (deidentifyParam !== undefined && deidentifyParam !== 'true' && deidentifyParam !== 'false') throw badRequest('deidentify is true or false', 'deidentify');
   const deidentify = deidentifyParam !== 'false';
-  if (!deidentify && !mayExportIdentified(caller.role)) throw forbidden('Identified export is not allowed for this role: leave out deidentify=false', 'deidentify');
+  if (!deidentify && !mayExportIdentified(caller.role))
+    throw forbidden('Identified export is not allowed for this role: leave out deidentify=false', 'deidentify');
 
   const group = type === 'Group' ? (id as string) : undefined;
   // The audit trail is the admins' to read, through its own API, never in an export.
   const exportable = (level === 'system' ? storedResourceTypes : compartmentTypes()).filter((t) => classOf(t) !== 'audit');
-  const asked = given('_type').flatMap((v) => v.split(',')).map((t) => t.trim()).filter(Boolean);
+  const asked = given('_type')
+    .flatMap((v) => v.split(','))
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of asked) {
     if (!isStoredResourceType(t)) throw badRequest(`_type names "${t.slice(0, 40)}", which is not a resource type served here`, '_type');
     if (!exportable.includes(t)) throw badRequest(`_type names ${t}, which has no resources in a patient's compartment`, '_type');
@@ -57,7 +71,11 @@ export async function kickOff({ service, definition, type, id, query: url, heade
   const filters = typeFilters(given('_typeFilter'), types);
   const elements = parseElements(given('_elements'), types);
   const missing = types.filter((t) => !allows(caller.scopes, t, 'r'));
-  if (missing.length) throw forbidden(`This export needs the scope ${neededScope(caller.scopes, missing[0], 'r')} (or a wider one), which the access token does not grant`, '_type');
+  if (missing.length)
+    throw forbidden(
+      `This export needs the scope ${neededScope(caller.scopes, missing[0], 'r')} (or a wider one), which the access token does not grant`,
+      '_type',
+    );
   if (group) await service.repository.read('Group', group); // 404 or 410 before any job
 
   const jobId = randomUUID();
@@ -76,7 +94,11 @@ export async function kickOff({ service, definition, type, id, query: url, heade
   };
   await jobs.enqueue(exportJobKind, jobId, payload as unknown as Record<string, unknown>);
   queued();
-  return { status: 202, headers: { 'Content-Location': statusUrl(options, jobId) }, body: informational(`The export is under way; poll ${statusUrl(options, jobId)}`) };
+  return {
+    status: 202,
+    headers: { 'Content-Location': statusUrl(options, jobId) },
+    body: informational(`The export is under way; poll ${statusUrl(options, jobId)}`),
+  };
 }
 
 /** A POST kick-off's Parameters body (checked against the OperationDefinition) as the query it stands for. */

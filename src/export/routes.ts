@@ -29,11 +29,15 @@ export function exportRoutes(jobs: JobQueue, files: ExportFiles, options: BulkEx
     if (!job) return;
     const progress = job.progress as ExportProgress;
     if (ended(job)) res.set('Expires', expiresAt(job, options).toUTCString());
-    if (job.state === 'failed') return fail(res, 500, outcomeOf([{ severity: 'error', code: 'exception', details: { text: `The export failed: ${job.error ?? 'unknown error'}` } }]));
+    if (job.state === 'failed')
+      return fail(res, 500, outcomeOf([{ severity: 'error', code: 'exception', details: { text: `The export failed: ${job.error ?? 'unknown error'}` } }]));
     if (job.state !== 'done') {
       const payload = job.payload as unknown as ExportPayload;
       const at = progress.type ? `; ${progress.type} (type ${(progress.typeIndex ?? 0) + 1} of ${payload.types.length})` : '';
-      res.status(202).set({ 'X-Progress': `${job.state === 'pending' ? 'queued' : 'running'}: ${progress.written ?? 0} resources written${at}`, 'Retry-After': '1' }).end();
+      res
+        .status(202)
+        .set({ 'X-Progress': `${job.state === 'pending' ? 'queued' : 'running'}: ${progress.written ?? 0} resources written${at}`, 'Retry-After': '1' })
+        .end();
       return;
     }
     res.status(200).json(manifest(job, options));
@@ -43,7 +47,10 @@ export function exportRoutes(jobs: JobQueue, files: ExportFiles, options: BulkEx
     if (!job) return;
     await jobs.remove(job._id);
     await files.remove(job._id);
-    res.status(202).type('application/fhir+json').send(JSON.stringify(informational('The export is cancelled and its files are deleted')));
+    res
+      .status(202)
+      .type('application/fhir+json')
+      .send(JSON.stringify(informational('The export is cancelled and its files are deleted')));
   });
   router.get('/:id/:name', async (req, res) => {
     const job = await ownJob(req, res);

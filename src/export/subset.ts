@@ -22,7 +22,10 @@ function rootElements(type: string): Map<string, { mandatory: boolean; choice: b
  * element of the types it applies to, answers 400 naming `_elements`.
  */
 export function parseElements(values: string[], types: string[]): string[] {
-  const items = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+  const items = values
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const item of items) {
     const [, type, name] = /^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*)$/.exec(item) ?? [];
     if (!name) throw badRequest(`_elements lists root elements as Type.element or element; "${item.slice(0, 40)}" is neither`, '_elements');
@@ -55,9 +58,15 @@ export class Subsetter {
     let found = this.byType.get(type);
     if (!found) {
       const elements = rootElements(type);
-      const asked = this.items.map((item) => item.split('.')).filter((parts) => parts.length === 1 || parts[0] === type).map((parts) => parts.at(-1) as string);
+      const asked = this.items
+        .map((item) => item.split('.'))
+        .filter((parts) => parts.length === 1 || parts[0] === type)
+        .map((parts) => parts.at(-1) as string);
       const chosen = [...elements].filter(([name, e]) => e.mandatory || asked.includes(name));
-      found = { names: new Set([...kept, ...chosen.filter(([, e]) => !e.choice).map(([name]) => name)]), stems: chosen.filter(([, e]) => e.choice).map(([name]) => name) };
+      found = {
+        names: new Set([...kept, ...chosen.filter(([, e]) => !e.choice).map(([name]) => name)]),
+        stems: chosen.filter(([, e]) => e.choice).map(([name]) => name),
+      };
       this.byType.set(type, found);
     }
     return found;

@@ -80,10 +80,16 @@ export class ExportWorker extends WorkLoop {
     const since = payload.since ? new Date(payload.since) : undefined;
     // The heartbeat keeps the lease and shows progress; a job that is no longer ours was cancelled.
     let lost = false;
-    const heartbeat = setInterval(() => {
-      const { output: _o, ...shown } = progress;
-      this.jobs.heartbeat(job._id, this.options.leaseMs, shown).then((ours) => (lost ||= !ours), () => undefined);
-    }, Math.min(1000, this.options.leaseMs / 3));
+    const heartbeat = setInterval(
+      () => {
+        const { output: _o, ...shown } = progress;
+        this.jobs.heartbeat(job._id, this.options.leaseMs, shown).then(
+          (ours) => (lost ||= !ours),
+          () => undefined,
+        );
+      },
+      Math.min(1000, this.options.leaseMs / 3),
+    );
     try {
       const where = (type: string): Record<string, unknown> => {
         const clauses = [
@@ -124,7 +130,10 @@ export class ExportWorker extends WorkLoop {
   /** The Group's member Patients (`Patient/id`), and the references to them at the institutions their records came from. */
   private async members(groupId: string): Promise<string[]> {
     const group = (await this.service.repository.read('Group', groupId)) as Group;
-    const keys = (group.member ?? []).filter((m) => !m.inactive).map((m) => m.entity?.reference ?? '').filter((r) => /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(r));
+    const keys = (group.member ?? [])
+      .filter((m) => !m.inactive)
+      .map((m) => m.entity?.reference ?? '')
+      .filter((r) => /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(r));
     const patients = await this.service.repository.readMany(keys);
     const sources = patients.map((p) => p.meta?.source?.replace(/\/_history\/.*$/, '')).filter((s): s is string => !!s);
     return [...keys, ...sources];

@@ -16,7 +16,11 @@ const unnamedClient: ProvenanceAgent = { who: { display: 'API client that did no
 /** The agent an access token names: its person (fhirUser), else its client. */
 function agentOfToken(principal: Principal | undefined): ProvenanceAgent | undefined {
   if (!principal) return undefined;
-  return { who: principal.fhirUser ? { reference: principal.fhirUser } : { identifier: { system: principal.issuer, value: principal.subject }, display: `client ${principal.subject}` } };
+  return {
+    who: principal.fhirUser
+      ? { reference: principal.fhirUser }
+      : { identifier: { system: principal.issuer, value: principal.subject }, display: `client ${principal.subject}` },
+  };
 }
 
 /** The agent of the write in progress: the request's, else the service itself. */

@@ -229,7 +229,9 @@ export class FhirService {
       ({ resource, outbox } = await this.beforeWrite({ ...resource, id }, undefined));
     }
     const condition = ifNoneExist ?? this.implicitCondition?.(resource);
-    const result = condition ? await this.createConditionally(resource, condition, gate, id, outbox) : await this.repository.create(resource, id, outbox, gate.placement());
+    const result = condition
+      ? await this.createConditionally(resource, condition, gate, id, outbox)
+      : await this.repository.create(resource, id, outbox, gate.placement());
     if (result.created) {
       if (hooked) await this.afterWrite(result.resource);
       for (const listener of this.createdListeners) await listener(result.resource);

@@ -15,10 +15,7 @@ export function outcomeOf(issues: OperationOutcomeIssue[]): OperationOutcome {
 }
 
 function fail(status: number, code: OperationOutcomeIssue['code'], text: string, expression?: string): FhirError {
-  return new FhirError(
-    status,
-    outcomeOf([{ severity: 'error', code, details: { text }, ...(expression ? { expression: [expression] } : {}) }]),
-  );
+  return new FhirError(status, outcomeOf([{ severity: 'error', code, details: { text }, ...(expression ? { expression: [expression] } : {}) }]));
 }
 
 export const badRequest = (text: string, expression?: string): FhirError => fail(400, 'invalid', text, expression);
@@ -28,7 +25,8 @@ export const forbidden = (text: string, expression?: string): FhirError => fail(
  * 404 for a record (or a version of one) that is not there, or is not the caller's to see: one answer
  * for both, that does not repeat the id, so that comparing answers tells nothing.
  */
-export const notKnown = (type: string, version?: 'version'): FhirError => notFound(version ? `This version of the ${type} is not known` : `This ${type} is not known`);
+export const notKnown = (type: string, version?: 'version'): FhirError =>
+  notFound(version ? `This version of the ${type} is not known` : `This ${type} is not known`);
 export const gone = (text: string): FhirError => fail(410, 'deleted', text);
 export const methodNotAllowed = (text: string): FhirError => fail(405, 'not-supported', text);
 export const conflict = (text: string, expression?: string): FhirError => fail(409, 'conflict', text, expression);

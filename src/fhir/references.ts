@@ -8,7 +8,12 @@ export function mapReferences<T>(value: T, map: (reference: string) => string | 
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
       // Defined, not assigned: a `__proto__` key stays a key (and is refused as one) rather than changing the prototype.
-      Object.defineProperty(out, key, { value: key === 'reference' && typeof v === 'string' ? (map(v) ?? v) : mapReferences(v, map), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, key, {
+        value: key === 'reference' && typeof v === 'string' ? (map(v) ?? v) : mapReferences(v, map),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out as T;
   }

@@ -26,7 +26,11 @@ type Route = [method: 'get' | 'post' | 'put' | 'delete', path: string, action: A
  * path match, else 405 (or 404 where the path names no resource type). `authorize` is the check of
  * the caller's scopes (auth/fhir-access.ts) that every interaction passes.
  */
-export function fhirRouter(service: FhirService, operations: OperationTable, options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger; authorize: RequestHandler }): Router {
+export function fhirRouter(
+  service: FhirService,
+  operations: OperationTable,
+  options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger; authorize: RequestHandler },
+): Router {
   const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
   const query = (req: Request): QueryParams => req.query as QueryParams;
   const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
@@ -81,18 +85,26 @@ export function fhirRouter(service: FhirService, operations: OperationTable, opt
  * case-sensitive, and a trailing slash is allowed.
  */
 export function pathPattern(path: string): RegExp {
-  const segments = path.split('/').filter(Boolean).map((segment) => {
-    if (segment === '$operation') return '/(?<operation>(?:\\$|%24)[^/]*)';
-    if (segment.startsWith(':')) return `/(?<${segment.slice(1)}>[^/]+)`;
-    return `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
-  });
+  const segments = path
+    .split('/')
+    .filter(Boolean)
+    .map((segment) => {
+      if (segment === '$operation') return '/(?<operation>(?:\\$|%24)[^/]*)';
+      if (segment.startsWith(':')) return `/(?<${segment.slice(1)}>[^/]+)`;
+      return `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
+    });
   return new RegExp(`^${segments.join('')}/?$`);
 }
 
 /** POST {type}/_search: the query's parameters and the body's, one search (the Bundle's self link without them). */
 function searchByPost(service: FhirService, req: FhirRequest, gate: Gate): Promise<Reply> {
   service.checkType(req.params.type);
-  return service.search(req.params.type, { ...(req.query as QueryParams), ...searchParameters(req.body) }, new URL(`${service.fhirBase}/${req.params.type}`), gate);
+  return service.search(
+    req.params.type,
+    { ...(req.query as QueryParams), ...searchParameters(req.body) },
+    new URL(`${service.fhirBase}/${req.params.type}`),
+    gate,
+  );
 }
 
 function unsupported(req: FhirRequest): never {
@@ -172,7 +184,17 @@ export function errorHandler(log: Logger) {
     if (error.status >= 500) {
       // Messages may quote stored values; log where it failed, not what it held.
       const e = err as Error & { code?: unknown };
-      log.error({ requestId: requestIdOf(res), name: e?.name, code: e?.code, stack: e?.stack?.split('\n').slice(1, 6).join('\n'), method: req.method, path: req.route?.path }, 'request failed');
+      log.error(
+        {
+          requestId: requestIdOf(res),
+          name: e?.name,
+          code: e?.code,
+          stack: e?.stack?.split('\n').slice(1, 6).join('\n'),
+          method: req.method,
+          path: req.route?.path,
+        },
+        'request failed',
+      );
     }
     res.status(error.status).type(fhirJson).send(JSON.stringify(error.outcome));
   };
@@ -184,6 +206,7 @@ function toFhirError(err: unknown): FhirError {
   if (e?.type === 'entity.too.large') return payloadTooLarge('The request body is larger than this server accepts');
   if (e?.type === 'entity.parse.failed') return badRequest('The request body is not valid JSON');
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return unsupportedMediaType('Unsupported body encoding');
-  if (e?.status && e.status >= 400 && e.status < 500) return new FhirError(e.status, outcomeOf([{ severity: 'error', code: 'invalid', details: { text: 'Bad request' } }]));
+  if (e?.status && e.status >= 400 && e.status < 500)
+    return new FhirError(e.status, outcomeOf([{ severity: 'error', code: 'invalid', details: { text: 'Bad request' } }]));
   return new FhirError(500, outcomeOf([{ severity: 'error', code: 'exception', details: { text: 'Internal server error' } }]));
 }

@@ -63,7 +63,9 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
       }
     }
   });
-  const resolved = entries.map((entry) => (entry.resource ? { ...entry, resource: mapReferences(entry.resource, (reference) => assigned.get(reference)) } : entry));
+  const resolved = entries.map((entry) =>
+    entry.resource ? { ...entry, resource: mapReferences(entry.resource, (reference) => assigned.get(reference)) } : entry,
+  );
   // Everything is checked before anything is written.
   const checked = resolved.map((entry, i) => {
     try {
@@ -98,7 +100,15 @@ function checkedResource(service: FhirService, entry: BundleEntry): Resource | u
   return method === 'POST' || method === 'PUT' ? service.checkedBody(url.split(/[/?]/)[0], entry.resource) : undefined;
 }
 
-async function runEntry(service: FhirService, entry: BundleEntry, resource: Resource | undefined, newId: string | undefined, undo: Undo[], gate: Gate, writing: ReadonlySet<string>): Promise<BundleEntry> {
+async function runEntry(
+  service: FhirService,
+  entry: BundleEntry,
+  resource: Resource | undefined,
+  newId: string | undefined,
+  undo: Undo[],
+  gate: Gate,
+  writing: ReadonlySet<string>,
+): Promise<BundleEntry> {
   const request = entry.request as NonNullable<BundleEntry['request']>;
   const url = new URL(request.url, 'http://entry/');
   const [type, id, sub, version] = url.pathname.slice(1).split('/');

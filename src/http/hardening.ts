@@ -24,7 +24,12 @@ export function hardening(options: HardeningOptions): RequestHandler[] {
     },
   ];
   if (options.corsOrigins.length) {
-    handlers.push(cors({ origin: options.corsOrigins, exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After', 'WWW-Authenticate', 'X-Progress', 'X-Request-Id'] }));
+    handlers.push(
+      cors({
+        origin: options.corsOrigins,
+        exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After', 'WWW-Authenticate', 'X-Progress', 'X-Request-Id'],
+      }),
+    );
   }
   if (options.ratePerMinute > 0) {
     handlers.push(
@@ -39,7 +44,17 @@ export function hardening(options: HardeningOptions): RequestHandler[] {
           res
             .status(429)
             .type('application/fhir+json')
-            .send(JSON.stringify(outcomeOf([{ severity: 'error', code: 'throttled', details: { text: `More than ${options.ratePerMinute} requests a minute from this client; try again after the Retry-After time` } }])));
+            .send(
+              JSON.stringify(
+                outcomeOf([
+                  {
+                    severity: 'error',
+                    code: 'throttled',
+                    details: { text: `More than ${options.ratePerMinute} requests a minute from this client; try again after the Retry-After time` },
+                  },
+                ]),
+              ),
+            );
         },
       }),
     );

@@ -58,15 +58,30 @@ export class Institutions {
     const owner = endpoint.managingOrganization?.reference;
     const address = trim(endpoint.address);
     const clash = (await this.activeEndpoints()).find(
-      (e) => e.id !== endpoint.id && e.address && e.managingOrganization?.reference !== owner && [trim(e.address), address].some((a, i, both) => both[1 - i] === a || both[1 - i].startsWith(`${a}/`)),
+      (e) =>
+        e.id !== endpoint.id &&
+        e.address &&
+        e.managingOrganization?.reference !== owner &&
+        [trim(e.address), address].some((a, i, both) => both[1 - i] === a || both[1 - i].startsWith(`${a}/`)),
     );
     if (clash) {
-      throw unprocessable([{ severity: 'error', code: 'business-rule', details: { text: 'Another institution has an active Endpoint at this address (or one that contains it): a FHIR server belongs to one institution' }, expression: ['Endpoint.address'] }]);
+      throw unprocessable([
+        {
+          severity: 'error',
+          code: 'business-rule',
+          details: { text: 'Another institution has an active Endpoint at this address (or one that contains it): a FHIR server belongs to one institution' },
+          expression: ['Endpoint.address'],
+        },
+      ]);
     }
   }
 
   async activeEndpoints(): Promise<Endpoint[]> {
-    const { matches } = await this.service.repository.search({ resourceType: 'Endpoint', filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }], count: 1000 });
+    const { matches } = await this.service.repository.search({
+      resourceType: 'Endpoint',
+      filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }],
+      count: 1000,
+    });
     return matches.map((m) => m.resource as Endpoint);
   }
 

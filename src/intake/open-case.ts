@@ -26,7 +26,9 @@ export function requestIdentity(service: FhirService) {
   return (resource: Resource): string | undefined => {
     if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) return undefined;
     const identifier = (resource as ServiceRequest).identifier?.find((i) => i.value);
-    return identifier ? `identifier=${encodeURIComponent(identifier.system ? `${identifier.system}|${identifier.value}` : (identifier.value as string))}` : undefined;
+    return identifier
+      ? `identifier=${encodeURIComponent(identifier.system ? `${identifier.system}|${identifier.value}` : (identifier.value as string))}`
+      : undefined;
   };
 }
 

@@ -23,7 +23,8 @@ export class Poller {
       this.round ??= this.pollAll(
         (endpoint, err) => this.log.warn({ endpoint: endpoint.id, err: (err as Error).name }, 'polling an institution failed'),
         (endpoint, refused) => {
-          for (const order of refused) this.log.warn({ endpoint: endpoint.id, order: order.id, at: order.issues.flatMap((i) => i.expression ?? []) }, 'an order was refused');
+          for (const order of refused)
+            this.log.warn({ endpoint: endpoint.id, order: order.id, at: order.issues.flatMap((i) => i.expression ?? []) }, 'an order was refused');
         },
       )
         .catch((err: Error) => this.log.warn({ err: err.name }, 'polling the institutions failed'))

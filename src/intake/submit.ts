@@ -49,7 +49,17 @@ export class RequestIntake {
     const request = await (await this.client(endpoint)).read('ServiceRequest', requestId).catch((err: unknown) => {
       if (!(err instanceof ReferringEhrError)) throw err;
       // The institution's answer, passed on: 404 stays 404; anything else is a bad gateway.
-      throw new FhirError(err.status === 404 ? 404 : 502, outcomeOf([{ severity: 'error', code: err.status === 404 ? 'not-found' : 'transient', details: { text: `The institution's server did not give the request: ${err.message}` }, expression: ['Parameters.parameter.serviceRequestId'] }]));
+      throw new FhirError(
+        err.status === 404 ? 404 : 502,
+        outcomeOf([
+          {
+            severity: 'error',
+            code: err.status === 404 ? 'not-found' : 'transient',
+            details: { text: `The institution's server did not give the request: ${err.message}` },
+            expression: ['Parameters.parameter.serviceRequestId'],
+          },
+        ]),
+      );
     });
     const { task, created } = await this.keep(endpoint, request as ServiceRequest);
     return { status: created ? 201 : 200, body: task, written: task };
@@ -82,7 +92,10 @@ export class RequestIntake {
   }
 
   /** Every active registered institution, once; one that fails does not stop the others. */
-  async pollAll(onError: (endpoint: Endpoint, err: unknown) => void, onRefused: (endpoint: Endpoint, refused: PollResult['refused']) => void = () => undefined): Promise<void> {
+  async pollAll(
+    onError: (endpoint: Endpoint, err: unknown) => void,
+    onRefused: (endpoint: Endpoint, refused: PollResult['refused']) => void = () => undefined,
+  ): Promise<void> {
     for (const endpoint of await this.institutions.activeEndpoints()) {
       await this.poll(endpoint).then(
         (result) => result.refused.length && onRefused(endpoint, result.refused),
@@ -107,7 +120,13 @@ export class RequestIntake {
     const base = (endpoint.address as string).replace(/\/+$/, '');
     const { id, meta, ...rest } = source;
     // Kept to the request profile it is checked against, and saying so, as every request here does.
-    const request = { ...rest, meta: { ...(meta?.profile ? { profile: meta.profile } : profileMeta(this.service.conformance, 'ServiceRequest')), source: `${base}/ServiceRequest/${id}` } } as ServiceRequest;
+    const request = {
+      ...rest,
+      meta: {
+        ...(meta?.profile ? { profile: meta.profile } : profileMeta(this.service.conformance, 'ServiceRequest')),
+        source: `${base}/ServiceRequest/${id}`,
+      },
+    } as ServiceRequest;
     const { system, code } = this.service.conformance.secondOpinionCategory;
     if (!hasSecondOpinionCategory(this.service.conformance, request)) {
       throw refusal(`ServiceRequest/${id} is not a second-opinion request: its category must carry the coding ${system}|${code}`, 'ServiceRequest.category');
@@ -134,7 +153,10 @@ export class RequestIntake {
   async notify(endpointId: string, caller?: string): Promise<Reply> {
     const endpoint = (await this.institutions.activeEndpoints()).find((e) => e.id === endpointId && (!caller || e.managingOrganization?.reference === caller));
     if (!endpoint) {
-      throw new FhirError(404, outcomeOf([{ severity: 'error', code: 'not-found', details: { text: `Endpoint/${endpointId} is not an active registered institution` } }]));
+      throw new FhirError(
+        404,
+        outcomeOf([{ severity: 'error', code: 'not-found', details: { text: `Endpoint/${endpointId} is not an active registered institution` } }]),
+      );
     }
     const { found, refused } = await this.poll(endpoint);
     // Each refused order is named with its reason and element, so the EHR can correct it and notify again.

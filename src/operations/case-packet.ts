@@ -29,7 +29,8 @@ async function packetOf(service: FhirService, requestId: string): Promise<Reply>
 async function* packet(service: FhirService, head: Resource[], patientRef: string, hasPatient: boolean): AsyncGenerator<string> {
   const extensionUrl = `${service.conformance.canonical}/StructureDefinition/attachment-retrieval`;
   // Every entry of a collection has a fullUrl: a stored record's address, else a urn:uuid (the summary).
-  const entry = (resource: Resource): string => JSON.stringify({ fullUrl: resource.id ? `${service.fhirBase}/${resource.resourceType}/${resource.id}` : `urn:uuid:${randomUUID()}`, resource });
+  const entry = (resource: Resource): string =>
+    JSON.stringify({ fullUrl: resource.id ? `${service.fhirBase}/${resource.resourceType}/${resource.id}` : `urn:uuid:${randomUUID()}`, resource });
   let pending = `{"resourceType":"Bundle","type":"collection","timestamp":"${new Date().toISOString()}","entry":[${head.map(entry).join(',')}`;
   const counts = new Map<string, number>([['Patient', hasPatient ? 1 : 0]]);
   const attachments = { stored: 0, skipped: 0 };
@@ -66,6 +67,11 @@ function summary(counts: Map<string, number>, attachments: { stored: number; ski
 function attachmentSummary({ stored, skipped }: { stored: number; skipped: number }): OperationOutcomeIssue {
   const text = `Attachments: ${stored} stored, ${skipped} skipped`;
   return skipped
-    ? { severity: 'warning', code: 'incomplete', details: { text: `${text} (each says why in its attachment-retrieval extension)` }, expression: ['Attachment'] }
+    ? {
+        severity: 'warning',
+        code: 'incomplete',
+        details: { text: `${text} (each says why in its attachment-retrieval extension)` },
+        expression: ['Attachment'],
+      }
     : { severity: 'information', code: 'informational', details: { text }, expression: ['Attachment'] };
 }

@@ -18,7 +18,12 @@ export function evaluateMeasure(reports: OutcomeReports): Operation {
       const text = (name: string): string[] => (input.get(name) ?? []).map((p) => (p.valueDate ?? p.valueString ?? p.valueCode) as string);
       const reportType = text('reportType')[0];
       if (reportType !== undefined && reportType !== 'summary') throw badRequest('reportType: only summary is supported', 'Parameters.parameter.reportType');
-      const { periodStart, periodEnd } = period(text('periodStart')[0], text('periodEnd')[0], 'Parameters.parameter.periodStart', 'Parameters.parameter.periodEnd');
+      const { periodStart, periodEnd } = period(
+        text('periodStart')[0],
+        text('periodEnd')[0],
+        'Parameters.parameter.periodStart',
+        'Parameters.parameter.periodEnd',
+      );
       return { status: 200, body: await measureReport(service, reports, measure, periodStart, periodEnd) };
     },
   };

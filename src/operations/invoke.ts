@@ -9,13 +9,25 @@ import { methodNotAllowed } from '../fhir/outcome.js';
 import type { OperationTable } from './index.js';
 
 /** Runs operation `name` (`$code`) for a caller whose role may call it, on an instance the caller may read. */
-export async function invokeOperation(service: FhirService, operations: OperationTable, req: Request, type: string, id: string | undefined, name: string, gate: Gate): Promise<Reply> {
+export async function invokeOperation(
+  service: FhirService,
+  operations: OperationTable,
+  req: Request,
+  type: string,
+  id: string | undefined,
+  name: string,
+  gate: Gate,
+): Promise<Reply> {
   const code = name.replace(/^\$/, '');
   const operation = operations.get(code);
   const definition = operation?.definition;
   const on = (definition?.resource ?? []) as string[];
   const system = type === '';
-  if (!operation || !definition || (system ? !definition.system : !(on.includes('Resource') || on.includes(type)) || !(id ? definition.instance : definition.type))) {
+  if (
+    !operation ||
+    !definition ||
+    (system ? !definition.system : !(on.includes('Resource') || on.includes(type)) || !(id ? definition.instance : definition.type))
+  ) {
     throw methodNotAllowed(`Operation ${name} is not supported ${system ? 'at system level' : `${id ? 'on an instance of' : 'on'} ${type}`}`);
   }
   if (!operation.methods.includes(req.method)) {
@@ -24,6 +36,16 @@ export async function invokeOperation(service: FhirService, operations: Operatio
   if (!system) service.checkType(type);
   gate.checkOperation(code);
   const instance = id ? (service.checkId(id), await service.visible(type, id, gate)) : undefined;
-  const reply = await operation.run({ service, definition, type, id, body: req.body, method: req.method, query: req.query as Record<string, unknown>, headers: req.headers, gate });
+  const reply = await operation.run({
+    service,
+    definition,
+    type,
+    id,
+    body: req.body,
+    method: req.method,
+    query: req.query as Record<string, unknown>,
+    headers: req.headers,
+    gate,
+  });
   return { ...reply, patients: reply.patients ?? instance?.access?.filter(isPatientLabel) };
 }

@@ -31,7 +31,10 @@ async function validateResource({ service, definition, type, id, body, gate }: I
   }
   if (mode === 'delete') {
     service.checkType(type);
-    return { status: 200, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', details: { text: 'Delete allowed' } }] } };
+    return {
+      status: 200,
+      body: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', details: { text: 'Delete allowed' } }] },
+    };
   }
   const profile = profileUrl ? service.conformance.profiles.get(profileUrl) : undefined;
   if (profileUrl && !profile) {

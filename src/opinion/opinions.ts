@@ -54,7 +54,10 @@ export class Opinions {
     const rendered = withRendering({ ...report, issued: report.issued ?? new Date().toISOString() }, this.service.conformance.canonical);
     const now = new Date();
     const signature = await this.signer.sign(rendered);
-    return { resource: rendered, outbox: { state: 'pending', attempts: 0, since: now, due: now, data: { signature, signedAt: now.toISOString(), keyId: this.signer.keyId } } };
+    return {
+      resource: rendered,
+      outbox: { state: 'pending', attempts: 0, since: now, due: now, data: { signature, signedAt: now.toISOString(), keyId: this.signer.keyId } },
+    };
   }
 
   private async afterWrite(report: DiagnosticReport): Promise<void> {
@@ -62,7 +65,12 @@ export class Opinions {
     await this.recordSignature(report);
     const task = await this.taskOf(report);
     if (task) {
-      await setBusinessStatus(this.service, task.id as string, this.pendingUntilTaken(report.id as string), task.status === 'in-progress' ? { status: 'completed' } : {});
+      await setBusinessStatus(
+        this.service,
+        task.id as string,
+        this.pendingUntilTaken(report.id as string),
+        task.status === 'in-progress' ? { status: 'completed' } : {},
+      );
     }
     this.onDeliveryOwed();
   }
@@ -88,8 +96,17 @@ export class Opinions {
       id: signatureId(report.id as string, version),
       target: [{ reference: `DiagnosticReport/${report.id}/_history/${version}` }],
       recorded: (delivery?.data?.signedAt as string | undefined) ?? new Date().toISOString(),
-      activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: report.status === 'amended' ? 'UPDATE' : 'CREATE' }], text: `Opinion ${report.status}` },
-      agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'verifier' }] }, who: { display: 'second-opinion service' } }, ...(report.performer ?? []).filter((who) => !who.reference?.startsWith('CareTeam/')).map((who) => ({ who: who as ProvenanceAgent['who'] }))],
+      activity: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: report.status === 'amended' ? 'UPDATE' : 'CREATE' }],
+        text: `Opinion ${report.status}`,
+      },
+      agent: [
+        {
+          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'verifier' }] },
+          who: { display: 'second-opinion service' },
+        },
+        ...(report.performer ?? []).filter((who) => !who.reference?.startsWith('CareTeam/')).map((who) => ({ who: who as ProvenanceAgent['who'] })),
+      ],
       signature: [
         {
           type: [authorSignature],
@@ -137,11 +154,19 @@ export class Opinions {
     const report = (await this.service.repository.read('DiagnosticReport', id)) as DiagnosticReport;
     if (!(await this.outbox.retry('DiagnosticReport', id))) {
       const delivery = await this.outbox.get('DiagnosticReport', id);
-      throw delivery ? conflict(`The delivery of DiagnosticReport/${id} is ${delivery.state}, not failed`) : notFound(`DiagnosticReport/${id} owes no delivery`);
+      throw delivery
+        ? conflict(`The delivery of DiagnosticReport/${id} is ${delivery.state}, not failed`)
+        : notFound(`DiagnosticReport/${id} owes no delivery`);
     }
     const task = await this.taskOf(report);
     if (task) await setBusinessStatus(this.service, task.id as string, this.pendingUntilTaken(id));
-    return { status: 202, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', details: { text: `Delivery of DiagnosticReport/${id} is due again` } }] } };
+    return {
+      status: 202,
+      body: {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'information', code: 'informational', details: { text: `Delivery of DiagnosticReport/${id} is due again` } }],
+      },
+    };
   }
 }
 

@@ -31,7 +31,9 @@ export class OpinionSigner {
     if (!algorithms.includes(algorithm)) {
       throw new Error(`OPINION_SIGNING_ALG must be one of ${algorithms.join(', ')}`);
     }
-    const privateKey = await privateKeyOf(config.pem, algorithm, () => log.warn('OPINION_SIGNING_KEY is not set: opinions are signed with a key made for this process only'));
+    const privateKey = await privateKeyOf(config.pem, algorithm, () =>
+      log.warn('OPINION_SIGNING_KEY is not set: opinions are signed with a key made for this process only'),
+    );
     const jwk = await publicJwkOf(privateKey, config.keyId, algorithm);
     const publicKey = (await importJWK(jwk, algorithm)) as CryptoKey;
     return new OpinionSigner(privateKey, publicKey, config.keyId, algorithm, jwk);

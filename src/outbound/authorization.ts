@@ -70,8 +70,16 @@ export class TokenSource {
       form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
       form.set('client_assertion', await this.clientAssertion(auth.clientId, tokenUrl));
     }
-    const answer = await this.call(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form });
-    const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn } = answer as { access_token?: string; token_type?: string; expires_in?: number };
+    const answer = await this.call(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form,
+    });
+    const {
+      access_token: accessToken,
+      token_type: tokenType,
+      expires_in: expiresIn,
+    } = answer as { access_token?: string; token_type?: string; expires_in?: number };
     if (!accessToken) throw new ReferringEhrError(`token endpoint ${tokenUrl} answered no access_token`, undefined, false);
     const header = `${tokenType && tokenType.toLowerCase() !== 'bearer' ? tokenType : 'Bearer'} ${accessToken}`;
     this.token = { header, expiresAt: Date.now() + Math.max(0, (expiresIn ?? 300) * 1000 - refreshMarginMs) };

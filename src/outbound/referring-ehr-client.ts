@@ -98,7 +98,9 @@ export class ReferringEhrClient {
   }
 
   async update(resource: Resource & { id: string }): Promise<Resource> {
-    return (await this.withRetries(`update ${resource.resourceType}`, () => this.client.update({ resourceType: resource.resourceType, id: resource.id, body: resource as never }))) as Resource;
+    return (await this.withRetries(`update ${resource.resourceType}`, () =>
+      this.client.update({ resourceType: resource.resourceType, id: resource.id, body: resource as never }),
+    )) as Resource;
   }
 
   /** The first page of a search. */
@@ -113,7 +115,9 @@ export class ReferringEhrClient {
 
   /** Each page of `Patient/{id}/$everything`, following `next` links to the end. */
   everything(patientId: string, input: Record<string, string | number>): AsyncGenerator<Bundle> {
-    return this.following('Patient $everything', () => this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input }));
+    return this.following('Patient $everything', () =>
+      this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input }),
+    );
   }
 
   /**

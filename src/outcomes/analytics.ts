@@ -23,13 +23,21 @@ export const requireAnalystRole: RequestHandler = (_req: Request, res: Response,
   res
     .status(403)
     .type('application/fhir+json')
-    .send(JSON.stringify(outcomeOf([{ severity: 'error', code: 'forbidden', details: { text: 'Outcome figures are for the analyst, coordinator and admin roles' } }])));
+    .send(
+      JSON.stringify(
+        outcomeOf([{ severity: 'error', code: 'forbidden', details: { text: 'Outcome figures are for the analyst, coordinator and admin roles' } }]),
+      ),
+    );
 };
 
 /** `authenticate` and `scope` (the token's scopes must allow reading Measures) run before the role check. */
 export function analyticsRoutes(reports: OutcomeReports, access: { authenticate: RequestHandler; scope: RequestHandler }): Router {
   const router = express.Router();
-  const files = { page: readFileSync(path.join(pageDir, 'analytics.html')), script: readFileSync(path.join(pageDir, 'analytics.js')), chart: readFileSync(chartJs) };
+  const files = {
+    page: readFileSync(path.join(pageDir, 'analytics.html')),
+    script: readFileSync(path.join(pageDir, 'analytics.js')),
+    chart: readFileSync(chartJs),
+  };
   router.get('/analytics', (_req, res) => {
     res.type('html').send(files.page);
   });
@@ -42,7 +50,8 @@ export function analyticsRoutes(reports: OutcomeReports, access: { authenticate:
   router.get('/analytics/outcomes', access.authenticate, access.scope, requireAnalystRole, async (req, res) => {
     const query = req.query as Record<string, unknown>;
     const unknown = Object.keys(query).find((name) => !queryParameters.includes(name));
-    if (unknown !== undefined) throw badRequest(`Unknown parameter "${unknown.slice(0, 40)}": this endpoint takes ${queryParameters.join(', ')}`, unknown.slice(0, 40));
+    if (unknown !== undefined)
+      throw badRequest(`Unknown parameter "${unknown.slice(0, 40)}": this endpoint takes ${queryParameters.join(', ')}`, unknown.slice(0, 40));
     const one = (name: string): string | undefined => {
       const value = query[name];
       if (Array.isArray(value) || (value !== undefined && typeof value !== 'string')) throw badRequest(`${name} is given once`, name);

@@ -86,10 +86,17 @@ export class CaseOutcomes {
     const strata = counted?.strata ?? (await this.strataOf(task, requestRef));
     if (!strata) return undefined;
     const opened = task.authoredOn ?? (task.meta?.lastUpdated as string);
-    const deliveredAt = counted?.delivered ? undefined : task.businessStatus?.coding?.[0]?.code === 'opinion-delivered' ? (task.lastModified ?? task.meta?.lastUpdated) : undefined;
+    const deliveredAt = counted?.delivered
+      ? undefined
+      : task.businessStatus?.coding?.[0]?.code === 'opinion-delivered'
+        ? (task.lastModified ?? task.meta?.lastUpdated)
+        : undefined;
     const first = counted?.delivered ?? (deliveredAt ? this.firstDelivery(opened, deliveredAt) : undefined);
     const delivered = first && { ...first, concordance: await this.concordanceOf(requestRef), questions: await this.questionsOf(requestRef) };
-    const waiting = !delivered && openStatuses.includes(task.status) ? { due: task.restriction?.period?.end ? new Date(task.restriction.period.end).toISOString().slice(0, 16) : 'none' } : undefined;
+    const waiting =
+      !delivered && openStatuses.includes(task.status)
+        ? { due: task.restriction?.period?.end ? new Date(task.restriction.period.end).toISOString().slice(0, 16) : 'none' }
+        : undefined;
     return { strata, openedMonth: monthOf(opened), ...(waiting ? { waiting } : {}), ...(delivered ? { delivered } : {}) };
   }
 

@@ -24,7 +24,13 @@ export interface Outcomes {
   recover(): Promise<void>;
 }
 
-export async function installOutcomes(service: FhirService, connection: Connection, cursors: CursorStore, access: { authenticate: RequestHandler; scope: RequestHandler }, log: Logger): Promise<Outcomes> {
+export async function installOutcomes(
+  service: FhirService,
+  connection: Connection,
+  cursors: CursorStore,
+  access: { authenticate: RequestHandler; scope: RequestHandler },
+  log: Logger,
+): Promise<Outcomes> {
   const { conformance } = service;
   const map = conformance.conceptMaps.get(`${conformance.canonical}/ConceptMap/diagnosis-to-specialty`) as ConceptMap;
   const ledger = new OutcomeLedger(connection);

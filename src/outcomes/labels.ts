@@ -14,10 +14,26 @@ const snomed = 'http://snomed.info/sct';
 
 export function labelsFrom(service: FhirService, map: ConceptMap): Labels {
   const groups = map.group ?? [];
-  const specialties = new Map(groups.flatMap((g) => (g.element ?? []).flatMap((e) => (e.target ?? []).filter((t) => t.code && t.display).map((t) => [t.code as string, t.display as string] as const))));
-  const categories = new Map(groups.filter((g) => g.source === icd10cm).flatMap((g) => (g.element ?? []).map((e) => [e.code as string, e.target?.find((t) => t.comment)?.comment] as const)));
-  const disorders = new Map(groups.filter((g) => g.source === snomed).flatMap((g) => (g.element ?? []).filter((e) => e.display).map((e) => [e.code as string, e.display as string] as const)));
-  const reasonLabel = (code: string): string | undefined => disorders.get(code) ?? icd10Ancestry(code).map((c) => categories.get(c)).find(Boolean);
+  const specialties = new Map(
+    groups.flatMap((g) =>
+      (g.element ?? []).flatMap((e) => (e.target ?? []).filter((t) => t.code && t.display).map((t) => [t.code as string, t.display as string] as const)),
+    ),
+  );
+  const categories = new Map(
+    groups
+      .filter((g) => g.source === icd10cm)
+      .flatMap((g) => (g.element ?? []).map((e) => [e.code as string, e.target?.find((t) => t.comment)?.comment] as const)),
+  );
+  const disorders = new Map(
+    groups
+      .filter((g) => g.source === snomed)
+      .flatMap((g) => (g.element ?? []).filter((e) => e.display).map((e) => [e.code as string, e.display as string] as const)),
+  );
+  const reasonLabel = (code: string): string | undefined =>
+    disorders.get(code) ??
+    icd10Ancestry(code)
+      .map((c) => categories.get(c))
+      .find(Boolean);
 
   return async (stratifier, values) => {
     if (stratifier === 'reason') return labelled(values, reasonLabel);

@@ -18,9 +18,18 @@ export function periodDate(value: string, parameter: string, end: boolean): stri
 }
 
 /** periodStart..periodEnd, defaulting to twelve months: the end's month and the eleven before it; 400 when the start is after the end. */
-export function period(start: string | undefined, end: string | undefined, startName: string, endName: string, now = new Date()): { periodStart: string; periodEnd: string } {
+export function period(
+  start: string | undefined,
+  end: string | undefined,
+  startName: string,
+  endName: string,
+  now = new Date(),
+): { periodStart: string; periodEnd: string } {
   const periodEnd = end === undefined ? now.toISOString().slice(0, 10) : periodDate(end, endName, true);
-  const periodStart = start === undefined ? new Date(Date.UTC(Number(periodEnd.slice(0, 4)), Number(periodEnd.slice(5, 7)) - 12, 1)).toISOString().slice(0, 10) : periodDate(start, startName, false);
+  const periodStart =
+    start === undefined
+      ? new Date(Date.UTC(Number(periodEnd.slice(0, 4)), Number(periodEnd.slice(5, 7)) - 12, 1)).toISOString().slice(0, 10)
+      : periodDate(start, startName, false);
   if (periodStart > periodEnd) throw badRequest(`${startName} (${periodStart}) is after ${endName} (${periodEnd})`, startName);
   return { periodStart, periodEnd };
 }

@@ -82,7 +82,11 @@ export class OutcomeReports {
     const sorted = [...strata.values()].sort((a, b) => order.indexOf(a.dim) - order.indexOf(b.dim) || a.value.localeCompare(b.value));
     const labelled = new Map<string, string>();
     for (const dim of query.by) {
-      for (const [value, label] of await this.labels(dim, sorted.filter((s) => s.dim === dim).map((s) => s.value))) labelled.set(`${dim}|${value}`, label);
+      for (const [value, label] of await this.labels(
+        dim,
+        sorted.filter((s) => s.dim === dim).map((s) => s.value),
+      ))
+        labelled.set(`${dim}|${value}`, label);
     }
     const total = strata.get('all|all')?.sums ?? {};
     return {
@@ -91,7 +95,12 @@ export class OutcomeReports {
       months: [from, to],
       generated: now.toISOString(),
       concordanceCodes: this.concordanceCodes,
-      strata: sorted.map((s) => ({ ...this.figures(s.sums, s.waiting, s.overdue), stratifier: s.dim as Stratifier | 'all', value: s.value, ...(labelled.has(key(s)) ? { label: labelled.get(key(s)) } : {}) })),
+      strata: sorted.map((s) => ({
+        ...this.figures(s.sums, s.waiting, s.overdue),
+        stratifier: s.dim as Stratifier | 'all',
+        value: s.value,
+        ...(labelled.has(key(s)) ? { label: labelled.get(key(s)) } : {}),
+      })),
       turnaroundHistogram: histogramOf(total)
         .map((count, bucket) => ({ upToHours: bucketEdgeHours(bucket), count }))
         .filter((b) => b.count > 0),
@@ -114,7 +123,11 @@ export class OutcomeReports {
       },
       waiting,
       overdue,
-      informationRequests: { total: n('questions'), perCase: delivered ? n('questions') / delivered : null, casesWithAny: shareOf(n('withQuestions'), delivered) },
+      informationRequests: {
+        total: n('questions'),
+        perCase: delivered ? n('questions') / delivered : null,
+        casesWithAny: shareOf(n('withQuestions'), delivered),
+      },
     };
   }
 }

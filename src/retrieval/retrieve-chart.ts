@@ -73,7 +73,12 @@ export async function retrieveChart(
   // every record fetched is that institution's, whatever it says of itself.
   const owner = await caseOwner(service.repository, payload.serviceRequestId);
   if (!owner || (await options.institutionAt(payload.ehrBase)) !== owner) {
-    await failCase(service, payload, 'endpoint-not-registered', "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server");
+    await failCase(
+      service,
+      payload,
+      'endpoint-not-registered',
+      "Retrieval refused: the case's institution has no registered, active Endpoint at the address of the patient's server",
+    );
     return;
   }
   const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase), options.onOutboundRefused);
@@ -125,7 +130,9 @@ export async function retrieveChart(
   // Both are written again when the job is run again after a crash before its end was recorded: the
   // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
   await recordProvenance(service, payload, [...targets]);
-  await setBusinessStatus(service, payload.taskId, async (task) => (['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined));
+  await setBusinessStatus(service, payload.taskId, async (task) =>
+    ['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined,
+  );
 }
 
 type Keep = (type: string, records: Resource[]) => Promise<void>;
@@ -150,7 +157,13 @@ async function sinceLastPull(cursors: CursorStore, key: string): Promise<string 
   return since && new Date(since.getTime() - cursorMarginMs).toISOString();
 }
 
-async function pullEverything(client: ReferringEhrClient, cursors: CursorStore, payload: RetrievalPayload, options: RetrievalOptions, keep: Keep): Promise<void> {
+async function pullEverything(
+  client: ReferringEhrClient,
+  cursors: CursorStore,
+  payload: RetrievalPayload,
+  options: RetrievalOptions,
+  keep: Keep,
+): Promise<void> {
   const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${everythingStep}`;
   const since = await sinceLastPull(cursors, cursorKey);
   const started = new Date();
@@ -169,14 +182,28 @@ async function pullEverything(client: ReferringEhrClient, cursors: CursorStore, 
   await cursors.advance(cursorKey, started);
 }
 
-async function pullType(client: ReferringEhrClient, cursors: CursorStore, payload: RetrievalPayload, options: RetrievalOptions, type: string, keep: Keep): Promise<void> {
+async function pullType(
+  client: ReferringEhrClient,
+  cursors: CursorStore,
+  payload: RetrievalPayload,
+  options: RetrievalOptions,
+  type: string,
+  keep: Keep,
+): Promise<void> {
   const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
   const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${type}`;
   const since = await sinceLastPull(cursors, cursorKey);
   const started = new Date();
-  const params: Record<string, string | number> = { [byPatient]: `Patient/${payload.patientId}`, _count: options.pageSize, ...(since ? { _lastUpdated: `gt${since}` } : {}) };
+  const params: Record<string, string | number> = {
+    [byPatient]: `Patient/${payload.patientId}`,
+    _count: options.pageSize,
+    ...(since ? { _lastUpdated: `gt${since}` } : {}),
+  };
   for await (const page of client.pages(type, params)) {
-    await keep(type, (page.entry ?? []).map((e) => e.resource).filter((r): r is Resource => r?.resourceType === type));
+    await keep(
+      type,
+      (page.entry ?? []).map((e) => e.resource).filter((r): r is Resource => r?.resourceType === type),
+    );
   }
   await cursors.advance(cursorKey, started);
 }
@@ -200,7 +227,10 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
     id: `retrieval-${payload.taskId}`,
     target: targets.map((reference) => ({ reference })),
     recorded: new Date().toISOString(),
-    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }], text: 'Retrieved from the referring institution' },
+    activity: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }],
+      text: 'Retrieved from the referring institution',
+    },
     agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
     entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
   };
@@ -213,13 +243,23 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
  * be decided on each Task read, for a status that must not replace a later one: undefined leaves the
  * code as it is (and, with no other change, the Task unwritten).
  */
-export async function setBusinessStatus(service: FhirService, taskId: string, code: string | ((task: Task) => Promise<string | undefined>), change: Partial<Task> = {}): Promise<Task> {
+export async function setBusinessStatus(
+  service: FhirService,
+  taskId: string,
+  code: string | ((task: Task) => Promise<string | undefined>),
+  change: Partial<Task> = {},
+): Promise<Task> {
   for (let attempt = 1; ; attempt++) {
     const task = (await service.repository.read('Task', taskId)) as Task;
     const current = task.businessStatus?.coding?.[0];
     const decided = typeof code === 'string' ? code : await code(task);
     if (decided === undefined && !Object.keys(change).length) return task;
-    const next: Task = { ...task, ...change, businessStatus: { coding: [{ system: current?.system, code: decided ?? current?.code }] }, lastModified: new Date().toISOString() };
+    const next: Task = {
+      ...task,
+      ...change,
+      businessStatus: { coding: [{ system: current?.system, code: decided ?? current?.code }] },
+      lastModified: new Date().toISOString(),
+    };
     try {
       return (await service.updateChecked(service.checkedBody('Task', next), taskId, Gate.service, `W/"${task.meta?.versionId}"`)).resource as Task;
     } catch (err) {
@@ -258,5 +298,8 @@ export async function failCase(service: FhirService, payload: RetrievalPayload, 
   });
   const stopReasons = service.conformance.codeSystems.get(`${service.conformance.canonical}/CodeSystem/case-stop-reason`);
   const display = stopReasons?.concept?.find((c) => c.code === why)?.display;
-  await setBusinessStatus(service, payload.taskId, 'records-unavailable', { status: 'failed', statusReason: { coding: [{ system: stopReasons?.url, code: why, display }], text: reason } });
+  await setBusinessStatus(service, payload.taskId, 'records-unavailable', {
+    status: 'failed',
+    statusReason: { coding: [{ system: stopReasons?.url, code: why, display }], text: reason },
+  });
 }

@@ -18,7 +18,10 @@ export function useRecordIdKey(key: Buffer): void {
 /** The local id of `type/id` on the FHIR server at `ehrBase`: the same every time, 32 hex characters. */
 export function localId(ehrBase: string, type: string, id: string): string {
   if (!recordIdKey) throw new Error('The record id key was not set at start-up');
-  return createHmac('sha256', recordIdKey).update(`${ehrBase.replace(/\/+$/, '')}/${type}/${id}`).digest('hex').slice(0, 32);
+  return createHmac('sha256', recordIdKey)
+    .update(`${ehrBase.replace(/\/+$/, '')}/${type}/${id}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** `Type` and `id` of a reference on the source server (relative, or absolute under its base); else undefined. */

@@ -34,9 +34,24 @@ export class RetrievalWorker extends WorkLoop {
     const heartbeat = setInterval(() => void this.jobs.heartbeat(job._id, this.options.leaseMs), this.options.leaseMs / 3);
     const started = Date.now();
     try {
-      const progress: RetrievalProgress = { doneTypes: [], stored: 0, unchanged: 0, targets: [], attachmentsStored: 0, attachmentsSkipped: 0, ...(job.progress as Partial<RetrievalProgress>) };
+      const progress: RetrievalProgress = {
+        doneTypes: [],
+        stored: 0,
+        unchanged: 0,
+        targets: [],
+        attachmentsStored: 0,
+        attachmentsSkipped: 0,
+        ...(job.progress as Partial<RetrievalProgress>),
+      };
       const onOutboundRefused = (origin: string) => this.log.warn({ job: job._id, origin }, 'outbound call refused: outside the registered Endpoint');
-      await retrieveChart(this.service, this.cursors, job.payload as unknown as RetrievalPayload, progress, (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined), { ...this.options, onOutboundRefused });
+      await retrieveChart(
+        this.service,
+        this.cursors,
+        job.payload as unknown as RetrievalPayload,
+        progress,
+        (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined),
+        { ...this.options, onOutboundRefused },
+      );
       await this.jobs.finish(job._id, 'done');
       this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
     } catch (err) {
@@ -47,9 +62,12 @@ export class RetrievalWorker extends WorkLoop {
       if (job.attempts >= this.options.maxAttempts) {
         await this.jobs.finish(job._id, 'failed', reason);
         // The requester is told and the Task fails with the reason, as for a refusal: never a silent stall.
-        await failCase(this.service, job.payload as unknown as RetrievalPayload, 'ehr-unavailable', `Retrieval gave up after ${job.attempts} attempts: ${reason}`).catch((failure: Error) =>
-          this.log.warn({ job: job._id, err: failure.name }, 'could not mark the case failed'),
-        );
+        await failCase(
+          this.service,
+          job.payload as unknown as RetrievalPayload,
+          'ehr-unavailable',
+          `Retrieval gave up after ${job.attempts} attempts: ${reason}`,
+        ).catch((failure: Error) => this.log.warn({ job: job._id, err: failure.name }, 'could not mark the case failed'));
       } else {
         await this.jobs.heartbeat(job._id, Math.min(60_000, 1000 * 2 ** job.attempts));
       }

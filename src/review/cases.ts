@@ -60,7 +60,9 @@ export class Cases {
   async recordsNamedBy(request: ServiceRequest, references: Reference[]): Promise<Resource[]> {
     const owner = await caseOwner(this.service.repository, request.id as string);
     const place = await this.institutions.patientOf(request, owner);
-    const keys = references.map((r) => (place && r.reference ? localReference(place.ehrBase, r.reference) : undefined) ?? this.local(r)).filter((k): k is string => !!k);
+    const keys = references
+      .map((r) => (place && r.reference ? localReference(place.ehrBase, r.reference) : undefined) ?? this.local(r))
+      .filter((k): k is string => !!k);
     // Only the case's own institution's records: a request never reads another's through what it names.
     return (await this.service.repository.readManyStored(keys)).filter((doc) => owner && ownerOf(doc) === owner).map((doc) => doc.resource as Resource);
   }

@@ -75,7 +75,11 @@ export class Questions {
     if (message.meta?.versionId !== '1') return;
     const questions = (await this.service.repository.readMany(references(message.basedOn, 'CommunicationRequest'))) as CommunicationRequest[];
     for (const question of questions.filter((q) => q.status === 'active')) {
-      await this.service.updateChecked(this.service.checkedBody('CommunicationRequest', { ...question, status: 'completed' }), question.id as string, Gate.service);
+      await this.service.updateChecked(
+        this.service.checkedBody('CommunicationRequest', { ...question, status: 'completed' }),
+        question.id as string,
+        Gate.service,
+      );
     }
   }
 
@@ -91,7 +95,8 @@ export class Questions {
   private async wasActive(question: CommunicationRequest): Promise<boolean> {
     const version = Number(question.meta?.versionId);
     if (version <= 1) return false;
-    const previous = (await this.service.repository.readVersion('CommunicationRequest', question.id as string, String(version - 1)).catch(() => undefined)) as CommunicationRequest | undefined;
+    const previous = (await this.service.repository.readVersion('CommunicationRequest', question.id as string, String(version - 1)).catch(() => undefined)) as
+      CommunicationRequest | undefined;
     return previous?.status === 'active';
   }
 
@@ -112,7 +117,14 @@ export class Questions {
       if (!reference.reference?.startsWith(`${type}/`)) continue;
       const [resource] = await this.service.repository.readMany([reference.reference]);
       if (!resource) {
-        throw unprocessable([{ severity: 'error', code: 'not-found', details: { text: `${reference.reference.slice(0, 100)} is not known here` }, expression: [`${element}[${i}]`] }]);
+        throw unprocessable([
+          {
+            severity: 'error',
+            code: 'not-found',
+            details: { text: `${reference.reference.slice(0, 100)} is not known here` },
+            expression: [`${element}[${i}]`],
+          },
+        ]);
       }
       found.push(resource);
     }
@@ -128,4 +140,3 @@ function withReference(list: Reference[] | undefined, reference: Reference | und
   if (!reference?.reference || list?.some((r) => r.reference === reference.reference)) return list;
   return [...(list ?? []), { reference: reference.reference }];
 }
-

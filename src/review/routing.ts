@@ -132,5 +132,10 @@ function diagnosesOf(record: Resource): CodeableConcept[] {
 export function leastLoaded(candidates: Candidate[]): Candidate | undefined {
   return candidates
     .filter((c) => c.openCases < c.capacity)
-    .sort((a, b) => a.openCases / a.capacity - b.openCases / b.capacity || b.capacity - b.openCases - (a.capacity - a.openCases) || (a.role.id as string).localeCompare(b.role.id as string))[0];
+    .sort(
+      (a, b) =>
+        a.openCases / a.capacity - b.openCases / b.capacity ||
+        b.capacity - b.openCases - (a.capacity - a.openCases) ||
+        (a.role.id as string).localeCompare(b.role.id as string),
+    )[0];
 }

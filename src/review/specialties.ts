@@ -29,7 +29,7 @@ export class Specialties {
 /** An ICD-10-CM code and the codes above it, most specific first: C50.911, C50.91, C50.9, C50. */
 export function icd10Ancestry(code: string): string[] {
   const codes = [code];
-  for (let c = code; c.replace('.', '').length > 3; ) {
+  for (let c = code; c.replace('.', '').length > 3;) {
     c = c.slice(0, -1).replace(/\.$/, '');
     codes.push(c);
   }

@@ -45,7 +45,14 @@ export async function checkTransition(resource: Resource, current: Resource | un
     throw conflict(`Task/${task.id} cannot go from ${before.status} to ${task.status} (from ${before.status}: ${allowed})`, 'Task.status');
   }
   if (taken.has(task.status) && !task.owner) {
-    throw unprocessable([{ severity: 'error', code: 'business-rule', details: { text: `A Task that is ${task.status} has an owner: the reviewer who took it on` }, expression: ['Task.owner'] }]);
+    throw unprocessable([
+      {
+        severity: 'error',
+        code: 'business-rule',
+        details: { text: `A Task that is ${task.status} has an owner: the reviewer who took it on` },
+        expression: ['Task.owner'],
+      },
+    ]);
   }
   return undefined;
 }
@@ -62,7 +69,9 @@ export class TaskVersions {
   async stamp(resource: Resource, current: Resource | undefined): Promise<{ resource: Resource }> {
     const task = resource as Task;
     const history = (current as Task | undefined)?.relevantHistory ?? [];
-    return { resource: { ...task, lastModified: new Date().toISOString(), relevantHistory: [...history, { reference: `Provenance/${randomUUID()}` }] } as Task };
+    return {
+      resource: { ...task, lastModified: new Date().toISOString(), relevantHistory: [...history, { reference: `Provenance/${randomUUID()}` }] } as Task,
+    };
   }
 
   async record(resource: Resource): Promise<void> {
@@ -70,7 +79,10 @@ export class TaskVersions {
     const provenanceId = task.relevantHistory?.at(-1)?.reference?.split('/')[1];
     const version = Number(task.meta?.versionId);
     if (!provenanceId) return;
-    const previous = version > 1 ? ((await this.service.repository.readVersion('Task', task.id as string, String(version - 1)).catch(() => undefined)) as Task | undefined) : undefined;
+    const previous =
+      version > 1
+        ? ((await this.service.repository.readVersion('Task', task.id as string, String(version - 1)).catch(() => undefined)) as Task | undefined)
+        : undefined;
     const provenance: Provenance = {
       resourceType: 'Provenance',
       target: [{ reference: `Task/${task.id}/_history/${version}` }],

@@ -30,9 +30,25 @@ export function installReviewWorkflow(service: FhirService, institutions: Instit
   // In this order: a new case's due date; the status change; the version's record; the owner, and routing after the write.
   service.hookWrites('Task', dueDateOnOpening(config.dueHours), nothing);
   service.hookWrites('Task', checkTransition, nothing);
-  service.hookWrites('Task', (task, current) => versions.stamp(task, current), (task) => versions.record(task));
-  service.hookWrites('Task', (task, current) => routing.checkOwnerChange(task, current), (task) => routing.routeWhenRecordsReady(task));
-  service.hookWrites('CommunicationRequest', (question, current) => questions.beforeQuestion(question, current), (question) => questions.afterQuestion(question));
-  service.hookWrites('Communication', (message, current) => questions.beforeMessage(message, current), (message) => questions.afterMessage(message));
+  service.hookWrites(
+    'Task',
+    (task, current) => versions.stamp(task, current),
+    (task) => versions.record(task),
+  );
+  service.hookWrites(
+    'Task',
+    (task, current) => routing.checkOwnerChange(task, current),
+    (task) => routing.routeWhenRecordsReady(task),
+  );
+  service.hookWrites(
+    'CommunicationRequest',
+    (question, current) => questions.beforeQuestion(question, current),
+    (question) => questions.afterQuestion(question),
+  );
+  service.hookWrites(
+    'Communication',
+    (message, current) => questions.beforeMessage(message, current),
+    (message) => questions.afterMessage(message),
+  );
   return { routing, questions };
 }

@@ -22,7 +22,14 @@ export class AttachmentStore {
   }
 
   async has(id: string): Promise<boolean> {
-    return (await this.bucket.find({ _id: id } as never).limit(1).toArray()).length > 0;
+    return (
+      (
+        await this.bucket
+          .find({ _id: id } as never)
+          .limit(1)
+          .toArray()
+      ).length > 0
+    );
   }
 
   /** Stores `data` at `id` unless it is there already (same id, same source: same content). */
@@ -38,7 +45,10 @@ export class AttachmentStore {
   }
 
   async get(id: string): Promise<StoredAttachment | undefined> {
-    const [file] = await this.bucket.find({ _id: id } as never).limit(1).toArray();
+    const [file] = await this.bucket
+      .find({ _id: id } as never)
+      .limit(1)
+      .toArray();
     if (!file) return undefined;
     return {
       contentType: (file.metadata?.contentType as string | undefined) ?? 'application/octet-stream',

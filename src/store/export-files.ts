@@ -62,7 +62,10 @@ export class ExportFiles {
   }
 
   async open(id: string): Promise<{ length: number; stream(): Readable } | undefined> {
-    const [file] = await this.bucket.find({ _id: id } as never).limit(1).toArray();
+    const [file] = await this.bucket
+      .find({ _id: id } as never)
+      .limit(1)
+      .toArray();
     return file ? { length: file.length, stream: () => this.bucket.openDownloadStream(id as never) } : undefined;
   }
 

@@ -23,7 +23,10 @@ export interface Job<P = Record<string, unknown>, G = Record<string, unknown>> {
 }
 
 /** What a claim looks for: a job of `kind` that nobody holds at `now`, oldest first. */
-export const claimableBy = (kind: string, now: Date) => ({ filter: { kind, state: { $in: ['pending', 'running'] }, leaseUntil: { $lt: now } }, sort: { createdAt: 1 as const } });
+export const claimableBy = (kind: string, now: Date) => ({
+  filter: { kind, state: { $in: ['pending', 'running'] }, leaseUntil: { $lt: now } },
+  sort: { createdAt: 1 as const },
+});
 
 export class JobQueue {
   private readonly jobs: Model<Job>;
@@ -33,8 +36,17 @@ export class JobQueue {
   constructor(connection: Connection) {
     const schema = new Schema<Job>(
       {
-        _id: String, kind: String, state: String, payload: Schema.Types.Mixed, progress: Schema.Types.Mixed,
-        attempts: Number, leaseUntil: Date, owner: String, error: String, createdAt: Date, updatedAt: Date,
+        _id: String,
+        kind: String,
+        state: String,
+        payload: Schema.Types.Mixed,
+        progress: Schema.Types.Mixed,
+        attempts: Number,
+        leaseUntil: Date,
+        owner: String,
+        error: String,
+        createdAt: Date,
+        updatedAt: Date,
       },
       { versionKey: false, minimize: false, collection: 'jobs' },
     );
@@ -61,7 +73,15 @@ export class JobQueue {
     const now = new Date();
     try {
       await this.jobs.collection.insertOne({
-        _id: id, kind, state: 'pending', payload, progress: {}, attempts: 0, leaseUntil: new Date(0), createdAt: now, updatedAt: now,
+        _id: id,
+        kind,
+        state: 'pending',
+        payload,
+        progress: {},
+        attempts: 0,
+        leaseUntil: new Date(0),
+        createdAt: now,
+        updatedAt: now,
       } as never);
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
@@ -101,7 +121,11 @@ export class JobQueue {
     const job = await this.jobs.findById(id).lean<Job>();
     if (job?.owner !== this.owner) return false;
     const updatedAt = new Date();
-    await this.ended.collection.replaceOne({ _id: id } as never, { ...job, state, updatedAt, ...(error ? { error } : {}), ...(progress ? { progress } : {}) } as never, { upsert: true });
+    await this.ended.collection.replaceOne(
+      { _id: id } as never,
+      { ...job, state, updatedAt, ...(error ? { error } : {}), ...(progress ? { progress } : {}) } as never,
+      { upsert: true },
+    );
     if ((await this.jobs.deleteOne({ _id: id, owner: this.owner })).deletedCount === 1) return true;
     await this.ended.deleteOne({ _id: id, updatedAt }); // taken from us meanwhile (removed, or claimed after our lease ran out)
     return false;

@@ -69,7 +69,18 @@ export function createModels(connection: Connection): Models {
       let model = resources.get(type);
       if (!model) {
         const schema = new Schema<StoredResource>(
-          { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed, idx: Schema.Types.Mixed, dt: Schema.Types.Mixed, access: [String] },
+          {
+            _id: String,
+            type: String,
+            id: String,
+            versionId: Number,
+            lastUpdated: Date,
+            deleted: Boolean,
+            resource: Schema.Types.Mixed,
+            idx: Schema.Types.Mixed,
+            dt: Schema.Types.Mixed,
+            access: [String],
+          },
           { ...options, collection: type },
         );
         model = connection.model(`Resource_${type}`, schema);
@@ -105,7 +116,9 @@ export function resourceIndexes(type: string): IndexSpec[] {
     { lastUpdated: -1, _id: 1 },
     byValue('access'),
     // A date range is searched from either end (`lt` reads its start, `ge` its end).
-    ...indexedCodes.filter((code) => codes.has(code)).flatMap((code): IndexSpec[] => (codes.get(code)?.kind === 'date' ? [{ [`dt.${code}.s`]: 1 }, { [`dt.${code}.e`]: 1 }] : [byValue(`idx.${code}`)])),
+    ...indexedCodes
+      .filter((code) => codes.has(code))
+      .flatMap((code): IndexSpec[] => (codes.get(code)?.kind === 'date' ? [{ [`dt.${code}.s`]: 1 }, { [`dt.${code}.e`]: 1 }] : [byValue(`idx.${code}`)])),
   ];
 }
 
@@ -121,6 +134,9 @@ export const historyIndex: IndexSpec = { id: 1, versionId: -1 };
 export async function ensureIndexes(models: Models): Promise<void> {
   const specs = (keys: IndexSpec[]) => keys.map((key) => ({ key }));
   await Promise.all(
-    storedResourceTypes.flatMap((type) => [models.resources(type).collection.createIndexes(specs(resourceIndexes(type))), models.history(type).collection.createIndexes(specs([historyIndex]))]),
+    storedResourceTypes.flatMap((type) => [
+      models.resources(type).collection.createIndexes(specs(resourceIndexes(type))),
+      models.history(type).collection.createIndexes(specs([historyIndex])),
+    ]),
   );
 }

@@ -47,7 +47,10 @@ export class Outbox {
     const set = Object.fromEntries(Object.entries(change).map(([key, value]) => [`outbox.${key}`, value]));
     const result = await this.models
       .resources(owed.type)
-      .updateOne({ _id: `${owed.type}/${owed.id}`, versionId: owed.versionId, 'outbox.state': 'pending', 'outbox.attempts': owed.delivery.attempts }, { $set: set });
+      .updateOne(
+        { _id: `${owed.type}/${owed.id}`, versionId: owed.versionId, 'outbox.state': 'pending', 'outbox.attempts': owed.delivery.attempts },
+        { $set: set },
+      );
     return result.modifiedCount === 1;
   }
 
@@ -55,7 +58,10 @@ export class Outbox {
   async retry(type: string, id: string, now = new Date()): Promise<boolean> {
     const result = await this.models
       .resources(type)
-      .updateOne({ _id: `${type}/${id}`, 'outbox.state': 'failed' }, { $set: { 'outbox.state': 'pending', 'outbox.due': now, 'outbox.since': now, 'outbox.attempts': 0 } });
+      .updateOne(
+        { _id: `${type}/${id}`, 'outbox.state': 'failed' },
+        { $set: { 'outbox.state': 'pending', 'outbox.due': now, 'outbox.since': now, 'outbox.attempts': 0 } },
+      );
     return result.modifiedCount === 1;
   }
 

@@ -61,7 +61,8 @@ export interface CounterSum {
 type Document = { _id: string; [field: string]: unknown };
 type Collection<T extends mongo.Document = Document> = mongo.Collection<T>;
 
-const isDuplicateKey = (err: unknown): boolean => (err as { code?: number }).code === 11000 || ((err as { writeErrors?: { code?: number }[] }).writeErrors ?? []).some((e) => e.code === 11000);
+const isDuplicateKey = (err: unknown): boolean =>
+  (err as { code?: number }).code === 11000 || ((err as { writeErrors?: { code?: number }[] }).writeErrors ?? []).some((e) => e.code === 11000);
 const same = (a: CaseFacts | undefined, b: CaseFacts): boolean => canonicalize(a) === canonicalize(b);
 
 export class OutcomeLedger {
@@ -130,11 +131,23 @@ export class OutcomeLedger {
     const ignoringDuplicates = (err: unknown): void => {
       if (!isDuplicateKey(err)) throw err;
     };
-    await this.cases.insertMany(cases.map(({ caseId, facts }) => ({ _id: caseId, seq: 1, counted: facts })), { ordered: false }).catch(ignoringDuplicates);
+    await this.cases
+      .insertMany(
+        cases.map(({ caseId, facts }) => ({ _id: caseId, seq: 1, counted: facts })),
+        { ordered: false },
+      )
+      .catch(ignoringDuplicates);
     const waiting = cases.filter(({ facts }) => facts.waiting).map(({ caseId, facts }) => waitingCase(caseId, facts));
     if (waiting.length) await this.waiting.insertMany(waiting, { ordered: false }).catch(ignoringDuplicates);
     const id = `batch~${randomUUID()}`;
-    const change: Change = { _id: id, change: id, phase: 'apply', owner: this.owner, lease: new Date(Date.now() + this.leaseMs), deltas: merged(cases.flatMap(({ facts }) => difference(undefined, facts))) };
+    const change: Change = {
+      _id: id,
+      change: id,
+      phase: 'apply',
+      owner: this.owner,
+      lease: new Date(Date.now() + this.leaseMs),
+      deltas: merged(cases.flatMap(({ facts }) => difference(undefined, facts))),
+    };
     await this.changes.insertOne(change);
     await this.finish(change, true);
   }
@@ -256,7 +269,11 @@ export class OutcomeLedger {
       const failed = await this.counters
         .bulkWrite(
           pending.map(({ key, inc, meta }) => ({
-            updateOne: { filter: { _id: key, [mark]: { $ne: true } }, update: { $inc: inc as mongo.Document, $set: { [mark]: true }, $setOnInsert: { ...meta } }, upsert: true },
+            updateOne: {
+              filter: { _id: key, [mark]: { $ne: true } },
+              update: { $inc: inc as mongo.Document, $set: { [mark]: true }, $setOnInsert: { ...meta } },
+              upsert: true,
+            },
           })),
           { ordered: false },
         )
@@ -295,7 +312,10 @@ export class OutcomeLedger {
 export const countersOf = (from: string, to: string, dims: string[]) => ({ dim: { $in: dims }, period: { $gte: from, $lte: to } });
 
 /** The cases opened in `from`..`to` and waiting (due before `dueBefore`, when given). */
-export const waitingOf = (from: string, to: string, dueBefore?: string) => ({ period: { $gte: from, $lte: to }, ...(dueBefore ? { due: { $lt: dueBefore } } : {}) });
+export const waitingOf = (from: string, to: string, dueBefore?: string) => ({
+  period: { $gte: from, $lte: to },
+  ...(dueBefore ? { due: { $lt: dueBefore } } : {}),
+});
 
 function waitingCase(caseId: string, facts: CaseFacts): WaitingCase {
   return { _id: caseId, period: facts.openedMonth, due: facts.waiting?.due ?? 'none', strata: facts.strata };

@@ -103,19 +103,26 @@ export class Repository {
       await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false });
       return [];
     } catch (err) {
-      const failed = ((err as { writeErrors?: { index: number; code?: number; err?: { index: number; code?: number } }[] }).writeErrors ?? []).map((e) => e.err ?? e);
+      const failed = ((err as { writeErrors?: { index: number; code?: number; err?: { index: number; code?: number } }[] }).writeErrors ?? []).map(
+        (e) => e.err ?? e,
+      );
       if (!failed.length || failed.some((e) => e.code !== 11000)) throw err;
       return failed.map((e) => resources[e.index]);
     }
   }
-
 
   /**
    * Update (or create at a client-chosen id). With `ifMatch`, the write happens only on that version (412 otherwise).
    * `known` is the current document when the caller has just read it: the first attempt writes on it
    * without reading it again (the write is guarded by its version all the same).
    */
-  async update(resource: Resource, ifMatch: number | undefined, outbox: Delivery | undefined, placement: Placement, known?: StoredResource): Promise<WriteResult> {
+  async update(
+    resource: Resource,
+    ifMatch: number | undefined,
+    outbox: Delivery | undefined,
+    placement: Placement,
+    known?: StoredResource,
+  ): Promise<WriteResult> {
     const { resourceType: type, id } = resource as Resource & { id: string };
     for (let attempt = 0; attempt < maxRetries; attempt++) {
       const current = attempt === 0 && known ? known : await this.current(type, id);
@@ -152,7 +159,14 @@ export class Repository {
         return undefined; // deleting a deleted resource is a no-op
       }
       const tombstone: StoredResource = {
-        _id: current._id, type, id, versionId: current.versionId + 1, lastUpdated: new Date(), deleted: true, idx: {}, dt: {},
+        _id: current._id,
+        type,
+        id,
+        versionId: current.versionId + 1,
+        lastUpdated: new Date(),
+        deleted: true,
+        idx: {},
+        dt: {},
         ...(current.access ? { access: current.access } : {}),
       };
       if (await this.replaceCurrent(current, tombstone)) {
@@ -214,7 +228,13 @@ export class Repository {
    */
   private async page(type: string, filter: Record<string, unknown>, sort: Record<string, 1 | -1>, offset: number, count: number): Promise<StoredResource[]> {
     const read = (where: Record<string, unknown>) =>
-      this.models.resources(type).find(where, { resource: 1, idx: 1, access: 1, lastUpdated: 1 }).sort(sort).skip(offset).limit(count + 1).lean<StoredResource[]>();
+      this.models
+        .resources(type)
+        .find(where, { resource: 1, idx: 1, access: 1, lastUpdated: 1 })
+        .sort(sort)
+        .skip(offset)
+        .limit(count + 1)
+        .lean<StoredResource[]>();
     if (!isNewestFirst(sort)) return read(filter);
     const key = `${type} ${offset} ${count} ${JSON.stringify(filter)}`;
     const since = this.windows.get(key);
@@ -232,7 +252,14 @@ export class Repository {
 
   /** The labels of current records by `Type/id` key, skipping unknown and deleted ones: what ownership reads of a record's references. */
   async labelsOfMany(keys: string[]): Promise<Pick<StoredResource, '_id' | 'access'>[]> {
-    const docs = await Promise.all([...byType(keys)].map(([type, ids]) => this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { access: 1 }).lean<Pick<StoredResource, '_id' | 'access'>[]>()));
+    const docs = await Promise.all(
+      [...byType(keys)].map(([type, ids]) =>
+        this.models
+          .resources(type)
+          .find({ _id: { $in: ids }, deleted: false }, { access: 1 })
+          .lean<Pick<StoredResource, '_id' | 'access'>[]>(),
+      ),
+    );
     return docs.flat();
   }
 
@@ -242,8 +269,13 @@ export class Repository {
     const docs = await Promise.all(
       [...byType(keys)].map(async ([type, ids]) =>
         ids.length === 1
-          ? [await this.models.resources(type).findById(ids[0], { resource: 1, deleted: 1, access: 1 }).lean<StoredResource>()].filter((d): d is StoredResource => !!d && !d.deleted)
-          : await this.models.resources(type).find({ _id: { $in: ids }, deleted: false }, { resource: 1, access: 1 }).lean<StoredResource[]>(),
+          ? [await this.models.resources(type).findById(ids[0], { resource: 1, deleted: 1, access: 1 }).lean<StoredResource>()].filter(
+              (d): d is StoredResource => !!d && !d.deleted,
+            )
+          : await this.models
+              .resources(type)
+              .find({ _id: { $in: ids }, deleted: false }, { resource: 1, access: 1 })
+              .lean<StoredResource[]>(),
       ),
     );
     return docs.flat();
@@ -255,13 +287,26 @@ export class Repository {
   }
 
   /** Like referencing, with each stored document, narrowed by `narrowing`. */
-  async referencingStored(type: string | string[], code: string | string[], targets: string[], limit: number, narrowing?: Narrowing): Promise<StoredResource[]> {
+  async referencingStored(
+    type: string | string[],
+    code: string | string[],
+    targets: string[],
+    limit: number,
+    narrowing?: Narrowing,
+  ): Promise<StoredResource[]> {
     if (!targets.length) return [];
     const docs = await Promise.all(
       [type].flat().map((t) => {
-        const byCode = [code].flat().filter((c) => supportedParameters(t).has(c)).map((c) => ({ [`idx.${c}`]: { $in: targets } }));
+        const byCode = [code]
+          .flat()
+          .filter((c) => supportedParameters(t).has(c))
+          .map((c) => ({ [`idx.${c}`]: { $in: targets } }));
         return byCode.length
-          ? this.models.resources(t).find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]), ...narrowing }, { resource: 1, access: 1 }).limit(limit).lean<StoredResource[]>()
+          ? this.models
+              .resources(t)
+              .find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]), ...narrowing }, { resource: 1, access: 1 })
+              .limit(limit)
+              .lean<StoredResource[]>()
           : [];
       }),
     );
@@ -274,7 +319,11 @@ export class Repository {
     const byCode = codes.filter((c) => supportedParameters(type).has(c)).map((c) => ({ [`idx.${c}`]: { $in: targets } }));
     if (!byCode.length || !targets.length) return;
     const referring = byCode.length > 1 ? { $or: byCode } : byCode[0];
-    const cursor = this.models.resources(type).find({ deleted: false, ...(Object.keys(where).length ? { $and: [referring, where] } : referring) }, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 500 });
+    const cursor = this.models
+      .resources(type)
+      .find({ deleted: false, ...(Object.keys(where).length ? { $and: [referring, where] } : referring) }, { resource: 1 })
+      .lean<StoredResource>()
+      .cursor({ batchSize: 500 });
     for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
   }
 
@@ -317,7 +366,19 @@ export class Repository {
       meta: { ...resource.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
     } as Resource;
     const { idx, dt } = buildSearchIndex(body, this.baseUrl);
-    return { _id: `${body.resourceType}/${id}`, type: body.resourceType, id, versionId, lastUpdated, deleted: false, resource: body, idx, dt, ...(access.length ? { access } : {}), ...(outbox ? { outbox } : {}) };
+    return {
+      _id: `${body.resourceType}/${id}`,
+      type: body.resourceType,
+      id,
+      versionId,
+      lastUpdated,
+      deleted: false,
+      resource: body,
+      idx,
+      dt,
+      ...(access.length ? { access } : {}),
+      ...(outbox ? { outbox } : {}),
+    };
   }
 
   /**
@@ -330,7 +391,9 @@ export class Repository {
     const { idx: _i, dt: _d, outbox: _o, access: _a, ...entry } = current;
     const key = `${current._id}/${current.versionId}`;
     await this.models.history(current.type).collection.replaceOne({ _id: key } as never, { ...entry, _id: key } as never, { upsert: true });
-    const replaced = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
+    const replaced = await this.models
+      .resources(current.type)
+      .collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
     return replaced.matchedCount === 1;
   }
 }

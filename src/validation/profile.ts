@@ -85,7 +85,14 @@ export class ProfileValidator {
         if (!valueSet || (path.includes('[x]') && !choice) || element.max === '0') continue;
         const codes = this.conformance.terminology.expand(valueSet);
         if (codes) {
-          bindings.push({ subPath: path.split('.').slice(1, choice ? -1 : undefined).join('.'), valueSet: valueSet.split('|')[0], codes });
+          bindings.push({
+            subPath: path
+              .split('.')
+              .slice(1, choice ? -1 : undefined)
+              .join('.'),
+            valueSet: valueSet.split('|')[0],
+            codes,
+          });
         }
       }
       this.bindingCache.set(key, bindings);
@@ -105,11 +112,18 @@ export class ProfileValidator {
 
 /** The value types our extension definitions allow, which the core validator does not check on a resource's extensions. */
 function checkValueType(extension: object, definition: StructureDefinition, at: string): OperationOutcomeIssue[] {
-  const allowed = definition.snapshot?.element?.find((e) => e.path === 'Extension.value[x]')?.type?.map((t) => `value${(t.code ?? '').charAt(0).toUpperCase()}${(t.code ?? '').slice(1)}`);
+  const allowed = definition.snapshot?.element
+    ?.find((e) => e.path === 'Extension.value[x]')
+    ?.type?.map((t) => `value${(t.code ?? '').charAt(0).toUpperCase()}${(t.code ?? '').slice(1)}`);
   if (!allowed?.length) return [];
   return Object.keys(extension)
     .filter((key) => key.startsWith('value') && !allowed.includes(key))
-    .map((key) => ({ severity: 'error', code: 'structure', details: { text: `${key} is not allowed here, only ${allowed.join(' or ')}` }, expression: [`${at}.${key}`] }));
+    .map((key) => ({
+      severity: 'error',
+      code: 'structure',
+      details: { text: `${key} is not allowed here, only ${allowed.join(' or ')}` },
+      expression: [`${at}.${key}`],
+    }));
 }
 
 function inValueSet(codes: Set<string>, coding: Coding): boolean {

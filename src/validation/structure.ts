@@ -86,7 +86,13 @@ function toIssue(type: string, error: ErrorObject): OperationOutcomeIssue {
   } else if (error.keyword === 'required') {
     pointer += '/' + (error.params as { missingProperty: string }).missingProperty;
   }
-  const expression = type + pointer.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+  const expression =
+    type +
+    pointer
+      .split('/')
+      .slice(1)
+      .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+      .join('');
   const text = error.keyword === 'additionalProperties' ? `Unknown element "${pointer.split('/').pop()}"` : `Invalid value: ${error.message}`;
   return issue(text, expression);
 }

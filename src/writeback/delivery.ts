@@ -6,7 +6,21 @@
 // alert is logged, and `$redeliver` can start it again.
 import { profileMeta } from '../conformance/artifacts.js';
 import { createHash } from 'node:crypto';
-import type { Bundle, BundleEntry, Communication, CommunicationRequest, DiagnosticReport, Organization, Patient, Practitioner, PractitionerRole, Reference, ServiceRequest, Signature, Task } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  BundleEntry,
+  Communication,
+  CommunicationRequest,
+  DiagnosticReport,
+  Organization,
+  Patient,
+  Practitioner,
+  PractitionerRole,
+  Reference,
+  ServiceRequest,
+  Signature,
+  Task,
+} from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
 import { caseTaskOf } from '../intake/open-case.js';
@@ -91,7 +105,10 @@ export class DeliveryWorker extends WorkLoop {
           },
         );
       if (final || late) {
-        if ((await shown('delivery-failed', `Delivery of opinion version ${owed.versionId} failed after ${owed.delivery.attempts} attempt(s): ${reason}`)) && (await this.outbox.settle(owed, { state: 'failed', lastError: reason }))) {
+        if (
+          (await shown('delivery-failed', `Delivery of opinion version ${owed.versionId} failed after ${owed.delivery.attempts} attempt(s): ${reason}`)) &&
+          (await this.outbox.settle(owed, { state: 'failed', lastError: reason }))
+        ) {
           // The alert an operator watches for; `Task?business-status=delivery-failed` lists them all.
           this.log.error({ alert: 'delivery-failed', delivery: ref, attempts: owed.delivery.attempts, reason }, 'delivery to the referring institution failed');
         }
@@ -123,7 +140,12 @@ export class DeliveryWorker extends WorkLoop {
     if (!task) return;
     const completed = task.status === 'in-progress' ? { status: 'completed' as const } : {};
     const noted = note ? { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }] } : {};
-    await setBusinessStatus(this.service, task.id as string, async (current) => ((await this.stillClaimed(owed)) && current.businessStatus?.coding?.[0]?.code !== code ? code : undefined), { ...noted, ...completed });
+    await setBusinessStatus(
+      this.service,
+      task.id as string,
+      async (current) => ((await this.stillClaimed(owed)) && current.businessStatus?.coding?.[0]?.code !== code ? code : undefined),
+      { ...noted, ...completed },
+    );
   }
 
   private async deliverOpinion(owed: OwedDelivery): Promise<string[]> {
@@ -156,7 +178,13 @@ export class DeliveryWorker extends WorkLoop {
     if (!requestId && !identifier) {
       throw new DeliveryError('the request has neither a source id nor an identifier to refer to on the institution’s server');
     }
-    return { ehrBase: source[1], patientId: source[2], request: requestId ? { reference: `ServiceRequest/${requestId}` } : { identifier }, requestId, requester: requesterThere(source[1], request.requester?.reference) };
+    return {
+      ehrBase: source[1],
+      patientId: source[2],
+      request: requestId ? { reference: `ServiceRequest/${requestId}` } : { identifier },
+      requestId,
+      requester: requesterThere(source[1], request.requester?.reference),
+    };
   }
 
   /** A message (a Communication, or a question as a CommunicationRequest) for the referring side, posted there once (conditional on our identifier). */
@@ -178,12 +206,30 @@ export class DeliveryWorker extends WorkLoop {
     };
     const copy: Communication | CommunicationRequest =
       message.resourceType === 'Communication'
-        ? { resourceType: 'Communication', ...(payload.length ? { meta: profileMeta(this.service.conformance, 'Communication') } : {}), ...common, status: message.status, sender: { display: message.sender?.display ?? 'Second-opinion service' }, sent: message.sent ?? new Date().toISOString() }
-        : { resourceType: 'CommunicationRequest', ...common, status: message.status, requester: { display: message.requester?.display ?? 'Second-opinion reviewer' }, authoredOn: message.authoredOn ?? new Date().toISOString() };
+        ? {
+            resourceType: 'Communication',
+            ...(payload.length ? { meta: profileMeta(this.service.conformance, 'Communication') } : {}),
+            ...common,
+            status: message.status,
+            sender: { display: message.sender?.display ?? 'Second-opinion service' },
+            sent: message.sent ?? new Date().toISOString(),
+          }
+        : {
+            resourceType: 'CommunicationRequest',
+            ...common,
+            status: message.status,
+            requester: { display: message.requester?.display ?? 'Second-opinion reviewer' },
+            authoredOn: message.authoredOn ?? new Date().toISOString(),
+          };
     const response = await client.transaction({
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: [{ resource: copy, request: { method: 'POST', url: owed.type, ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` } }],
+      entry: [
+        {
+          resource: copy,
+          request: { method: 'POST', url: owed.type, ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` },
+        },
+      ],
     });
     return (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
   }
@@ -193,7 +239,17 @@ export class DeliveryWorker extends WorkLoop {
     const reportUrn = `urn:uuid:${uuidFrom(`${report.id}`)}`;
     const subject = { reference: `Patient/${to.patientId}` };
     // The institution's copy: our content, its own references; our local records and people stay here.
-    const { id: _id, meta: _meta, result: _result, imagingStudy: _imaging, specimen: _specimen, media: _media, resultsInterpreter: _interpreter, performer, ...content } = report;
+    const {
+      id: _id,
+      meta: _meta,
+      result: _result,
+      imagingStudy: _imaging,
+      specimen: _specimen,
+      media: _media,
+      resultsInterpreter: _interpreter,
+      performer,
+      ...content
+    } = report;
     const copy: DiagnosticReport = {
       ...content,
       meta: profileMeta(this.service.conformance, 'DiagnosticReport'),
@@ -211,16 +267,34 @@ export class DeliveryWorker extends WorkLoop {
       basedOn: [to.request],
       ...(to.requester ? { recipient: [to.requester] } : {}),
       sent: new Date().toISOString(),
-      payload: [{ contentString: report.status === 'amended' ? 'The second opinion has been amended.' : 'The second opinion is in.' }, { contentReference: { reference: reportUrn } }],
+      payload: [
+        { contentString: report.status === 'amended' ? 'The second opinion has been amended.' : 'The second opinion is in.' },
+        { contentReference: { reference: reportUrn } },
+      ],
     };
     const entries: BundleEntry[] = [
       { fullUrl: reportUrn, resource: copy, request: { method: 'PUT', url: `DiagnosticReport?identifier=${encodeURIComponent(`${system}|${report.id}`)}` } },
       {
         fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-provenance`)}`,
-        resource: { resourceType: 'Provenance', id: `so-${uuidFrom(`${report.id}-${owed.versionId}`)}`, target: [{ reference: reportUrn }], recorded: new Date().toISOString(), agent: [{ who: { display: 'second-opinion service' } }], signature },
+        resource: {
+          resourceType: 'Provenance',
+          id: `so-${uuidFrom(`${report.id}-${owed.versionId}`)}`,
+          target: [{ reference: reportUrn }],
+          recorded: new Date().toISOString(),
+          agent: [{ who: { display: 'second-opinion service' } }],
+          signature,
+        },
         request: { method: 'PUT', url: `Provenance/so-${uuidFrom(`${report.id}-${owed.versionId}`)}` },
       },
-      { fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-notice`)}`, resource: notice, request: { method: 'POST', url: 'Communication', ifNoneExist: `identifier=${encodeURIComponent(`${notice.identifier?.[0].system}|${notice.identifier?.[0].value}`)}` } },
+      {
+        fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-notice`)}`,
+        resource: notice,
+        request: {
+          method: 'POST',
+          url: 'Communication',
+          ifNoneExist: `identifier=${encodeURIComponent(`${notice.identifier?.[0].system}|${notice.identifier?.[0].value}`)}`,
+        },
+      },
     ];
     return { resourceType: 'Bundle', type: 'transaction', entry: entries };
   }
@@ -265,4 +339,3 @@ function uuidFrom(text: string): string {
   const hex = createHash('sha256').update(text).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
-

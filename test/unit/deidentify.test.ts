@@ -57,8 +57,11 @@ describe('a de-identified record', () => {
     expect(out.note).toBeUndefined();
   });
 
-  it('moves a patient\'s dates back by one offset of 1 to 365 days, keeping the time between them', () => {
-    const [a, b] = [export1.deidentify(observation('o1', '2026-03-05T10:00:00Z')) as Observation, export1.deidentify(observation('o2', '2026-03-15T10:00:00Z')) as Observation];
+  it("moves a patient's dates back by one offset of 1 to 365 days, keeping the time between them", () => {
+    const [a, b] = [
+      export1.deidentify(observation('o1', '2026-03-05T10:00:00Z')) as Observation,
+      export1.deidentify(observation('o2', '2026-03-15T10:00:00Z')) as Observation,
+    ];
     const shift = days('2026-03-05T10:00:00Z', a.effectiveDateTime as string);
     expect(shift).toBeGreaterThanOrEqual(1);
     expect(shift).toBeLessThanOrEqual(365);

@@ -13,7 +13,15 @@ describe('reading a scope', () => {
     expect(permissions('system/Observation.rs')).toEqual(['r', 's']);
   });
 
-  it.each(['system/Patient.dus', 'system/Patient.rc', 'system/Patient.', 'system/patient.read', 'admin/Patient.read', 'openid', 'system/Patient.read?category=x'])('"%s" is no resource scope', (text) => {
+  it.each([
+    'system/Patient.dus',
+    'system/Patient.rc',
+    'system/Patient.',
+    'system/patient.read',
+    'admin/Patient.read',
+    'openid',
+    'system/Patient.read?category=x',
+  ])('"%s" is no resource scope', (text) => {
     expect(parseScope(text)).toBeUndefined();
   });
 

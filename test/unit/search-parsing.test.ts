@@ -41,7 +41,13 @@ describe('index keys', () => {
 
   it('a token is found by system|code, by code alone, and by |code when it has no system', () => {
     const index = buildSearchIndex(
-      { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/p1' }, identifier: [{ system: 'https://ehr.example/orders', value: 'ORD-1' }, { value: 'LOCAL-7' }] },
+      {
+        resourceType: 'ServiceRequest',
+        status: 'active',
+        intent: 'order',
+        subject: { reference: 'Patient/p1' },
+        identifier: [{ system: 'https://ehr.example/orders', value: 'ORD-1' }, { value: 'LOCAL-7' }],
+      },
       base,
     );
     expect(index.idx.identifier).toEqual(expect.arrayContaining(['ORD-1', 'https://ehr.example/orders|ORD-1', 'LOCAL-7', '|LOCAL-7']));

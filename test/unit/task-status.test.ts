@@ -16,10 +16,28 @@ const arrows = `
   in-progress -> on-hold, completed, failed, cancelled
   on-hold -> in-progress, cancelled, failed
 `;
-const statuses: Status[] = ['draft', 'requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold', 'completed', 'rejected', 'cancelled', 'failed', 'entered-in-error'];
+const statuses: Status[] = [
+  'draft',
+  'requested',
+  'received',
+  'accepted',
+  'ready',
+  'in-progress',
+  'on-hold',
+  'completed',
+  'rejected',
+  'cancelled',
+  'failed',
+  'entered-in-error',
+];
 const drawn = (from: Status): Status[] => {
   const line = arrows.split('\n').find((l) => l.trim().startsWith(`${from} ->`));
-  return line ? (line.split('->')[1].split(',').map((s) => s.trim()) as Status[]) : [];
+  return line
+    ? (line
+        .split('->')[1]
+        .split(',')
+        .map((s) => s.trim()) as Status[])
+    : [];
 };
 
 describe('Task.status moves', () => {

@@ -27,7 +27,10 @@ const castPart = /^\(([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z]*)+) as ([A-Za-z]+)\)$/;
 export function compileExtractor(resourceType: string, expression: string): Extractor | undefined {
   const plans: PathPlan[] = [];
   // A definition shared by several types lists each type's paths; the others' select nothing here.
-  const own = expression.split(' | ').map((p) => p.trim()).filter((p) => p.replace(/^\(/, '').startsWith(`${resourceType}.`));
+  const own = expression
+    .split(' | ')
+    .map((p) => p.trim())
+    .filter((p) => p.replace(/^\(/, '').startsWith(`${resourceType}.`));
   if (!own.length) return undefined;
   for (const part of own) {
     const cast = castPart.exec(part);

@@ -7,19 +7,76 @@ import { compileExtractor, type Extractor } from './extractors.js';
 
 /** Codes offered on every type where FHIR R4 defines them; the workflow and its searches need these. */
 const offeredCodes = [
-  'identifier', 'patient', 'subject', 'status', 'based-on', 'category', 'code', 'focus', 'owner',
-  'requester', 'performer', 'part-of', 'encounter', 'organization', 'endpoint', 'practitioner', 'specialty',
-  'name', 'family', 'given', 'birthdate', 'gender', 'authored', 'authored-on', 'occurrence', 'intent',
-  'priority', 'business-status', 'in-response-to', 'recipient', 'sender', 'issued', 'date', 'type',
-  'active', 'connection-type', 'clinical-status', 'target', 'agent', 'recorded', 'period', 'conclusion',
-  'sent', 'outcome', 'entity', 'altid', 'subtype', 'action',
+  'identifier',
+  'patient',
+  'subject',
+  'status',
+  'based-on',
+  'category',
+  'code',
+  'focus',
+  'owner',
+  'requester',
+  'performer',
+  'part-of',
+  'encounter',
+  'organization',
+  'endpoint',
+  'practitioner',
+  'specialty',
+  'name',
+  'family',
+  'given',
+  'birthdate',
+  'gender',
+  'authored',
+  'authored-on',
+  'occurrence',
+  'intent',
+  'priority',
+  'business-status',
+  'in-response-to',
+  'recipient',
+  'sender',
+  'issued',
+  'date',
+  'type',
+  'active',
+  'connection-type',
+  'clinical-status',
+  'target',
+  'agent',
+  'recorded',
+  'period',
+  'conclusion',
+  'sent',
+  'outcome',
+  'entity',
+  'altid',
+  'subtype',
+  'action',
 ] as const;
 
 /** Our own SearchParameters (from profiles/), offered on their base types besides FHIR's. */
 const ownCodes = new Set<string>();
 
 /** Parameters looked up often enough to deserve a database index (each where its type supports it). */
-export const indexedCodes = ['identifier', 'patient', 'subject', 'status', 'business-status', 'based-on', 'category', 'code', 'focus', 'owner', 'part-of', 'due', 'date', 'target'];
+export const indexedCodes = [
+  'identifier',
+  'patient',
+  'subject',
+  'status',
+  'business-status',
+  'based-on',
+  'category',
+  'code',
+  'focus',
+  'owner',
+  'part-of',
+  'due',
+  'date',
+  'target',
+];
 
 export type IndexKind = 'token' | 'reference' | 'string' | 'date' | 'uri';
 
@@ -52,7 +109,9 @@ export function supportedParameters(resourceType: string): Map<string, Supported
       const kind = definition?.type as IndexKind | undefined;
       if (definition && kind && ['token', 'reference', 'string', 'date', 'uri'].includes(kind)) {
         const { parsedExpression } = getSearchParameterDetails(resourceType, definition);
-        const extract = compileExtractor(resourceType, definition.expression ?? '') ?? ((resource: object) => evalFhirPathTyped(parsedExpression, [toTypedValue(resource)]).map((v) => v.value));
+        const extract =
+          compileExtractor(resourceType, definition.expression ?? '') ??
+          ((resource: object) => evalFhirPathTyped(parsedExpression, [toTypedValue(resource)]).map((v) => v.value));
         params.set(code, { code, kind, definition, expression: parsedExpression, extract, targets: definition.target ?? [] });
       }
     }
@@ -157,7 +216,10 @@ function stringValues(value: unknown): string[] {
 }
 
 export function normalizeString(value: string): string {
-  return value.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  return value
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase();
 }
 
 /** One envelope per resource: from the earliest start to the latest end of its values. */
@@ -171,7 +233,9 @@ function dateEnvelope(values: unknown[]): { s: Date; e: Date } | undefined {
       e = Math.max(e, range.e.getTime());
     }
   }
-  return Number.isFinite(s) || Number.isFinite(e) ? { s: new Date(Number.isFinite(s) ? s : minTime), e: new Date(Number.isFinite(e) ? e : maxTime) } : undefined;
+  return Number.isFinite(s) || Number.isFinite(e)
+    ? { s: new Date(Number.isFinite(s) ? s : minTime), e: new Date(Number.isFinite(e) ? e : maxTime) }
+    : undefined;
 }
 
 const minTime = Date.UTC(0, 0, 1);

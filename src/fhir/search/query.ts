@@ -74,7 +74,12 @@ function filterClause(type: string, filter: Filter, baseUrl: string): Query {
     case 'uri':
       return tokenLike(field, operator, values, code);
     case 'reference':
-      return tokenLike(field, operator, values.flatMap((v) => referenceKeys(v, baseUrl).slice(0, 1)), code);
+      return tokenLike(
+        field,
+        operator,
+        values.flatMap((v) => referenceKeys(v, baseUrl).slice(0, 1)),
+        code,
+      );
     case 'string':
       return stringClause(field, operator, values, code);
     case 'date':

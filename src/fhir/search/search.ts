@@ -21,7 +21,12 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
     const [code, modifier] = key.split(':');
     const param = supportedParameters(type).get(code);
     if (param?.kind === 'reference' && modifier && /^[A-Z]/.test(modifier)) {
-      const values = [value].flat().map((v) => String(v).split(',').map((id) => (id.includes('/') ? id : `${modifier}/${id}`)).join(','));
+      const values = [value].flat().map((v) =>
+        String(v)
+          .split(',')
+          .map((id) => (id.includes('/') ? id : `${modifier}/${id}`))
+          .join(','),
+      );
       rewritten[code] = [...[rewritten[code] ?? []].flat(), ...values] as string[];
     } else if (param || resultParameters.has(code) || code === '_id' || code === '_lastUpdated') {
       rewritten[key] = value;
@@ -49,7 +54,13 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
 }
 
 /** The searchset of what the caller's gate lets it see, and the patients whose records it holds (for the audit trail). */
-export async function searchBundle(repository: Repository, search: SearchRequest, selfUrl: URL, fhirBase: string, gate: Gate): Promise<{ bundle: Bundle; patients: string[] }> {
+export async function searchBundle(
+  repository: Repository,
+  search: SearchRequest,
+  selfUrl: URL,
+  fhirBase: string,
+  gate: Gate,
+): Promise<{ bundle: Bundle; patients: string[] }> {
   const { matches, total, more } = await repository.search(search, await gate.narrowing(search.resourceType));
   const entries: BundleEntry[] = matches.map((m) => entry(m.resource, 'match', fhirBase));
   const extra = await included(repository, search, matches, gate);
@@ -67,11 +78,19 @@ export async function searchBundle(repository: Repository, search: SearchRequest
       link.push({ relation: 'next', url: pageUrl(selfUrl, offset + count, count) });
     }
   }
-  return { bundle: { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, ...(entries.length ? { entry: entries } : {}) }, patients: [...patients] };
+  return {
+    bundle: { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, ...(entries.length ? { entry: entries } : {}) },
+    patients: [...patients],
+  };
 }
 
 /** What _include and _revinclude bring in, of what the caller may read. */
-async function included(repository: Repository, search: SearchRequest, matches: SearchMatch[], gate: Gate): Promise<{ resource: Resource; access: string[] }[]> {
+async function included(
+  repository: Repository,
+  search: SearchRequest,
+  matches: SearchMatch[],
+  gate: Gate,
+): Promise<{ resource: Resource; access: string[] }[]> {
   const seen = new Set(matches.map((m) => `${m.resource.resourceType}/${m.resource.id}`));
   const found: { resource: Resource; access: string[] }[] = [];
   const add = async (docs: { resource?: Resource; access?: string[] }[]): Promise<void> => {
@@ -102,7 +121,9 @@ async function included(repository: Repository, search: SearchRequest, matches: 
       throw badRequest(`_revinclude ${revInclude.resourceType}:${revInclude.searchParam} is not a supported reference parameter`, '_revinclude');
     }
     const targets = matches.map((m) => `${m.resource.resourceType}/${m.resource.id}`);
-    await add(await repository.referencingStored(revInclude.resourceType, revInclude.searchParam, targets, maxIncluded, await gate.narrowing(revInclude.resourceType)));
+    await add(
+      await repository.referencingStored(revInclude.resourceType, revInclude.searchParam, targets, maxIncluded, await gate.narrowing(revInclude.resourceType)),
+    );
   }
   return found;
 }

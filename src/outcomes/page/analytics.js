@@ -12,8 +12,16 @@
   const number = (x, digits) => (x === null || x === undefined ? '' : Number(x).toFixed(digits));
   // Turnaround in bins a person plans by; each counted bucket (10% wide) falls in the bin of its upper edge.
   const turnaroundBins = [
-    [1, '≤ 1 h'], [4, '1–4 h'], [12, '4–12 h'], [24, '12–24 h'], [48, '1–2 days'], [72, '2–3 days'],
-    [168, '3–7 days'], [336, '1–2 weeks'], [672, '2–4 weeks'], [Infinity, '> 4 weeks'],
+    [1, '≤ 1 h'],
+    [4, '1–4 h'],
+    [12, '4–12 h'],
+    [24, '12–24 h'],
+    [48, '1–2 days'],
+    [72, '2–3 days'],
+    [168, '3–7 days'],
+    [336, '1–2 weeks'],
+    [672, '2–4 weeks'],
+    [Infinity, '> 4 weeks'],
   ];
 
   // An earlier link form (#token=...): move the token out of the URL at once.
@@ -96,11 +104,27 @@
       type: 'bar',
       data: {
         labels: specialties.map((s) => s.label || s.value),
-        datasets: [{ label: 'concordant share', data: specialties.map((s) => s.concordance.concordant.share), intervals: specialties.map((s) => s.concordance.concordant.ci95), backgroundColor: '#4c78a8' }],
+        datasets: [
+          {
+            label: 'concordant share',
+            data: specialties.map((s) => s.concordance.concordant.share),
+            intervals: specialties.map((s) => s.concordance.concordant.ci95),
+            backgroundColor: '#4c78a8',
+          },
+        ],
       },
       options: {
         scales: { y: { min: 0, max: 1, ticks: { callback: (v) => percent(v) } } },
-        plugins: { tooltip: { callbacks: { label: (c) => { const ci = c.dataset.intervals[c.dataIndex]; return `${percent(c.raw)} (95% ${percent(ci[0])}–${percent(ci[1])})`; } } } },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: (c) => {
+                const ci = c.dataset.intervals[c.dataIndex];
+                return `${percent(c.raw)} (95% ${percent(ci[0])}–${percent(ci[1])})`;
+              },
+            },
+          },
+        },
       },
       plugins: [intervals],
     });
@@ -114,7 +138,8 @@
     // Every month of the period, those without cases at zero.
     const byMonth = new Map(report.strata.filter((s) => s.stratifier === 'month').map((s) => [s.value, s]));
     const months = [];
-    for (let m = new Date(`${report.months[0]}-01T00:00:00Z`); m.toISOString().slice(0, 7) <= report.months[1]; m.setUTCMonth(m.getUTCMonth() + 1)) months.push(m.toISOString().slice(0, 7));
+    for (let m = new Date(`${report.months[0]}-01T00:00:00Z`); m.toISOString().slice(0, 7) <= report.months[1]; m.setUTCMonth(m.getUTCMonth() + 1))
+      months.push(m.toISOString().slice(0, 7));
     const count = (month, figure) => (byMonth.get(month) || { [figure]: 0 })[figure];
     draw('volume-chart', {
       type: 'line',
@@ -128,7 +153,19 @@
       options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
 
-    const columns = ['by', 'value', 'opened', 'delivered', ...report.concordanceCodes, 'median hours', 'p90 hours', 'p99 hours', 'waiting', 'overdue', 'requests per case'];
+    const columns = [
+      'by',
+      'value',
+      'opened',
+      'delivered',
+      ...report.concordanceCodes,
+      'median hours',
+      'p90 hours',
+      'p99 hours',
+      'waiting',
+      'overdue',
+      'requests per case',
+    ];
     const head = document.querySelector('#strata thead');
     head.textContent = '';
     const headRow = head.insertRow();
@@ -148,7 +185,10 @@
       cell(row, String(s.delivered), { 'data-figure': 'delivered' });
       for (const code of report.concordanceCodes) {
         const share = s.concordance[code];
-        cell(row, `${share.count} (${percent(share.share)}${share.ci95 ? `, ${percent(share.ci95[0])}–${percent(share.ci95[1])}` : ''})`, { 'data-figure': `concordance-${code}`, 'data-count': String(share.count) });
+        cell(row, `${share.count} (${percent(share.share)}${share.ci95 ? `, ${percent(share.ci95[0])}–${percent(share.ci95[1])}` : ''})`, {
+          'data-figure': `concordance-${code}`,
+          'data-count': String(share.count),
+        });
       }
       cell(row, number(s.turnaroundHours.median, 1), { 'data-figure': 'turnaround-median' });
       cell(row, number(s.turnaroundHours.p90, 1));
