@@ -51,6 +51,15 @@ export interface Config {
     /** JSON: clients registered at start-up (public keys only), e.g. a first admin client. */
     bootstrapClients?: string;
   };
+  /** People's sign-in to the workbench (auth/sign-in.ts). */
+  signIn: {
+    /** Signs the sign-in cookies (SIGN_IN_COOKIE_KEY); without one, a key made per process, and sessions end at a restart. */
+    cookieKey?: string;
+    /** A sign-in lasts this long, then the person signs in again. */
+    sessionSeconds: number;
+    /** The lifetime of the access tokens people get. */
+    tokenSeconds: number;
+  };
   retrieval: {
     pageSize: number;
     concurrency: number;
@@ -79,6 +88,7 @@ export const secretVariables = [
   'RECORD_ID_KEY',
   'MONGODB_URI',
   'AUTH_BOOTSTRAP_CLIENTS',
+  'SIGN_IN_COOKIE_KEY',
 ] as const;
 
 export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
@@ -120,6 +130,11 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       tokenLifetimeSeconds: parseInteger(env.AUTH_TOKEN_LIFETIME_SECONDS, 300, 'AUTH_TOKEN_LIFETIME_SECONDS'),
       externalIssuer: externalIssuer(env),
       bootstrapClients: env.AUTH_BOOTSTRAP_CLIENTS || undefined,
+    },
+    signIn: {
+      cookieKey: env.SIGN_IN_COOKIE_KEY || undefined,
+      sessionSeconds: parseInteger(env.SIGN_IN_SESSION_SECONDS, 8 * 3600, 'SIGN_IN_SESSION_SECONDS'),
+      tokenSeconds: parseInteger(env.SIGN_IN_TOKEN_SECONDS, 600, 'SIGN_IN_TOKEN_SECONDS'),
     },
     retrieval: {
       pageSize: parseInteger(env.RETRIEVAL_PAGE_SIZE, 50, 'RETRIEVAL_PAGE_SIZE'),

@@ -42,6 +42,7 @@ import { Repository } from './store/repository.js';
 import { ResourceValidator } from './validation/validator.js';
 import { owedToReferrer } from './writeback/communications.js';
 import { DeliveryWorker } from './writeback/delivery.js';
+import { installWorkbench } from './workbench/install.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -75,6 +76,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       async () => undefined,
     );
     const audit = new AuditTrail(service.repository, conformance, config.baseUrl, log);
+    const workbench = await installWorkbench(config, database.connection, auth, audit, log);
     const cursors = new CursorStore(database.connection);
     const attachments = new AttachmentStore(database.connection);
     const worker = new RetrievalWorker(jobs, cursors, service, log, {
@@ -151,6 +153,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       res.json({ keys: [...(signingKey ? [signingKey.publicJwk] : []), signer.publicJwk, auth.publicJwk] });
     });
     // The token endpoint, client registration and the SMART configuration; attachments and /fhir need a token.
+    app.use(workbench.routes);
     app.use(auth.routes);
     // Attachment content retrieved from referring institutions; the records' Attachment.url points here.
     app.use('/attachments', auth.authenticate, auth.requireScope('Binary', 'r'));

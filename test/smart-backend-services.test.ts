@@ -67,10 +67,10 @@ describe('SMART Backend Services', () => {
         token_endpoint: tokenUrl,
         token_endpoint_auth_methods_supported: ['private_key_jwt'],
         token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
-        grant_types_supported: ['client_credentials'],
+        grant_types_supported: ['client_credentials', 'authorization_code'],
         registration_endpoint: `${service.server.url}/auth/clients`,
         scopes_supported: expect.arrayContaining(['system/*.cruds', 'system/*.read']),
-        capabilities: ['client-confidential-asymmetric', 'permission-v1', 'permission-v2'],
+        capabilities: expect.arrayContaining(['client-confidential-asymmetric', 'permission-v1', 'permission-v2']),
       });
     }
   });
@@ -208,9 +208,14 @@ describe('SMART Backend Services', () => {
       status: 400,
       body: { error: 'invalid_request' },
     });
-    expect(await requestToken(tokenUrl, { grant_type: 'authorization_code', code: 'x' })).toMatchObject({
+    expect(await requestToken(tokenUrl, { grant_type: 'password', username: 'x', password: 'y' })).toMatchObject({
       status: 400,
       body: { error: 'unsupported_grant_type' },
+    });
+    // The authorization code grant is the people's sign-in (test/sign-in.test.ts): a code it never issued is refused.
+    expect(await requestToken(tokenUrl, { grant_type: 'authorization_code', code: 'x', client_id: 'workbench', code_verifier: 'y'.repeat(43) })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
     });
     expect(await requestToken(tokenUrl, { grant_type: 'client_credentials', scope: 'system/Task.rs' })).toMatchObject({
       status: 401,

@@ -67,13 +67,15 @@ export class AuditTrail {
   /**
    * Middleware: records the request once its answer is sent. `kind` says what the mount point
    * serves: the REST API (and what lies beside it) or the token endpoint; `open` names requests not
-   * worth recording (the CapabilityStatement).
+   * worth recording (the CapabilityStatement); `answered` those whose answer says they are not
+   * (an authorization request that went on to the sign-in page rather than being refused).
    */
-  recorder(kind: 'rest' | 'login', open: (req: Request) => boolean = () => false): RequestHandler {
+  recorder(kind: 'rest' | 'login', open: (req: Request) => boolean = () => false, answered: (res: Response) => boolean = () => true): RequestHandler {
     return (req: Request, res: Response, next: NextFunction) => {
       if (open(req)) return next();
       const { path, baseUrl } = req;
       res.on('finish', () => {
+        if (!answered(res)) return;
         const written = this.record(kind, req, res, baseUrl, path).catch((err: unknown) => {
           // The request is answered already; the failure is an alert for the operator (no patient data in it).
           this.log.error({ code: (err as { code?: unknown }).code, name: (err as Error).name }, 'audit event not recorded');
@@ -91,7 +93,8 @@ export class AuditTrail {
   }
 
   private async record(kind: 'rest' | 'login', req: Request, res: Response, baseUrl: string, path: string): Promise<void> {
-    const status = res.statusCode;
+    // A sign-in refused by a redirect back to the app (RFC 6749 4.1.2.1) notes the status it stands for.
+    const status = (res.locals.refusedStatus as number | undefined) ?? res.statusCode;
     const touched = res.locals.touched as Touched | undefined;
     const target = kind === 'rest' ? targetOf(baseUrl, path) : undefined;
     const records = touched?.records.length ? touched.records : target ? [target] : [];

@@ -2,7 +2,7 @@
 // key made per process and a warning; issued by the token endpoint; minted for local runs, the demo
 // and the tests by `mintAccessToken`. The public key is served in the JWKS.
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, exportPKCS8, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, exportJWK, exportPKCS8, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { privateKeyOf, publicJwkOf } from './keys.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -49,6 +49,11 @@ export class TokenIssuer {
     });
     const jwk = await publicJwkOf(privateKey, signingKey.keyId, algorithm);
     return new TokenIssuer(privateKey, jwk, algorithm, config.baseUrl, audience ?? `${config.baseUrl}/fhir`, tokenLifetimeSeconds);
+  }
+
+  /** The private key as a JWK, for the people's sign-in (auth/sign-in.ts), whose access tokens are this issuer's too. */
+  async privateJwk(): Promise<JWK> {
+    return { ...(await exportJWK(this.privateKey)), kid: this.publicJwk.kid, alg: this.algorithm, use: 'sig' };
   }
 
   /** The key set its tokens verify against (one key, found by `kid`). */

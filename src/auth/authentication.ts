@@ -18,6 +18,8 @@ import { smartConfiguration } from './smart-configuration.js';
 import { tokenEndpoint } from './token-endpoint.js';
 
 export interface Authentication {
+  /** The issuer of the service's access tokens (the people's sign-in issues them as well). */
+  tokens: TokenIssuer;
   /** The public key of the service's access tokens, for the JWKS. */
   publicJwk: JWK;
   /** `/auth/token`, `/auth/clients` and the SMART configuration documents. */
@@ -78,6 +80,7 @@ export async function startAuthentication(config: Config, connection: Connection
   });
 
   return {
+    tokens: issuer,
     publicJwk: issuer.publicJwk,
     routes,
     authenticate: authenticated,

@@ -1,0 +1,200 @@
+// Sign-in for people: an OpenID Connect authorization server (oidc-provider, certified) in the
+// service. The workbench is a SMART standalone-launch public client: authorization code with PKCE
+// (S256, required), scopes `openid fhirUser` and the user/ scopes the workbench uses. The access
+// tokens it issues are the service's own (the same key, issuer, audience and `at+jwt` form as the
+// token endpoint's, with the person's role and fhirUser), so the bearer check, access control and
+// audit apply to people unchanged. Accounts are auth/accounts.ts; what oidc-provider keeps between
+// requests is in the database (store/sign-in-records.ts), so every process sees the same sign-ins.
+// Paths: /oidc/* (authorize, interaction pages, logout, jwks, userinfo), the code exchange at the
+// token endpoint /auth/token beside the client-credentials grant, and the OIDC discovery document.
+import { randomBytes } from 'node:crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Connection } from 'mongoose';
+import type { AuditTrail } from '../access/audit.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { SignInRecords } from '../store/sign-in-records.js';
+import { Accounts, InvalidAccount } from './accounts.js';
+import type { Authentication } from './authentication.js';
+import { principalOf, type Principal } from './bearer.js';
+import { parseScopes } from './scopes.js';
+import { signedOutPage, signInErrorPage, signInPage, signOutPage } from './sign-in-pages.js';
+
+/** The workbench's client id, and the path it is served at (its redirect URI). */
+export const workbenchClient = { id: 'workbench', path: '/workbench/' };
+
+/**
+ * What a person's token may be granted: everything the workbench does (read the cases, update a
+ * Task, ask and answer, write the opinion; a coordinator's $assign needs every permission on Task).
+ * The role still decides which records (access/policy.ts).
+ */
+export const workbenchScopes = 'user/*.rs user/Task.cruds user/CommunicationRequest.cu user/Communication.cu user/DiagnosticReport.cu';
+
+const providerPaths = /^\/(oidc\/(authorize|jwks|userinfo|logout|revoke)(\/|$)|\.well-known\/openid-configuration$)/;
+/** Grants of the people's sign-in, answered at the shared token endpoint by oidc-provider. */
+const peopleGrants = new Set(['authorization_code', 'refresh_token']);
+
+export interface SignIn {
+  routes: Router;
+  accounts: Accounts;
+}
+
+export async function startSignIn(config: Config, connection: Connection, auth: Authentication, audit: AuditTrail, log: Logger): Promise<SignIn> {
+  const { tokens } = auth;
+  const { baseUrl } = config;
+  const { sessionSeconds, tokenSeconds } = config.signIn;
+  const accounts = new Accounts(connection);
+  await SignInRecords.init(connection);
+  const cookieKey =
+    config.signIn.cookieKey ??
+    (log.warn('SIGN_IN_COOKIE_KEY is not set: sign-in cookies are signed with a key made for this process, and people sign in again after a restart'),
+    randomBytes(32).toString('base64url'));
+  const workbench = `${baseUrl}${workbenchClient.path}`;
+  const audience = tokens.audience;
+  const alg = tokens.algorithm;
+
+  const provider = new Provider(baseUrl, {
+    adapter: (name: string) => new SignInRecords(connection, name),
+    clients: [
+      {
+        client_id: workbenchClient.id,
+        client_name: 'Second opinion workbench',
+        token_endpoint_auth_method: 'none',
+        application_type: 'web',
+        redirect_uris: [workbench],
+        post_logout_redirect_uris: [workbench],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        id_token_signed_response_alg: alg,
+      },
+    ],
+    jwks: { keys: [(await tokens.privateJwk()) as never] },
+    enabledJWA: { idTokenSigningAlgValues: [alg] as never },
+    pkce: { required: () => true },
+    scopes: ['openid', 'fhirUser'],
+    claims: { openid: ['sub'], fhirUser: ['fhirUser'], profile: ['name'] },
+    cookies: { keys: [cookieKey] },
+    ttl: { Session: sessionSeconds, Grant: sessionSeconds, Interaction: 600, AuthorizationCode: 60, IdToken: tokenSeconds, AccessToken: tokenSeconds },
+    routes: {
+      authorization: '/oidc/authorize',
+      token: '/auth/token',
+      jwks: '/oidc/jwks',
+      userinfo: '/oidc/userinfo',
+      end_session: '/oidc/logout',
+      revocation: '/oidc/revoke',
+    },
+    interactions: { url: (_ctx: KoaContextWithOIDC, interaction) => `/oidc/interaction/${interaction.uid}` },
+    async findAccount(_ctx, sub) {
+      const account = await accounts.find(sub);
+      if (!account) return undefined;
+      // SMART: the fhirUser claim of the ID token is the person's resource as an absolute URL.
+      return { accountId: sub, claims: () => ({ sub, fhirUser: `${audience}/${account.fhirUser}`, ...(account.name ? { name: account.name } : {}) }) };
+    },
+    // In the access token, as the service's own tokens carry them: the role and the resource, relative.
+    async extraTokenClaims(_ctx, token) {
+      const accountId = 'accountId' in token ? token.accountId : undefined;
+      const account = accountId ? await accounts.find(accountId) : undefined;
+      return account ? { role: account.role, fhirUser: account.fhirUser } : undefined;
+    },
+    // The workbench is the service's own app: what it asks within its allowance needs no consent page.
+    async loadExistingGrant(ctx) {
+      const { client, session } = ctx.oidc;
+      const grantId = ctx.oidc.result?.consent?.grantId ?? session?.grantIdFor(client!.clientId);
+      const found = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (found || !session?.accountId) return found;
+      const grant = new ctx.oidc.provider.Grant({ clientId: client!.clientId, accountId: session.accountId });
+      grant.addOIDCScope('openid fhirUser');
+      grant.addOIDCClaims(['fhirUser', 'name']);
+      grant.addResourceScope(audience, workbenchScopes);
+      await grant.save();
+      return grant;
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => void (ctx.body = signOutPage(form)),
+        postLogoutSuccessSource: (ctx) => void (ctx.body = signedOutPage(workbench)),
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => audience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          if (indicator !== audience) throw new errors.InvalidTarget();
+          return { scope: workbenchScopes, audience, accessTokenTTL: tokenSeconds, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+        },
+      },
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = signInErrorPage(String(out.error), out.error_description ? String(out.error_description) : undefined);
+    },
+  });
+  provider.proxy = config.baseUrl.startsWith('https:');
+  // A refused authorization request is answered by a redirect to the app: the audit trail records it as refused.
+  provider.on('authorization.error', (ctx: KoaContextWithOIDC, err: { statusCode?: number }) => {
+    (ctx.res as unknown as Response).locals.refusedStatus = err.statusCode ?? 400;
+  });
+  provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => log.error({ name: err.name }, 'sign-in failed inside the authorization server'));
+  const answer = provider.callback();
+
+  const routes = express.Router();
+  routes.use(
+    '/oidc/interaction',
+    audit.recorder('login', (req) => req.method !== 'POST'),
+  );
+  routes.use(
+    '/oidc/authorize',
+    audit.recorder('login', undefined, (res) => res.locals.refusedStatus !== undefined),
+  );
+  routes.get('/oidc/interaction/:uid', async (req, res) => {
+    const details = await provider.interactionDetails(req, res).catch(() => undefined);
+    if (!details) return void res.status(400).type('html').send(signInErrorPage('This sign-in has expired', 'start again from the workbench'));
+    res.type('html').send(signInPage(`/oidc/interaction/${encodeURIComponent(details.uid)}/login`));
+  });
+  routes.post('/oidc/interaction/:uid/login', express.urlencoded({ extended: false, limit: '8kb' }), async (req: Request, res: Response) => {
+    const details = await provider.interactionDetails(req, res).catch(() => undefined);
+    if (!details) return void res.status(400).type('html').send(signInErrorPage('This sign-in has expired', 'start again from the workbench'));
+    const { username, password } = req.body as { username?: unknown; password?: unknown };
+    const name = typeof username === 'string' ? username.trim() : '';
+    const account = typeof password === 'string' && name ? await accounts.signIn(name, password) : undefined;
+    if (!account) {
+      res
+        .status(401)
+        .type('html')
+        .send(signInPage(`/oidc/interaction/${encodeURIComponent(details.uid)}/login`, name, 'The user name or the password is not right'));
+      return;
+    }
+    // The audit event names the person who signed in.
+    res.locals.principal = {
+      issuer: baseUrl,
+      subject: account.username,
+      scopes: parseScopes(workbenchScopes),
+      role: account.role,
+      fhirUser: account.fhirUser,
+    } satisfies Principal;
+    await provider.interactionFinished(req, res, { login: { accountId: account.username } }, { mergeWithLastSubmission: false });
+  });
+  routes.post('/auth/token', express.urlencoded({ extended: false, limit: '64kb' }), (req, res, next) => {
+    if (!peopleGrants.has(req.body?.grant_type)) return next();
+    void answer(req, res);
+  });
+  // An admin makes a person's account; a password left out is generated and answered this once.
+  routes.post('/auth/accounts', auth.authenticate, express.json({ limit: '16kb' }), async (req, res) => {
+    if (principalOf(res)?.role !== 'admin') {
+      res.status(403).json({ error: 'forbidden', error_description: 'Making accounts needs an access token with the admin role' });
+      return;
+    }
+    try {
+      res.status(201).json(await accounts.create(req.body));
+    } catch (err) {
+      if (!(err instanceof InvalidAccount)) throw err;
+      res.status(400).json({ error: 'invalid_account', field: err.field, error_description: err.message });
+    }
+  });
+  routes.use((req, res, next) => (providerPaths.test(req.path) ? void answer(req, res) : next()));
+  return { routes, accounts };
+}

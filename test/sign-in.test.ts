@@ -1,0 +1,149 @@
+// People sign in: a reviewer and a coordinator with accounts an admin made, through the service's
+// own OpenID Connect server (authorization code + PKCE, as the workbench does it); the access token
+// they get is accepted by the FHIR API with their role and Practitioner, so a reviewer sees their
+// own cases only; refusals (wrong password, PKCE left out, a stolen code without its verifier) are
+// refused and recorded; signing out ends the session; a session times out.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { startTestService, type TestService } from './harness.js';
+import { createOrganization, registerReviewer, specialty } from './review-cases.js';
+import { authorizeUrl, exchange, pkce, signIn, SignInClient } from './sign-in-client.js';
+
+let service: TestService;
+let url: string;
+let reviewer: string;
+const password = 'correct horse battery staple';
+
+const auditEvents = async (query: string) => ((await service.fhir(`/AuditEvent?${query}&_sort=-date&_count=50`)).body.entry ?? []).map((e: any) => e.resource);
+
+beforeAll(async () => {
+  service = await startTestService({ SIGN_IN_SESSION_SECONDS: '3' });
+  url = service.server.url;
+  reviewer = await registerReviewer(service, {
+    name: 'Pathologist',
+    organizationId: await createOrganization(service, 'Centre'),
+    specialty: specialty.histopathology,
+  });
+  const made = await fetch(`${url}/auth/accounts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'path1', password, role: 'reviewer', fhirUser: `PractitionerRole/${reviewer}`, name: 'Dr Path' }),
+  });
+  expect(made.status).toBe(201);
+});
+afterAll(async () => {
+  await service?.stop();
+});
+
+describe('sign-in for people', () => {
+  it('only an admin makes accounts; a password left out is generated once; bad fields are named', async () => {
+    const reviewerToken = await service.mintToken({ subject: 'r', scope: 'user/*.rs', role: 'reviewer', fhirUser: `PractitionerRole/${reviewer}` });
+    const post = (token: string, body: unknown) =>
+      fetch(`${url}/auth/accounts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post(reviewerToken, { username: 'xx1', role: 'reviewer', fhirUser: 'PractitionerRole/1' })).status).toBe(403);
+    const generated = await post(service.token, { username: 'coord1', role: 'coordinator', fhirUser: 'Practitioner/c1' });
+    expect(generated.status).toBe(201);
+    expect(((await generated.json()) as any).password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const bad = await post(service.token, { username: 'xx2', role: 'analyst', fhirUser: 'Practitioner/c1' });
+    expect([bad.status, ((await bad.json()) as any).field]).toEqual([400, 'role']);
+    const short = await post(service.token, { username: 'xx3', role: 'reviewer', fhirUser: 'PractitionerRole/1', password: 'short' });
+    expect([short.status, ((await short.json()) as any).field]).toEqual([400, 'password']);
+  });
+
+  it('a reviewer signs in with code and PKCE; the FHIR API takes the token with the role and Practitioner', async () => {
+    const client = new SignInClient(url);
+    const tokens = await signIn(client, 'path1', password);
+    expect(decodeProtectedHeader(tokens.access_token)).toMatchObject({ typ: 'at+jwt', alg: 'ES384' });
+    const claims = decodeJwt(tokens.access_token);
+    expect(claims).toMatchObject({
+      iss: url,
+      aud: `${url}/fhir`,
+      sub: 'path1',
+      role: 'reviewer',
+      fhirUser: `PractitionerRole/${reviewer}`,
+      client_id: 'workbench',
+    });
+    expect(String(claims.scope).split(' ')).toEqual(expect.arrayContaining(['user/*.rs', 'user/Task.cruds']));
+    expect(decodeJwt(tokens.id_token)).toMatchObject({ fhirUser: `${url}/fhir/PractitionerRole/${reviewer}`, aud: 'workbench' });
+    const tasks = await service.fhir('/Task', { token: tokens.access_token });
+    expect(tasks.status).toBe(200);
+    // The ID token is not an access token.
+    expect((await service.fhir('/Task', { token: tokens.id_token })).status).toBe(401);
+    const signedIn = (await auditEvents('subtype=110122&outcome=0')).filter((e: any) => e.agent?.[0]?.who?.reference === `PractitionerRole/${reviewer}`);
+    expect(signedIn.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a wrong password, a request without PKCE and a code without its verifier; each is an AuditEvent', async () => {
+    const client = new SignInClient(url);
+    const form = await client.follow(authorizeUrl(url, pkce()), `${url}/workbench/`);
+    const action = /action="([^"]+)"/.exec(await form.text())?.[1] as string;
+    const wrong = await client.request(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'path1', password: 'not the password' }),
+    });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain('The user name or the password is not right');
+    const unknown = await client.request(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'nobody', password }),
+    });
+    expect(unknown.status).toBe(401);
+
+    const noPkce = await new SignInClient(url).follow(authorizeUrl(url, undefined), `${url}/workbench/`);
+    const refused = new URL(noPkce.headers.get('location') as string);
+    expect(refused.searchParams.get('error')).toBe('invalid_request');
+    expect(refused.searchParams.get('error_description')).toMatch(/PKCE/);
+
+    // A code taken without its verifier is no use.
+    const thief = new SignInClient(url);
+    const challenge = pkce();
+    const page = await thief.follow(authorizeUrl(url, challenge), `${url}/workbench/`);
+    const login = /action="([^"]+)"/.exec(await page.text())?.[1] as string;
+    const back = await thief.follow(login, `${url}/workbench/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'path1', password }),
+    });
+    const code = new URL(back.headers.get('location') as string).searchParams.get('code') as string;
+    await expect(exchange(url, code, pkce().verifier)).rejects.toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+
+    await new Promise((r) => setTimeout(r, 300)); // the events are written after the answers
+    const failures = await auditEvents('subtype=110122&outcome=4');
+    expect(failures.length).toBeGreaterThanOrEqual(4); // two passwords, the request without PKCE, the code without its verifier
+    expect(JSON.stringify(failures)).not.toContain('not the password');
+  });
+
+  it('signing out ends the session: the next authorization asks for the password again; a session times out', async () => {
+    const client = new SignInClient(url);
+    const { id_token } = await signIn(client, 'path1', password);
+    // Still signed in: a second authorization goes straight back to the workbench with a code.
+    const again = await client.follow(authorizeUrl(url, pkce()), `${url}/workbench/`);
+    expect(new URL(again.headers.get('location') as string).searchParams.get('code')).toBeTruthy();
+
+    const query = new URLSearchParams({ id_token_hint: id_token, post_logout_redirect_uri: `${url}/workbench/`, client_id: 'workbench' });
+    const confirm = await client.request(`/oidc/logout?${query}`);
+    const html = await confirm.text();
+    const fields = [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m): [string, string] => [m[1], m[2]]);
+    const done = await client.follow('/oidc/logout/confirm', `${url}/workbench/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams([...fields, ['logout', 'yes']]),
+    });
+    expect(done.headers.get('location')).toBe(`${url}/workbench/`);
+    const afterSignOut = await client.follow(authorizeUrl(url, pkce()), `${url}/workbench/`);
+    expect(await afterSignOut.text()).toContain('name="password"');
+
+    // Sessions last SIGN_IN_SESSION_SECONDS (3 here).
+    const later = new SignInClient(url);
+    await signIn(later, 'path1', password);
+    await new Promise((r) => setTimeout(r, 3500));
+    const expired = await later.follow(authorizeUrl(url, pkce()), `${url}/workbench/`);
+    expect(await expired.text()).toContain('name="password"');
+  });
+});
