@@ -18,7 +18,9 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY scripts ./scripts
 COPY test ./test
-RUN npx tsc -p .
+COPY web ./web
+# The service and the workbench (web/, bundled by esbuild into dist/web).
+RUN npm run build
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
@@ -26,6 +28,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/web ./dist/web
 COPY --from=build /app/dist/scripts/token.js /app/dist/scripts/wait-ready.js ./dist/scripts/
 COPY profiles ./profiles
 COPY src/outcomes/page ./src/outcomes/page

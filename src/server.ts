@@ -76,7 +76,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       async () => undefined,
     );
     const audit = new AuditTrail(service.repository, conformance, config.baseUrl, log);
-    const workbench = await installWorkbench(config, database.connection, auth, audit, log);
+    const workbench = await installWorkbench(config, database.connection, conformance, auth, audit, log);
     const cursors = new CursorStore(database.connection);
     const attachments = new AttachmentStore(database.connection);
     const worker = new RetrievalWorker(jobs, cursors, service, log, {

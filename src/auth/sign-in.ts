@@ -73,7 +73,8 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
     enabledJWA: { idTokenSigningAlgValues: [alg] as never },
     pkce: { required: () => true },
     scopes: ['openid', 'fhirUser'],
-    claims: { openid: ['sub'], fhirUser: ['fhirUser'], profile: ['name'] },
+    // The name comes with fhirUser: the workbench greets the person without asking for `profile`.
+    claims: { openid: ['sub'], fhirUser: ['fhirUser', 'name'] },
     cookies: { keys: [cookieKey] },
     ttl: { Session: sessionSeconds, Grant: sessionSeconds, Interaction: 600, AuthorizationCode: 60, IdToken: tokenSeconds, AccessToken: tokenSeconds },
     routes: {
