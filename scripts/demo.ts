@@ -104,6 +104,24 @@ async function call<T = any>(method: string, url: string, body?: unknown, actor?
   return json;
 }
 
+/** A person's workbench account; the password is DEMO_..._PASSWORD's, or one the service makes and answers once. */
+async function account(
+  username: string,
+  role: string,
+  fhirUser: string,
+  name: string,
+  password?: string,
+): Promise<{ username: string; role: string; password: string }> {
+  const response = await fetch(`${config.baseUrl}/auth/accounts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username, role, fhirUser, name, ...(password ? { password } : {}) }),
+  });
+  const made = (await response.json()) as { password: string; error_description?: string };
+  if (!response.ok) throw new Error(`the ${role}'s account was refused: ${made.error_description ?? response.status}`);
+  return { username, role, password: made.password };
+}
+
 async function taskWhen(id: string, ready: (task: Task) => boolean, what: string): Promise<Task> {
   for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
     const task = await call<Task>('GET', `/Task/${id}`);
@@ -154,6 +172,12 @@ try {
     reviewers[key] = { practitioner: practitioner.id as string, role: role.id as string, name };
     look(display.toLowerCase(), `${fhir}/PractitionerRole/${role.id}`);
   }
+  // People sign in to the workbench with accounts: the pathologist's, and a coordinator's.
+  const coordinator = await call<Resource>('POST', '/Practitioner', { resourceType: 'Practitioner', name: [{ text: 'Cora Coordinator' }] });
+  const signIns = [
+    await account('pathologist', 'reviewer', `PractitionerRole/${reviewers['394597005'].role}`, 'Dr Ada Pathologist', process.env.DEMO_REVIEWER_PASSWORD),
+    await account('coordinator', 'coordinator', `Practitioner/${coordinator.id}`, 'Cora Coordinator', process.env.DEMO_COORDINATOR_PASSWORD),
+  ];
 
   const cases: { story: Story; requestId: string }[] = [];
   for (const [i, story] of stories.entries()) {
@@ -284,6 +308,9 @@ try {
   }
 
   say(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  say('\nThe reviewers\' workbench (sign in as a person; the cases above are under "Finished cases"):');
+  look('workbench', `${config.baseUrl}/workbench/`);
+  for (const { username, role, password } of signIns) say(`        ${role.padEnd(22)} user name ${username}, password ${password}`);
   if (exitAtEnd) await stop(0);
   say('Everything is still running: open the URLs above with an access token. Ctrl-C stops it.');
   const shownKeyFile = path.relative(process.cwd(), keyFile).startsWith('..') ? keyFile : path.relative(process.cwd(), keyFile);

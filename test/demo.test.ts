@@ -26,6 +26,9 @@ describe('npm run demo', () => {
     expect(output).toMatch(/9\. Writing each opinion back/);
     expect(output.match(/: Task completed, opinion-delivered;/g)).toHaveLength(2);
     expect(output).toContain(`http://localhost:${port}/fhir/metadata`);
+    // The workbench and a reviewer's sign-in, with a password made for this run.
+    expect(output).toContain(`workbench              http://localhost:${port}/workbench/`);
+    expect(output).toMatch(/reviewer {15}user name pathologist, password [A-Za-z0-9_-]{24}\n/);
     expect(code).toBe(0);
   }, 120_000);
 
