@@ -5,7 +5,7 @@
 // is refused (the API answered 404 and the page says so); sign-in refusals. axe-core checks every
 // page; screenshots are kept in test-artifacts/workbench and the main ones in docs/workbench.
 /// <reference lib="dom" />
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -91,7 +91,7 @@ beforeAll(async () => {
     conclusion: 'HER2 IHC 2+ (equivocal)',
     presentedForm: [{ contentType: 'application/pdf', url: `Binary/${pdf.id}`, title: 'HER2 report (PDF)' }],
   });
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', OUTBOUND_RETRY_BASE_MS: '10' });
+  service = await startTestService({ RETRIEVAL_POLL_MS: '100', DELIVERY_POLL_MS: '100', OUTBOUND_RETRY_BASE_MS: '10', RETRIEVAL_PAGE_SIZE: '500' });
   url = service.server.url;
   north = await registerInstitution(service, 'North Hospital', ehr.base);
   const centre = await createOrganization(service, 'Second Opinion Centre');
@@ -111,10 +111,19 @@ beforeAll(async () => {
       performerType: { coding: [{ system: 'http://snomed.info/sct', code: specialty.neurology, display: 'Neurology' }] },
     }),
   );
-  expect([businessStatus(tasks.breast), businessStatus(tasks.heart), businessStatus(tasks.unassigned)]).toEqual([
+  // A long chart: 417 records of each of 12 kinds, for the cardiologist.
+  const large = await seedPatient(ehr.repo, 417, 'Large');
+  tasks.large = await openCase(
+    service,
+    secondOpinionRequest('WB-LARGE-1', ehr.base, large, {
+      performerType: { coding: [{ system: 'http://snomed.info/sct', code: specialty.cardiology, display: 'Cardiology' }] },
+    }),
+  );
+  expect([businessStatus(tasks.breast), businessStatus(tasks.heart), businessStatus(tasks.unassigned), businessStatus(tasks.large)]).toEqual([
     'assigned',
     'assigned',
     'awaiting-assignment',
+    'assigned',
   ]);
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
 }, 120_000);
@@ -201,6 +210,7 @@ describe('the workbench', () => {
     expect(await page.textContent('article.case h1')).toContain('Maria Example');
     expect(await page.textContent('.questions')).toContain('Is HER2-targeted therapy indicated?');
     expect(await page.textContent('.questions')).toContain('C50.412');
+    await page.waitForSelector('.completeness');
     expect(await page.getAttribute('.completeness', 'data-missing')).toBe('MedicationStatement Immunization');
     await tabTo(page, '#start-review');
     await page.keyboard.press('Enter');
@@ -304,11 +314,51 @@ describe('the workbench', () => {
     await page.context().close();
   }, 60_000);
 
+  it('opens a case of 5,004 records in under a second; the timeline keeps only the rows in view in the page', async () => {
+    const { page, errors } = await newPage();
+    await signInAs(page, 'cardiologist', password.cardio);
+    // The first view (the patient, the questions, the diagnosis questioned), then the whole chart; three runs each.
+    const firstView: number[] = [];
+    const wholeChart: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      await page.goto(`${url}/workbench/#/`);
+      await page.waitForSelector(`tr[data-task="${tasks.large.id}"] a`);
+      const started = Date.now();
+      await page.click(`tr[data-task="${tasks.large.id}"] a`);
+      await page.waitForSelector('article.case[data-loaded="true"] .questions li');
+      firstView.push(Date.now() - started);
+      await page.waitForSelector('.completeness');
+      wholeChart.push(Date.now() - started);
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[1];
+    writeFileSync(
+      path.join(artifacts, 'first-view-5004-records.txt'),
+      `case of 5,004 records, ms (three runs, median): first view ${firstView.join(', ')} (${median(firstView)}); whole chart ${wholeChart.join(', ')} (${median(wholeChart)})\n`,
+    );
+    expect(await page.textContent('.completeness strong')).toBe('5004');
+    expect(median(firstView)).toBeLessThan(1000);
+    await page.click('button[data-view="timeline"]');
+    await page.waitForSelector('.timeline li');
+    expect(await page.getAttribute('.timeline ul', 'data-total')).toBe('5004');
+    expect(await page.locator('.timeline li').count()).toBeLessThan(60);
+    await page.evaluate(() => {
+      const timeline = document.querySelector('.timeline') as HTMLElement;
+      timeline.scrollTop = timeline.scrollHeight;
+    });
+    await page.waitForSelector('.timeline li[aria-posinset="5004"]');
+    expect(await page.locator('.timeline li').count()).toBeLessThan(60);
+    await checkAccessibility(page, 'timeline');
+    await shot(page, 'timeline-5004');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  }, 120_000);
+
   it('a coordinator sees every case and the unassigned one, and assigns it', async () => {
     const { page, errors } = await newPage();
     await signInAs(page, 'coordinator', password.coord);
     expect(await page.textContent('h1')).toBe('All cases');
     expect(await page.textContent('[data-count="unassigned"] strong')).toBe('1');
+    expect(await page.textContent('[data-count="open"] strong')).toBe('3'); // the breast cancer case is finished
     await page.selectOption('select[name="owner"]', 'unassigned');
     const rows = await page.$$eval('table.queue tbody tr', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.task));
     expect(rows).toEqual([tasks.unassigned.id]);

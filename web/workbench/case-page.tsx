@@ -16,24 +16,31 @@ export interface CaseData {
   task: Task;
   request: ServiceRequest;
   patient?: Patient;
-  records: Resource[];
-  completeness: OperationOutcome;
   questions: Communication[];
+  /** The chart: the $case-packet's records and its completeness summary, once they have come. */
+  chart?: { records: Resource[]; completeness: OperationOutcome };
 }
 
+/** What the first view needs: the Task, its request, the patient and the questions sent with it. */
 async function loadCase(taskId: string): Promise<CaseData> {
   const task = await read<Task>(`Task/${taskId}`);
   const requestRef = task.focus?.reference as string;
+  const [request, patient, thread] = await Promise.all([
+    read<ServiceRequest>(requestRef),
+    task.for?.reference ? read<Patient>(task.for.reference) : undefined,
+    search<Communication>(`Communication?based-on=${requestRef}&_sort=sent`),
+  ]);
+  // Questions sent with the case (the patient's and the referrer's), not the answers to ours.
+  const questions = thread.filter((c) => !c.basedOn?.some((b) => b.reference?.startsWith('CommunicationRequest/')) && !c.inResponseTo?.length);
+  return { task, request, patient, questions };
+}
+
+/** Everything retrieved for the case, closed by the completeness summary; thousands of records, so it comes second. */
+async function loadChart(requestRef: string): Promise<CaseData['chart']> {
   const packet = await read<Bundle>(`${requestRef}/$case-packet`);
   const entries = (packet.entry ?? []).map((e) => e.resource as Resource);
-  const completeness = entries.at(-1) as OperationOutcome;
-  const request = entries.find((r) => `${r.resourceType}/${r.id}` === requestRef) as ServiceRequest;
-  const patient = entries.find((r) => r.resourceType === 'Patient') as Patient | undefined;
   const records = entries.slice(0, -1).filter((r) => !['ServiceRequest', 'Task', 'Patient'].includes(r.resourceType));
-  // Questions sent with the case (the patient's and the referrer's), not the answers to ours.
-  const thread = await search<Communication>(`Communication?based-on=${requestRef}&_sort=sent`);
-  const questions = thread.filter((c) => !c.basedOn?.some((b) => b.reference?.startsWith('CommunicationRequest/')) && !c.inResponseTo?.length);
-  return { task, request, patient, records, completeness, questions };
+  return { records, completeness: entries.at(-1) as OperationOutcome };
 }
 
 const tabs = [
@@ -46,11 +53,16 @@ export function CasePage({ taskId, tab, user }: { taskId: string; tab: string; u
   const [data, setData] = useState<CaseData>();
   const [error, setError] = useState<FhirError | Error>();
   const [startError, setStartError] = useState<string>();
+  const [chart, setChart] = useState<CaseData['chart']>();
   const reload = () => loadCase(taskId).then(setData, setError);
   useEffect(() => {
     setData(undefined);
+    setChart(undefined);
     setError(undefined);
-    void reload();
+    void loadCase(taskId).then((found) => {
+      setData(found);
+      return loadChart(found.task.focus?.reference as string).then(setChart);
+    }, setError);
   }, [taskId]);
   useEffect(() => {
     document.title = `${data ? nameOf(data.patient) : 'Case'} · ${tab} · Second opinion workbench`;
@@ -73,6 +85,7 @@ export function CasePage({ taskId, tab, user }: { taskId: string; tab: string; u
   }
   if (!data) return <p class="loading">Opening the case…</p>;
   const { task, request, patient } = data;
+  const withChart = { ...data, chart };
   const mine = task.owner?.reference === user.fhirUser;
   const canStart = mine && ['received', 'accepted'].includes(task.status);
   const start = async () => {
@@ -138,11 +151,11 @@ export function CasePage({ taskId, tab, user }: { taskId: string; tab: string; u
         ))}
       </nav>
       {tab === 'conversation' ? (
-        <Conversation data={data} user={user} onChange={reload} />
+        <Conversation data={withChart} user={user} onChange={reload} />
       ) : tab === 'opinion' ? (
-        <OpinionEditor data={data} user={user} onChange={reload} />
+        <OpinionEditor data={withChart} user={user} onChange={reload} />
       ) : (
-        <Chart data={data} />
+        <Chart data={withChart} />
       )}
     </article>
   );

@@ -11,6 +11,11 @@ import { Timeline } from './timeline.js';
 
 export function Chart({ data }: { data: CaseData }) {
   const [view, setView] = useState('problems');
+  if (!data.chart) return <p class="loading chart-loading">Loading the chart…</p>;
+  return <ChartViews chart={data.chart} view={view} setView={setView} />;
+}
+
+function ChartViews({ chart: data, view, setView }: { chart: NonNullable<CaseData['chart']>; view: string; setView: (view: string) => void }) {
   const issues = data.completeness.issue ?? [];
   const missing = issues.filter((i) => i.severity === 'warning').map((i) => i.expression?.[0] ?? i.details?.text);
   const attachmentLine = issues.find((i) => i.details?.text?.startsWith('Attachments'))?.details?.text;
