@@ -26,6 +26,30 @@ function matches(c: Case, f: Filters, user: User): boolean {
   return !f.specialty || specialtyOf(c.request) === f.specialty;
 }
 
+const shows = [
+  ['open', 'Open cases'],
+  ['done', 'Finished cases'],
+  ['all', 'All cases'],
+];
+const owners = [
+  ['all', 'Anyone'],
+  ['unassigned', 'Unassigned'],
+];
+const priorities = [['', 'Any'], ...['stat', 'asap', 'urgent', 'routine'].map((p) => [p, p])];
+
+function Filter(props: { label: string; name: string; value: string; onChange: (e: Event) => void; options: string[][] }) {
+  return (
+    <label>
+      {props.label}
+      <select name={props.name} value={props.value} onChange={props.onChange}>
+        {props.options.map(([value, label]) => (
+          <option value={value}>{label}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 interface Reviewer {
   ref: string;
   label: string;
@@ -129,41 +153,16 @@ export function Queue({ user }: { user: User }) {
         )}
       </ul>
       <form class="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Show
-          <select name="show" value={filters.show} onChange={set('show')}>
-            <option value="open">Open cases</option>
-            <option value="done">Finished cases</option>
-            <option value="all">All cases</option>
-          </select>
-        </label>
-        {coordinator && (
-          <label>
-            Owner
-            <select name="owner" value={filters.owner} onChange={set('owner')}>
-              <option value="all">Anyone</option>
-              <option value="unassigned">Unassigned</option>
-            </select>
-          </label>
-        )}
-        <label>
-          Priority
-          <select name="priority" value={filters.priority} onChange={set('priority')}>
-            <option value="">Any</option>
-            {['stat', 'asap', 'urgent', 'routine'].map((p) => (
-              <option value={p}>{p}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Specialty
-          <select name="specialty" value={filters.specialty} onChange={set('specialty')}>
-            <option value="">Any</option>
-            {specialties.map((s) => (
-              <option value={s}>{s}</option>
-            ))}
-          </select>
-        </label>
+        <Filter label="Show" name="show" value={filters.show} onChange={set('show')} options={shows} />
+        {coordinator && <Filter label="Owner" name="owner" value={filters.owner} onChange={set('owner')} options={owners} />}
+        <Filter label="Priority" name="priority" value={filters.priority} onChange={set('priority')} options={priorities} />
+        <Filter
+          label="Specialty"
+          name="specialty"
+          value={filters.specialty}
+          onChange={set('specialty')}
+          options={[['', 'Any'], ...specialties.map((x) => [x, x])]}
+        />
       </form>
       {error && (
         <p role="alert" class="error">
