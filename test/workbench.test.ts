@@ -232,10 +232,14 @@ describe('the workbench', () => {
     await shot(page, 'timeline');
 
     // The conversation: a question; the case waits; the referrer answers as the EHR.
-    await page.click('.tabs a:has-text("Conversation")');
+    // By keyboard: to the conversation, the question, send.
+    await tabTo(page, '.tabs a[href$="/conversation"]');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('#conversation-title');
-    await page.fill('#question', 'Was ISH done on the biopsy, and can the blocks be sent?');
-    await page.click('button:has-text("Send the question")');
+    await tabTo(page, '#question');
+    await page.keyboard.type('Was ISH done on the biopsy, and can the blocks be sent?');
+    await tabTo(page, '#send-question');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('[data-hold="true"]');
     const held = await taskWhen(service, tasks.breast.id, (t) => t.status === 'on-hold');
     expect(businessStatus(held)).toBe('awaiting-information');
@@ -275,12 +279,17 @@ describe('the workbench', () => {
     await page.waitForSelector('[role="status"]:has-text("Saved as preliminary")');
     await checkAccessibility(page, 'opinion');
     await shot(page, 'opinion', true);
-    await page.click('button:has-text("Finalise and sign")');
+    // Finalising by keyboard: the button, then the confirmation.
+    await tabTo(page, '#finalise');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('dialog[open]');
     await checkAccessibility(page, 'confirmation');
-    await page.click('dialog button:has-text("Sign and send")');
+    await shot(page, 'confirmation');
+    await tabTo(page, '#sign-and-send', 5);
+    await page.keyboard.press('Enter');
     await page.waitForSelector('[data-verify="true"]', { timeout: 15_000 });
     await page.waitForSelector('[data-delivery="opinion-delivered"]', { timeout: 20_000 });
+    await page.waitForSelector('[data-fact="status"]:has-text("Opinion delivered")');
     await shot(page, 'delivered', true);
     // In the patient's chart at the EHR: the signed opinion with the follow-up recommendation.
     const onEhr = await (await fetch(`${ehr.base}/DiagnosticReport?subject=Patient/${breast.patientId}&_count=100`)).json();

@@ -115,7 +115,9 @@ export function Conversation({ data, user, onChange }: { data: CaseData; user: U
         <form onSubmit={ask} class="ask">
           <label for="question">Ask the referrer</label>
           <textarea id="question" rows={3} value={draft} onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)} />
-          <button type="submit">Send the question</button>
+          <button type="submit" id="send-question">
+            Send the question
+          </button>
         </form>
       ) : (
         <p>Start the review to ask the referrer a question.</p>

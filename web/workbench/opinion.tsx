@@ -74,12 +74,12 @@ function reportOf(d: Draft, status: 'preliminary' | 'final', data: CaseData, use
   } as DiagnosticReport;
 }
 
-function Preview({ d }: { d: Draft }) {
+function Preview({ d, title = 'Preview of the report' }: { d: Draft; title?: string }) {
   const concordance = settings().concordance.find((c) => c.code === d.concordance)?.display ?? 'not chosen';
   const recommendations = [...d.recommendations.filter((r) => r.trim()), ...(seeLine(d) ? [seeLine(d) as string] : [])];
   return (
     <section class="preview" aria-labelledby="preview-title">
-      <h3 id="preview-title">Preview of the report</h3>
+      <h3 id="preview-title">{title}</h3>
       <h4>Conclusion</h4>
       <p>{d.conclusion || '(no conclusion yet)'}</p>
       <h4>Diagnosis</h4>
@@ -100,15 +100,20 @@ function Preview({ d }: { d: Draft }) {
   );
 }
 
-function AfterSigning({ report, data }: { report: DiagnosticReport; data: CaseData }) {
+function AfterSigning({ report, data, onChange }: { report: DiagnosticReport; data: CaseData; onChange: () => Promise<void> }) {
   const [verified, setVerified] = useState<boolean>();
   const [task, setTask] = useState<Task>(data.task);
+  const state = businessStatus(task);
   useEffect(() => {
     void read<Parameters>(`DiagnosticReport/${report.id}/$verify`).then((p) => setVerified(p.parameter?.find((x) => x.name === 'valid')?.valueBoolean));
+  }, [report.id]);
+  useEffect(() => {
+    // Until the delivery is settled; the case's header follows.
+    if (state !== businessStatus(data.task)) void onChange();
+    if (state === 'opinion-delivered') return undefined;
     const timer = setInterval(() => void read<Task>(`Task/${data.task.id}`).then(setTask), 1500);
     return () => clearInterval(timer);
-  }, [report.id]);
-  const state = businessStatus(task);
+  }, [state]);
   return (
     <section class="signed" aria-labelledby="signed-title">
       <h3 id="signed-title">Signed opinion</h3>
@@ -118,6 +123,7 @@ function AfterSigning({ report, data }: { report: DiagnosticReport; data: CaseDa
       <p role="status" data-delivery={state}>
         Delivery to the referring hospital: {statusName(state)}
       </p>
+      <Preview d={draftOf(report, data, settings().canonical)} title={`The opinion as signed (${report.status}, ${report.issued?.slice(0, 10) ?? ''})`} />
     </section>
   );
 }
@@ -156,7 +162,7 @@ export function OpinionEditor({ data, user, onChange }: { data: CaseData; user: 
       setError((err as Error).message);
     }
   };
-  if (signed) return <AfterSigning report={report} data={data} />;
+  if (signed) return <AfterSigning report={report} data={data} onChange={onChange} />;
   const working = ['in-progress', 'on-hold'].includes(data.task.status);
   return (
     <section class="opinion" aria-labelledby="opinion-title">
@@ -212,7 +218,7 @@ export function OpinionEditor({ data, user, onChange }: { data: CaseData; user: 
           <button type="button" class="secondary" disabled={!working} onClick={() => void save('preliminary')}>
             Save as preliminary
           </button>
-          <button type="button" disabled={!working} onClick={() => confirm.current?.showModal()}>
+          <button type="button" id="finalise" disabled={!working} onClick={() => confirm.current?.showModal()}>
             Finalise and sign…
           </button>
         </div>
@@ -225,7 +231,7 @@ export function OpinionEditor({ data, user, onChange }: { data: CaseData; user: 
           <button type="submit" class="secondary" value="cancel">
             Not yet
           </button>
-          <button type="submit" value="sign" onClick={() => void save('final')}>
+          <button type="submit" id="sign-and-send" value="sign" onClick={() => void save('final')}>
             Sign and send
           </button>
         </form>
