@@ -15,7 +15,7 @@ import type { AuditTrail } from '../access/audit.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { SignInRecords } from '../store/sign-in-records.js';
-import { Accounts, InvalidAccount } from './accounts.js';
+import { Accounts, InvalidAccount, type Account } from './accounts.js';
 import type { Authentication } from './authentication.js';
 import { principalOf, type Principal } from './bearer.js';
 import { parseScopes } from './scopes.js';
@@ -90,7 +90,11 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       const account = await accounts.find(sub);
       if (!account) return undefined;
       // SMART: the fhirUser claim of the ID token is the person's resource as an absolute URL.
-      return { accountId: sub, claims: () => ({ sub, fhirUser: `${audience}/${account.fhirUser}`, ...(account.name ? { name: account.name } : {}) }) };
+      return {
+        accountId: sub,
+        account,
+        claims: () => ({ sub, fhirUser: `${audience}/${account.fhirUser}`, ...(account.name ? { name: account.name } : {}) }),
+      };
     },
     // In the access token, as the service's own tokens carry them: the role and the resource, relative.
     async extraTokenClaims(_ctx, token) {
@@ -139,6 +143,11 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
   provider.on('authorization.error', (ctx: KoaContextWithOIDC, err: { statusCode?: number }) => {
     (ctx.res as unknown as Response).locals.refusedStatus = err.statusCode ?? 400;
   });
+  // The code exchanged for tokens: its audit event names the person, as the sign-in's does.
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const account = (ctx.oidc.entities.Account as { account?: Account } | undefined)?.account;
+    if (account) (ctx.res as unknown as Response).locals.principal = principalOfAccount(account);
+  });
   provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => log.error({ name: err.name }, 'sign-in failed inside the authorization server'));
   const answer = provider.callback();
 
@@ -170,13 +179,7 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       return;
     }
     // The audit event names the person who signed in.
-    res.locals.principal = {
-      issuer: baseUrl,
-      subject: account.username,
-      scopes: parseScopes(workbenchScopes),
-      role: account.role,
-      fhirUser: account.fhirUser,
-    } satisfies Principal;
+    res.locals.principal = principalOfAccount(account);
     await provider.interactionFinished(req, res, { login: { accountId: account.username } }, { mergeWithLastSubmission: false });
   });
   routes.post('/auth/token', express.urlencoded({ extended: false, limit: '64kb' }), (req, res, next) => {
@@ -198,4 +201,8 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
   });
   routes.use((req, res, next) => (providerPaths.test(req.path) ? void answer(req, res) : next()));
   return { routes, accounts };
+
+  function principalOfAccount(account: Account): Principal {
+    return { issuer: baseUrl, subject: account.username, scopes: parseScopes(workbenchScopes), role: account.role, fhirUser: account.fhirUser };
+  }
 }
