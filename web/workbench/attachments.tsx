@@ -5,6 +5,7 @@ import { getDocument, GlobalWorkerOptions } from 'pdfjs-dist';
 import { formatDate } from './cases.js';
 import { attachment } from './fhir.js';
 import { dateOf, type Found } from './records.js';
+import { Alert } from './alert.js';
 
 GlobalWorkerOptions.workerSrc = new URL('pdf.worker.min.mjs', location.href).href;
 
@@ -61,12 +62,7 @@ function Viewer({ found }: { found: Found }) {
     );
     return () => objectUrl && URL.revokeObjectURL(objectUrl);
   }, [found]);
-  if (error)
-    return (
-      <p role="alert" class="error">
-        {error}
-      </p>
-    );
+  if (error) return <Alert text={error} />;
   if (!blob) return <p class="loading">Fetching {title}…</p>;
   if (type === 'application/pdf') return <PdfPages blob={blob} title={title} />;
   if (url) return <img src={url} alt={title} class="attachment-image" />;

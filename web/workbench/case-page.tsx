@@ -11,6 +11,7 @@ import { Conversation } from './conversation.js';
 import { FhirError, read, search, write } from './fhir.js';
 import { OpinionEditor } from './opinion.js';
 import { statusName } from './settings.js';
+import { Alert } from './alert.js';
 
 export interface CaseData {
   task: Task;
@@ -121,11 +122,7 @@ export function CasePage({ taskId, tab, user }: { taskId: string; tab: string; u
             Accept and start the review
           </button>
         )}
-        {startError && (
-          <p role="alert" class="error">
-            {startError}
-          </p>
-        )}
+        <Alert text={startError} />
       </header>
       <section aria-labelledby="questions-title" class="questions">
         <h2 id="questions-title">The referrer's questions</h2>

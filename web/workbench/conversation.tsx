@@ -6,6 +6,7 @@ import type { Communication, CommunicationRequest } from '@medplum/fhirtypes';
 import type { User } from './auth.js';
 import type { CaseData } from './case-page.js';
 import { search, write } from './fhir.js';
+import { Alert } from './alert.js';
 
 const refreshMs = 3000;
 
@@ -123,11 +124,7 @@ export function Conversation({ data, user, onChange }: { data: CaseData; user: U
         <p>Start the review to ask the referrer a question.</p>
       )}
       {sent && <p role="status">{sent}</p>}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
     </section>
   );
 }

@@ -9,6 +9,7 @@ import type { CaseData } from './case-page.js';
 import { businessStatus } from './cases.js';
 import { read, search, write } from './fhir.js';
 import { settings, statusName } from './settings.js';
+import { Alert } from './alert.js';
 
 interface Draft {
   conclusion: string;
@@ -237,11 +238,7 @@ export function OpinionEditor({ data, user, onChange }: { data: CaseData; user: 
         </form>
       </dialog>
       {message && <p role="status">{message}</p>}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
     </section>
   );
 }

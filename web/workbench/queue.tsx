@@ -7,6 +7,7 @@ import type { User } from './auth.js';
 import { ageOf, businessStatus, dueOf, formatDate, isOpen, isOverdue, loadCases, question, sexOf, specialtyOf, text, type Case } from './cases.js';
 import { search, write } from './fhir.js';
 import { statusName } from './settings.js';
+import { Alert } from './alert.js';
 
 const refreshMs = 15_000;
 
@@ -164,11 +165,7 @@ export function Queue({ user }: { user: User }) {
           options={[['', 'Any'], ...specialties.map((x) => [x, x])]}
         />
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       {!cases ? (
         <p class="loading">Loading the cases…</p>
       ) : (
