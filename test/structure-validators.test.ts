@@ -5,10 +5,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { defaultProfilesDir } from '../src/conformance/artifacts.js';
+import { defaultProfilesDir, loadConformance } from '../src/conformance/artifacts.js';
 import { storedResourceTypes } from '../src/fhir/resource-types.js';
 import { loadPrecompiled } from '../src/validation/precompiled.js';
 import { StructureValidator } from '../src/validation/structure.js';
+import { ResourceValidator } from '../src/validation/validator.js';
 
 const examples = (kind: string): unknown[] =>
   readdirSync(path.join(defaultProfilesDir(), 'examples', kind))
@@ -55,5 +56,20 @@ describe('structure validators compiled at build time', () => {
       'ServiceRequest.contained[0].onsetAge.value',
       'resourceType',
     ]);
+  });
+});
+
+describe('definitions read at start', () => {
+  it("are the stored types'; a contained resource of another type is still checked against FHIR's definition of it", () => {
+    const validator = new ResourceValidator(loadConformance());
+    const order = {
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: 'Patient/1' },
+      medicationReference: { reference: '#m' },
+      contained: [{ resourceType: 'Medication', id: 'm', ingredient: [{ strength: { numerator: { value: 1 } } }] }],
+    };
+    expect(validator.validate(order).map((i) => i.expression?.[0])).toEqual(['MedicationRequest.contained[0].ingredient[0].item[x]']);
   });
 });

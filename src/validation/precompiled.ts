@@ -1,4 +1,4 @@
-// Structure validators compiled at build time (`npm run build` runs scripts/precompile-validators.ts):
+// Structure validators compiled at build time (`npm run build` runs scripts/precompile.ts):
 // compiling a type's schema with ajv at run time costs about a second and some 30 MB on first use,
 // which every process paid again on its first write of each type. The build writes ajv's standalone
 // code for the types the service writes; the service loads it when its fingerprint matches the

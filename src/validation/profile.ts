@@ -3,7 +3,7 @@
 import { evalFhirPath, OperationOutcomeError, validateResource } from '@medplum/core';
 import type { CodeableConcept, Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { hasSecondOpinionCategory, type Conformance } from '../conformance/artifacts.js';
-import { baseStructure } from '../conformance/base-definitions.js';
+import { baseStructure, ensureDefinitionsFor } from '../conformance/base-definitions.js';
 
 interface RequiredBinding {
   subPath: string;
@@ -32,6 +32,8 @@ export class ProfileValidator {
 
   validate(resource: Resource, explicitProfile?: StructureDefinition): OperationOutcomeIssue[] {
     const profiles = explicitProfile ? [explicitProfile] : this.profilesFor(resource);
+    // A resource of a type the service does not store (contained, or inside a Bundle) needs FHIR's other definitions.
+    ensureDefinitionsFor(resource);
     const issues: OperationOutcomeIssue[] = [];
     for (const profile of profiles ?? [undefined]) {
       try {
