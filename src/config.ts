@@ -71,6 +71,8 @@ export interface Config {
     maxAttempts: number;
     /** Attachments larger than this are recorded as skipped, not fetched or not kept. */
     attachmentMaxBytes: number;
+    /** A re-pull asks for what changed since the last pull began, less this (clock skew between servers). */
+    sinceMarginMs: number;
   };
   /** Bulk Data export (src/outcomes/): the job's poll and lease, and how many resources go in one NDJSON file. */
   bulkExport: { pollMs: number; leaseMs: number; fileMaxResources: number; retentionSeconds: number };
@@ -145,6 +147,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
       maxAttempts: parseInteger(env.RETRIEVAL_MAX_ATTEMPTS, 5, 'RETRIEVAL_MAX_ATTEMPTS'),
       attachmentMaxBytes: parseInteger(env.RETRIEVAL_ATTACHMENT_MAX_BYTES, 10 * 1024 * 1024, 'RETRIEVAL_ATTACHMENT_MAX_BYTES'),
+      sinceMarginMs: parseInteger(env.RETRIEVAL_SINCE_MARGIN_MS, 5 * 60_000, 'RETRIEVAL_SINCE_MARGIN_MS'),
     },
     bulkExport: {
       pollMs: parseInteger(env.EXPORT_POLL_MS, 1000, 'EXPORT_POLL_MS'),

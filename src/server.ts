@@ -88,6 +88,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       leaseMs: retrieval.leaseMs,
       pollMs: retrieval.pollMs,
       maxAttempts: retrieval.maxAttempts,
+      sinceMarginMs: retrieval.sinceMarginMs,
       attachments: {
         store: attachments,
         maxBytes: retrieval.attachmentMaxBytes,

@@ -2,6 +2,7 @@
 // with Retry-After, and dropped connections, as a schedule the test sets. Listens on 127.0.0.1 only.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 /** An answer instead of the EHR's; a connection dropped before forwarding; or one dropped after the EHR did the work (the answer lost). */
 export type Fault = { status: number; retryAfter?: string } | { drop: true } | { dropAnswer: true };
@@ -18,6 +19,11 @@ export interface FaultProxy {
   every: number;
   injected: number;
   forwarded: number;
+  /** When set, the records passed on are counted into `resourcesAnswered` (each Bundle entry, or one for a resource). */
+  countResources: boolean;
+  resourcesAnswered: number;
+  /** Answers that could not be read to count them. */
+  unreadAnswers: number;
   stop(): Promise<void>;
 }
 
@@ -32,6 +38,9 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
     every: 0,
     injected: 0,
     forwarded: 0,
+    countResources: false,
+    resourcesAnswered: 0,
+    unreadAnswers: 0,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -71,6 +80,21 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
         return;
       }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (proxy.countResources && String(answer.headers['content-type']).includes('json')) {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.once('end', () => {
+          try {
+            const encoded = Buffer.concat(chunks);
+            const encoding = answer.headers['content-encoding'];
+            const text = (encoding === 'gzip' ? gunzipSync(encoded) : encoding === 'br' ? brotliDecompressSync(encoded) : encoded).toString('utf8');
+            const body = JSON.parse(text || '{}') as { resourceType?: string; entry?: unknown[] };
+            proxy.resourcesAnswered += body.resourceType === 'Bundle' ? (body.entry?.length ?? 0) : body.resourceType ? 1 : 0;
+          } catch {
+            proxy.unreadAnswers++; // counted apart, so that a test sees it never missed a record silently
+          }
+        });
+      }
       answer.pipe(res);
     });
     upstream.on('error', () => res.destroy());

@@ -56,10 +56,9 @@ export interface RetrievalOptions {
   attachments?: AttachmentPolicy;
   /** Hears the origin of each call the outbound rule refused. */
   onOutboundRefused?: (origin: string) => void;
+  /** How far before the last pull's start a re-pull asks from, for clock skew between servers. */
+  sinceMarginMs: number;
 }
-
-/** A re-pull asks for what changed since the last one began, less this margin for clock skew between servers. */
-const cursorMarginMs = 5 * 60_000;
 
 export async function retrieveChart(
   service: FhirService,
@@ -94,7 +93,7 @@ export async function retrieveChart(
       progress.attachmentsStored += counts.stored;
       progress.attachmentsSkipped += counts.skipped;
     }
-    const counts = await importRecords(service.repository, payload.ehrBase, type, records, owner);
+    const counts = await importRecords(service.repository, payload.ehrBase, type, records, owner, (record) => service.validator.structure.validate(record));
     progress.stored += counts.stored;
     progress.unchanged += counts.unchanged;
     for (const key of counts.keys) targets.add(key);
@@ -110,29 +109,44 @@ export async function retrieveChart(
       const [type, id] = reference.split('/');
       await keep(type, [await client.read(type, id)]);
     }
-    const viaEverything = progress.doneTypes.includes(everythingStep) || (await offersEverything(client));
-    if (viaEverything && !progress.doneTypes.includes(everythingStep)) {
-      await pullEverything(client, cursors, payload, options, keep);
-      await finish(everythingStep);
+    // $everything where the server offers it; a re-pull from a server known to answer it with the whole chart goes per type.
+    const everythingDone = progress.doneTypes.includes(everythingStep);
+    const repull = !!(await cursors.get(chartCursor(payload, everythingStep)));
+    const viaEverything =
+      everythingDone || (!progress.doneTypes.length && !(repull && (await cursors.get(ignoresSinceKey(payload.ehrBase)))) && (await offersEverything(client)));
+    if (viaEverything && !everythingDone) {
+      if (await pullEverything(client, cursors, payload, options, keep)) await finish(everythingStep);
     }
-    const pending = viaEverything ? [] : chartTypes.filter((t) => !progress.doneTypes.includes(t));
+    const pending = progress.doneTypes.includes(everythingStep) ? [] : chartTypes.filter((t) => !progress.doneTypes.includes(t));
     await inParallel(pending, options.concurrency, async (type) => {
       await pullType(client, cursors, payload, options, type, keep);
       await finish(type);
     });
+    // Both are written again when the job is run again after a crash before its end was recorded: the
+    // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
+    await recordProvenance(service, payload, [...targets]);
+    await setBusinessStatus(service, payload.taskId, async (task) =>
+      ['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined,
+    );
   } catch (err) {
     if (err instanceof ReferringEhrError && !err.retryable) {
       await failCase(service, payload, err instanceof OutboundRefused ? 'outbound-refused' : 'ehr-refused', `Retrieval stopped: ${err.message}`);
       return;
     }
+    if (err instanceof FhirError && err.status === 422) {
+      // Our own check refused a write of ours (a retrieved record as it would be kept, the Provenance,
+      // the Task): another attempt would be refused the same. The reason names elements, never values.
+      const elements = [...new Set(err.outcome.issue?.flatMap((issue) => issue.expression ?? []))];
+      await failCase(
+        service,
+        payload,
+        'write-invalid',
+        `Retrieval stopped: the service's own validation refused what it would store, at ${elements.join(', ')}`,
+      );
+      return;
+    }
     throw err;
   }
-  // Both are written again when the job is run again after a crash before its end was recorded: the
-  // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
-  await recordProvenance(service, payload, [...targets]);
-  await setBusinessStatus(service, payload.taskId, async (task) =>
-    ['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined,
-  );
 }
 
 type Keep = (type: string, records: Resource[]) => Promise<void>;
@@ -152,22 +166,48 @@ async function offersEverything(client: ReferringEhrClient): Promise<boolean> {
 }
 
 /** A re-pull asks only for what changed since the last pull began (less a margin for clock skew). */
-async function sinceLastPull(cursors: CursorStore, key: string): Promise<string | undefined> {
-  const since = await cursors.get(key);
-  return since && new Date(since.getTime() - cursorMarginMs).toISOString();
+async function sinceLastPull(cursors: CursorStore, options: RetrievalOptions, ...keys: string[]): Promise<string | undefined> {
+  for (const key of keys) {
+    const since = await cursors.get(key);
+    if (since) return new Date(since.getTime() - options.sinceMarginMs).toISOString();
+  }
+  return undefined;
 }
 
+const chartCursor = (payload: RetrievalPayload, step: string): string => `chart|${payload.ehrBase}|${payload.patientId}|${step}`;
+
+/** Set once a server has answered `$everything?_since=` with records older than `_since` (HAPI FHIR does): its re-pulls go per type. */
+const ignoresSinceKey = (ehrBase: string): string => `everything-ignores-since|${ehrBase}`;
+
+/** Whether a page of an answer to `_since` holds a record last updated before it: the server did not filter. */
+function olderThan(since: string, page: Bundle): boolean {
+  const bound = Date.parse(since);
+  return (page.entry ?? []).some((e) => {
+    const updated = e.resource?.meta?.lastUpdated;
+    return !!updated && Date.parse(updated) < bound;
+  });
+}
+
+/**
+ * Pulls the chart through `$everything`; answers false, having stored nothing, when the server
+ * turned out to ignore `_since` (the re-pull then goes per type, with `_lastUpdated`).
+ */
 async function pullEverything(
   client: ReferringEhrClient,
   cursors: CursorStore,
   payload: RetrievalPayload,
   options: RetrievalOptions,
   keep: Keep,
-): Promise<void> {
-  const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${everythingStep}`;
-  const since = await sinceLastPull(cursors, cursorKey);
+): Promise<boolean> {
+  const cursorKey = chartCursor(payload, everythingStep);
+  const since = await sinceLastPull(cursors, options, cursorKey);
   const started = new Date();
   for await (const page of client.everything(payload.patientId, { _count: options.pageSize, ...(since ? { _since: since } : {}) })) {
+    if (since && olderThan(since, page)) {
+      // Known from now on, so that the next re-pull from this server does not fetch a page in vain.
+      await cursors.advance(ignoresSinceKey(payload.ehrBase), started);
+      return false;
+    }
     const byType = new Map<string, Resource[]>();
     for (const resource of (page.entry ?? []).map((e) => e.resource)) {
       // Kinds of record the service does not keep are left on the server; the Patient was read already.
@@ -180,6 +220,7 @@ async function pullEverything(
     await Promise.all([...byType].map(([type, records]) => keep(type, records)));
   }
   await cursors.advance(cursorKey, started);
+  return true;
 }
 
 async function pullType(
@@ -191,8 +232,9 @@ async function pullType(
   keep: Keep,
 ): Promise<void> {
   const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
-  const cursorKey = `chart|${payload.ehrBase}|${payload.patientId}|${type}`;
-  const since = await sinceLastPull(cursors, cursorKey);
+  const cursorKey = chartCursor(payload, type);
+  // A type first searched after pulls by $everything asks for what changed since the last of those.
+  const since = await sinceLastPull(cursors, options, cursorKey, chartCursor(payload, everythingStep));
   const started = new Date();
   const params: Record<string, string | number> = {
     [byPatient]: `Patient/${payload.patientId}`,
@@ -208,16 +250,26 @@ async function pullType(
   await cursors.advance(cursorKey, started);
 }
 
-/** Runs `work` over `items`, at most `limit` at a time. */
+/**
+ * Runs `work` over `items`, at most `limit` at a time. After a failure no item is started, and the
+ * first failure is thrown once those under way have ended: nothing is still writing when it is handled.
+ */
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
-  await Promise.all(
+  const outcomes = await Promise.allSettled(
     Array.from({ length: Math.min(limit, queue.length) }, async () => {
       for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-        await work(item);
+        try {
+          await work(item);
+        } catch (err) {
+          queue.length = 0;
+          throw err;
+        }
       }
     }),
   );
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The case's one record of where its chart came from: at an id of the case's, so that a run again replaces it rather than adding one. */
@@ -269,7 +321,7 @@ export async function setBusinessStatus(
 }
 
 /** Why a case stopped before review: the codes of profiles/CodeSystem-case-stop-reason.json. */
-export type StopReason = 'endpoint-not-registered' | 'outbound-refused' | 'ehr-refused' | 'ehr-unavailable';
+export type StopReason = 'endpoint-not-registered' | 'outbound-refused' | 'ehr-refused' | 'ehr-unavailable' | 'write-invalid';
 
 /**
  * The requester is told, then the Task fails, `records-unavailable`, with a coded reason a person can
