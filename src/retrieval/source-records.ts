@@ -4,7 +4,8 @@
 // (HMAC-SHA256 with the deployment's RECORD_ID_KEY): the same every time, yet not computable by anyone
 // who knows only where the record came from.
 import { createHmac } from 'node:crypto';
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { unprocessable } from '../fhir/outcome.js';
 import { mapReferences } from '../fhir/references.js';
 import type { Repository } from '../store/repository.js';
 
@@ -59,12 +60,23 @@ export interface ImportCounts {
   keys: string[];
 }
 
+/** The issues that refuse a record as this service would store it (its structure); [] when it may be stored. */
+export type RecordCheck = (record: Resource) => OperationOutcomeIssue[];
+
 /**
  * Stores a page of source records of one type, as `owner`'s (the institution whose server they came
  * from): new ones are inserted together, records whose source version is already here are left
- * alone, changed ones get a new version.
+ * alone, changed ones get a new version. A page with a record `check` refuses stores nothing and
+ * throws the 422 its issues make, naming the element.
  */
-export async function importRecords(repository: Repository, ehrBase: string, type: string, records: Resource[], owner: string): Promise<ImportCounts> {
+export async function importRecords(
+  repository: Repository,
+  ehrBase: string,
+  type: string,
+  records: Resource[],
+  owner: string,
+  check: RecordCheck,
+): Promise<ImportCounts> {
   const placement = { owner, retrieved: true };
   const base = ehrBase.replace(/\/+$/, '');
   // Records of a page mostly name the same few others (their patient, an encounter): each is hashed once.
@@ -77,17 +89,19 @@ export async function importRecords(repository: Repository, ehrBase: string, typ
     const mapped = mapReferences(record, toLocal);
     return { ...mapped, id: localId(ehrBase, type, record.id as string), meta: { source: sourceOf(base, type, record) } } as Resource;
   });
+  const issues = local.flatMap(check);
+  if (issues.length) throw unprocessable(issues);
   // Insert first: on a first pull that is the whole work, one round trip a page. Records already
-  // here come back as taken ids and are compared with what is stored, one by one.
+  // here come back as taken ids, read back together and compared with what is stored.
   const taken = await repository.createMany(local, placement);
+  const storedSources = new Map(
+    (await repository.readManyStored(taken.map((r) => `${type}/${r.id}`))).map((doc) => [doc.resource?.id, doc.resource?.meta?.source]),
+  );
   let unchanged = 0;
   for (const record of taken) {
-    const existing = await repository.current(type, record.id as string);
-    if (existing && !existing.deleted && existing.resource?.meta?.source === record.meta?.source) {
-      unchanged++;
-    } else {
-      await repository.update(record, undefined, undefined, placement);
-    }
+    // Deleted here, or at another source version: a new version.
+    if (storedSources.get(record.id) === record.meta?.source) unchanged++;
+    else await repository.update(record, undefined, undefined, placement);
   }
   return { stored: records.length - unchanged, unchanged, keys: local.map((r) => `${type}/${r.id}`) };
 }
