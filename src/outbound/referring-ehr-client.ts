@@ -113,10 +113,16 @@ export class ReferringEhrClient {
     return this.following(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }));
   }
 
-  /** Each page of `Patient/{id}/$everything`, following `next` links to the end. */
-  everything(patientId: string, input: Record<string, string | number>): AsyncGenerator<Bundle> {
-    return this.following('Patient $everything', () =>
-      this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input }),
+  /**
+   * Each page of `Patient/{id}/$everything`, following `next` links to the end. `judgeFirst`: the
+   * second page is asked for only once the caller asks for it, so that a caller who stops after the
+   * first page has transferred that page only.
+   */
+  everything(patientId: string, input: Record<string, string | number>, judgeFirst = false): AsyncGenerator<Bundle> {
+    return this.following(
+      'Patient $everything',
+      () => this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input }),
+      judgeFirst,
     );
   }
 
@@ -133,16 +139,19 @@ export class ReferringEhrClient {
    * The next page is asked for as soon as a page arrives, so the server works on it while the caller
    * stores this one: one page ahead at most, and a failure surfaces where the caller asks for it.
    */
-  private async *following(what: string, first: () => Promise<unknown>): AsyncGenerator<Bundle> {
+  private async *following(what: string, first: () => Promise<unknown>, judgeFirst = false): AsyncGenerator<Bundle> {
     let page = (await this.withRetries(what, first)) as Bundle;
-    for (;;) {
+    for (let ahead = !judgeFirst; ; ahead = true) {
       const current = page;
-      const next = current.link?.some((l) => l.relation === 'next')
-        ? (this.withRetries(`next page of ${what}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>) as Promise<Bundle>)
-        : undefined;
+      const fetchNext = (): Promise<Bundle> | undefined =>
+        current.link?.some((l) => l.relation === 'next')
+          ? (this.withRetries(`next page of ${what}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>) as Promise<Bundle>)
+          : undefined;
+      const early = ahead ? fetchNext() : undefined;
       // A caller that stops early never awaits it: its failure must not surface as unhandled.
-      next?.catch(() => undefined);
+      early?.catch(() => undefined);
       yield current;
+      const next = ahead ? early : fetchNext();
       if (!next) return;
       page = await next;
     }

@@ -202,7 +202,8 @@ async function pullEverything(
   const cursorKey = chartCursor(payload, everythingStep);
   const since = await sinceLastPull(cursors, options, cursorKey);
   const started = new Date();
-  for await (const page of client.everything(payload.patientId, { _count: options.pageSize, ...(since ? { _since: since } : {}) })) {
+  // A re-pull judges the first page before asking for more.
+  for await (const page of client.everything(payload.patientId, { _count: options.pageSize, ...(since ? { _since: since } : {}) }, !!since)) {
     if (since && olderThan(since, page)) {
       // Known from now on, so that the next re-pull from this server does not fetch a page in vain.
       await cursors.advance(ignoresSinceKey(payload.ehrBase), started);
