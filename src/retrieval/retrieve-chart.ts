@@ -179,11 +179,14 @@ const chartCursor = (payload: RetrievalPayload, step: string): string => `chart|
 /** Set once a server has answered `$everything?_since=` with records older than `_since` (HAPI FHIR does): its re-pulls go per type. */
 const ignoresSinceKey = (ehrBase: string): string => `everything-ignores-since|${ehrBase}`;
 
-/** Whether a page of an answer to `_since` holds a record last updated before it: the server did not filter. */
+/**
+ * Whether a page of an answer to `_since` holds a record last updated before it: the server did not
+ * filter. The Patient is not judged: a server may send it with every answer.
+ */
 function olderThan(since: string, page: Bundle): boolean {
   const bound = Date.parse(since);
   return (page.entry ?? []).some((e) => {
-    const updated = e.resource?.meta?.lastUpdated;
+    const updated = e.resource?.resourceType !== 'Patient' && e.resource?.meta?.lastUpdated;
     return !!updated && Date.parse(updated) < bound;
   });
 }
