@@ -17,7 +17,7 @@ import type {
   ValueSet,
 } from '@medplum/fhirtypes';
 import { registerSearchParameters } from '../fhir/search/parameters.js';
-import { loadStoredTypeDefinitions } from './base-definitions.js';
+import { loadBaseDefinitions } from './base-definitions.js';
 import { Terminology } from './terminology.js';
 
 export interface Conformance {
@@ -58,7 +58,7 @@ export function canonicalBase(dir = defaultProfilesDir()): string {
 }
 
 export function loadConformance(dir = defaultProfilesDir()): Conformance {
-  loadStoredTypeDefinitions();
+  loadBaseDefinitions();
   const manifest = { canonical: canonicalBase(dir) };
   const artifacts = readdirSync(dir)
     .filter((f) => f.endsWith('.json') && f !== 'package.json')

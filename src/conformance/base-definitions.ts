@@ -2,7 +2,8 @@
 // The service itself meets few resource types: at start it indexes the data types and the
 // definitions of the types it stores, which the build writes apart (writeStoredTypeDefinitions), and
 // reads all of FHIR's resource definitions (35 MB of JSON, some 100 MB while parsed) only when a
-// resource of another type comes (ensureDefinitionsFor) or a caller asks for all of them.
+// resource of another type comes: whoever reads resources by their definitions (validation,
+// de-identification) calls ensureDefinitionsFor first.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +31,7 @@ interface StoredTypeDefinitions {
 }
 
 /** Indexes the data types, the definitions of the types the service stores, and FHIR's search parameters. */
-export function loadStoredTypeDefinitions(): void {
+export function loadBaseDefinitions(): void {
   if (started) return;
   index(readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>);
   const subset = existsSync(storedTypesFile) ? (JSON.parse(readFileSync(storedTypesFile, 'utf8')) as StoredTypeDefinitions) : undefined;
@@ -49,20 +50,14 @@ export function loadStoredTypeDefinitions(): void {
   started = true;
 }
 
-/** Every base definition, for callers that meet resources of any type (export, the test peers). */
-export function loadBaseDefinitions(): void {
-  loadStoredTypeDefinitions();
-  loadAllResources();
-}
-
 /** Makes sure the definitions of every resource type in `resource` (contained, in a Bundle, ...) are indexed. */
 export function ensureDefinitionsFor(resource: unknown): void {
-  loadStoredTypeDefinitions();
+  loadBaseDefinitions();
   if (!allResources && typesIn(resource).some((type) => !indexedTypes.has(type))) loadAllResources();
 }
 
 export function baseStructure(url: string): StructureDefinition | undefined {
-  loadStoredTypeDefinitions();
+  loadBaseDefinitions();
   return baseStructures.get(url);
 }
 

@@ -5,7 +5,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { crawlTypedValue, toTypedValue, type TypedValueWithPath } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
-import { loadBaseDefinitions } from '../conformance/base-definitions.js';
+import { ensureDefinitionsFor, loadBaseDefinitions } from '../conformance/base-definitions.js';
 import { localId } from '../retrieval/source-records.js';
 
 /** Data types removed wherever they occur: they name or reach a person, or hold free text or content. */
@@ -48,6 +48,8 @@ export class Deidentifier {
 
   /** A de-identified copy of `resource` (which is changed in place: pass one read for the purpose). */
   deidentify(resource: Resource): Resource {
+    // Every element is walked by its definition, contained resources of any type too.
+    ensureDefinitionsFor(resource);
     const patient = this.patientOf(resource);
     const days = this.offsetDays(patient);
     const edits: Edit[] = [];

@@ -3,7 +3,7 @@
 // and `resourceType`, `id` and `meta`; nothing else. A subset resource is tagged SUBSETTED.
 import { tryGetDataType } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
-import { loadBaseDefinitions } from '../conformance/base-definitions.js';
+import { ensureDefinitionsFor } from '../conformance/base-definitions.js';
 import { badRequest } from '../fhir/outcome.js';
 
 export const subsettedTag: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
@@ -11,7 +11,7 @@ const kept = ['resourceType', 'id', 'meta'];
 
 /** The root elements of a type by name (a choice by its stem: `value` for `value[x]`), with whether each is mandatory. */
 function rootElements(type: string): Map<string, { mandatory: boolean; choice: boolean }> {
-  loadBaseDefinitions();
+  ensureDefinitionsFor({ resourceType: type });
   const elements = tryGetDataType(type)?.elements ?? {};
   return new Map(Object.entries(elements).map(([path, e]) => [path.replace('[x]', ''), { mandatory: e.min > 0, choice: path.endsWith('[x]') }]));
 }

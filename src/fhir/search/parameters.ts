@@ -2,7 +2,7 @@
 // and the flat index values each resource gets for them at write time.
 import { evalFhirPathTyped, getSearchParameterDetails, getSearchParameters, indexSearchParameter, toTypedValue, type FhirPathAtom } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
-import { loadStoredTypeDefinitions } from '../../conformance/base-definitions.js';
+import { loadBaseDefinitions } from '../../conformance/base-definitions.js';
 import { compileExtractor, type Extractor } from './extractors.js';
 
 /** Codes offered on every type where FHIR R4 defines them; the workflow and its searches need these. */
@@ -101,7 +101,7 @@ const supportedByType = new Map<string, Map<string, SupportedParameter>>();
 export function supportedParameters(resourceType: string): Map<string, SupportedParameter> {
   let params = supportedByType.get(resourceType);
   if (!params) {
-    loadStoredTypeDefinitions();
+    loadBaseDefinitions();
     params = new Map();
     const all = getSearchParameters(resourceType) ?? {};
     for (const code of [...offeredCodes, ...ownCodes]) {
@@ -122,7 +122,7 @@ export function supportedParameters(resourceType: string): Map<string, Supported
 
 /** Offers SearchParameters defined in profiles/ as well; their values are indexed from the next write on. */
 export function registerSearchParameters(definitions: SearchParameter[]): void {
-  loadStoredTypeDefinitions();
+  loadBaseDefinitions();
   for (const definition of definitions) {
     indexSearchParameter(definition);
     ownCodes.add(definition.code as string);
