@@ -30,7 +30,8 @@ beforeAll(async () => {
   });
   pathologyId = pathology.id as string;
   proxy = await startFaultProxy(ehr.base);
-  service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10' });
+  // No polling of the EHR for orders: every request it sees here is the retrieval's (a poll once a minute fell into the 401 case's count on a slow run).
+  service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10', POLL_INTERVAL_MS: '0' });
   // The EHR is reached directly and through the fault proxy: both addresses are registered.
   await registerInstitution(service, 'Referring Hospital', ehr.base);
   await registerInstitution(service, 'Referring Hospital (through the proxy)', proxy.base);
