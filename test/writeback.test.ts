@@ -187,6 +187,55 @@ describe('the signed opinion and its write-back', () => {
     expect((await service.fhir(`/DiagnosticReport/${id}/$verify`)).body.parameter[0].valueBoolean).toBe(true);
   });
 
+  it("the reviewer's recommendation to see the patient reaches the chart as one proposed ServiceRequest, kept one through an amendment", async () => {
+    const { requestId, task } = await openCase('WB-7');
+    const followUp = (code: string, reason: string) => ({
+      url: `${canonical}/StructureDefinition/follow-up`,
+      extension: [
+        { url: 'kind', valueCoding: { system: `${canonical}/CodeSystem/follow-up`, code } },
+        { url: 'reason', valueString: reason },
+      ],
+    });
+    const withFollowUp = (status: string, conclusion: string, code: string, reason: string) => {
+      const body = opinion(requestId, task, status, conclusion);
+      return { ...body, extension: [...(body.extension as object[]), followUp(code, reason)] };
+    };
+    const refused = await service.fhir('/DiagnosticReport', { body: withFollowUp('final', 'Concordant.', 'telepathy', 'x') });
+    expect([refused.status, refused.body.issue.map((i: any) => i.expression?.[0])]).toEqual([422, ['DiagnosticReport.extension[1].extension']]);
+
+    const created = await service.fhir('/DiagnosticReport', { body: withFollowUp('final', 'Concordant.', 'video', 'to discuss the adjuvant treatment') });
+    expect(created.status).toBe(201);
+    const html = Buffer.from(created.body.presentedForm.find((a: any) => a.title === 'Second opinion (as signed by the service)').data, 'base64').toString();
+    expect(html).toContain('See the patient (Video consultation): to discuss the adjuvant treatment');
+    await until(
+      () => taskOf(requestId),
+      (t) => businessStatus(t) === 'opinion-delivered',
+    );
+    const proposals = async () =>
+      (((await (await fetch(`${ehr.base}/ServiceRequest?identifier=${encodeURIComponent(`${canonical}/follow-up|${created.body.id}`)}`)).json()) as any).entry ?? []).map(
+        (e: any) => e.resource,
+      );
+    const [inChart] = await chartOpinions('WB-7');
+    const [proposal, ...more] = await proposals();
+    expect(more).toHaveLength(0);
+    expect([proposal.intent, proposal.status, proposal.code.coding[0].code, proposal.note[0].text]).toEqual(['proposal', 'active', 'video', 'to discuss the adjuvant treatment']);
+    expect(proposal.subject.reference).toBe(`Patient/${patientId}`);
+    expect(proposal.basedOn[0].identifier).toEqual({ system: orders, value: 'WB-7' });
+    expect(proposal.reasonReference[0].reference).toBe(`DiagnosticReport/${inChart.id}`);
+
+    const amended = await service.fhir(`/DiagnosticReport/${created.body.id}`, {
+      method: 'PUT',
+      body: { ...withFollowUp('amended', 'Concordant; see the patient first.', 'in-person', 'to examine the axilla'), id: created.body.id },
+    });
+    expect(amended.status).toBe(200);
+    await until(
+      () => taskOf(requestId),
+      (t) => businessStatus(t) === 'opinion-delivered' && t.note?.some((n: any) => n.text.includes('version 2')),
+    );
+    const after = await proposals();
+    expect(after.map((p: any) => [p.id, p.code.coding[0].code, p.note[0].text])).toEqual([[proposal.id, 'in-person', 'to examine the axilla']]);
+  });
+
   it('rides out an EHR that is down for a while, and a lost answer, with exactly one copy in the chart', async () => {
     const { requestId, task } = await openCase('WB-3');
     proxy.every = 0;

@@ -51,7 +51,7 @@ export class Opinions {
       throw conflict('Only a final opinion can be amended', 'DiagnosticReport.status');
     }
     if (!signed.has(report.status)) return undefined;
-    const rendered = withRendering({ ...report, issued: report.issued ?? new Date().toISOString() }, this.service.conformance.canonical);
+    const rendered = withRendering({ ...report, issued: report.issued ?? new Date().toISOString() }, this.service.conformance);
     const now = new Date();
     const signature = await this.signer.sign(rendered);
     return {

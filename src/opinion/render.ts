@@ -1,6 +1,8 @@
 // The readable form of an opinion: a small HTML document made from the report's own elements, every
 // value escaped, kept in presentedForm beside whatever the reviewer attached.
 import type { Attachment, CodeableConcept, DiagnosticReport } from '@medplum/fhirtypes';
+import type { Conformance } from '../conformance/artifacts.js';
+import { followUpOf } from './follow-up.js';
 
 export const renderingTitle = 'Second opinion (as signed by the service)';
 
@@ -9,9 +11,12 @@ const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => escapes
 const named = (concept: CodeableConcept | undefined): string => concept?.text ?? concept?.coding?.map((c) => c.display ?? c.code).join(', ') ?? '';
 
 /** The report with its rendering (a previous one replaced, the reviewer's own attachments kept). */
-export function withRendering(report: DiagnosticReport, canonical: string): DiagnosticReport {
+export function withRendering(report: DiagnosticReport, conformance: Conformance): DiagnosticReport {
+  const { canonical } = conformance;
   const concordance = report.extension?.find((e) => e.url === `${canonical}/StructureDefinition/concordance`)?.valueCodeableConcept;
   const recommendations = (report.extension ?? []).filter((e) => e.url === `${canonical}/StructureDefinition/recommendation`).map((e) => e.valueString ?? '');
+  const followUp = followUpOf(report, conformance);
+  if (followUp) recommendations.push(`See the patient (${followUp.kind.display ?? followUp.kind.code})${followUp.reason ? `: ${followUp.reason}` : ''}`);
   const section = (heading: string, body: string): string => (body ? `<h2>${heading}</h2>\n${body}\n` : '');
   const html = [
     '<!doctype html>',

@@ -1,7 +1,9 @@
 // Write-back: a worker takes owed deliveries from the outbox and posts each final opinion to the
 // referring institution's FHIR server as one transaction Bundle: the report (conditional update on
 // our identifier, so a retried or amended delivery never makes a second copy), the Provenance with
-// the signature, and a Communication telling the requester the opinion is in. Failures are retried
+// the signature, a Communication telling the requester the opinion is in, and, when the reviewer
+// recommends seeing the patient, that follow-up as a ServiceRequest with intent `proposal` (conditional
+// on our identifier too). Failures are retried
 // with exponential backoff and jitter until a give-up time; then the delivery is marked failed, an
 // alert is logged, and `$redeliver` can start it again.
 import { profileMeta } from '../conformance/artifacts.js';
@@ -25,6 +27,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
 import { caseTaskOf } from '../intake/open-case.js';
 import type { Logger } from '../logger.js';
+import { followUpOf } from '../opinion/follow-up.js';
 import type { Opinions } from '../opinion/opinions.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
@@ -295,8 +298,40 @@ export class DeliveryWorker extends WorkLoop {
           ifNoneExist: `identifier=${encodeURIComponent(`${notice.identifier?.[0].system}|${notice.identifier?.[0].value}`)}`,
         },
       },
+      ...this.followUpEntries(report, reportUrn, to),
     ];
     return { resourceType: 'Bundle', type: 'transaction', entry: entries };
+  }
+
+  /**
+   * The reviewer's recommendation to see the patient, as the hospital can act on it: a proposal (not an
+   * order: the hospital decides and schedules), for its patient and its request, for the reason of the
+   * report. One per opinion, updated in place by an amendment or a redelivery.
+   */
+  private followUpEntries(report: DiagnosticReport, reportUrn: string, to: Destination): BundleEntry[] {
+    const followUp = followUpOf(report, this.service.conformance);
+    if (!followUp) return [];
+    const identifier = { system: writtenBackSystem(this.service.conformance.canonical, 'follow-up'), value: `${report.id}` };
+    const proposal: ServiceRequest = {
+      resourceType: 'ServiceRequest',
+      identifier: [identifier],
+      status: 'active',
+      intent: 'proposal',
+      code: { coding: [followUp.kind], text: followUp.kind.display },
+      subject: { reference: `Patient/${to.patientId}` },
+      basedOn: [to.request],
+      authoredOn: report.issued ?? new Date().toISOString(),
+      requester: { display: report.performer?.[0]?.display ?? 'Second-opinion reviewer' },
+      reasonReference: [{ reference: reportUrn }],
+      ...(followUp.reason ? { note: [{ text: followUp.reason }] } : {}),
+    };
+    return [
+      {
+        fullUrl: `urn:uuid:${uuidFrom(`${report.id}-follow-up`)}`,
+        resource: proposal,
+        request: { method: 'PUT', url: `ServiceRequest?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` },
+      },
+    ];
   }
 
   /** Where the institution allows it, its own request is marked completed; a refusal is noted, not retried. */

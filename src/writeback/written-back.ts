@@ -2,7 +2,7 @@
 // its own, and how a record there is known again as one of ours (a later retrieval must not take it in).
 import type { Identifier, Resource } from '@medplum/fhirtypes';
 
-const writtenBackKinds = ['opinion', 'opinion-notice', 'communication', 'communication-request'] as const;
+const writtenBackKinds = ['opinion', 'opinion-notice', 'follow-up', 'communication', 'communication-request'] as const;
 
 export function writtenBackSystem(canonical: string, kind: (typeof writtenBackKinds)[number]): string {
   return `${canonical}/${kind}`;
