@@ -272,7 +272,7 @@ describe('the workbench', () => {
     await page.fill('#conclusion', 'HER2 positive on ISH (HER2/CEP17 ratio 2.6): the tumour is HER2 positive, not equivocal.');
     await page.check('input[name="concordance"][value="treatment-changed"]');
     await page.fill('#recommendation-0', 'Add trastuzumab to the adjuvant treatment.');
-    await page.selectOption('#see-patient', 'video consultation');
+    await page.selectOption('#see-patient', 'video');
     await page.fill('#see-why', 'to discuss HER2-targeted therapy');
     expect(await page.textContent('[data-preview="concordance"]')).toBe('Treatment changed');
     await page.click('button:has-text("Save as preliminary")');
@@ -295,12 +295,13 @@ describe('the workbench', () => {
     const onEhr = await (await fetch(`${ehr.base}/DiagnosticReport?subject=Patient/${breast.patientId}&_count=100`)).json();
     const delivered = (onEhr as any).entry.map((e: any) => e.resource).find((r: any) => r.conclusion?.startsWith('HER2 positive on ISH'));
     expect(delivered.extension.map((e: any) => e.valueString ?? e.valueCodeableConcept?.coding?.[0]?.code)).toEqual(
-      expect.arrayContaining([
-        'treatment-changed',
-        'Add trastuzumab to the adjuvant treatment.',
-        'See the patient (video consultation): to discuss HER2-targeted therapy',
-      ]),
+      expect.arrayContaining(['treatment-changed', 'Add trastuzumab to the adjuvant treatment.']),
     );
+    // And the recommendation to see the patient as a proposal the hospital can schedule.
+    const proposed = await (await fetch(`${ehr.base}/ServiceRequest?subject=Patient/${breast.patientId}&intent=proposal`)).json();
+    expect(
+      ((proposed as any).entry ?? []).map((e: any) => [e.resource.status, e.resource.code.coding[0].code, e.resource.note?.[0]?.text, e.resource.reasonReference?.[0]?.reference]),
+    ).toEqual([['active', 'video', 'to discuss HER2-targeted therapy', `DiagnosticReport/${delivered.id}`]]);
     expect(errors).toEqual([]);
     // The first view of the case, from the click to the questions on screen.
     expect(firstView).toBeLessThan(3000);

@@ -1,5 +1,6 @@
 // The opinion editor: conclusion, the diagnosis as coded, how it compares with the first
-// (concordance), recommendations (one of them, if asked, to see the patient), a preview of the
+// (concordance), recommendations, whether to see the patient (a follow-up the hospital receives as a
+// proposal), a preview of the
 // report, saving as preliminary, and finalising, which signs it and sends it to the referring
 // hospital after a confirmation; then the signature's check ($verify) and the delivery's state.
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -17,37 +18,37 @@ interface Draft {
   display: string;
   concordance: string;
   recommendations: string[];
-  seePatient: '' | 'in-person examination' | 'video consultation';
+  /** A code of the follow-up CodeSystem, or '' for none. */
+  seePatient: string;
   seeWhy: string;
 }
 
-const seeLine = (d: Draft): string | undefined => (d.seePatient ? `See the patient (${d.seePatient}): ${d.seeWhy || 'to complete the review'}` : undefined);
+const seeLine = (d: Draft): string | undefined => {
+  const kind = settings().followUp.find((c) => c.code === d.seePatient);
+  return kind ? `See the patient (${kind.display})${d.seeWhy.trim() ? `: ${d.seeWhy.trim()}` : ''}` : undefined;
+};
 
 function draftOf(report: DiagnosticReport | undefined, data: CaseData, canonical: string): Draft {
   const reason = data.request.reasonCode?.[0]?.coding?.[0];
   const coded = report?.conclusionCode?.[0]?.coding?.[0] ?? reason;
   const ext = (name: string) => (report?.extension ?? []).filter((e) => e.url === `${canonical}/StructureDefinition/${name}`);
   const recommendations = ext('recommendation').map((e) => e.valueString ?? '');
-  const seen = recommendations.find((r) => r.startsWith('See the patient ('));
-  const match = seen ? /^See the patient \(([^)]+)\): (.*)$/.exec(seen) : null;
+  const followUp = ext('follow-up')[0]?.extension ?? [];
   return {
     conclusion: report?.conclusion ?? '',
     code: coded?.code ?? '',
     display: coded?.display ?? '',
     concordance: ext('concordance')[0]?.valueCodeableConcept?.coding?.[0]?.code ?? '',
-    recommendations: recommendations
-      .filter((r) => r !== seen)
-      .concat([''])
-      .slice(0, Math.max(1, recommendations.length)),
-    seePatient: (match?.[1] as Draft['seePatient']) ?? '',
-    seeWhy: match?.[2] ?? '',
+    recommendations: recommendations.concat(['']).slice(0, Math.max(1, recommendations.length)),
+    seePatient: followUp.find((e) => e.url === 'kind')?.valueCoding?.code ?? '',
+    seeWhy: followUp.find((e) => e.url === 'reason')?.valueString ?? '',
   };
 }
 
 function reportOf(d: Draft, status: 'preliminary' | 'final', data: CaseData, user: User, existing?: DiagnosticReport): DiagnosticReport {
   const { canonical } = settings();
   const system = data.request.reasonCode?.[0]?.coding?.[0]?.system ?? 'http://hl7.org/fhir/sid/icd-10-cm';
-  const recommendations = [...d.recommendations.map((r) => r.trim()).filter(Boolean), ...(seeLine(d) ? [seeLine(d) as string] : [])];
+  const recommendations = d.recommendations.map((r) => r.trim()).filter(Boolean);
   const extension: Extension[] = [
     ...(d.concordance
       ? [
@@ -58,6 +59,18 @@ function reportOf(d: Draft, status: 'preliminary' | 'final', data: CaseData, use
         ]
       : []),
     ...recommendations.map((r) => ({ url: `${canonical}/StructureDefinition/recommendation`, valueString: r })),
+    // Its own extension, not a line of text: the write-back turns it into a proposed ServiceRequest.
+    ...(d.seePatient
+      ? [
+          {
+            url: `${canonical}/StructureDefinition/follow-up`,
+            extension: [
+              { url: 'kind', valueCoding: { system: `${canonical}/CodeSystem/follow-up`, code: d.seePatient } },
+              ...(d.seeWhy.trim() ? [{ url: 'reason', valueString: d.seeWhy.trim() }] : []),
+            ],
+          },
+        ]
+      : []),
   ];
   return {
     ...(existing ?? {}),
@@ -130,7 +143,7 @@ function AfterSigning({ report, data, onChange }: { report: DiagnosticReport; da
 }
 
 export function OpinionEditor({ data, user, onChange }: { data: CaseData; user: User; onChange: () => Promise<void> }) {
-  const { canonical, concordance } = settings();
+  const { canonical, concordance, followUp } = settings();
   const [report, setReport] = useState<DiagnosticReport>();
   const [d, setD] = useState<Draft>();
   const [message, setMessage] = useState<string>();
@@ -205,8 +218,9 @@ export function OpinionEditor({ data, user, onChange }: { data: CaseData; user: 
           <label for="see-patient">See the patient</label>
           <select id="see-patient" value={d.seePatient} onChange={change('seePatient')}>
             <option value="">No</option>
-            <option value="in-person examination">Yes, an examination in person</option>
-            <option value="video consultation">Yes, a video consultation</option>
+            {followUp.map((c) => (
+              <option value={c.code}>Yes: {c.display}</option>
+            ))}
           </select>
           {d.seePatient && (
             <>

@@ -1,5 +1,5 @@
 // What the workbench takes from the service's conformance artifacts (profiles/), served with the app:
-// the canonical base, the concordance codes and the case's business statuses, by name.
+// the canonical base, the concordance and follow-up codes and the case's business statuses, by name.
 export interface Coded {
   code: string;
   display: string;
@@ -8,6 +8,7 @@ export interface Coded {
 export interface Settings {
   canonical: string;
   concordance: Coded[];
+  followUp: Coded[];
   businessStatus: Coded[];
 }
 
