@@ -22,3 +22,5 @@ key() {
 key auth-signing-key.pem openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384
 key opinion-signing-key.pem openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256
 key record-id-key openssl rand -hex 32
+# Signs the sign-in cookies of the workbench and the analytics page (SIGN_IN_COOKIE_KEY).
+key sign-in-cookie-key openssl rand -hex 32

@@ -183,9 +183,9 @@ function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return resolved;
 }
 
-/** A key made per process would differ between replicas and change on every restart: tokens and signatures would stop checking. */
+/** A key made per process would differ between replicas and change on every restart: tokens, signatures and sign-in sessions would stop checking. */
 function requireProductionKeys(env: NodeJS.ProcessEnv): void {
-  const missing = ['AUTH_SIGNING_KEY', 'OPINION_SIGNING_KEY'].filter((name) => !env[name]);
+  const missing = ['AUTH_SIGNING_KEY', 'OPINION_SIGNING_KEY', 'SIGN_IN_COOKIE_KEY'].filter((name) => !env[name]);
   if (missing.length) {
     throw new Error(
       `${missing.map((name) => `${name} (or ${name}_FILE)`).join(' and ')} required when NODE_ENV=production: every process must sign with the same keys, kept across restarts`,

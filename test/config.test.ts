@@ -58,20 +58,26 @@ describe('secrets from files', () => {
 });
 
 describe('production', () => {
-  const keys = { AUTH_SIGNING_KEY: 'auth-key', OPINION_SIGNING_KEY: 'opinion-key', MONGODB_URI: 'mongodb://db-0,db-1,db-2/?replicaSet=rs0' };
+  const keys = { AUTH_SIGNING_KEY: 'auth-key', OPINION_SIGNING_KEY: 'opinion-key', SIGN_IN_COOKIE_KEY: 'cookie-key', MONGODB_URI: 'mongodb://db-0,db-1,db-2/?replicaSet=rs0' };
 
   test('BASE_URL is required, with the reason in the message', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', ...keys })).toThrow(/BASE_URL is required when NODE_ENV=production/);
     expect(loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://second-opinion.example.org/', ...keys }).baseUrl).toBe('https://second-opinion.example.org');
   });
 
-  test('the signing keys are required: replicas and restarts must share them', () => {
+  test('the signing keys and the sign-in cookie key are required: replicas and restarts must share them', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', MONGODB_URI: keys.MONGODB_URI })).toThrow(
-      'AUTH_SIGNING_KEY (or AUTH_SIGNING_KEY_FILE) and OPINION_SIGNING_KEY (or OPINION_SIGNING_KEY_FILE) required when NODE_ENV=production',
+      'AUTH_SIGNING_KEY (or AUTH_SIGNING_KEY_FILE) and OPINION_SIGNING_KEY (or OPINION_SIGNING_KEY_FILE) and SIGN_IN_COOKIE_KEY (or SIGN_IN_COOKIE_KEY_FILE) required when NODE_ENV=production',
     );
     expect(() =>
       loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', AUTH_SIGNING_KEY: 'auth-key', MONGODB_URI: keys.MONGODB_URI }),
-    ).toThrow(/^OPINION_SIGNING_KEY \(or OPINION_SIGNING_KEY_FILE\) required/);
+    ).toThrow(/^OPINION_SIGNING_KEY \(or OPINION_SIGNING_KEY_FILE\) and SIGN_IN_COOKIE_KEY/);
+    const { SIGN_IN_COOKIE_KEY: _, ...withoutCookieKey } = keys;
+    expect(() => loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', ...withoutCookieKey })).toThrow(
+      /^SIGN_IN_COOKIE_KEY \(or SIGN_IN_COOKIE_KEY_FILE\) required when NODE_ENV=production/,
+    );
+    const cookieKey = secretFile('sign-in-cookie-key', 'c0'.repeat(32));
+    expect(loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', ...withoutCookieKey, SIGN_IN_COOKIE_KEY_FILE: cookieKey }).signIn.cookieKey).toBe('c0'.repeat(32));
   });
 
   test('a MongoDB replica set is required: the embedded database is not for production', () => {

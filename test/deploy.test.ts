@@ -26,7 +26,7 @@ async function keyFiles(names: string[]): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const name of names) {
     const file = path.join(scratch, name.replace(/\W/g, '_'));
-    writeFileSync(file, name.includes('record-id') ? 'a'.repeat(64) : await newSigningKeyPem());
+    writeFileSync(file, /record-id|cookie/.test(name) ? 'a'.repeat(64) : await newSigningKeyPem());
     files.set(name, file);
   }
   return files;
