@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { loadConformance } from '../src/conformance/artifacts.js';
+import { canonicalBase, loadConformance } from '../src/conformance/artifacts.js';
 import { ResourceValidator } from '../src/validation/validator.js';
 import { errorsOf, Hl7Validator, profilesDir, type Hl7Issue, type Hl7Verdict } from '../scripts/validator/client.js';
 import { staleSnapshots } from '../scripts/validator/snapshots.js';
@@ -233,6 +233,17 @@ describe('what the service emits during the whole loop, under the HL7 validator'
         subject: routed.for,
         basedOn: [{ reference: `ServiceRequest/${requestId}` }],
         conclusion: 'HER2 positive on ISH: add trastuzumab.',
+        // A recommendation to see the patient: written to the EHR as a proposed ServiceRequest, validated below.
+        extension: [
+          ...finalExample.extension,
+          {
+            url: `${canonicalBase()}/StructureDefinition/follow-up`,
+            extension: [
+              { url: 'kind', valueCoding: { system: `${canonicalBase()}/CodeSystem/follow-up`, code: 'video' } },
+              { url: 'reason', valueString: 'to discuss HER2-targeted therapy' },
+            ],
+          },
+        ],
       },
       headers,
     });
@@ -270,6 +281,7 @@ describe('what the service emits during the whole loop, under the HL7 validator'
       }
     }
     expect(emitted.filter(([label]) => label.startsWith('written to the EHR: DiagnosticReport')).length).toBe(1);
+    expect(emitted.filter(([label, r]) => label.startsWith('written to the EHR: ServiceRequest') && r.intent === 'proposal').length).toBe(1);
 
     const verdicts: [string, Hl7Verdict][] = [];
     for (const [label, resource] of emitted) verdicts.push([label, await hl7.validate(resource)]);
