@@ -290,7 +290,7 @@ describe('outcome figures', () => {
 });
 
 describe('the analytics page', () => {
-  it('asks for a token it keeps out of the URL, then shows in a real Chromium the figures the API answers, by name; keeps a screenshot in docs/', async () => {
+  it('signs the analyst in as the workbench does (PKCE), then shows in a real Chromium the figures the API answers, by name; keeps a screenshot in docs/', async () => {
     if (!existsSync(chromiumPath)) {
       throw new Error(
         `Chromium is needed for this test and is not at ${chromiumPath}: npm test installs it as root on Debian (scripts/chromium.ts); else apt-get install -y chromium (or set CHROMIUM_PATH)`,
@@ -298,25 +298,45 @@ describe('the analytics page', () => {
     }
     const analyst = await service.mintToken({ subject: 'analyst-1', scope: 'user/Measure.read', role: 'analyst' });
     const { body: report } = await outcomes('by=specialty,institution,reason,chapter,month', analyst);
+    const origin = service.base.replace(/\/fhir$/, '');
+    const passwords = { analyst: 'outcomes-analyst-password', reviewer: 'outcomes-reviewer-password' };
+    for (const [username, fhirUser] of [
+      ['analyst', 'Practitioner/analyst-1'],
+      ['reviewer', 'PractitionerRole/reviewer-1'],
+    ] as const) {
+      const made = await fetch(`${origin}/auth/accounts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ username, role: username, fhirUser, password: passwords[username] }),
+      });
+      expect(made.status).toBe(201);
+    }
     const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
       const errors: string[] = [];
       page.on('pageerror', (err) => errors.push(err.message));
-      const analytics = `${service.base.replace(/\/fhir$/, '')}/analytics`;
+      const analytics = `${origin}/analytics`;
       await page.goto(analytics);
-      // No token yet: the sign-in form, nothing else.
+      // Not signed in yet: the sign-in button, nothing else.
       await page.waitForSelector('#sign-in:not([hidden])');
       expect(await page.isHidden('#outcomes')).toBe(true);
-      await page.fill('#token', 'not-a-token');
+      // The service's own sign-in page: a wrong password is refused there, the right one comes back here.
       await page.click('#sign-in button[type="submit"]');
-      await page.waitForSelector('#sign-in .status:has-text("did not accept")');
-      await page.fill('#token', analyst);
-      await page.click('#sign-in button[type="submit"]');
+      await page.waitForSelector('input[name="password"]');
+      await page.fill('#username', 'analyst');
+      await page.fill('#password', 'not the password');
+      await page.click('button[type="submit"]');
+      await page.waitForSelector('#refusal');
+      await page.fill('#password', passwords.analyst);
+      await page.click('button[type="submit"]');
       await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
       expect(errors).toEqual([]);
+      // No code and no token in the URL; the token, in this tab only, is the analyst's and reads Measures only.
       expect(page.url()).toBe(analytics);
-      expect(await page.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([analyst]);
+      const session = await page.evaluate(() => JSON.parse((globalThis as any).sessionStorage.getItem('analytics.session')));
+      const claims = JSON.parse(Buffer.from(session.accessToken.split('.')[1], 'base64url').toString());
+      expect([claims.sub, claims.role, claims.scope]).toEqual(['analyst', 'analyst', 'user/Measure.rs']);
 
       // The default period is the README's twelve months: this month and the eleven before it.
       const now = new Date();
@@ -369,12 +389,26 @@ describe('the analytics page', () => {
       await page.screenshot({ path: 'docs/analytics.png', fullPage: true });
       expect(statSync('docs/analytics.png').size).toBeGreaterThan(10_000);
 
-      // The token lasts the tab: a reload shows the figures again; "Forget token" forgets it.
+      // The sign-in lasts the tab: a reload shows the figures again; "Sign out" ends the session.
       await page.reload();
       await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
       await page.click('#sign-out');
+      await page.waitForSelector('button[name="logout"]');
+      await page.click('button[name="logout"]');
       await page.waitForSelector('#sign-in:not([hidden])');
-      expect(await page.evaluate(() => (globalThis as any).sessionStorage.length)).toBe(0);
+      expect(page.url()).toBe(analytics);
+      expect(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('analytics.session'))).toBeNull();
+
+      // A reviewer signs in, and the page says the figures are not theirs to see.
+      const other = await browser.newPage();
+      await other.goto(analytics);
+      await other.click('#sign-in button[type="submit"]');
+      await other.waitForSelector('input[name="password"]');
+      await other.fill('#username', 'reviewer');
+      await other.fill('#password', passwords.reviewer);
+      await other.click('button[type="submit"]');
+      await other.waitForSelector('#period .status:has-text("Outcome figures are for the analyst, coordinator and admin roles")', { timeout: 15_000 });
+      expect(await other.isVisible('#summary [data-figure]')).toBe(false);
     } finally {
       await browser.close();
     }

@@ -2,7 +2,8 @@
 // own OpenID Connect server (authorization code + PKCE, as the workbench does it); the access token
 // they get is accepted by the FHIR API with their role and Practitioner, so a reviewer sees their
 // own cases only; refusals (wrong password, PKCE left out, a stolen code without its verifier) are
-// refused and recorded; signing out ends the session; a session times out.
+// refused and recorded; guessing is stopped per account and per address; signing out ends the
+// session; a session times out.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { startTestService, type TestService } from './harness.js';
@@ -13,11 +14,14 @@ let service: TestService;
 let url: string;
 let reviewer: string;
 const password = 'correct horse battery staple';
+let coordinatorPassword: string;
 
 const auditEvents = async (query: string) => ((await service.fhir(`/AuditEvent?${query}&_sort=-date&_count=50`)).body.entry ?? []).map((e: any) => e.resource);
 
 beforeAll(async () => {
-  service = await startTestService({ SIGN_IN_SESSION_SECONDS: '3' });
+  service = await startTestService({
+    SIGN_IN_SESSION_SECONDS: '3',
+  });
   url = service.server.url;
   reviewer = await registerReviewer(service, {
     name: 'Pathologist',
@@ -47,8 +51,9 @@ describe('sign-in for people', () => {
     expect((await post(reviewerToken, { username: 'xx1', role: 'reviewer', fhirUser: 'PractitionerRole/1' })).status).toBe(403);
     const generated = await post(service.token, { username: 'coord1', role: 'coordinator', fhirUser: 'Practitioner/c1' });
     expect(generated.status).toBe(201);
-    expect(((await generated.json()) as any).password).toMatch(/^[A-Za-z0-9_-]{24}$/);
-    const bad = await post(service.token, { username: 'xx2', role: 'analyst', fhirUser: 'Practitioner/c1' });
+    coordinatorPassword = ((await generated.json()) as any).password;
+    expect(coordinatorPassword).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const bad = await post(service.token, { username: 'xx2', role: 'referrer-system', fhirUser: 'Practitioner/c1' });
     expect([bad.status, ((await bad.json()) as any).field]).toEqual([400, 'role']);
     const short = await post(service.token, { username: 'xx3', role: 'reviewer', fhirUser: 'PractitionerRole/1', password: 'short' });
     expect([short.status, ((await short.json()) as any).field]).toEqual([400, 'password']);

@@ -23,8 +23,8 @@ export interface Account {
   name?: string;
 }
 
-/** People sign in to review and route cases; systems and analysts use their own paths. */
-const peopleRoles: Role[] = ['reviewer', 'coordinator', 'admin'];
+/** People sign in to review and route cases, and to read the outcome figures; systems use their own path. */
+const peopleRoles: Role[] = ['reviewer', 'coordinator', 'analyst', 'admin'];
 const minPasswordLength = 12;
 
 export class Accounts {

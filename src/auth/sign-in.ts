@@ -5,6 +5,7 @@
 // token endpoint's, with the person's role and fhirUser), so the bearer check, access control and
 // audit apply to people unchanged. Accounts are auth/accounts.ts; what oidc-provider keeps between
 // requests is in the database (store/sign-in-records.ts), so every process sees the same sign-ins.
+// The analytics page signs in the same way, as a client of its own that may only read Measures.
 // Paths: /oidc/* (authorize, interaction pages, logout, jwks, userinfo), the code exchange at the
 // token endpoint /auth/token beside the client-credentials grant, and the OIDC discovery document.
 import { randomBytes } from 'node:crypto';
@@ -21,15 +22,19 @@ import { principalOf, type Principal } from './bearer.js';
 import { parseScopes } from './scopes.js';
 import { signedOutPage, signInErrorPage, signInPage, signOutPage } from './sign-in-pages.js';
 
-/** The workbench's client id, and the path it is served at (its redirect URI). */
-export const workbenchClient = { id: 'workbench', path: '/workbench/' };
-
 /**
  * What a person's token may be granted: everything the workbench does (read the cases, update a
  * Task, ask and answer, write the opinion; a coordinator's $assign needs every permission on Task).
  * The role still decides which records (access/policy.ts).
  */
 export const workbenchScopes = 'user/*.rs user/Task.cruds user/CommunicationRequest.cu user/Communication.cu user/DiagnosticReport.cu';
+
+/** The pages people sign in to, by client id: the path each is served at (its redirect URI) and what its tokens may do. */
+const signInClients: Record<string, { name: string; path: string; scopes: string }> = {
+  workbench: { name: 'Second opinion workbench', path: '/workbench/', scopes: workbenchScopes },
+  // Outcome figures only (GET /analytics/outcomes asks for Measure reads); the role decides the rest.
+  analytics: { name: 'Second opinion outcomes', path: '/analytics', scopes: 'user/Measure.rs' },
+};
 
 const providerPaths = /^\/(oidc\/(authorize|jwks|userinfo|logout|revoke)(\/|$)|\.well-known\/openid-configuration$)/;
 /** Grants of the people's sign-in, answered at the shared token endpoint by oidc-provider. */
@@ -50,25 +55,22 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
     config.signIn.cookieKey ??
     (log.warn('SIGN_IN_COOKIE_KEY is not set: sign-in cookies are signed with a key made for this process, and people sign in again after a restart'),
     randomBytes(32).toString('base64url'));
-  const workbench = `${baseUrl}${workbenchClient.path}`;
   const audience = tokens.audience;
   const alg = tokens.algorithm;
 
   const provider = new Provider(baseUrl, {
     adapter: (name: string) => new SignInRecords(connection, name),
-    clients: [
-      {
-        client_id: workbenchClient.id,
-        client_name: 'Second opinion workbench',
-        token_endpoint_auth_method: 'none',
-        application_type: 'web',
-        redirect_uris: [workbench],
-        post_logout_redirect_uris: [workbench],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        id_token_signed_response_alg: alg,
-      },
-    ],
+    clients: Object.entries(signInClients).map(([id, client]) => ({
+      client_id: id,
+      client_name: client.name,
+      token_endpoint_auth_method: 'none',
+      application_type: 'web',
+      redirect_uris: [`${baseUrl}${client.path}`],
+      post_logout_redirect_uris: [`${baseUrl}${client.path}`],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: alg,
+    })),
     jwks: { keys: [(await tokens.privateJwk()) as never] },
     enabledJWA: { idTokenSigningAlgValues: [alg] as never },
     pkce: { required: () => true },
@@ -102,7 +104,7 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       const account = accountId ? await accounts.find(accountId) : undefined;
       return account ? { role: account.role, fhirUser: account.fhirUser } : undefined;
     },
-    // The workbench is the service's own app: what it asks within its allowance needs no consent page.
+    // The workbench and the analytics page are the service's own: what they ask within their allowance needs no consent page.
     async loadExistingGrant(ctx) {
       const { client, session } = ctx.oidc;
       const grantId = ctx.oidc.result?.consent?.grantId ?? session?.grantIdFor(client!.clientId);
@@ -111,7 +113,7 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       const grant = new ctx.oidc.provider.Grant({ clientId: client!.clientId, accountId: session.accountId });
       grant.addOIDCScope('openid fhirUser');
       grant.addOIDCClaims(['fhirUser', 'name']);
-      grant.addResourceScope(audience, workbenchScopes);
+      grant.addResourceScope(audience, signInClients[client!.clientId].scopes);
       await grant.save();
       return grant;
     },
@@ -121,15 +123,16 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => void (ctx.body = signOutPage(form)),
-        postLogoutSuccessSource: (ctx) => void (ctx.body = signedOutPage(workbench)),
+        // Back to the page the person signed out of.
+        postLogoutSuccessSource: (ctx) => void (ctx.body = signedOutPage(`${baseUrl}${signInClients[ctx.oidc.client?.clientId ?? 'workbench'].path}`)),
       },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => audience,
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, indicator) => {
+        getResourceServerInfo: (_ctx, indicator, client) => {
           if (indicator !== audience) throw new errors.InvalidTarget();
-          return { scope: workbenchScopes, audience, accessTokenTTL: tokenSeconds, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
+          return { scope: signInClients[client.clientId].scopes, audience, accessTokenTTL: tokenSeconds, accessTokenFormat: 'jwt', jwt: { sign: { alg } } };
         },
       },
     },
@@ -170,12 +173,10 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
     if (!details) return void res.status(400).type('html').send(signInErrorPage('This sign-in has expired', 'start again from the workbench'));
     const { username, password } = req.body as { username?: unknown; password?: unknown };
     const name = typeof username === 'string' ? username.trim() : '';
+    const action = `/oidc/interaction/${encodeURIComponent(details.uid)}/login`;
     const account = typeof password === 'string' && name ? await accounts.signIn(name, password) : undefined;
     if (!account) {
-      res
-        .status(401)
-        .type('html')
-        .send(signInPage(`/oidc/interaction/${encodeURIComponent(details.uid)}/login`, name, 'The user name or the password is not right'));
+      res.status(401).type('html').send(signInPage(action, name, 'The user name or the password is not right'));
       return;
     }
     // The audit event names the person who signed in.

@@ -1,20 +1,22 @@
 // The analysts' endpoints outside FHIR: GET /analytics/outcomes (the outcome report as JSON or CSV)
-// and GET /analytics (a page of charts that holds no data: it calls the JSON endpoint with a token the
-// analyst pastes, kept in the tab's sessionStorage, so it is in no URL and no server log). Outcome
-// figures are for the analyst, coordinator and admin roles.
-import { readFileSync } from 'node:fs';
+// and GET /analytics (a page of charts that holds no data: the analyst signs in as in the workbench,
+// and it calls the JSON endpoint with that token, kept in the tab's sessionStorage, so it is in no URL
+// and no server log). Outcome figures are for the analyst, coordinator and admin roles.
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { mayReadOutcomes } from '../access/policy.js';
 import { principalOf } from '../auth/bearer.js';
-import { badRequest, outcomeOf } from '../fhir/outcome.js';
+import { badRequest, notFound, outcomeOf } from '../fhir/outcome.js';
 import { period, stratifierList } from './period.js';
 import { reportCsv, type OutcomeReports } from './report.js';
 
 const queryParameters = ['periodStart', 'periodEnd', 'by', 'format'];
 const pageDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'src', 'outcomes', 'page');
+/** The page's sign-in script, built by `npm run build` (scripts/build-workbench.ts) from web/analytics. */
+const signInScript = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/analytics/sign-in.js');
 const chartJs = path.join(path.dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
 
 /** 403 (an OperationOutcome) unless the verified caller has a role that may see outcome figures (the access policy's). */
@@ -43,6 +45,11 @@ export function analyticsRoutes(reports: OutcomeReports, access: { authenticate:
   });
   router.get('/analytics/analytics.js', (_req, res) => {
     res.type('js').send(files.script);
+  });
+  // Read when asked: a service without its build still answers the figures to API clients.
+  router.get('/analytics/sign-in.js', (_req, res, next) => {
+    if (!existsSync(signInScript)) return next(notFound('The analytics sign-in is not built on this server: run npm run build'));
+    res.type('js').sendFile(signInScript);
   });
   router.get('/analytics/chart.umd.min.js', (_req, res) => {
     res.type('js').send(files.chart);

@@ -1,9 +1,10 @@
-// The analytics page's script: asks for an access token (kept in this tab's sessionStorage, never in
-// the URL), asks /analytics/outcomes for the period's figures and draws them with Chart.js.
+// The analytics page's script: signs the analyst in (analyticsSignIn, from web/analytics/sign-in.ts: the
+// token is kept in this tab's sessionStorage, never in the URL), asks /analytics/outcomes for the
+// period's figures and draws them with Chart.js.
 /* global Chart */
 'use strict';
 (function () {
-  const tokenKey = 'second-opinion.analytics.token';
+  const auth = window.analyticsSignIn;
   const signIn = document.getElementById('sign-in');
   const outcomes = document.getElementById('outcomes');
   const form = document.getElementById('period');
@@ -23,13 +24,6 @@
     [672, '2–4 weeks'],
     [Infinity, '> 4 weeks'],
   ];
-
-  // An earlier link form (#token=...): move the token out of the URL at once.
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) {
-    sessionStorage.setItem(tokenKey, fromHash);
-    history.replaceState(null, '', location.pathname + location.search);
-  }
 
   function showSignIn(message) {
     outcomes.hidden = true;
@@ -201,7 +195,7 @@
   }
 
   async function load() {
-    const token = sessionStorage.getItem(tokenKey);
+    const token = auth.accessToken();
     if (!token) return showSignIn();
     signIn.hidden = true;
     outcomes.hidden = false;
@@ -211,10 +205,7 @@
     status.textContent = '';
     const response = await fetch(`/analytics/outcomes?${query}`, { headers: { authorization: `Bearer ${token}` } });
     const body = await response.json();
-    if (response.status === 401) {
-      sessionStorage.removeItem(tokenKey);
-      return showSignIn('The service did not accept that token (expired, or made with another key): paste a new one.');
-    }
+    if (response.status === 401) return showSignIn('The service did not accept the sign-in (it has expired, or the service changed its key): sign in again.');
     if (!response.ok) {
       status.textContent = (body.issue || []).map((i) => i.details && i.details.text).join('; ') || `HTTP ${response.status}`;
       return;
@@ -226,19 +217,14 @@
 
   signIn.addEventListener('submit', (event) => {
     event.preventDefault();
-    const token = signIn.elements.token.value.trim().replace(/^Bearer\s+/i, '');
-    signIn.elements.token.value = '';
-    sessionStorage.setItem(tokenKey, token);
-    load();
+    auth.signIn();
   });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     load();
   });
-  document.getElementById('sign-out').addEventListener('click', () => {
-    sessionStorage.removeItem(tokenKey);
-    document.body.dataset.loaded = 'false';
-    showSignIn('Token forgotten.');
-  });
-  load();
+  document.getElementById('sign-out').addEventListener('click', () => auth.signOut());
+  // Coming back from the authorization server with a code, or with the reason it refused.
+  if (!auth) showSignIn('The sign-in of this page is not built on this server: run npm run build.');
+  else auth.completeSignIn().then((refused) => (refused ? showSignIn(refused) : load()));
 })();
