@@ -59,6 +59,10 @@ export interface Config {
     sessionSeconds: number;
     /** The lifetime of the access tokens people get. */
     tokenSeconds: number;
+    /** Failed passwords allowed per account, and per address, within `lockSeconds`; then sign-in there waits until the window ends. */
+    maxFailures: number;
+    maxFailuresPerAddress: number;
+    lockSeconds: number;
   };
   retrieval: {
     pageSize: number;
@@ -137,6 +141,9 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       cookieKey: env.SIGN_IN_COOKIE_KEY || undefined,
       sessionSeconds: parseInteger(env.SIGN_IN_SESSION_SECONDS, 8 * 3600, 'SIGN_IN_SESSION_SECONDS'),
       tokenSeconds: parseInteger(env.SIGN_IN_TOKEN_SECONDS, 600, 'SIGN_IN_TOKEN_SECONDS'),
+      maxFailures: parseInteger(env.SIGN_IN_MAX_FAILURES, 5, 'SIGN_IN_MAX_FAILURES'),
+      maxFailuresPerAddress: parseInteger(env.SIGN_IN_MAX_FAILURES_PER_ADDRESS, 20, 'SIGN_IN_MAX_FAILURES_PER_ADDRESS'),
+      lockSeconds: parseInteger(env.SIGN_IN_LOCK_SECONDS, 900, 'SIGN_IN_LOCK_SECONDS'),
     },
     retrieval: {
       pageSize: parseInteger(env.RETRIEVAL_PAGE_SIZE, 50, 'RETRIEVAL_PAGE_SIZE'),

@@ -21,6 +21,9 @@ const auditEvents = async (query: string) => ((await service.fhir(`/AuditEvent?$
 beforeAll(async () => {
   service = await startTestService({
     SIGN_IN_SESSION_SECONDS: '3',
+    SIGN_IN_MAX_FAILURES: '3',
+    SIGN_IN_MAX_FAILURES_PER_ADDRESS: '6',
+    SIGN_IN_LOCK_SECONDS: '2',
   });
   url = service.server.url;
   reviewer = await registerReviewer(service, {
@@ -127,6 +130,40 @@ describe('sign-in for people', () => {
     const failures = await auditEvents('subtype=110122&outcome=4');
     expect(failures.length).toBeGreaterThanOrEqual(4); // two passwords, the request without PKCE, the code without its verifier
     expect(JSON.stringify(failures)).not.toContain('not the password');
+  });
+
+  it('stops guessing: after 3 wrong passwords the account waits, the right one too, with a clear page and an AuditEvent; then 6 from one address', async () => {
+    const lockSeconds = 2;
+    const settle = () => new Promise((r) => setTimeout(r, lockSeconds * 1000 + 200)); // earlier failures' window ends
+    const attempt = async (username: string, pass: string) => {
+      const client = new SignInClient(url);
+      const form = await client.follow(authorizeUrl(url, pkce()), `${url}/workbench/`);
+      const action = /action="([^"]+)"/.exec(await form.text())?.[1] as string;
+      return client.request(action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username, password: pass }),
+      });
+    };
+    await settle();
+    for (const n of [1, 2, 3]) expect([n, (await attempt('path1', `guess ${n}`)).status]).toEqual([n, 401]);
+    const locked = await attempt('path1', password);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeLessThanOrEqual(lockSeconds);
+    expect(await locked.text()).toContain('Too many failed sign-ins for this account or from this address: try again in 1 minute');
+    // Another account from the same address is not held up by this one.
+    expect((await signIn(new SignInClient(url), 'coord1', coordinatorPassword)).access_token).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 300)); // the events are written after the answers
+    const refusals = (await auditEvents('subtype=110122&outcome=4')).filter((e: any) => e.outcomeDesc === '429 Too Many Requests');
+    expect(refusals.map((e: any) => e.agent[0].altId)).toContain('path1');
+
+    // After the window, the right password works again; then guesses at many names from one address stop at 6.
+    await settle();
+    expect((await signIn(new SignInClient(url), 'path1', password)).access_token).toBeTruthy();
+    for (const n of [1, 2, 3, 4, 5, 6]) expect([n, (await attempt(`someone${n}`, 'a guess')).status]).toEqual([n, 401]);
+    expect((await attempt('path1', password)).status).toBe(429);
+    await settle();
+    expect((await signIn(new SignInClient(url), 'path1', password)).access_token).toBeTruthy();
   });
 
   it('signing out ends the session: the next authorization asks for the password again; a session times out', async () => {

@@ -143,7 +143,9 @@ export class AuditTrail {
     const network = { address: req.ip ?? req.socket.remoteAddress ?? 'unknown', type: '2' as const };
     if (!principal) {
       // Refused before a token was verified: who it claimed to be is not known, only where it came from.
-      const claimed = typeof req.body?.client_id === 'string' ? { altId: String(req.body.client_id).slice(0, 200) } : {};
+      // A client's id at the token endpoint, a person's user name at the sign-in page.
+      const id: unknown = req.body?.client_id ?? req.body?.username;
+      const claimed = typeof id === 'string' ? { altId: id.slice(0, 200) } : {};
       return [{ who: { display: 'unauthenticated client' }, requestor: true, network, ...claimed }];
     }
     const agent: AuditEventAgent = {

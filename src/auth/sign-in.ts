@@ -20,6 +20,7 @@ import { Accounts, InvalidAccount, type Account } from './accounts.js';
 import type { Authentication } from './authentication.js';
 import { principalOf, type Principal } from './bearer.js';
 import { parseScopes } from './scopes.js';
+import { SignInLimits } from './sign-in-limits.js';
 import { signedOutPage, signInErrorPage, signInPage, signOutPage } from './sign-in-pages.js';
 
 /**
@@ -50,6 +51,8 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
   const { baseUrl } = config;
   const { sessionSeconds, tokenSeconds } = config.signIn;
   const accounts = new Accounts(connection);
+  const limits = new SignInLimits(connection, config.signIn);
+  await limits.init();
   await SignInRecords.init(connection);
   const cookieKey =
     config.signIn.cookieKey ??
@@ -174,11 +177,23 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
     const { username, password } = req.body as { username?: unknown; password?: unknown };
     const name = typeof username === 'string' ? username.trim() : '';
     const action = `/oidc/interaction/${encodeURIComponent(details.uid)}/login`;
+    const address = req.ip ?? 'unknown';
+    const waitUntil = await limits.waitUntil(name, address);
+    if (waitUntil) {
+      // Audited as a refusal (429) like a wrong password; the password was not checked.
+      const seconds = Math.max(1, Math.ceil((waitUntil.getTime() - Date.now()) / 1000));
+      res.status(429).setHeader('Retry-After', String(seconds));
+      const wait = `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
+      res.type('html').send(signInPage(action, name, `Too many failed sign-ins for this account or from this address: try again in ${wait}, or ask an administrator`));
+      return;
+    }
     const account = typeof password === 'string' && name ? await accounts.signIn(name, password) : undefined;
     if (!account) {
+      await limits.failed(name, address);
       res.status(401).type('html').send(signInPage(action, name, 'The user name or the password is not right'));
       return;
     }
+    await limits.succeeded(account.username);
     // The audit event names the person who signed in.
     res.locals.principal = principalOfAccount(account);
     await provider.interactionFinished(req, res, { login: { accountId: account.username } }, { mergeWithLastSubmission: false });
