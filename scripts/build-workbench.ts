@@ -25,7 +25,12 @@ await build({
   outfile: path.join(out, 'app.js'),
 });
 // A classic script (a global, no module) for the analytics page's plain script to use.
-await build({ ...bundled, entryPoints: [path.join(root, 'web/analytics/sign-in.ts')], format: 'iife', outfile: path.join(root, 'dist/web/analytics/sign-in.js') });
+await build({
+  ...bundled,
+  entryPoints: [path.join(root, 'web/analytics/sign-in.ts')],
+  format: 'iife',
+  outfile: path.join(root, 'dist/web/analytics/sign-in.js'),
+});
 copyFileSync(path.join(source, 'index.html'), path.join(out, 'index.html'));
 copyFileSync(path.join(source, 'workbench.css'), path.join(out, 'workbench.css'));
 copyFileSync(require.resolve('pdfjs-dist/build/pdf.worker.min.mjs'), path.join(out, 'pdf.worker.min.mjs'));

@@ -58,7 +58,12 @@ describe('secrets from files', () => {
 });
 
 describe('production', () => {
-  const keys = { AUTH_SIGNING_KEY: 'auth-key', OPINION_SIGNING_KEY: 'opinion-key', SIGN_IN_COOKIE_KEY: 'cookie-key', MONGODB_URI: 'mongodb://db-0,db-1,db-2/?replicaSet=rs0' };
+  const keys = {
+    AUTH_SIGNING_KEY: 'auth-key',
+    OPINION_SIGNING_KEY: 'opinion-key',
+    SIGN_IN_COOKIE_KEY: 'cookie-key',
+    MONGODB_URI: 'mongodb://db-0,db-1,db-2/?replicaSet=rs0',
+  };
 
   test('BASE_URL is required, with the reason in the message', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', ...keys })).toThrow(/BASE_URL is required when NODE_ENV=production/);
@@ -77,7 +82,9 @@ describe('production', () => {
       /^SIGN_IN_COOKIE_KEY \(or SIGN_IN_COOKIE_KEY_FILE\) required when NODE_ENV=production/,
     );
     const cookieKey = secretFile('sign-in-cookie-key', 'c0'.repeat(32));
-    expect(loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', ...withoutCookieKey, SIGN_IN_COOKIE_KEY_FILE: cookieKey }).signIn.cookieKey).toBe('c0'.repeat(32));
+    expect(
+      loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://so.example.org', ...withoutCookieKey, SIGN_IN_COOKIE_KEY_FILE: cookieKey }).signIn.cookieKey,
+    ).toBe('c0'.repeat(32));
   });
 
   test('a MongoDB replica set is required: the embedded database is not for production', () => {

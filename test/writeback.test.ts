@@ -212,13 +212,19 @@ describe('the signed opinion and its write-back', () => {
       (t) => businessStatus(t) === 'opinion-delivered',
     );
     const proposals = async () =>
-      (((await (await fetch(`${ehr.base}/ServiceRequest?identifier=${encodeURIComponent(`${canonical}/follow-up|${created.body.id}`)}`)).json()) as any).entry ?? []).map(
-        (e: any) => e.resource,
-      );
+      (
+        ((await (await fetch(`${ehr.base}/ServiceRequest?identifier=${encodeURIComponent(`${canonical}/follow-up|${created.body.id}`)}`)).json()) as any)
+          .entry ?? []
+      ).map((e: any) => e.resource);
     const [inChart] = await chartOpinions('WB-7');
     const [proposal, ...more] = await proposals();
     expect(more).toHaveLength(0);
-    expect([proposal.intent, proposal.status, proposal.code.coding[0].code, proposal.note[0].text]).toEqual(['proposal', 'active', 'video', 'to discuss the adjuvant treatment']);
+    expect([proposal.intent, proposal.status, proposal.code.coding[0].code, proposal.note[0].text]).toEqual([
+      'proposal',
+      'active',
+      'video',
+      'to discuss the adjuvant treatment',
+    ]);
     expect(proposal.subject.reference).toBe(`Patient/${patientId}`);
     expect(proposal.basedOn[0].identifier).toEqual({ system: orders, value: 'WB-7' });
     expect(proposal.reasonReference[0].reference).toBe(`DiagnosticReport/${inChart.id}`);

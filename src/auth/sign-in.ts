@@ -184,13 +184,18 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       const seconds = Math.max(1, Math.ceil((waitUntil.getTime() - Date.now()) / 1000));
       res.status(429).setHeader('Retry-After', String(seconds));
       const wait = `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
-      res.type('html').send(signInPage(action, name, `Too many failed sign-ins for this account or from this address: try again in ${wait}, or ask an administrator`));
+      res
+        .type('html')
+        .send(signInPage(action, name, `Too many failed sign-ins for this account or from this address: try again in ${wait}, or ask an administrator`));
       return;
     }
     const account = typeof password === 'string' && name ? await accounts.signIn(name, password) : undefined;
     if (!account) {
       await limits.failed(name, address);
-      res.status(401).type('html').send(signInPage(action, name, 'The user name or the password is not right'));
+      res
+        .status(401)
+        .type('html')
+        .send(signInPage(action, name, 'The user name or the password is not right'));
       return;
     }
     await limits.succeeded(account.username);

@@ -56,7 +56,12 @@ export async function installWorkbench(
   // Codes the app shows by name, from profiles/: no second copy in the front end.
   const codes = (name: string) =>
     (conformance.codeSystems.get(`${conformance.canonical}/CodeSystem/${name}`)?.concept ?? []).map((c) => ({ code: c.code, display: c.display ?? c.code }));
-  const settings = { canonical: conformance.canonical, concordance: codes('concordance'), followUp: codes('follow-up'), businessStatus: codes('task-business-status') };
+  const settings = {
+    canonical: conformance.canonical,
+    concordance: codes('concordance'),
+    followUp: codes('follow-up'),
+    businessStatus: codes('task-business-status'),
+  };
   // The app's relative links need the trailing slash (express's routing ignores it, so check the path itself).
   routes.get('/workbench', (req, res, next) => (req.path === '/workbench' ? res.redirect(301, '/workbench/') : next()));
   routes.use('/workbench', (_req, res, next) => {

@@ -3,4 +3,8 @@
 // Bundled as a script that sets `analyticsSignIn` for src/outcomes/page/analytics.js.
 import { signInFor } from '../workbench/auth.js';
 
-(globalThis as { analyticsSignIn?: unknown }).analyticsSignIn = signInFor({ clientId: 'analytics', scope: 'openid fhirUser user/Measure.rs', path: '/analytics' });
+(globalThis as { analyticsSignIn?: unknown }).analyticsSignIn = signInFor({
+  clientId: 'analytics',
+  scope: 'openid fhirUser user/Measure.rs',
+  path: '/analytics',
+});
