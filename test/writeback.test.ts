@@ -187,7 +187,7 @@ describe('the signed opinion and its write-back', () => {
     expect((await service.fhir(`/DiagnosticReport/${id}/$verify`)).body.parameter[0].valueBoolean).toBe(true);
   });
 
-  it("the reviewer's recommendation to see the patient reaches the chart as one proposed ServiceRequest, kept one through an amendment", async () => {
+  it("the reviewer's recommendation to see the patient reaches the chart as one proposed ServiceRequest, kept one through amendments and withdrawn by one that drops it", async () => {
     const { requestId, task } = await openCase('WB-7');
     const followUp = (code: string, reason: string) => ({
       url: `${canonical}/StructureDefinition/follow-up`,
@@ -240,6 +240,18 @@ describe('the signed opinion and its write-back', () => {
     );
     const after = await proposals();
     expect(after.map((p: any) => [p.id, p.code.coding[0].code, p.note[0].text])).toEqual([[proposal.id, 'in-person', 'to examine the axilla']]);
+
+    // Amended again without it: the proposal there is withdrawn (revoked), still one.
+    const withdrawn = await service.fhir(`/DiagnosticReport/${created.body.id}`, {
+      method: 'PUT',
+      body: { ...opinion(requestId, task, 'amended', 'Concordant; no need to see the patient.'), id: created.body.id },
+    });
+    expect(withdrawn.status).toBe(200);
+    await until(
+      () => taskOf(requestId),
+      (t) => businessStatus(t) === 'opinion-delivered' && t.note?.some((n: any) => n.text.includes('version 3')),
+    );
+    expect((await proposals()).map((p: any) => [p.id, p.status])).toEqual([[proposal.id, 'revoked']]);
   });
 
   it('rides out an EHR that is down for a while, and a lost answer, with exactly one copy in the chart', async () => {

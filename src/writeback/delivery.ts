@@ -156,7 +156,9 @@ export class DeliveryWorker extends WorkLoop {
     const provenance = await this.opinions.recordSignature(report); // made again if a crash lost it
     const destination = await this.destinationOf(report.basedOn);
     const client = new ReferringEhrClient(destination.ehrBase, this.options.retry, await this.institutions.credentialsFor(destination.ehrBase));
-    const response = await client.transaction(this.bundle(report, provenance.signature ?? [], destination, owed));
+    // An amendment that no longer recommends seeing the patient withdraws what an earlier version proposed there.
+    const earlier = report.status === 'amended' && !followUpOf(report, this.service.conformance) ? await this.proposalThere(client, report) : undefined;
+    const response = await client.transaction(this.bundle(report, provenance.signature ?? [], destination, owed, earlier));
     const notes = (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
     notes.push(await this.completeRequest(client, destination));
     return notes;
@@ -237,7 +239,7 @@ export class DeliveryWorker extends WorkLoop {
     return (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
   }
 
-  private bundle(report: DiagnosticReport, signature: Signature[], to: Destination, owed: OwedDelivery): Bundle {
+  private bundle(report: DiagnosticReport, signature: Signature[], to: Destination, owed: OwedDelivery, earlier?: ServiceRequest): Bundle {
     const system = writtenBackSystem(this.service.conformance.canonical, 'opinion');
     const reportUrn = `urn:uuid:${uuidFrom(`${report.id}`)}`;
     const subject = { reference: `Patient/${to.patientId}` };
@@ -298,7 +300,7 @@ export class DeliveryWorker extends WorkLoop {
           ifNoneExist: `identifier=${encodeURIComponent(`${notice.identifier?.[0].system}|${notice.identifier?.[0].value}`)}`,
         },
       },
-      ...this.followUpEntries(report, reportUrn, to),
+      ...this.followUpEntries(report, reportUrn, to, earlier),
     ];
     return { resourceType: 'Bundle', type: 'transaction', entry: entries };
   }
@@ -308,10 +310,15 @@ export class DeliveryWorker extends WorkLoop {
    * order: the hospital decides and schedules), for its patient and its request, for the reason of the
    * report. One per opinion, updated in place by an amendment or a redelivery.
    */
-  private followUpEntries(report: DiagnosticReport, reportUrn: string, to: Destination): BundleEntry[] {
+  private followUpEntries(report: DiagnosticReport, reportUrn: string, to: Destination, earlier?: ServiceRequest): BundleEntry[] {
     const followUp = followUpOf(report, this.service.conformance);
-    if (!followUp) return [];
-    const identifier = { system: writtenBackSystem(this.service.conformance.canonical, 'follow-up'), value: `${report.id}` };
+    const identifier = this.followUpIdentifier(report);
+    const entry = (resource: ServiceRequest): BundleEntry => ({
+      fullUrl: `urn:uuid:${uuidFrom(`${report.id}-follow-up`)}`,
+      resource,
+      request: { method: 'PUT', url: `ServiceRequest?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` },
+    });
+    if (!followUp) return earlier && earlier.status !== 'revoked' ? [entry({ ...earlier, status: 'revoked' })] : [];
     const proposal: ServiceRequest = {
       resourceType: 'ServiceRequest',
       identifier: [identifier],
@@ -325,13 +332,19 @@ export class DeliveryWorker extends WorkLoop {
       reasonReference: [{ reference: reportUrn }],
       ...(followUp.reason ? { note: [{ text: followUp.reason }] } : {}),
     };
-    return [
-      {
-        fullUrl: `urn:uuid:${uuidFrom(`${report.id}-follow-up`)}`,
-        resource: proposal,
-        request: { method: 'PUT', url: `ServiceRequest?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` },
-      },
-    ];
+    return [entry(proposal)];
+  }
+
+  /** Our identifier of the follow-up of one opinion: the same on every delivery of every version. */
+  private followUpIdentifier(report: DiagnosticReport) {
+    return { system: writtenBackSystem(this.service.conformance.canonical, 'follow-up'), value: `${report.id}` };
+  }
+
+  /** The proposal an earlier version of this opinion left on the institution's server, if any. */
+  private async proposalThere(client: ReferringEhrClient, report: DiagnosticReport): Promise<ServiceRequest | undefined> {
+    const { system, value } = this.followUpIdentifier(report);
+    const found = await client.search('ServiceRequest', { identifier: `${system}|${value}` });
+    return found.entry?.[0]?.resource as ServiceRequest | undefined;
   }
 
   /** Where the institution allows it, its own request is marked completed; a refusal is noted, not retried. */
