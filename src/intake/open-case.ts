@@ -4,12 +4,13 @@
 import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
 import { caseOwner } from '../access/ownership.js';
+import { businessStatusConcept } from '../case/business-status.js';
 import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
-import { isDuplicateKey, type Repository } from '../store/repository.js';
+import { isDuplicateKey } from '../store/repository.js';
 import type { Institutions } from './institutions.js';
 
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
@@ -57,7 +58,7 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
     for: { reference: `Patient/${localId(ehrBase, 'Patient', patientId)}` },
     ...(request.requester ? { requester: request.requester as Task['requester'] } : {}),
     authoredOn: new Date().toISOString(),
-    businessStatus: { coding: [{ system: statusSystem, code: 'records-retrieving' }] },
+    businessStatus: businessStatusConcept(statusSystem, 'records-retrieving'),
   };
   // The case's Task shares its request's id: one Task per request, found again without a search.
   let current: Task;
@@ -79,16 +80,6 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
   };
   await jobs.enqueue(retrievalJobKind, `${retrievalJobKind}:${request.id}`, payload as unknown as Record<string, unknown>);
   return current;
-}
-
-/**
- * The case's Task of a request (`ServiceRequest/id`): read by key, since the case's Task shares its
- * request's id (see openCase); searched for by `focus` only when that Task is not there.
- */
-export async function caseTaskOf(repository: Repository, requestRef: string): Promise<Task | undefined> {
-  const [own] = (await repository.readMany([`Task/${requestRef.split('/')[1]}`])) as Task[];
-  if (own?.focus?.reference === requestRef) return own;
-  return (await repository.referencing('Task', 'focus', [requestRef], 1))[0] as Task | undefined;
 }
 
 /** `Type/id` on the referring server for each reference that points there. */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { notFound } from '../fhir/outcome.js';
-import { caseTaskOf } from '../intake/open-case.js';
+import { caseTaskOf } from '../case/case-task.js';
 import { attachmentStatus, attachmentsOf } from '../retrieval/attachments.js';
 import { chartTypes } from '../retrieval/retrieve-chart.js';
 import type { Operation } from './operation.js';

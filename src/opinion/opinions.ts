@@ -4,11 +4,12 @@
 // write; then a Provenance carries the signature and the case's Task shows the delivery pending.
 import { Gate } from '../access/gate.js';
 import type { DiagnosticReport, Parameters, Provenance, ProvenanceAgent, Resource, Task } from '@medplum/fhirtypes';
+import type { BusinessStatus } from '../case/business-status.js';
+import { caseTaskOfRecord } from '../case/case-task.js';
+import { moveCase } from '../case/move.js';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, conflict, notFound } from '../fhir/outcome.js';
-import { caseTaskOf } from '../intake/open-case.js';
-import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { Delivery } from '../store/models.js';
 import type { Outbox } from '../store/outbox.js';
 import { withRendering } from './render.js';
@@ -65,7 +66,7 @@ export class Opinions {
     await this.recordSignature(report);
     const task = await this.taskOf(report);
     if (task) {
-      await setBusinessStatus(
+      await moveCase(
         this.service,
         task.id as string,
         this.pendingUntilTaken(report.id as string),
@@ -80,7 +81,7 @@ export class Opinions {
    * may take it as soon as it is stored, and writes the case's status itself (delivered, failed, or
    * pending again), which must not be replaced by this later write.
    */
-  private pendingUntilTaken(reportId: string): () => Promise<string | undefined> {
+  private pendingUntilTaken(reportId: string): () => Promise<BusinessStatus | undefined> {
     return async () => {
       const delivery = await this.outbox.get('DiagnosticReport', reportId);
       return delivery?.state === 'pending' && delivery.attempts === 0 ? 'delivery-pending' : undefined;
@@ -122,8 +123,7 @@ export class Opinions {
 
   /** The Task of the case the opinion is based on. */
   async taskOf(report: DiagnosticReport): Promise<Task | undefined> {
-    const request = report.basedOn?.map((r) => r.reference).find((r) => r?.startsWith('ServiceRequest/'));
-    return request ? caseTaskOf(this.service.repository, request) : undefined;
+    return caseTaskOfRecord(this.service.repository, report);
   }
 
   /** $verify: whether the opinion's content still matches the signature made when it was signed. */
@@ -159,7 +159,7 @@ export class Opinions {
         : notFound(`DiagnosticReport/${id} owes no delivery`);
     }
     const task = await this.taskOf(report);
-    if (task) await setBusinessStatus(this.service, task.id as string, this.pendingUntilTaken(id));
+    if (task) await moveCase(this.service, task.id as string, this.pendingUntilTaken(id));
     return {
       status: 202,
       body: {

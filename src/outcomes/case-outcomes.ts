@@ -6,13 +6,14 @@
 // the last start are looked at again (and, the first time, every case opened before the counters).
 import { caseOwner } from '../access/ownership.js';
 import type { DiagnosticReport, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { businessStatusOf } from '../case/business-status.js';
+import { caseTaskOfRecord } from '../case/case-task.js';
+import { openStatuses } from '../case/task-status.js';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { parseSearch } from '../fhir/search/search.js';
-import { caseTaskOf } from '../intake/open-case.js';
 import type { Logger } from '../logger.js';
 import type { Specialties } from '../review/specialties.js';
-import { openStatuses } from '../review/task-lifecycle.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { OutcomeLedger } from '../store/outcome-ledger.js';
 import type { CaseFacts } from './counters.js';
@@ -46,8 +47,7 @@ export class CaseOutcomes {
     this.service.hookWrites('Task', nothing, (task) => later(task.id as string));
     this.service.hookWrites('DiagnosticReport', nothing, async (report) => {
       if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
-      const request = (report as DiagnosticReport).basedOn?.map((r) => r.reference).find((r) => r?.startsWith('ServiceRequest/'));
-      const task = request ? await caseTaskOf(this.service.repository, request) : undefined;
+      const task = await caseTaskOfRecord(this.service.repository, report as DiagnosticReport);
       if (task) await later(task.id as string);
     });
   }
@@ -88,7 +88,7 @@ export class CaseOutcomes {
     const opened = task.authoredOn ?? (task.meta?.lastUpdated as string);
     const deliveredAt = counted?.delivered
       ? undefined
-      : task.businessStatus?.coding?.[0]?.code === 'opinion-delivered'
+      : businessStatusOf(task) === 'opinion-delivered'
         ? (task.lastModified ?? task.meta?.lastUpdated)
         : undefined;
     const first = counted?.delivered ?? (deliveredAt ? this.firstDelivery(opened, deliveredAt) : undefined);

@@ -5,7 +5,9 @@ import { profileMeta } from '../conformance/artifacts.js';
 import { Gate } from '../access/gate.js';
 import { caseOwner } from '../access/ownership.js';
 import { createHash } from 'node:crypto';
-import type { Bundle, CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
+import type { CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
+import { businessStatusOf, canMove } from '../case/business-status.js';
+import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { FhirError } from '../fhir/outcome.js';
 import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-types.js';
@@ -125,9 +127,7 @@ export async function retrieveChart(
     // Both are written again when the job is run again after a crash before its end was recorded: the
     // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
     await recordProvenance(service, payload, [...targets]);
-    await setBusinessStatus(service, payload.taskId, async (task) =>
-      ['records-retrieving', 'records-ready'].includes(task.businessStatus?.coding?.[0]?.code ?? '') ? 'records-ready' : undefined,
-    );
+    await moveCase(service, payload.taskId, async (task) => (canMove(businessStatusOf(task), 'records-ready') ? 'records-ready' : undefined));
   } catch (err) {
     if (err instanceof ReferringEhrError && !err.retryable) {
       await failCase(service, payload, err instanceof OutboundRefused ? 'outbound-refused' : 'ehr-refused', `Retrieval stopped: ${err.message}`);
@@ -293,37 +293,6 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
   await service.updateChecked(service.checkedBody('Provenance', provenance), provenance.id as string, Gate.service);
 }
 
-/**
- * Sets where the case stands, on the Task as it is now: when another write (routing, a reviewer)
- * got in between the read and the write, it reads again and applies the change to that. `code` may
- * be decided on each Task read, for a status that must not replace a later one: undefined leaves the
- * code as it is (and, with no other change, the Task unwritten).
- */
-export async function setBusinessStatus(
-  service: FhirService,
-  taskId: string,
-  code: string | ((task: Task) => Promise<string | undefined>),
-  change: Partial<Task> = {},
-): Promise<Task> {
-  for (let attempt = 1; ; attempt++) {
-    const task = (await service.repository.read('Task', taskId)) as Task;
-    const current = task.businessStatus?.coding?.[0];
-    const decided = typeof code === 'string' ? code : await code(task);
-    if (decided === undefined && !Object.keys(change).length) return task;
-    const next: Task = {
-      ...task,
-      ...change,
-      businessStatus: { coding: [{ system: current?.system, code: decided ?? current?.code }] },
-      lastModified: new Date().toISOString(),
-    };
-    try {
-      return (await service.updateChecked(service.checkedBody('Task', next), taskId, Gate.service, `W/"${task.meta?.versionId}"`)).resource as Task;
-    } catch (err) {
-      if (!(err instanceof FhirError && err.status === 412) || attempt >= 5) throw err;
-    }
-  }
-}
-
 /** Why a case stopped before review: the codes of profiles/CodeSystem-case-stop-reason.json. */
 export type StopReason = 'endpoint-not-registered' | 'outbound-refused' | 'ehr-refused' | 'ehr-unavailable' | 'write-invalid';
 
@@ -354,7 +323,7 @@ export async function failCase(service: FhirService, payload: RetrievalPayload, 
   });
   const stopReasons = service.conformance.codeSystems.get(`${service.conformance.canonical}/CodeSystem/case-stop-reason`);
   const display = stopReasons?.concept?.find((c) => c.code === why)?.display;
-  await setBusinessStatus(service, payload.taskId, 'records-unavailable', {
+  await moveCase(service, payload.taskId, 'records-unavailable', {
     status: 'failed',
     statusReason: { coding: [{ system: stopReasons?.url, code: why, display }], text: reason },
   });

@@ -6,7 +6,7 @@ import type { PractitionerRole, Reference, Resource, ServiceRequest, Task } from
 import type { FhirService } from '../fhir/interactions.js';
 import { referenceKeys } from '../fhir/search/parameters.js';
 import type { Institutions } from '../intake/institutions.js';
-import { caseTaskOf } from '../intake/open-case.js';
+import { caseTaskOf } from '../case/case-task.js';
 import { localReference } from '../retrieval/source-records.js';
 
 export class Cases {

@@ -6,10 +6,11 @@
 // `Communication?based-on=ServiceRequest/{id}&_sort=sent` reads the whole thread in order.
 import { Gate } from '../access/gate.js';
 import type { Communication, CommunicationRequest, Reference, Resource, Task } from '@medplum/fhirtypes';
+import { businessStatusOf } from '../case/business-status.js';
+import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { conflict, unprocessable } from '../fhir/outcome.js';
 import { parseSearch } from '../fhir/search/search.js';
-import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { Cases } from './cases.js';
 
 /** Told of each question put to the referring institution: where delivery to the institution plugs in. */
@@ -51,7 +52,7 @@ export class Questions {
       return;
     }
     if (!(await this.wasActive(question))) {
-      if (task.status === 'in-progress') await setBusinessStatus(this.service, task.id as string, 'awaiting-information', { status: 'on-hold' });
+      if (task.status === 'in-progress') await moveCase(this.service, task.id as string, 'awaiting-information', { status: 'on-hold' });
       await this.tellReferrer(question, task);
     }
   }
@@ -85,10 +86,10 @@ export class Questions {
 
   /** A case on hold for information goes back to review once none of its questions is still active. */
   private async resumeIfAnswered(task: Task): Promise<void> {
-    if (task.status !== 'on-hold' || task.businessStatus?.coding?.[0]?.code !== 'awaiting-information') return;
+    if (task.status !== 'on-hold' || businessStatusOf(task) !== 'awaiting-information') return;
     const open = parseSearch('CommunicationRequest', { 'based-on': task.focus?.reference as string, status: 'active', _summary: 'count' });
     if (((await this.service.repository.search(open)).total ?? 0) === 0) {
-      await setBusinessStatus(this.service, task.id as string, 'under-review', { status: 'in-progress' });
+      await moveCase(this.service, task.id as string, 'under-review', { status: 'in-progress' });
     }
   }
 

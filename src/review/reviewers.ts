@@ -4,7 +4,7 @@
 import type { Coding, PractitionerRole } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
 import { parseSearch } from '../fhir/search/search.js';
-import { openStatuses } from './task-lifecycle.js';
+import { openStatuses } from '../case/task-status.js';
 
 export interface Candidate {
   role: PractitionerRole;

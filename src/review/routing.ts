@@ -4,17 +4,15 @@
 // businessStatus awaiting-assignment, for a coordinator's $assign. The diagnosis is read wherever R4
 // lets an order carry it: performerType, reasonCode, and the records reasonReference names.
 import type { CodeableConcept, Condition, DiagnosticReport, Observation, PractitionerRole, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { businessStatusOf, canMove, movesInto } from '../case/business-status.js';
+import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { conflict, unprocessable } from '../fhir/outcome.js';
-import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { Cases } from './cases.js';
 import type { Candidate, Reviewers } from './reviewers.js';
 import type { Specialties } from './specialties.js';
 
 const roleReference = /^PractitionerRole\/[A-Za-z0-9\-.]{1,64}$/;
-
-/** Where a coordinator may (re)assign a case: its records are in and no reviewer has accepted it. */
-const assignable = ['records-ready', 'awaiting-assignment', 'assigned'];
 
 export class Routing {
   /** Assignments one at a time, so two cases never both take a reviewer's last place (within this process). */
@@ -30,7 +28,7 @@ export class Routing {
   /** After a Task write: a received case whose records just became ready, and that has no owner, is routed. */
   async routeWhenRecordsReady(resource: Resource): Promise<void> {
     const task = resource as Task;
-    if (task.status === 'received' && !task.owner && task.businessStatus?.coding?.[0]?.code === 'records-ready') {
+    if (task.status === 'received' && !task.owner && businessStatusOf(task) === 'records-ready') {
       await this.route(task.id as string);
     }
   }
@@ -44,8 +42,8 @@ export class Routing {
       const performerType: CodeableConcept[] = wanted.map((coding) => ({ coding: [coding] }));
       const chosen = wanted.length ? leastLoaded(await this.eligible(await this.reviewers.withSpecialty(wanted), task, request)) : undefined;
       return chosen
-        ? setBusinessStatus(this.service, taskId, 'assigned', { owner: { reference: `PractitionerRole/${chosen.role.id}` }, performerType })
-        : setBusinessStatus(this.service, taskId, 'awaiting-assignment', wanted.length ? { performerType } : {});
+        ? moveCase(this.service, taskId, 'assigned', { owner: { reference: `PractitionerRole/${chosen.role.id}` }, performerType })
+        : moveCase(this.service, taskId, 'awaiting-assignment', wanted.length ? { performerType } : {});
     });
   }
 
@@ -63,11 +61,13 @@ export class Routing {
       if (task.status !== 'received') {
         throw conflict(`Task/${taskId} is ${task.status}: a case is assigned before its reviewer accepts it`, 'Task.status');
       }
-      if (!assignable.includes(task.businessStatus?.coding?.[0]?.code ?? '')) {
-        throw conflict(`Task/${taskId} is assigned once its records are ready (businessStatus ${assignable.join(', ')})`, 'Task.businessStatus');
+      // Where a coordinator may (re)assign a case: its records are in and no reviewer has accepted it.
+      if (!canMove(businessStatusOf(task), 'assigned')) {
+        const assignable = ['assigned', ...movesInto('assigned')].join(', ');
+        throw conflict(`Task/${taskId} is assigned once its records are ready (businessStatus ${assignable})`, 'Task.businessStatus');
       }
       if (task.owner?.reference !== roleRef) await this.checkAssignable(task, roleRef, 'Parameters.parameter.owner');
-      return setBusinessStatus(this.service, taskId, 'assigned', { owner: { reference: roleRef } });
+      return moveCase(this.service, taskId, 'assigned', { owner: { reference: roleRef } });
     });
   }
 

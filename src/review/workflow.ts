@@ -10,7 +10,8 @@ import { Questions } from './questions.js';
 import { Reviewers } from './reviewers.js';
 import { Routing } from './routing.js';
 import { Specialties } from './specialties.js';
-import { checkTransition, TaskVersions } from './task-lifecycle.js';
+import { checkTransition } from '../case/task-status.js';
+import { TaskVersions } from '../case/versions.js';
 
 export interface ReviewWorkflow {
   routing: Routing;

@@ -3,13 +3,13 @@
 // institution's FHIR server, stored with it in the same write; the delivery worker posts it there.
 import type { Communication, CommunicationRequest, ServiceRequest } from '@medplum/fhirtypes';
 import type { FhirService, WriteHook } from '../fhir/interactions.js';
-import { caseTaskOf } from '../intake/open-case.js';
+import { caseTaskOf, requestOfRecord } from '../case/case-task.js';
 
 export function owedToReferrer(service: FhirService): WriteHook {
   return async (resource, current) => {
     const message = resource as Communication | CommunicationRequest;
     if (current) return undefined; // delivered when it was created; a later status change stays here
-    const requestRef = message.basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
+    const requestRef = requestOfRecord(message);
     if (!requestRef) return undefined;
     const [request] = (await service.repository.readMany([requestRef])) as ServiceRequest[];
     const requester = request?.requester?.reference;

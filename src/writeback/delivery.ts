@@ -23,14 +23,15 @@ import type {
   Signature,
   Task,
 } from '@medplum/fhirtypes';
+import { businessStatusOf, type BusinessStatus } from '../case/business-status.js';
+import { caseTaskOf, requestOfRecord } from '../case/case-task.js';
+import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
-import { caseTaskOf } from '../intake/open-case.js';
 import type { Logger } from '../logger.js';
 import { followUpOf } from '../opinion/follow-up.js';
 import type { Opinions } from '../opinion/opinions.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
-import { setBusinessStatus } from '../retrieval/retrieve-chart.js';
 import type { OwedDelivery, Outbox } from '../store/outbox.js';
 import { WorkLoop } from '../store/work-loop.js';
 import { writtenBackSystem } from './written-back.js';
@@ -99,7 +100,7 @@ export class DeliveryWorker extends WorkLoop {
       const final = (err instanceof ReferringEhrError && !err.retryable) || err instanceof DeliveryError;
       const late = Date.now() - new Date(owed.delivery.since).getTime() >= this.options.giveUpMs;
       // A status that cannot be written now is written when the delivery, still owed, is tried again.
-      const shown = (code: string, note?: string) =>
+      const shown = (code: BusinessStatus, note?: string) =>
         this.caseStatus(owed, code, note).then(
           () => true,
           (e: Error) => {
@@ -136,17 +137,17 @@ export class DeliveryWorker extends WorkLoop {
    * in progress is completed here too: the opinion's own write does it, but a crash right after the
    * opinion was stored loses that step (a client's retry then finds the opinion and writes nothing).
    */
-  private async caseStatus(owed: OwedDelivery, code: string, note?: string): Promise<void> {
+  private async caseStatus(owed: OwedDelivery, code: BusinessStatus, note?: string): Promise<void> {
     if (owed.type !== 'DiagnosticReport' || !(await this.stillClaimed(owed))) return;
     const report = (await this.service.repository.read(owed.type, owed.id)) as DiagnosticReport;
     const task = await this.opinions.taskOf(report);
     if (!task) return;
     const completed = task.status === 'in-progress' ? { status: 'completed' as const } : {};
     const noted = note ? { note: [...(task.note ?? []), { time: new Date().toISOString(), text: note }] } : {};
-    await setBusinessStatus(
+    await moveCase(
       this.service,
       task.id as string,
-      async (current) => ((await this.stillClaimed(owed)) && current.businessStatus?.coding?.[0]?.code !== code ? code : undefined),
+      async (current) => ((await this.stillClaimed(owed)) && businessStatusOf(current) !== code ? code : undefined),
       { ...noted, ...completed },
     );
   }
@@ -166,7 +167,7 @@ export class DeliveryWorker extends WorkLoop {
 
   /** Where the case of the request in `basedOn` lives on the referring server. */
   private async destinationOf(basedOn: Reference[] | undefined): Promise<Destination> {
-    const requestRef = basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
+    const requestRef = requestOfRecord({ basedOn });
     const task = requestRef ? await caseTaskOf(this.service.repository, requestRef) : undefined;
     if (!task?.for?.reference || !requestRef) {
       throw new DeliveryError('it is not based on a case with a retrieved patient');

@@ -2,7 +2,8 @@
 // refused, and entered-in-error corrects a mistake from any state (task.html#statemachine).
 import { describe, expect, it } from '@jest/globals';
 import type { Task } from '@medplum/fhirtypes';
-import { isLegalTransition, openStatuses } from '../../src/review/task-lifecycle.js';
+import { drawnFrom } from './arrows.js';
+import { isLegalTransition, openStatuses } from '../../src/case/task-status.js';
 
 type Status = Task['status'];
 
@@ -30,15 +31,7 @@ const statuses: Status[] = [
   'failed',
   'entered-in-error',
 ];
-const drawn = (from: Status): Status[] => {
-  const line = arrows.split('\n').find((l) => l.trim().startsWith(`${from} ->`));
-  return line
-    ? (line
-        .split('->')[1]
-        .split(',')
-        .map((s) => s.trim()) as Status[])
-    : [];
-};
+const drawn = (from: Status): Status[] => drawnFrom(arrows, from);
 
 describe('Task.status moves', () => {
   it.each(statuses)('from %s: the drawn moves, staying put and entered-in-error are allowed, nothing else', (from) => {
