@@ -38,6 +38,9 @@ export interface Config {
     giveUpMs: number;
     baseDelayMs: number;
     maxDelayMs: number;
+    /** Retries of a call inside one delivery attempt (the outbox retries the delivery itself later). */
+    callRetryAttempts: number;
+    callRetryMaxDelayMs: number;
   };
   /** Authentication of callers (src/auth/). */
   auth: {
@@ -67,8 +70,10 @@ export interface Config {
   retrieval: {
     pageSize: number;
     concurrency: number;
+    /** Retries of a call to a referring server (retrieval, intake's polling and $submit): how many, and the backoff's start and cap. */
     retryAttempts: number;
     retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
     pollMs: number;
     leaseMs: number;
     /** Attempts at a retrieval job before the case fails visibly. */
@@ -79,7 +84,13 @@ export interface Config {
     sinceMarginMs: number;
   };
   /** Bulk Data export (src/outcomes/): the job's poll and lease, and how many resources go in one NDJSON file. */
-  bulkExport: { pollMs: number; leaseMs: number; fileMaxResources: number; retentionSeconds: number };
+  bulkExport: {
+    pollMs: number;
+    leaseMs: number;
+    fileMaxResources: number;
+    retentionSeconds: number;
+    /** Attempts at an export job before it fails. */ maxAttempts: number;
+  };
   review: {
     /** How long a case may take, by its request's priority: Task.restriction.period.end is set from it when the case opens. */
     dueHours: { routine: number; urgent: number; asap: number; stat: number };
@@ -129,6 +140,8 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       giveUpMs: parseInteger(env.DELIVERY_GIVE_UP_MS, 24 * 3600_000, 'DELIVERY_GIVE_UP_MS'),
       baseDelayMs: parseInteger(env.DELIVERY_RETRY_BASE_MS, 5000, 'DELIVERY_RETRY_BASE_MS'),
       maxDelayMs: parseInteger(env.DELIVERY_RETRY_MAX_MS, 15 * 60_000, 'DELIVERY_RETRY_MAX_MS'),
+      callRetryAttempts: parseInteger(env.DELIVERY_CALL_RETRY_ATTEMPTS, 2, 'DELIVERY_CALL_RETRY_ATTEMPTS'),
+      callRetryMaxDelayMs: parseInteger(env.DELIVERY_CALL_RETRY_MAX_MS, 2000, 'DELIVERY_CALL_RETRY_MAX_MS'),
     },
     auth: {
       signingKey: { pem: env.AUTH_SIGNING_KEY || undefined, keyId: env.AUTH_SIGNING_KEY_ID ?? 'auth-1', algorithm: env.AUTH_SIGNING_ALG ?? 'ES384' },
@@ -150,6 +163,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       concurrency: parseInteger(env.RETRIEVAL_CONCURRENCY, 4, 'RETRIEVAL_CONCURRENCY'),
       retryAttempts: parseInteger(env.OUTBOUND_RETRY_ATTEMPTS, 8, 'OUTBOUND_RETRY_ATTEMPTS'),
       retryBaseDelayMs: parseInteger(env.OUTBOUND_RETRY_BASE_MS, 200, 'OUTBOUND_RETRY_BASE_MS'),
+      retryMaxDelayMs: parseInteger(env.OUTBOUND_RETRY_MAX_MS, 15_000, 'OUTBOUND_RETRY_MAX_MS'),
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
       maxAttempts: parseInteger(env.RETRIEVAL_MAX_ATTEMPTS, 5, 'RETRIEVAL_MAX_ATTEMPTS'),
@@ -161,6 +175,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: parseInteger(env.EXPORT_LEASE_MS, 30_000, 'EXPORT_LEASE_MS'),
       fileMaxResources: parseInteger(env.EXPORT_FILE_MAX_RESOURCES, 100_000, 'EXPORT_FILE_MAX_RESOURCES'),
       retentionSeconds: parseInteger(env.EXPORT_RETENTION_SECONDS, 24 * 3600, 'EXPORT_RETENTION_SECONDS'),
+      maxAttempts: parseInteger(env.EXPORT_MAX_ATTEMPTS, 3, 'EXPORT_MAX_ATTEMPTS'),
     },
     review: {
       dueHours: {

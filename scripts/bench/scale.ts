@@ -18,23 +18,19 @@ import type mongoose from 'mongoose';
 import type { ServiceRequest, Task } from '@medplum/fhirtypes';
 import { mintAccessToken, newSigningKeyPem } from '../../src/auth/access-tokens.js';
 import { Gate } from '../../src/access/gate.js';
-import { Ownership } from '../../src/access/ownership.js';
 import { loadRecordIdKey } from '../../src/retrieval/record-id-key.js';
 import { loadConfig } from '../../src/config.js';
 import { defaultProfilesDir, hasSecondOpinionCategory, loadConformance } from '../../src/conformance/artifacts.js';
 import { openDatabase } from '../../src/database/connect.js';
 import { freePort, startLocalServer } from '../../src/database/local-server.js';
-import { FhirService } from '../../src/fhir/interactions.js';
 import { buildSort } from '../../src/fhir/search/query.js';
 import { parseSearch, type QueryParams } from '../../src/fhir/search/search.js';
-import { caseOpener, requestIdentity } from '../../src/intake/open-case.js';
-import { Institutions } from '../../src/intake/institutions.js';
+import { caseOpener } from '../../src/intake/open-case.js';
 import { createLogger } from '../../src/logger.js';
 import { installReviewWorkflow } from '../../src/review/workflow.js';
+import { buildService } from '../../src/service.js';
 import type { JobQueue } from '../../src/store/jobs.js';
 import { createModels } from '../../src/store/models.js';
-import { Repository } from '../../src/store/repository.js';
-import { ResourceValidator } from '../../src/validation/validator.js';
 import { seedPatient, startReferringEhr } from '../peer/referring-ehr.js';
 import { markdownTable, median, option, percentile } from './report.js';
 
@@ -127,7 +123,7 @@ try {
 
   // Seeding runs in this process on a connection opened the service's way (openDatabase: the same
   // indexes, or lack of them, as the service makes). The first cases (one per patient) go through the
-  // service's whole write pipeline: FhirService.createChecked with its labeller and intake's case
+  // service's whole write pipeline: FhirService.createValidated with its labeller and intake's case
   // opener, whose Task passes the review workflow's hooks. Every other case is bulk-inserted through
   // Repository.createMany (the store's own prepare and labeller) as a copy of those: its request varies
   // in identifier and patient, and its Task is its patient's template Task focused on it. Bulk Tasks are
@@ -142,13 +138,9 @@ try {
     // Diagnostic: the indexes models.ts declares, which the service (autoIndex off) never builds.
     await Promise.all(['ServiceRequest', 'Task'].map((type) => models.resources(type).createIndexes()));
   }
-  const seeding = new FhirService(new Repository(models, baseUrl), new ResourceValidator(conformance), conformance, baseUrl);
-  const institutions = new Institutions(seeding, undefined);
+  const { service: seeding, institutions } = buildService(models, conformance, baseUrl, undefined);
   loadRecordIdKey(config, log);
-  const ownership = new Ownership(seeding.repository, institutions, (r) => hasSecondOpinionCategory(conformance, r));
-  seeding.repository.labeller = (resource, placement) => ownership.labelsOf(resource, placement);
   installReviewWorkflow(seeding, institutions, config.review);
-  seeding.implicitCondition = requestIdentity(seeding);
   const noRetrieval = { enqueue: async () => undefined } as unknown as JobQueue;
   seeding.onCreated(caseOpener(seeding, noRetrieval, institutions, () => undefined));
 
@@ -158,7 +150,7 @@ try {
   const templates: Task[] = [];
   for (let i = 0; i < patients.length; i++) {
     const order = nextOrder++;
-    const { resource } = await seeding.createChecked(seeding.checkedBody('ServiceRequest', requestFor(order)), Gate.service);
+    const { resource } = await seeding.createValidated(requestFor(order), Gate.service);
     stored.push({ id: resource.id as string, order });
     templates.push((await seeding.repository.read('Task', resource.id as string)) as Task);
   }
@@ -170,7 +162,7 @@ try {
     const count = size - stored.length;
     for (let done = 0; done < count;) {
       const batch = Array.from({ length: Math.min(seedBatch, count - done) }, () => nextOrder++);
-      const requests = batch.map((order) => ({ ...(seeding.checkedBody('ServiceRequest', requestFor(order)) as ServiceRequest), id: randomUUID() }));
+      const requests = batch.map((order) => ({ ...(seeding.validResource('ServiceRequest', requestFor(order)) as ServiceRequest), id: randomUUID() }));
       const tasks = requests.map((request, i): Task => {
         const template = templates[batch[i] % patients.length];
         return {

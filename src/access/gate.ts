@@ -12,7 +12,7 @@ import { forbidden, methodNotAllowed, notFound, notKnown } from '../fhir/outcome
 import type { Narrowing, Repository } from '../store/repository.js';
 import { classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
 import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel } from './labels.js';
-import type { Placement } from './ownership.js';
+import type { Placement } from '../store/repository.js';
 
 /** The records of patient data a caller may see: all, or those labelled with one of these references. */
 type Reach = 'all' | { institutions: string[]; cases: string[]; patients: string[] };

@@ -13,10 +13,10 @@
 import type { Resource, ServiceRequest } from '@medplum/fhirtypes';
 import { unprocessable } from '../fhir/outcome.js';
 import { referencesWithPaths } from '../fhir/references.js';
-import { namesPatientByUrl, type Institutions } from '../intake/institutions.js';
+import { namesPatientByUrl, patientAt } from '../intake/institutions.js';
 import { localId } from '../retrieval/source-records.js';
 import type { StoredResource } from '../store/models.js';
-import type { Repository } from '../store/repository.js';
+import type { Placement, Repository } from '../store/repository.js';
 import { chartLabel, isInstitutionLabel, isPatientLabel } from './labels.js';
 import { caseTypes, classOf } from './policy.js';
 
@@ -28,32 +28,21 @@ export async function caseOwner(repository: Repository, requestId: string): Prom
   return ownerOf(await repository.current('ServiceRequest', requestId));
 }
 
-/** What the server knows about a write, beside the resource: never taken from the body. */
-export interface Placement {
-  /** The institution the writer writes for: a referring system's, or the one retrieval fetched from. */
-  owner?: string;
-  /** A record copied from the owner's chart by retrieval: its references are all on the owner's server. */
-  retrieved?: boolean;
-  /** The stored record this write replaces: its owner stays. */
-  current?: StoredResource;
-}
-
 export class Ownership {
-  constructor(
-    private readonly repository: Repository,
-    private readonly institutions: Institutions,
-    private readonly isSecondOpinion: (resource: Resource) => boolean,
-  ) {}
+  constructor(private readonly isSecondOpinion: (resource: Resource) => boolean) {}
 
-  /** The labels a version of `resource` is stored with; refuses (422) a record that would span institutions. */
-  async labelsOf(resource: Resource, placement: Placement): Promise<string[]> {
+  /**
+   * The labels a version of `resource` is stored with, read from `store` (what it refers to, the
+   * registered Endpoints); refuses (422) a record that would span institutions. The store's Labeller.
+   */
+  async labelsOf(resource: Resource, placement: Placement, store: Repository): Promise<string[]> {
     const type = resource.resourceType;
     if (classOf(type) !== 'patient-data') return [];
     const kept = ownerOf(placement.current);
     if (kept && placement.owner && kept !== placement.owner) throw spansInstitutions(type);
     const owner = kept ?? placement.owner;
     if (type === 'ServiceRequest' && !placement.retrieved)
-      return this.requestLabels(resource as ServiceRequest, owner, placement.current?.resource as ServiceRequest | undefined);
+      return this.requestLabels(store, resource as ServiceRequest, owner, placement.current?.resource as ServiceRequest | undefined);
     const references = referencesWithPaths(resource)
       .map((r) => r.reference)
       .filter((r) => r !== `${type}/${resource.id}`);
@@ -63,7 +52,7 @@ export class Ownership {
     if (!placement.retrieved) {
       // Records about a case, and records about records (a Provenance), belong where what they refer to is.
       const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
-      for (const doc of await this.repository.labelsOfMany([...anchors, ...patients])) {
+      for (const doc of await store.labelsOfMany([...anchors, ...patients])) {
         for (const label of doc.access ?? []) {
           if (isInstitutionLabel(label)) institutions.add(label);
           // A case's record is seen by its case, not by its patient's chart.
@@ -84,9 +73,9 @@ export class Ownership {
    * servers. A second-opinion request naming its patient on any other server is refused before
    * anything is stored or called (the URL is not quoted back); one already stored keeps its place.
    */
-  private async requestLabels(request: ServiceRequest, owner: string | undefined, current: ServiceRequest | undefined): Promise<string[]> {
+  private async requestLabels(store: Repository, request: ServiceRequest, owner: string | undefined, current: ServiceRequest | undefined): Promise<string[]> {
     const labels = [`ServiceRequest/${request.id}`];
-    const placed = await this.institutions.patientOf(request, owner);
+    const placed = await patientAt(store, request, owner);
     if (!placed && this.isSecondOpinion(request) && namesPatientByUrl(request) && current?.subject?.reference !== request.subject?.reference) {
       throw unprocessable([
         {

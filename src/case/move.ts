@@ -41,7 +41,7 @@ export async function moveCase(service: FhirService, taskId: string, to: MoveTo,
       lastModified: new Date().toISOString(),
     };
     try {
-      return (await service.updateChecked(service.checkedBody('Task', next), taskId, Gate.service, `W/"${task.meta?.versionId}"`)).resource as Task;
+      return (await service.updateValidated(next, taskId, Gate.service, `W/"${task.meta?.versionId}"`)).resource as Task;
     } catch (err) {
       if (!(err instanceof FhirError && err.status === 412) || attempt >= attempts) throw err;
     }

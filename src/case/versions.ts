@@ -43,7 +43,7 @@ export class TaskVersions {
       agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] }, ...currentAgent() }],
       ...(previous ? { entity: [{ role: 'revision', what: { reference: `Task/${task.id}/_history/${version - 1}` } }] } : {}),
     };
-    await this.service.createChecked(this.service.checkedBody('Provenance', provenance), Gate.service, { id: provenanceId });
+    await this.service.createValidated(provenance, Gate.service, { id: provenanceId });
   }
 }
 

@@ -1,6 +1,7 @@
 // The resource pipeline every interaction goes through: parse -> authorise (the caller's Gate) ->
 // validate -> store. Express routes and transaction Bundles both call into this one class; the
-// workflow's own writes use createChecked and updateChecked, which leave authorisation to the caller.
+// workflow's own writes use createValidated and updateValidated, which validate the resource and leave
+// authorisation to the caller (who acts through a named gate).
 // Every method takes the gate it acts through: a caller's, or the service's named one.
 import { randomUUID } from 'node:crypto';
 import { matchesSearchRequest } from '@medplum/core';
@@ -51,15 +52,17 @@ export class FhirService {
   private readonly createdListeners: CreatedListener[] = [];
   private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }[]>();
   /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
-  implicitCondition?: (resource: Resource) => string | undefined;
+  private readonly implicitCondition: (resource: Resource) => string | undefined;
 
   constructor(
     readonly repository: Repository,
     readonly validator: ResourceValidator,
     readonly conformance: Conformance,
     baseUrl: string,
+    options: { implicitCondition?: (resource: Resource) => string | undefined } = {},
   ) {
     this.fhirBase = `${baseUrl}/fhir`;
+    this.implicitCondition = options.implicitCondition ?? (() => undefined);
   }
 
   onCreated(listener: CreatedListener): void {
@@ -126,19 +129,19 @@ export class FhirService {
   async create(type: string, body: unknown, ifNoneExist: string | undefined, gate: Gate): Promise<Reply> {
     this.checkType(type);
     gate.checkType(type, 'create');
-    const resource = this.checkedBody(type, body);
+    const resource = this.validResource(type, body);
     await this.admit(resource, gate);
-    return written(await this.createChecked(resource, gate, { ifNoneExist }));
+    return written(await this.storeNew(resource, gate, { ifNoneExist }));
   }
 
   async update(type: string, id: string, body: unknown, ifMatch: string | undefined, gate: Gate): Promise<Reply> {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'update');
-    const resource = this.checkedBody(type, body);
+    const resource = this.validResource(type, body);
     this.checkSameId(resource, id);
     await this.admit(resource, gate, await this.existing(type, id, gate));
-    return written(await this.updateChecked(resource, id, gate, ifMatch));
+    return written(await this.storeAt(resource, id, gate, ifMatch));
   }
 
   /**
@@ -219,8 +222,21 @@ export class FhirService {
     return issues.length ? outcomeOf(issues) : informational('Validation successful: no errors');
   }
 
-  /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
-  async createChecked(resource: Resource, gate: Gate, { ifNoneExist, id }: { ifNoneExist?: string; id?: string } = {}): Promise<WriteResult> {
+  /** Validates a resource (validResource) and stores it as new: a stage's own write, through the gate it names. */
+  createValidated(resource: Resource, gate: Gate, options: { ifNoneExist?: string; id?: string } = {}): Promise<WriteResult> {
+    return this.storeNew(this.validResource(resource.resourceType, resource), gate, options);
+  }
+
+  /** Validates a resource (validResource) and stores it at `id`: a stage's own write, through the gate it names. */
+  updateValidated(resource: Resource, id: string, gate: Gate, ifMatch?: string): Promise<WriteResult> {
+    return this.storeAt(this.validResource(resource.resourceType, resource), id, gate, ifMatch);
+  }
+
+  /**
+   * Stores a resource validResource answered as new, through the write hooks; whether the caller may
+   * write it was decided before (admit). `id` is one chosen beforehand (a transaction resolving urn:uuid references).
+   */
+  async storeNew(resource: Resource, gate: Gate, { ifNoneExist, id }: { ifNoneExist?: string; id?: string } = {}): Promise<WriteResult> {
     const hooked = this.writeHooks.has(resource.resourceType);
     let outbox: Delivery | undefined;
     if (hooked) {
@@ -228,7 +244,7 @@ export class FhirService {
       id ??= randomUUID();
       ({ resource, outbox } = await this.beforeWrite({ ...resource, id }, undefined));
     }
-    const condition = ifNoneExist ?? this.implicitCondition?.(resource);
+    const condition = ifNoneExist ?? this.implicitCondition(resource);
     const result = condition
       ? await this.createConditionally(resource, condition, gate, id, outbox)
       : await this.repository.create(resource, id, outbox, gate.placement());
@@ -239,8 +255,8 @@ export class FhirService {
     return result;
   }
 
-  /** Stores a checked resource at `id` (update, or create at a chosen id), written for the gate's institution. */
-  async updateChecked(resource: Resource, id: string, gate: Gate, ifMatch?: string): Promise<WriteResult> {
+  /** Stores a resource validResource answered at `id` (update, or create at a chosen id), written for the gate's institution, through the write hooks. */
+  async storeAt(resource: Resource, id: string, gate: Gate, ifMatch?: string): Promise<WriteResult> {
     this.checkSameId(resource, id);
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
     if (!this.writeHooks.has(resource.resourceType)) {
@@ -266,8 +282,8 @@ export class FhirService {
     }
   }
 
-  /** Checks type, shape and validity; throws 400/404/422 so that a bad request changes nothing. */
-  checkedBody(type: string, body: unknown): Resource {
+  /** The body as a resource of `type`, its shape and profiles validated; throws 400/404/422 so that a bad request changes nothing. It says nothing of rights. */
+  validResource(type: string, body: unknown): Resource {
     this.checkType(type);
     const resource = this.shapeOf(type, body);
     const issues = this.validator.validate(resource);

@@ -97,7 +97,7 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
 /** The entry's resource, checked as its create or update would check it; undefined for reads and deletes. */
 function checkedResource(service: FhirService, entry: BundleEntry): Resource | undefined {
   const { method, url } = entry.request as NonNullable<BundleEntry['request']>;
-  return method === 'POST' || method === 'PUT' ? service.checkedBody(url.split(/[/?]/)[0], entry.resource) : undefined;
+  return method === 'POST' || method === 'PUT' ? service.validResource(url.split(/[/?]/)[0], entry.resource) : undefined;
 }
 
 async function runEntry(
@@ -116,7 +116,7 @@ async function runEntry(
     case 'POST': {
       gate.checkType(type, 'create');
       await service.admit({ ...(resource as Resource), id: newId }, gate, undefined, writing);
-      const result = await service.createChecked(resource as Resource, gate, { ifNoneExist: request.ifNoneExist, id: newId });
+      const result = await service.storeNew(resource as Resource, gate, { ifNoneExist: request.ifNoneExist, id: newId });
       if (result.created) undo.push({ type, id: result.resource.id as string });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
@@ -126,7 +126,7 @@ async function runEntry(
       service.checkId(id);
       gate.checkType(type, 'update');
       await service.admit(resource as Resource, gate, await service.existing(type, id, gate), writing);
-      const result = await service.updateChecked(resource as Resource, id, gate, request.ifMatch);
+      const result = await service.storeAt(resource as Resource, id, gate, request.ifMatch);
       undo.push({ type, id, previous: result.previous });
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }

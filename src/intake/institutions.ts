@@ -4,9 +4,10 @@
 import { Operator } from '@medplum/core';
 import type { Endpoint, Extension, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import { unprocessable } from '../fhir/outcome.js';
-import type { FhirService } from '../fhir/interactions.js';
+import type { Conformance } from '../conformance/artifacts.js';
 import { TokenSource, type EndpointAuth, type SigningKey } from '../outbound/authorization.js';
 import type { Credentials } from '../outbound/referring-ehr-client.js';
+import type { Repository } from '../store/repository.js';
 
 const absolutePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})$/;
 const relativePatient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
@@ -21,35 +22,59 @@ export interface PatientAtSource {
 /** Whether the request names its patient by an absolute URL (a server it would make the service call). */
 export const namesPatientByUrl = (request: ServiceRequest): boolean => absolutePatient.test(request.subject?.reference ?? '');
 
+/**
+ * Where the request's patient lives: its subject as an absolute URL on a registered, active Endpoint,
+ * or a relative subject on the registered server that `meta.source` names (or the owner's only one).
+ * With `owner` (the request's institution, decided by the server), only the owner's Endpoints count:
+ * a request never places its patient on another institution's server.
+ */
+export async function patientAt(repository: Repository, request: ServiceRequest, owner: string | undefined): Promise<PatientAtSource | undefined> {
+  const endpoints = (await activeEndpoints(repository)).filter((e) => !owner || e.managingOrganization?.reference === owner);
+  const subject = request.subject?.reference ?? '';
+  const absolute = absolutePatient.exec(subject);
+  const relative = relativePatient.exec(subject);
+  const source = request.meta?.source;
+  const endpoint = absolute
+    ? endpointAmong(endpoints, absolute[1])
+    : relative && source
+      ? endpointAmong(endpoints, source)
+      : relative && owner && endpoints.length === 1
+        ? endpoints[0]
+        : undefined;
+  const patientId = absolute?.[2] ?? relative?.[1];
+  return endpoint && patientId ? { ehrBase: trim(endpoint.address as string), patientId, institution: endpoint.managingOrganization?.reference } : undefined;
+}
+
+/** The registered, active Endpoints: directory records, read whoever asks. */
+export async function activeEndpoints(repository: Repository): Promise<Endpoint[]> {
+  const { matches } = await repository.search({
+    resourceType: 'Endpoint',
+    filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }],
+    count: 1000,
+  });
+  return matches.map((m) => m.resource as Endpoint);
+}
+
+/** The Endpoint of `endpoints` whose address is the longest prefix of the URL. */
+export function endpointAmong(endpoints: Endpoint[], url: string): Endpoint | undefined {
+  const target = trim(url);
+  return endpoints
+    .filter((e) => e.address && (target === trim(e.address) || target.startsWith(`${trim(e.address)}/`)))
+    .sort((a, b) => (b.address as string).length - (a.address as string).length)[0];
+}
+
 export class Institutions {
   private readonly tokenSources = new Map<string, TokenSource>();
 
   constructor(
-    private readonly service: FhirService,
+    private readonly repository: Repository,
+    private readonly conformance: Conformance,
     private readonly signingKey: SigningKey | undefined,
   ) {}
 
-  /**
-   * Where the request's patient lives: its subject as an absolute URL on a registered, active Endpoint,
-   * or a relative subject on the registered server that `meta.source` names (or the owner's only one).
-   * With `owner` (the request's institution, decided by the server), only the owner's Endpoints count:
-   * a request never places its patient on another institution's server.
-   */
-  async patientOf(request: ServiceRequest, owner: string | undefined): Promise<PatientAtSource | undefined> {
-    const endpoints = (await this.activeEndpoints()).filter((e) => !owner || e.managingOrganization?.reference === owner);
-    const subject = request.subject?.reference ?? '';
-    const absolute = absolutePatient.exec(subject);
-    const relative = relativePatient.exec(subject);
-    const source = request.meta?.source;
-    const endpoint = absolute
-      ? this.endpointAmong(endpoints, absolute[1])
-      : relative && source
-        ? this.endpointAmong(endpoints, source)
-        : relative && owner && endpoints.length === 1
-          ? endpoints[0]
-          : undefined;
-    const patientId = absolute?.[2] ?? relative?.[1];
-    return endpoint && patientId ? { ehrBase: trim(endpoint.address as string), patientId, institution: endpoint.managingOrganization?.reference } : undefined;
+  /** Where the request's patient lives (see patientAt). */
+  patientOf(request: ServiceRequest, owner: string | undefined): Promise<PatientAtSource | undefined> {
+    return patientAt(this.repository, request, owner);
   }
 
   /** An Endpoint's address is one institution's: a second institution registering the same server (or one under it) is refused. */
@@ -76,26 +101,13 @@ export class Institutions {
     }
   }
 
-  async activeEndpoints(): Promise<Endpoint[]> {
-    const { matches } = await this.service.repository.search({
-      resourceType: 'Endpoint',
-      filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }],
-      count: 1000,
-    });
-    return matches.map((m) => m.resource as Endpoint);
+  activeEndpoints(): Promise<Endpoint[]> {
+    return activeEndpoints(this.repository);
   }
 
   /** The active registered Endpoint whose address is (a prefix of) the URL. */
   async endpointFor(url: string): Promise<Endpoint | undefined> {
-    return this.endpointAmong(await this.activeEndpoints(), url);
-  }
-
-  /** The Endpoint of `endpoints` whose address is the longest prefix of the URL. */
-  endpointAmong(endpoints: Endpoint[], url: string): Endpoint | undefined {
-    const target = trim(url);
-    return endpoints
-      .filter((e) => e.address && (target === trim(e.address) || target.startsWith(`${trim(e.address)}/`)))
-      .sort((a, b) => (b.address as string).length - (a.address as string).length)[0];
+    return endpointAmong(await this.activeEndpoints(), url);
   }
 
   /** Credentials for calls to the FHIR server at `ehrBase`; undefined where none are registered. */
@@ -114,7 +126,7 @@ export class Institutions {
   }
 
   authOf(endpoint: Endpoint): EndpointAuth | undefined {
-    const url = `${this.service.conformance.canonical}/StructureDefinition/endpoint-auth`;
+    const url = `${this.conformance.canonical}/StructureDefinition/endpoint-auth`;
     const extension = endpoint.extension?.find((e) => e.url === url);
     if (!extension) return undefined;
     const part = (name: string): string | undefined => {

@@ -5,7 +5,7 @@ import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtyp
 import { Gate } from '../access/gate.js';
 import { caseOwner } from '../access/ownership.js';
 import { businessStatusConcept } from '../case/business-status.js';
-import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
+import { hasSecondOpinionCategory, profileMeta, type Conformance } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
@@ -23,9 +23,9 @@ export function caseOpener(service: FhirService, jobs: JobQueue, institutions: I
 }
 
 /** A second-opinion request is one case per EHR identifier, by whichever path and however often it comes. */
-export function requestIdentity(service: FhirService) {
+export function requestIdentity(conformance: Conformance) {
   return (resource: Resource): string | undefined => {
-    if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) return undefined;
+    if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(conformance, resource)) return undefined;
     const identifier = (resource as ServiceRequest).identifier?.find((i) => i.value);
     return identifier
       ? `identifier=${encodeURIComponent(identifier.system ? `${identifier.system}|${identifier.value}` : (identifier.value as string))}`
@@ -63,13 +63,13 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
   // The case's Task shares its request's id: one Task per request, found again without a search.
   let current: Task;
   try {
-    current = (await service.createChecked(service.checkedBody('Task', task), gate, { id: request.id })).resource as Task;
+    current = (await service.createValidated(task, gate, { id: request.id })).resource as Task;
   } catch (err) {
     if (!isDuplicateKey(err)) throw err;
     current = (await service.repository.read('Task', request.id as string)) as Task;
   }
   if (current.status === 'requested') {
-    current = (await service.updateChecked(service.checkedBody('Task', { ...current, status: 'received' }), current.id as string, gate)).resource as Task;
+    current = (await service.updateValidated({ ...current, status: 'received' }, current.id as string, gate)).resource as Task;
   }
   const payload: RetrievalPayload = {
     ehrBase,

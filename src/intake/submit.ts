@@ -136,7 +136,7 @@ export class RequestIntake {
       throw refusal(`ServiceRequest/${id} names no patient on the institution's server (subject must be Patient/id there)`, 'ServiceRequest.subject');
     }
     // Kept for the institution whose server it came from, as that institution's own request.
-    const result = await this.service.createChecked(this.service.checkedBody('ServiceRequest', request), Gate.system(owner));
+    const result = await this.service.createValidated(request, Gate.system(owner));
     const tasks = await this.service.repository.readMany([`Task/${result.resource.id}`]); // the case's Task has the request's id
     if (!tasks.length) {
       throw refusal(`ServiceRequest/${id} opened no case`, 'ServiceRequest');

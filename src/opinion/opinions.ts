@@ -21,13 +21,12 @@ const signed = new Set(['final', 'amended']);
 const authorSignature = { system: 'urn:iso-astm:E1762-95:2013', code: '1.2.840.10065.1.12.1.1', display: "Author's Signature" };
 
 export class Opinions {
-  /** Told when a write leaves a delivery owed (the delivery worker looks at once). */
-  onDeliveryOwed: () => void = () => undefined;
-
+  /** `deliveryOwed` is told when a write leaves a delivery owed (the delivery worker looks at once). */
   constructor(
     private readonly service: FhirService,
     private readonly signer: OpinionSigner,
     private readonly outbox: Outbox,
+    private readonly deliveryOwed: () => void,
   ) {}
 
   /** Installs the opinion's rules on every DiagnosticReport write. */
@@ -73,7 +72,7 @@ export class Opinions {
         task.status === 'in-progress' ? { status: 'completed' } : {},
       );
     }
-    this.onDeliveryOwed();
+    this.deliveryOwed();
   }
 
   /**
@@ -118,7 +117,7 @@ export class Opinions {
         },
       ],
     };
-    return (await this.service.updateChecked(this.service.checkedBody('Provenance', provenance), provenance.id as string, Gate.service)).resource as Provenance;
+    return (await this.service.updateValidated(provenance, provenance.id as string, Gate.service)).resource as Provenance;
   }
 
   /** The Task of the case the opinion is based on. */

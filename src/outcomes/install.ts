@@ -50,6 +50,6 @@ async function installMeasures(service: FhirService): Promise<void> {
     const current = await service.repository.current('Measure', id);
     const { meta: _meta, ...stored } = (current?.resource ?? {}) as { meta?: unknown };
     if (current && !current.deleted && JSON.stringify(stored) === JSON.stringify(measure)) continue;
-    await service.updateChecked(service.checkedBody('Measure', measure), id, Gate.service);
+    await service.updateValidated(measure, id, Gate.service);
   }
 }

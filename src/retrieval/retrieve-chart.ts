@@ -290,7 +290,7 @@ async function recordProvenance(service: FhirService, payload: RetrievalPayload,
     agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
     entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
   };
-  await service.updateChecked(service.checkedBody('Provenance', provenance), provenance.id as string, Gate.service);
+  await service.updateValidated(provenance, provenance.id as string, Gate.service);
 }
 
 /** Why a case stopped before review: the codes of profiles/CodeSystem-case-stop-reason.json. */
@@ -318,7 +318,7 @@ export async function failCase(service: FhirService, payload: RetrievalPayload, 
     payload: [{ contentString: reason }],
   };
   const noticeId = createHash('sha256').update(`retrieval-failed|${payload.taskId}`).digest('hex').slice(0, 32);
-  await service.createChecked(service.checkedBody('Communication', notice), Gate.service, { id: noticeId }).catch((err: unknown) => {
+  await service.createValidated(notice, Gate.service, { id: noticeId }).catch((err: unknown) => {
     if (!isDuplicateKey(err)) throw err;
   });
   const stopReasons = service.conformance.codeSystems.get(`${service.conformance.canonical}/CodeSystem/case-stop-reason`);

@@ -76,11 +76,7 @@ export class Questions {
     if (message.meta?.versionId !== '1') return;
     const questions = (await this.service.repository.readMany(references(message.basedOn, 'CommunicationRequest'))) as CommunicationRequest[];
     for (const question of questions.filter((q) => q.status === 'active')) {
-      await this.service.updateChecked(
-        this.service.checkedBody('CommunicationRequest', { ...question, status: 'completed' }),
-        question.id as string,
-        Gate.service,
-      );
+      await this.service.updateValidated({ ...question, status: 'completed' }, question.id as string, Gate.service);
     }
   }
 

@@ -3,7 +3,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import type { Placement } from '../access/ownership.js';
 import { conflict, gone, notKnown, preconditionFailed } from '../fhir/outcome.js';
 import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
 import { buildFilter, buildSort } from '../fhir/search/query.js';
@@ -18,8 +17,21 @@ export interface SearchMatch {
   access: string[];
 }
 
-/** The access labels of a resource about to be stored, from what the server knows of the write (access/ownership.ts). */
-export type Labeller = (resource: Resource, placement: Placement) => Promise<string[]>;
+/** What the server knows about a write, beside the resource: never taken from the body (labelled by access/ownership.ts). */
+export interface Placement {
+  /** The institution the writer writes for: a referring system's, or the one retrieval fetched from. */
+  owner?: string;
+  /** A record copied from the owner's chart by retrieval: its references are all on the owner's server. */
+  retrieved?: boolean;
+  /** The stored record this write replaces: its owner stays. */
+  current?: StoredResource;
+}
+
+/**
+ * The access labels of a resource about to be stored, from what the server knows of the write
+ * (access/ownership.ts); it reads what it needs (the labels of what the resource refers to) from `store`.
+ */
+export type Labeller = (resource: Resource, placement: Placement, store: Repository) => Promise<string[]>;
 
 /** A query a search or read is narrowed by (the caller's reach), merged into the store's filter. */
 export type Narrowing = Record<string, unknown>;
@@ -44,13 +56,13 @@ export interface WriteResult {
 const maxRetries = 5;
 
 export class Repository {
-  /** Labels every version written; set once at start-up (without it, nothing is labelled). */
-  labeller: Labeller = async () => [];
   private readonly windows = new PageWindows();
 
+  /** `labeller` labels every version written; without one (tools, some tests) nothing is labelled. */
   constructor(
     private readonly models: Models,
     private readonly baseUrl: string,
+    private readonly labeller: Labeller = async () => [],
   ) {}
 
   /** The current document, deleted or not; undefined when the resource never existed. */
@@ -85,20 +97,20 @@ export class Repository {
 
   /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document. */
   async create(resource: Resource, id: string = randomUUID(), outbox: Delivery | undefined, placement: Placement): Promise<WriteResult> {
-    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, placement), outbox);
+    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, placement, this), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
     return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
   }
 
   /** The labels a version of a resource would be written with (`placement.current`: the stored record it replaces). */
   labelsFor(resource: Resource, placement: Placement): Promise<string[]> {
-    return this.labeller(resource, placement);
+    return this.labeller(resource, placement, this);
   }
 
   /** Creates many resources of one type (each with its id set) in one round trip; answers those whose id was taken. */
   async createMany(resources: Resource[], placement: Placement): Promise<Resource[]> {
     if (!resources.length) return [];
-    const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r, placement))));
+    const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r, placement, this))));
     try {
       await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false });
       return [];

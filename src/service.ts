@@ -1,0 +1,31 @@
+// The FHIR service, built once and complete: a store that labels every version with its owning
+// institution (access/ownership.ts), the validator, the conformance artifacts, and the idempotency
+// key of a second-opinion request; with the registry of referring institutions beside it.
+import type { Endpoint } from '@medplum/fhirtypes';
+import { Ownership } from './access/ownership.js';
+import { hasSecondOpinionCategory, type Conformance } from './conformance/artifacts.js';
+import { FhirService } from './fhir/interactions.js';
+import { Institutions } from './intake/institutions.js';
+import { requestIdentity } from './intake/open-case.js';
+import type { SigningKey } from './outbound/authorization.js';
+import type { Models } from './store/models.js';
+import { Repository } from './store/repository.js';
+import { ResourceValidator } from './validation/validator.js';
+
+export interface ServiceCore {
+  service: FhirService;
+  institutions: Institutions;
+}
+
+export function buildService(models: Models, conformance: Conformance, baseUrl: string, signingKey: SigningKey | undefined): ServiceCore {
+  const ownership = new Ownership((resource) => hasSecondOpinionCategory(conformance, resource));
+  const repository = new Repository(models, baseUrl, (resource, placement, store) => ownership.labelsOf(resource, placement, store));
+  const service = new FhirService(repository, new ResourceValidator(conformance), conformance, baseUrl, { implicitCondition: requestIdentity(conformance) });
+  const institutions = new Institutions(repository, conformance, signingKey);
+  service.hookWrites(
+    'Endpoint',
+    async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)),
+    async () => undefined,
+  );
+  return { service, institutions };
+}
