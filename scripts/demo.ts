@@ -78,7 +78,7 @@ async function startPeer(kind: string): Promise<{ base: string; repo: ChartSink;
   if (kind !== 'hapi') throw new Error(`DEMO_PEER must be builtin or hapi, not ${kind}`);
   const running = process.env[hapiEnv.base];
   const hapi = running ? undefined : launchHapi(port);
-  const base = running ?? (hapi?.base as string);
+  const base = hapi ? hapi.base : String(running);
   say(`        waiting for HAPI FHIR at ${base} (it takes a minute or two to start)`);
   await hapiReady(base, { pid: hapi?.child.pid, log: hapi?.log, timeoutMs: 8 * 60_000 });
   return { base, repo: fhirServerSink(base), stop: async () => hapi?.stop() };

@@ -61,7 +61,7 @@ async function run(block: RunnableBlock, dir: string): Promise<{ ok: boolean; wh
   child.stdout.on('data', echo);
   child.stderr.on('data', echo);
   const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  const timer = setTimeout(() => stopGroup(child.pid as number, 'SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => void stopGroup(child.pid as number, 'SIGKILL'), timeoutMs);
   // The block's shell exits while what it started in the background still holds its output open.
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   clearTimeout(timer);

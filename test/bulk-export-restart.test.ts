@@ -24,19 +24,15 @@ describe('a crash during an export', () => {
     const connection = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: databaseName }).asPromise();
     const repository = new Repository(createModels(connection), 'http://127.0.0.1');
     for (let start = 0; start < count; start += 1000) {
-      const batch = Array.from(
-        { length: 1000 },
-        (_, k) =>
-          ({
-            resourceType: 'Observation',
-            id: `obs-${start + k}`,
-            status: 'final',
-            code: { text: 'Heart rate' },
-            subject: { reference: `Patient/p-${(start + k) % 50}` },
-            effectiveDateTime: '2024-03-10T10:00:00Z',
-            valueQuantity: { value: 60 + (k % 40) },
-          }) as Resource,
-      );
+      const batch = Array.from({ length: 1000 }, (_, k): Resource => ({
+        resourceType: 'Observation',
+        id: `obs-${start + k}`,
+        status: 'final',
+        code: { text: 'Heart rate' },
+        subject: { reference: `Patient/p-${(start + k) % 50}` },
+        effectiveDateTime: '2024-03-10T10:00:00Z',
+        valueQuantity: { value: 60 + (k % 40) },
+      }));
       await repository.createMany(batch, {});
     }
     const port = await freePort();

@@ -8,9 +8,8 @@ import { createLogger } from '../src/logger.js';
 import { hapiEnv, launchHapi, type HapiProcess } from '../scripts/peer/hapi-fhir.js';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __testDatabase: LocalServer | undefined;
-  // eslint-disable-next-line no-var
+
   var __testHapi: HapiProcess | undefined;
 }
 

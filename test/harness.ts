@@ -29,7 +29,7 @@ export interface FhirInit {
 export interface FhirResponse {
   status: number;
   headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
   body: any;
 }
 

@@ -100,11 +100,11 @@ describe('running the service on its embedded database', () => {
     // Stopped the way Ctrl-C or systemd stops it: the signal reaches the whole group at once. The
     // service still closes its client before the embedded database stops, and says nothing alarming.
     expect(await stop(second, 'group')).toBe(0);
-    expect(second.output()).not.toMatch(/"level":(50|60)|Error|    at /);
+    expect(second.output()).not.toMatch(/"level":(50|60)|Error| {4}at /);
 
     const third = await startService(port);
     expect((await fhir(`/Organization/${created.body.id}`)).body.name).toBe('Persisted Hospital');
     expect(await stop(third)).toBe(0);
-    expect(third.output()).not.toMatch(/"level":(50|60)|Error|    at /);
+    expect(third.output()).not.toMatch(/"level":(50|60)|Error| {4}at /);
   }, 240_000);
 });

@@ -28,7 +28,7 @@ beforeAll(async () => {
     code: { text: 'Pathology' },
     subject: { reference: `Patient/${patientId}` },
   });
-  pathologyId = pathology.id as string;
+  pathologyId = pathology.id;
   proxy = await startFaultProxy(ehr.base);
   // No polling of the EHR for orders: every request it sees here is the retrieval's (a poll once a minute fell into the 401 case's count on a slow run).
   service = await startTestService({ RETRIEVAL_POLL_MS: '100', RETRIEVAL_PAGE_SIZE: '10', OUTBOUND_RETRY_BASE_MS: '10', POLL_INTERVAL_MS: '0' });

@@ -27,7 +27,7 @@ const say = (line: string): boolean => process.stdout.write(`${line}\n`);
 
 const log = createLogger('warn');
 const database = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
-const uri = process.env.MONGODB_URI ?? (database?.uri as string);
+const uri = database ? database.uri : String(process.env.MONGODB_URI);
 const signingKey = await newSigningKeyPem();
 const connection = await mongoose.createConnection(uri, { dbName: databaseName }).asPromise();
 await connection.dropDatabase();

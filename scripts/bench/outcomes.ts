@@ -81,7 +81,7 @@ function completedCase(i: number, next: () => number): CaseFacts {
 
 const log = createLogger('warn');
 const database = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
-const uri = process.env.MONGODB_URI ?? (database?.uri as string);
+const uri = database ? database.uri : String(process.env.MONGODB_URI);
 const connection = await mongoose.createConnection(uri, { dbName: 'bench-outcomes' }).asPromise();
 await connection.dropDatabase();
 const ledger = new OutcomeLedger(connection);

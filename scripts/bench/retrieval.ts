@@ -42,7 +42,7 @@ const ownCpuSeconds = (): number => {
 
 const log = createLogger('warn');
 const database = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
-const uri = process.env.MONGODB_URI ?? (database?.uri as string);
+const uri = database ? database.uri : String(process.env.MONGODB_URI);
 const ehr = await startReferringEhr();
 const perType = Math.ceil(records / chartTypes.length);
 const patientId = await seedPatient(ehr.repo, perType);
@@ -177,7 +177,7 @@ async function naiveRun(run: number): Promise<Run> {
   const started = performance.now();
   const cpuBefore = ownCpuSeconds();
   let count = 0;
-  await collection.insertOne((await client.read({ resourceType: 'Patient', id: patientId })) as never);
+  await collection.insertOne(await client.read({ resourceType: 'Patient', id: patientId }));
   count++;
   for (const type of chartTypes) {
     const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
@@ -185,7 +185,7 @@ async function naiveRun(run: number): Promise<Run> {
       Bundle | undefined;
     while (page) {
       for (const entry of page.entry ?? []) {
-        await collection.insertOne({ ...entry.resource } as never);
+        await collection.insertOne({ ...entry.resource });
         count++;
       }
       page = page.link?.some((l) => l.relation === 'next') ? ((await client.nextPage({ bundle: page as never })) as unknown as Bundle) : undefined;
@@ -208,7 +208,7 @@ async function floorRun(run: number): Promise<Run> {
   const client = new Client({ baseUrl: proxy.base });
   const started = performance.now();
   const cpuBefore = ownCpuSeconds();
-  await collection.insertOne((await client.read({ resourceType: 'Patient', id: patientId })) as never);
+  await collection.insertOne(await client.read({ resourceType: 'Patient', id: patientId }));
   const queue = [...chartTypes];
   await Promise.all(
     Array.from({ length: floorConcurrency }, async () => {
@@ -218,7 +218,7 @@ async function floorRun(run: number): Promise<Run> {
           Bundle | undefined;
         while (page) {
           const resources = (page.entry ?? []).map((e) => ({ ...e.resource }));
-          if (resources.length) await collection.insertMany(resources as never[]);
+          if (resources.length) await collection.insertMany(resources);
           page = page.link?.some((l) => l.relation === 'next') ? ((await client.nextPage({ bundle: page as never })) as unknown as Bundle) : undefined;
         }
       }

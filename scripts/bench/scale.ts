@@ -52,7 +52,7 @@ if (!(small >= 20 && large > small && samples > 0 && creates > 0 && runs > 0))
 
 const log = createLogger('warn');
 const localDatabase = process.env.MONGODB_URI ? undefined : await startLocalServer(undefined, log);
-const uri = process.env.MONGODB_URI ?? (localDatabase?.uri as string);
+const uri = process.env.MONGODB_URI ?? localDatabase?.uri;
 const databaseName = `bench-scale-${Date.now().toString(36)}`;
 const orderSystem = 'https://ehr.example/orders';
 const example = JSON.parse(

@@ -13,7 +13,7 @@ export interface AuthorizationServer {
   issued: number;
   refusals: string[];
   /** True for a header carrying a token this server issued. */
-  accepts(authorization: string | undefined): boolean;
+  accepts: (authorization: string | undefined) => boolean;
   stop(): Promise<void>;
 }
 

@@ -100,8 +100,8 @@ export async function startReferringEhr(options: ReferringEhrOptions = {}): Prom
       repo,
     );
     const status = getStatus(outcome);
-    if (resource?.resourceType === 'Bundle' && (resource as Bundle).type === 'searchset') {
-      addPagingLinks(resource as Bundle, new URL(`http://${req.headers.host}/fhir${req.url}`));
+    if (resource?.resourceType === 'Bundle' && resource.type === 'searchset') {
+      addPagingLinks(resource, new URL(`http://${req.headers.host}/fhir${req.url}`));
     }
     res
       .status(status)
@@ -164,7 +164,7 @@ async function everything(req: FhirRequest, repo: MemoryRepository): Promise<Fhi
   const page = changed.slice(offset, offset + count);
   return [
     allOk,
-    { resourceType: 'Bundle', type: 'searchset', total: changed.length, entry: page.map((resource) => ({ resource, search: { mode: 'match' } })) } as Bundle,
+    { resourceType: 'Bundle', type: 'searchset', total: changed.length, entry: page.map((resource) => ({ resource, search: { mode: 'match' } })) },
   ];
 }
 
@@ -224,7 +224,7 @@ export async function seedPatient(repo: MemoryRepository, perType: number, famil
       await repo.createResource(make(i));
     }
   }
-  return patient.id as string;
+  return patient.id;
 }
 
 /**
@@ -248,7 +248,7 @@ export async function seedAttachments(repo: MemoryRepository, patientId: string,
       description: `Scanned letter ${i + 1}`,
       content: [{ attachment: { contentType: 'application/pdf', url: `Binary/${binary.id}` } }],
     });
-    ids.push(binary.id as string);
+    ids.push(binary.id);
   }
   const rendering = await repo.createResource<Binary>({
     resourceType: 'Binary',
@@ -262,6 +262,6 @@ export async function seedAttachments(repo: MemoryRepository, patientId: string,
     code: { text: 'Histology' },
     presentedForm: [{ contentType: 'text/html', url: `Binary/${rendering.id}` }],
   });
-  ids.push(rendering.id as string);
+  ids.push(rendering.id);
   return ids;
 }

@@ -14,7 +14,7 @@ export function staleSnapshots(write: boolean): string[] {
   for (const file of readdirSync(profilesDir).filter((f) => f.startsWith('StructureDefinition-'))) {
     const at = path.join(profilesDir, file);
     const sd = JSON.parse(readFileSync(at, 'utf8')) as StructureDefinition;
-    const snapshot = generated.get(sd.url as string)?.snapshot;
+    const snapshot = generated.get(sd.url)?.snapshot;
     if (!snapshot) throw new Error(`no snapshot was generated for ${file}`);
     if (isDeepStrictEqual(sd.snapshot, snapshot)) continue;
     stale.push(file);

@@ -11,7 +11,7 @@
 // so it inherits nothing from them; its patient is placed on a registered Endpoint of its owner.
 // Labels are indexed, so a caller's reach narrows a search inside the database (see gate.ts).
 import type { Resource, ServiceRequest } from '@medplum/fhirtypes';
-import { unprocessable } from '../fhir/outcome.js';
+import { businessRule } from '../fhir/outcome.js';
 import { referencesWithPaths } from '../fhir/references.js';
 import { namesPatientByUrl, patientAt } from '../intake/institutions.js';
 import { localId } from '../retrieval/source-records.js';
@@ -42,7 +42,7 @@ export class Ownership {
     if (kept && placement.owner && kept !== placement.owner) throw spansInstitutions(type);
     const owner = kept ?? placement.owner;
     if (type === 'ServiceRequest' && !placement.retrieved)
-      return this.requestLabels(store, resource as ServiceRequest, owner, placement.current?.resource as ServiceRequest | undefined);
+      return this.requestLabels(store, resource, owner, placement.current?.resource as ServiceRequest | undefined);
     const references = referencesWithPaths(resource)
       .map((r) => r.reference)
       .filter((r) => r !== `${type}/${resource.id}`);
@@ -77,16 +77,10 @@ export class Ownership {
     const labels = [`ServiceRequest/${request.id}`];
     const placed = await patientAt(store, request, owner);
     if (!placed && this.isSecondOpinion(request) && namesPatientByUrl(request) && current?.subject?.reference !== request.subject?.reference) {
-      throw unprocessable([
-        {
-          severity: 'error',
-          code: 'business-rule',
-          details: {
-            text: "The request's patient is on a FHIR server that is not a registered, active Endpoint of the requesting institution; register the institution's endpoint first",
-          },
-          expression: ['ServiceRequest.subject'],
-        },
-      ]);
+      throw businessRule(
+        "The request's patient is on a FHIR server that is not a registered, active Endpoint of the requesting institution; register the institution's endpoint first",
+        'ServiceRequest.subject',
+      );
     }
     if (placed) labels.push(`Patient/${localId(placed.ehrBase, 'Patient', placed.patientId)}`);
     const institution = owner ?? placed?.institution;
@@ -95,12 +89,5 @@ export class Ownership {
 }
 
 function spansInstitutions(type: string) {
-  return unprocessable([
-    {
-      severity: 'error',
-      code: 'business-rule',
-      details: { text: `A ${type} belongs to one institution: it may not refer to records of another, nor move to another` },
-      expression: [type],
-    },
-  ]);
+  return businessRule(`A ${type} belongs to one institution: it may not refer to records of another, nor move to another`, type);
 }

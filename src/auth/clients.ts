@@ -3,7 +3,7 @@
 // or as which person. Registration uses the metadata names of RFC 7591; `POST /auth/clients` (admin
 // only) and AUTH_BOOTSTRAP_CLIENTS at start-up both come through `register`.
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, importJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, importJWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { ClientStore, StoredClient } from '../store/clients.js';
 import { parseScope } from './scopes.js';
 
@@ -107,7 +107,7 @@ async function checkedClient(body: unknown): Promise<StoredClient> {
     throw new InvalidRegistration('fhirUser must be a reference Practitioner/id or PractitionerRole/id');
   if (role === 'reviewer' && fhirUser === undefined) throw new InvalidRegistration('a reviewer needs its fhirUser');
   return {
-    _id: (clientId as string | undefined) ?? randomUUID(),
+    _id: clientId ?? randomUUID(),
     ...(jwks !== undefined ? { jwks: jwks as JSONWebKeySet } : { jwksUri: jwksUri as string }),
     scopes,
     role: role as Role,
@@ -121,7 +121,7 @@ async function checkedClient(body: unknown): Promise<StoredClient> {
 async function checkPublicKeys(jwks: unknown): Promise<void> {
   const keys = (jwks as JSONWebKeySet | undefined)?.keys;
   if (!Array.isArray(keys) || !keys.length) throw new InvalidRegistration('jwks must be a JWK Set with at least one key');
-  for (const key of keys as JWK[]) {
+  for (const key of keys) {
     if (!key || typeof key !== 'object' || privateMembers.some((m) => m in key)) throw new InvalidRegistration('jwks must hold public keys only');
     if (typeof key.kid !== 'string' || !key.kid) throw new InvalidRegistration('each key in jwks needs a kid');
     const algorithm = key.alg ?? algorithmFor[key.kty ?? ''];

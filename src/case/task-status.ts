@@ -2,7 +2,7 @@
 // (the API's and the service's own). Where the work stands (businessStatus) has its own table beside
 // this one, in business-status.ts.
 import type { Resource, Task } from '@medplum/fhirtypes';
-import { conflict, unprocessable } from '../fhir/outcome.js';
+import { businessRule, conflict } from '../fhir/outcome.js';
 
 type Status = Task['status'];
 
@@ -41,14 +41,7 @@ export async function checkTransition(resource: Resource, current: Resource | un
     throw conflict(`Task/${task.id} cannot go from ${before.status} to ${task.status} (from ${before.status}: ${allowed})`, 'Task.status');
   }
   if (taken.has(task.status) && !task.owner) {
-    throw unprocessable([
-      {
-        severity: 'error',
-        code: 'business-rule',
-        details: { text: `A Task that is ${task.status} has an owner: the reviewer who took it on` },
-        expression: ['Task.owner'],
-      },
-    ]);
+    throw businessRule(`A Task that is ${task.status} has an owner: the reviewer who took it on`, 'Task.owner');
   }
   return undefined;
 }

@@ -1,10 +1,11 @@
 // Every version of a case's Task records when it was written (Task.lastModified) and by whom (a
 // Provenance per version, listed in Task.relevantHistory), whoever wrote it: the API or a stage.
 import { randomUUID } from 'node:crypto';
-import type { Provenance, Resource, Task } from '@medplum/fhirtypes';
+import type { Resource, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
 import { currentAgent } from '../fhir/actor.js';
 import type { FhirService } from '../fhir/interactions.js';
+import { agentAs, provenanceOfWrite } from '../fhir/provenance.js';
 
 /**
  * Keeps the record of every Task version: before the write, stamps lastModified and lists the
@@ -32,17 +33,14 @@ export class TaskVersions {
       version > 1
         ? ((await this.service.repository.readVersion('Task', task.id as string, String(version - 1)).catch(() => undefined)) as Task | undefined)
         : undefined;
-    const provenance: Provenance = {
-      resourceType: 'Provenance',
-      target: [{ reference: `Task/${task.id}/_history/${version}` }],
+    const provenance = provenanceOfWrite({
+      target: [`Task/${task.id}/_history/${version}`],
       recorded: task.lastModified as string,
-      activity: {
-        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: previous ? 'UPDATE' : 'CREATE' }],
-        text: describeChange(previous, task),
-      },
-      agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] }, ...currentAgent() }],
+      operation: previous ? 'UPDATE' : 'CREATE',
+      text: describeChange(previous, task),
+      agent: [agentAs('author', currentAgent())],
       ...(previous ? { entity: [{ role: 'revision', what: { reference: `Task/${task.id}/_history/${version - 1}` } }] } : {}),
-    };
+    });
     await this.service.createValidated(provenance, Gate.service, { id: provenanceId });
   }
 }

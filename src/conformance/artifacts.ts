@@ -101,7 +101,7 @@ export function loadConformance(dir = defaultProfilesDir()): Conformance {
         valueSets.push(artifact);
         break;
       case 'OperationDefinition':
-        conformance.operations.set(artifact.code as string, artifact);
+        conformance.operations.set(artifact.code, artifact);
         break;
       case 'CapabilityStatement':
         conformance.capabilityTemplate = artifact;

@@ -10,7 +10,7 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
   const operations = [...conformance.operations.values()];
   const resource: CapabilityStatementRestResource[] = storedResourceTypes.map((type) => {
     const params = [...supportedParameters(type).values()];
-    const profiles = [...conformance.profiles.values()].filter((p) => p.type === type).map((p) => p.url as string);
+    const profiles = [...conformance.profiles.values()].filter((p) => p.type === type).map((p) => p.url);
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -38,7 +38,7 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
       ] as CapabilityStatementRestResource['searchParam'],
       operation: operations
         .filter((op) => (op.type || op.instance) && ['Resource', type].some((t) => (op.resource as string[] | undefined)?.includes(t)))
-        .map((op) => ({ name: op.code as string, definition: op.url as string })),
+        .map((op) => ({ name: op.code, definition: op.url as string })),
     };
   });
   return {
@@ -60,8 +60,8 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string, 
         security: conformance.capabilityTemplate.rest?.[0]?.security,
         resource,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
-        operation: operations.filter((op) => op.system).map((op) => ({ name: op.code as string, definition: op.url as string })),
+        operation: operations.filter((op) => op.system).map((op) => ({ name: op.code, definition: op.url as string })),
       },
     ],
-  } as CapabilityStatement;
+  };
 }

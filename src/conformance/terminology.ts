@@ -34,7 +34,7 @@ export class Terminology {
       if (!include.system || include.filter?.length || include.valueSet?.length || (!include.concept && system?.content !== 'complete')) {
         return undefined;
       }
-      for (const code of include.concept?.map((c) => c.code as string) ?? flatten(system?.concept ?? [])) {
+      for (const code of include.concept?.map((c) => c.code) ?? flatten(system?.concept ?? [])) {
         codes.add(`${include.system}|${code}`);
       }
     }
@@ -56,5 +56,5 @@ export class Terminology {
 }
 
 function flatten(concepts: CodeSystemConcept[]): string[] {
-  return concepts.flatMap((c) => [c.code as string, ...flatten(c.concept ?? [])]);
+  return concepts.flatMap((c) => [c.code, ...flatten(c.concept ?? [])]);
 }

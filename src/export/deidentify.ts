@@ -7,6 +7,7 @@ import { crawlTypedValue, toTypedValue, type TypedValueWithPath } from '@medplum
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import { ensureDefinitionsFor, loadBaseDefinitions } from '../conformance/base-definitions.js';
 import { localId } from '../retrieval/source-records.js';
+import { fhirId, relativeReference, resourceTypeName } from '../fhir/ids.js';
 
 /** Data types removed wherever they occur: they name or reach a person, or hold free text or content. */
 const removedTypes = new Set(['HumanName', 'Identifier', 'Address', 'ContactPoint', 'Narrative', 'Annotation', 'markdown', 'xhtml', 'base64Binary']);
@@ -28,8 +29,7 @@ export const deidentifiedLabels: Coding[] = [
 ];
 
 const dayMs = 86_400_000;
-const absoluteReference = /^(https?:\/\/.+)\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
-const relativeReference = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
+const absoluteReference = new RegExp(String.raw`^(https?:\/\/.+)\/(${resourceTypeName})\/(${fhirId})(?:\/_history\/.*)?$`);
 
 type Edit = { on: Record<string, unknown>; key: string; value?: unknown };
 

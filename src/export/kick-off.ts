@@ -90,7 +90,7 @@ export async function kickOff(
     ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
     ...(elements.length ? { elements } : {}),
     deidentify,
-    request: `${service.fhirBase}${group ? `/Group/${group}` : level === 'patient' ? '/Patient' : ''}/$export${search.size ? `?${search}` : ''}`,
+    request: `${service.fhirBase}${group ? `/Group/${group}` : level === 'patient' ? '/Patient' : ''}/$export${search.size ? `?${search.toString()}` : ''}`,
   };
   await jobs.enqueue(exportJobKind, jobId, payload as unknown as Record<string, unknown>);
   queued();

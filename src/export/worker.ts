@@ -10,6 +10,9 @@ import { Deidentifier } from './deidentify.js';
 import { type BulkExportOptions, Cancelled, exportJobKind, type ExportPayload, type ExportProgress } from './job.js';
 import { compartmentCodes, inAnyCompartment, searchOf } from './query.js';
 import { Subsetter } from './subset.js';
+import { referenceTo } from '../fhir/ids.js';
+
+const patientReference = referenceTo('Patient');
 
 /**
  * Runs export jobs one at a time under a lease. An attempt starts from nothing (the files of an earlier
@@ -133,7 +136,7 @@ export class ExportWorker extends WorkLoop {
     const keys = (group.member ?? [])
       .filter((m) => !m.inactive)
       .map((m) => m.entity?.reference ?? '')
-      .filter((r) => /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(r));
+      .filter((r) => patientReference.test(r));
     const patients = await this.service.repository.readMany(keys);
     const sources = patients.map((p) => p.meta?.source?.replace(/\/_history\/.*$/, '')).filter((s): s is string => !!s);
     return [...keys, ...sources];

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import { Gate } from '../access/gate.js';
+import { type Gate } from '../access/gate.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import { classOf } from '../access/policy.js';
 import { isPatientLabel } from '../access/labels.js';
@@ -17,6 +17,7 @@ import type { ResourceValidator } from '../validation/validator.js';
 import { badRequest, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from './outcome.js';
 import { isStoredResourceType } from './resource-types.js';
 import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
+import { isFhirId } from './ids.js';
 
 /** What an interaction answers: a status, a body, and the headers FHIR asks for. */
 export interface Reply {
@@ -31,8 +32,6 @@ export interface Reply {
   /** Headers an operation sets (an asynchronous request's Content-Location). */
   headers?: Record<string, string>;
 }
-
-const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** Called after a resource is created through the API: where the workflow plugs into the pipeline. */
 export type CreatedListener = (resource: Resource) => Promise<void>;
@@ -96,7 +95,7 @@ export class FhirService {
   }
 
   checkId(id: string): void {
-    if (!idPattern.test(id)) {
+    if (!isFhirId(id)) {
       throw badRequest(`"${id}" is not a valid FHIR id`, 'id');
     }
   }

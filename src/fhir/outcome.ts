@@ -40,6 +40,14 @@ export function unprocessable(issues: OperationOutcomeIssue[]): FhirError {
   return new FhirError(422, outcomeOf(issues));
 }
 
+/** 422: a rule of the workflow refuses the write; `expression` names the element that breaks it. */
+export const businessRule = (text: string, expression: string): FhirError =>
+  unprocessable([{ severity: 'error', code: 'business-rule', details: { text }, expression: [expression] }]);
+
+/** 422: a reference names a record that is not here. */
+export const unknownReference = (text: string, expression: string): FhirError =>
+  unprocessable([{ severity: 'error', code: 'not-found', details: { text }, expression: [expression] }]);
+
 export function informational(text: string): OperationOutcome {
   return outcomeOf([{ severity: 'information', code: 'informational', details: { text } }]);
 }

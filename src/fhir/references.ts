@@ -1,8 +1,9 @@
 // Every Reference.reference in a resource: rewritten, for references resolved within a transaction
 // and for records copied from another server; or listed, for what a record is about (access/ownership.ts).
+import { fhirId, resourceTypeName } from './ids.js';
 export function mapReferences<T>(value: T, map: (reference: string) => string | undefined): T {
   if (Array.isArray(value)) {
-    return value.map((v) => mapReferences(v, map)) as T;
+    return (value as unknown[]).map((v) => mapReferences(v, map)) as T;
   }
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
@@ -21,7 +22,7 @@ export function mapReferences<T>(value: T, map: (reference: string) => string | 
 }
 
 /** `Type/id`, or a version of it (`Type/id/_history/v`, which names the record `Type/id`). */
-const localReference = /^([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const localReference = new RegExp(String.raw`^(${resourceTypeName}\/${fhirId})(?:\/_history\/${fhirId})?$`);
 
 /** Every local reference (`Type/id`) anywhere in a resource, contained ones included, with the path of its element (`contained[0].subject`). */
 export function referencesWithPaths(value: unknown): { reference: string; path: string }[] {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { capabilityStatement } from '../conformance/capability.js';
 import { gateOf, type Gate } from '../access/gate.js';
 import { noteAccess } from '../access/audit.js';
-import { FhirService, type Reply } from './interactions.js';
+import { type FhirService, type Reply } from './interactions.js';
 import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
@@ -191,7 +191,7 @@ export function errorHandler(log: Logger) {
           code: e?.code,
           stack: e?.stack?.split('\n').slice(1, 6).join('\n'),
           method: req.method,
-          path: req.route?.path,
+          path: (req.route as { path?: string } | undefined)?.path,
         },
         'request failed',
       );

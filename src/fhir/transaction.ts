@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import type { Gate } from '../access/gate.js';
 import type { StoredResource } from '../store/models.js';
-import { FhirService, type Reply } from './interactions.js';
+import { type FhirService, type Reply } from './interactions.js';
 import { badRequest, FhirError, methodNotAllowed } from './outcome.js';
 import { mapReferences } from './references.js';
 
@@ -75,7 +75,7 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
     }
   });
   const order = resolved.map((_, i) => i).sort((a, b) => methodOrder[resolved[a].request?.method ?? 'GET'] - methodOrder[resolved[b].request?.method ?? 'GET']);
-  const responses: BundleEntry[] = new Array(resolved.length);
+  const responses = new Array<BundleEntry>(resolved.length);
   // What the transaction creates may be named by its other entries before it is written.
   const writing: ReadonlySet<string> = new Set(assigned.values());
   const undo: Undo[] = [];

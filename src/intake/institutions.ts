@@ -2,15 +2,16 @@
 // the API. The Endpoint's endpoint-auth extension says how to authenticate there; the secrets it
 // names live in the environment, so the API has none to return.
 import { Operator } from '@medplum/core';
-import type { Endpoint, Extension, Resource, ServiceRequest } from '@medplum/fhirtypes';
-import { unprocessable } from '../fhir/outcome.js';
+import type { Endpoint, Extension, ServiceRequest } from '@medplum/fhirtypes';
+import { businessRule } from '../fhir/outcome.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import { TokenSource, type EndpointAuth, type SigningKey } from '../outbound/authorization.js';
 import type { Credentials } from '../outbound/referring-ehr-client.js';
 import type { Repository } from '../store/repository.js';
+import { fhirId } from '../fhir/ids.js';
 
-const absolutePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})$/;
-const relativePatient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
+const absolutePatient = new RegExp(String.raw`^(https?:\/\/.+)\/Patient\/(${fhirId})$`);
+const relativePatient = new RegExp(String.raw`^Patient\/(${fhirId})$`);
 
 export interface PatientAtSource {
   ehrBase: string;
@@ -42,7 +43,7 @@ export async function patientAt(repository: Repository, request: ServiceRequest,
         ? endpoints[0]
         : undefined;
   const patientId = absolute?.[2] ?? relative?.[1];
-  return endpoint && patientId ? { ehrBase: trim(endpoint.address as string), patientId, institution: endpoint.managingOrganization?.reference } : undefined;
+  return endpoint && patientId ? { ehrBase: trim(endpoint.address), patientId, institution: endpoint.managingOrganization?.reference } : undefined;
 }
 
 /** The registered, active Endpoints: directory records, read whoever asks. */
@@ -60,7 +61,7 @@ export function endpointAmong(endpoints: Endpoint[], url: string): Endpoint | un
   const target = trim(url);
   return endpoints
     .filter((e) => e.address && (target === trim(e.address) || target.startsWith(`${trim(e.address)}/`)))
-    .sort((a, b) => (b.address as string).length - (a.address as string).length)[0];
+    .sort((a, b) => b.address.length - a.address.length)[0];
 }
 
 export class Institutions {
@@ -90,14 +91,10 @@ export class Institutions {
         [trim(e.address), address].some((a, i, both) => both[1 - i] === a || both[1 - i].startsWith(`${a}/`)),
     );
     if (clash) {
-      throw unprocessable([
-        {
-          severity: 'error',
-          code: 'business-rule',
-          details: { text: 'Another institution has an active Endpoint at this address (or one that contains it): a FHIR server belongs to one institution' },
-          expression: ['Endpoint.address'],
-        },
-      ]);
+      throw businessRule(
+        'Another institution has an active Endpoint at this address (or one that contains it): a FHIR server belongs to one institution',
+        'Endpoint.address',
+      );
     }
   }
 
@@ -119,7 +116,7 @@ export class Institutions {
     const key = `${endpoint.id}/${endpoint.meta?.versionId}`;
     let source = this.tokenSources.get(key);
     if (!source) {
-      source = new TokenSource(trim(endpoint.address as string), auth, this.signingKey);
+      source = new TokenSource(trim(endpoint.address), auth, this.signingKey);
       this.tokenSources.set(key, source);
     }
     return source;

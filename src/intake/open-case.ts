@@ -12,6 +12,10 @@ import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
 import { isDuplicateKey } from '../store/repository.js';
 import type { Institutions } from './institutions.js';
+import { fhirId, resourceTypeName } from '../fhir/ids.js';
+
+/** `Type/id` on the referring server. */
+const sourceReference = new RegExp(String.raw`^${resourceTypeName}\/${fhirId}$`);
 
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
   return async (resource: Resource): Promise<void> => {
@@ -26,7 +30,7 @@ export function caseOpener(service: FhirService, jobs: JobQueue, institutions: I
 export function requestIdentity(conformance: Conformance) {
   return (resource: Resource): string | undefined => {
     if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(conformance, resource)) return undefined;
-    const identifier = (resource as ServiceRequest).identifier?.find((i) => i.value);
+    const identifier = resource.identifier?.find((i) => i.value);
     return identifier
       ? `identifier=${encodeURIComponent(identifier.system ? `${identifier.system}|${identifier.value}` : (identifier.value as string))}`
       : undefined;
@@ -56,7 +60,7 @@ export async function openCase(service: FhirService, jobs: JobQueue, institution
     ...(request.priority ? { priority: request.priority } : {}),
     focus: { reference: `ServiceRequest/${request.id}` },
     for: { reference: `Patient/${localId(ehrBase, 'Patient', patientId)}` },
-    ...(request.requester ? { requester: request.requester as Task['requester'] } : {}),
+    ...(request.requester ? { requester: request.requester } : {}),
     authoredOn: new Date().toISOString(),
     businessStatus: businessStatusConcept(statusSystem, 'records-retrieving'),
   };
@@ -87,5 +91,5 @@ function sourceReferences(ehrBase: string, references: Reference[]): string[] {
   return references
     .map((r) => r.reference ?? '')
     .map((r) => (r.startsWith(`${ehrBase}/`) ? r.slice(ehrBase.length + 1) : r))
-    .filter((r) => /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(r));
+    .filter((r) => sourceReference.test(r));
 }

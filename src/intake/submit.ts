@@ -6,10 +6,11 @@ import type { Endpoint, OperationOutcomeIssue, ServiceRequest, Task } from '@med
 import { Gate } from '../access/gate.js';
 import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { badRequest, FhirError, outcomeOf, unprocessable } from '../fhir/outcome.js';
+import { badRequest, businessRule, FhirError, outcomeOf } from '../fhir/outcome.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { Institutions } from './institutions.js';
+import { isFhirId } from '../fhir/ids.js';
 
 /** What one poll of an institution found: the orders taken in, and each refused one with why. */
 export interface PollResult {
@@ -39,7 +40,7 @@ export class RequestIntake {
     if (!institution?.startsWith('Organization/')) {
       throw badRequest('institution must reference a registered Organization', 'Parameters.parameter.institution');
     }
-    if (!requestId || !/^[A-Za-z0-9\-.]{1,64}$/.test(requestId)) {
+    if (!requestId || !isFhirId(requestId)) {
       throw badRequest('serviceRequestId must be a FHIR id', 'Parameters.parameter.serviceRequestId');
     }
     if (caller && caller !== institution) {
@@ -117,7 +118,7 @@ export class RequestIntake {
    * open no case is refused (422, naming the element at fault) before anything is stored.
    */
   private async keep(endpoint: Endpoint, source: ServiceRequest): Promise<{ task: Task; created: boolean }> {
-    const base = (endpoint.address as string).replace(/\/+$/, '');
+    const base = endpoint.address.replace(/\/+$/, '');
     const { id, meta, ...rest } = source;
     // Kept to the request profile it is checked against, and saying so, as every request here does.
     const request = {
@@ -145,7 +146,7 @@ export class RequestIntake {
   }
 
   private async client(endpoint: Endpoint): Promise<ReferringEhrClient> {
-    const base = (endpoint.address as string).replace(/\/+$/, '');
+    const base = endpoint.address.replace(/\/+$/, '');
     return new ReferringEhrClient(base, this.retry, await this.institutions.credentialsFor(base));
   }
 
@@ -168,6 +169,4 @@ export class RequestIntake {
   }
 }
 
-function refusal(text: string, expression: string): FhirError {
-  return unprocessable([{ severity: 'error', code: 'business-rule', details: { text }, expression: [expression] }]);
-}
+const refusal = businessRule;

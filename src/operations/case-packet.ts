@@ -2,7 +2,7 @@
 // store a batch at a time, closed by a completeness summary: an OperationOutcome with one issue per
 // kind of record, present (information) or missing (warning), and one for the attachments.
 import { randomUUID } from 'node:crypto';
-import type { OperationOutcome, OperationOutcomeIssue, Resource, Task } from '@medplum/fhirtypes';
+import type { OperationOutcome, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { notFound } from '../fhir/outcome.js';
 import { caseTaskOf } from '../case/case-task.js';
@@ -23,7 +23,7 @@ async function packetOf(service: FhirService, requestId: string): Promise<Reply>
     throw notFound(`ServiceRequest/${requestId} has no case: its records were never retrieved`);
   }
   const [patient] = await service.repository.readMany([patientRef]);
-  return { status: 200, stream: packet(service, [request, task as Task, ...(patient ? [patient] : [])], patientRef, !!patient) };
+  return { status: 200, stream: packet(service, [request, task, ...(patient ? [patient] : [])], patientRef, !!patient) };
 }
 
 async function* packet(service: FhirService, head: Resource[], patientRef: string, hasPatient: boolean): AsyncGenerator<string> {

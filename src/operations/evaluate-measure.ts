@@ -1,6 +1,6 @@
 // GET or POST /fhir/Measure/{id}/$evaluate-measure: one of the outcome Measures evaluated into a
 // summary MeasureReport (outcomes/measure-report.ts); a GET's query is read as its Parameters.
-import type { Measure, Parameters } from '@medplum/fhirtypes';
+import type { Measure } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import { measureReport } from '../outcomes/measure-report.js';
 import { period } from '../outcomes/period.js';
@@ -14,7 +14,7 @@ export function evaluateMeasure(reports: OutcomeReports): Operation {
     methods: ['GET', 'POST'],
     run: async ({ service, definition, id, method, query, body }) => {
       const measure = (await service.repository.read('Measure', id as string)) as Measure;
-      const input = readParameters(definition, method === 'GET' ? parametersFromQuery(definition, query) : (body as Parameters));
+      const input = readParameters(definition, method === 'GET' ? parametersFromQuery(definition, query) : body);
       const text = (name: string): string[] => (input.get(name) ?? []).map((p) => (p.valueDate ?? p.valueString ?? p.valueCode) as string);
       const reportType = text('reportType')[0];
       if (reportType !== undefined && reportType !== 'summary') throw badRequest('reportType: only summary is supported', 'Parameters.parameter.reportType');

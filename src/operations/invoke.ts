@@ -43,7 +43,7 @@ export async function invokeOperation(
     id,
     body: req.body,
     method: req.method,
-    query: req.query as Record<string, unknown>,
+    query: req.query,
     headers: req.headers,
     gate,
   });

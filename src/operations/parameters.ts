@@ -10,7 +10,7 @@ export function readParameters(definition: OperationDefinition, body: unknown): 
   if (parameters?.resourceType !== 'Parameters' || (parameters.parameter !== undefined && !Array.isArray(parameters.parameter))) {
     throw badRequest(`$${definition.code} takes a Parameters resource`, 'Parameters');
   }
-  const declared = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name as string, p]));
+  const declared = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p]));
   const byName = new Map<string, ParametersParameter[]>();
   for (const [i, parameter] of (parameters.parameter ?? []).entries()) {
     const declaration = declared.get(parameter?.name ?? '');
@@ -18,7 +18,7 @@ export function readParameters(definition: OperationDefinition, body: unknown): 
       throw badRequest(`$${definition.code} has no parameter "${String(parameter?.name).slice(0, 40)}"`, `Parameters.parameter[${i}].name`);
     }
     checkValue(parameter, declaration, `Parameters.parameter[${i}]`);
-    byName.set(declaration.name as string, [...(byName.get(declaration.name as string) ?? []), parameter]);
+    byName.set(declaration.name, [...(byName.get(declaration.name) ?? []), parameter]);
   }
   for (const [name, declaration] of declared) {
     const count = byName.get(name)?.length ?? 0;
@@ -32,11 +32,11 @@ export function readParameters(definition: OperationDefinition, body: unknown): 
 
 /** A GET's query string as the Parameters body it stands for, each value typed as the definition declares (unknown names stay strings, for readParameters to refuse). */
 export function parametersFromQuery(definition: OperationDefinition, query: Record<string, unknown>): Parameters {
-  const types = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name as string, p.type as string]));
+  const types = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p.type as string]));
   const parameter = Object.entries(query).flatMap(([name, values]) =>
     [values].flat().map((value) => {
       const type = types.get(name) ?? 'string';
-      return { name, [`value${type.charAt(0).toUpperCase()}${type.slice(1)}`]: String(value) } as ParametersParameter;
+      return { name, [`value${type.charAt(0).toUpperCase()}${type.slice(1)}`]: String(value) };
     }),
   );
   return { resourceType: 'Parameters', parameter };

@@ -2,7 +2,7 @@
 // Parameters are read as the OperationDefinition in profiles/ declares them.
 import type { Parameters, Resource } from '@medplum/fhirtypes';
 import type { Reply } from '../fhir/interactions.js';
-import { badRequest } from '../fhir/outcome.js';
+import { badRequest, informational } from '../fhir/outcome.js';
 import type { Invocation, Operation } from './operation.js';
 
 export const validate: Operation = { code: 'validate', methods: ['POST'], run: validateResource };
@@ -33,7 +33,7 @@ async function validateResource({ service, definition, type, id, body, gate }: I
     service.checkType(type);
     return {
       status: 200,
-      body: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', details: { text: 'Delete allowed' } }] },
+      body: informational('Delete allowed'),
     };
   }
   const profile = profileUrl ? service.conformance.profiles.get(profileUrl) : undefined;

@@ -9,7 +9,8 @@ import { caseTaskOfRecord } from '../case/case-task.js';
 import { moveCase } from '../case/move.js';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { badRequest, conflict, notFound } from '../fhir/outcome.js';
+import { agentAs, provenanceOfWrite } from '../fhir/provenance.js';
+import { badRequest, conflict, informational, notFound } from '../fhir/outcome.js';
 import type { Delivery } from '../store/models.js';
 import type { Outbox } from '../store/outbox.js';
 import { withRendering } from './render.js';
@@ -91,20 +92,14 @@ export class Opinions {
   async recordSignature(report: DiagnosticReport): Promise<Provenance> {
     const delivery = await this.outbox.get('DiagnosticReport', report.id as string);
     const version = report.meta?.versionId as string;
-    const provenance: Provenance = {
-      resourceType: 'Provenance',
+    const provenance = provenanceOfWrite({
       id: signatureId(report.id as string, version),
-      target: [{ reference: `DiagnosticReport/${report.id}/_history/${version}` }],
+      target: [`DiagnosticReport/${report.id}/_history/${version}`],
       recorded: (delivery?.data?.signedAt as string | undefined) ?? new Date().toISOString(),
-      activity: {
-        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: report.status === 'amended' ? 'UPDATE' : 'CREATE' }],
-        text: `Opinion ${report.status}`,
-      },
+      operation: report.status === 'amended' ? 'UPDATE' : 'CREATE',
+      text: `Opinion ${report.status}`,
       agent: [
-        {
-          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'verifier' }] },
-          who: { display: 'second-opinion service' },
-        },
+        agentAs('verifier', { who: { display: 'second-opinion service' } }),
         ...(report.performer ?? []).filter((who) => !who.reference?.startsWith('CareTeam/')).map((who) => ({ who: who as ProvenanceAgent['who'] })),
       ],
       signature: [
@@ -113,10 +108,10 @@ export class Opinions {
           when: (delivery?.data?.signedAt as string | undefined) ?? new Date().toISOString(),
           who: { display: 'second-opinion service' },
           sigFormat: 'application/jose',
-          data: Buffer.from(String(delivery?.data?.signature ?? '')).toString('base64'),
+          data: Buffer.from(typeof delivery?.data?.signature === 'string' ? delivery.data.signature : '').toString('base64'),
         },
       ],
-    };
+    });
     return (await this.service.updateValidated(provenance, provenance.id as string, Gate.service)).resource as Provenance;
   }
 
@@ -161,10 +156,7 @@ export class Opinions {
     if (task) await moveCase(this.service, task.id as string, this.pendingUntilTaken(id));
     return {
       status: 202,
-      body: {
-        resourceType: 'OperationOutcome',
-        issue: [{ severity: 'information', code: 'informational', details: { text: `Delivery of DiagnosticReport/${id} is due again` } }],
-      },
+      body: informational(`Delivery of DiagnosticReport/${id} is due again`),
     };
   }
 }

@@ -63,5 +63,5 @@ export class OpinionSigner {
 /** What a signature covers: the resource's canonical JSON without `meta`. */
 export function signedContent(resource: Resource): Uint8Array {
   const { meta: _meta, ...content } = resource;
-  return new TextEncoder().encode(canonicalize(content) as string);
+  return new TextEncoder().encode(canonicalize(content));
 }

@@ -67,6 +67,8 @@ export class ReferringEhrClient {
       // A server that caches searches (HAPI FHIR reuses results for 60 s) answers a pull from what is there now.
       customHeaders: { 'cache-control': 'no-cache' },
       requestOptions: { redirect: 'manual' },
+      // fhir-kit-client awaits the signer (http-client.js), though its type says it returns void.
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises
       requestSigner: async (url: string, init: RequestInit) => {
         this.checkOutbound('a call', url);
         const header = await this.credentials?.header();

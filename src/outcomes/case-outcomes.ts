@@ -85,7 +85,7 @@ export class CaseOutcomes {
     if (!task || !requestRef?.startsWith('ServiceRequest/')) return undefined;
     const strata = counted?.strata ?? (await this.strataOf(task, requestRef));
     if (!strata) return undefined;
-    const opened = task.authoredOn ?? (task.meta?.lastUpdated as string);
+    const opened = task.authoredOn ?? String(task.meta?.lastUpdated);
     const deliveredAt = counted?.delivered
       ? undefined
       : businessStatusOf(task) === 'opinion-delivered'

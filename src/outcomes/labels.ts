@@ -8,6 +8,9 @@ import type { FhirService } from '../fhir/interactions.js';
 import { parseSearch } from '../fhir/search/search.js';
 import { icd10Ancestry } from '../review/specialties.js';
 import type { Labels } from './report.js';
+import { referenceTo } from '../fhir/ids.js';
+
+const organizationReference = referenceTo('Organization');
 
 const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
 const snomed = 'http://snomed.info/sct';
@@ -46,7 +49,7 @@ export function labelsFrom(service: FhirService, map: ConceptMap): Labels {
       return known;
     }
     if (stratifier !== 'institution') return new Map();
-    const organizations = (await service.repository.readMany(values.filter((v) => /^Organization\/[A-Za-z0-9\-.]{1,64}$/.test(v)))) as Organization[];
+    const organizations = (await service.repository.readMany(values.filter((v) => organizationReference.test(v)))) as Organization[];
     return new Map(organizations.filter((o) => o.name).map((o) => [`Organization/${o.id}`, o.name as string]));
   };
 }
@@ -58,6 +61,6 @@ function labelled(values: string[], label: (value: string) => string | undefined
 /** A practice setting outside the ConceptMap (one a request asked for by performerType) is named as its reviewers' roles name it. */
 async function reviewerSpecialtyDisplay(service: FhirService, code: string): Promise<string | undefined> {
   const { matches } = await service.repository.search(parseSearch('PractitionerRole', { specialty: `${snomed}|${code}`, _count: '20' }));
-  const concepts = matches.flatMap((m) => (m.resource as PractitionerRole).specialty ?? []) as CodeableConcept[];
+  const concepts = matches.flatMap((m): CodeableConcept[] => (m.resource as PractitionerRole).specialty ?? []);
   return concepts.flatMap((c) => c.coding ?? []).find((c) => c.code === code && c.display)?.display;
 }

@@ -5,7 +5,6 @@
 // a MeasureReport follows its Measure's groups and stratifiers). Proportions carry their Wilson 95% interval.
 import type {
   CodeableConcept,
-  Coding,
   Extension,
   Measure,
   MeasureGroup,
@@ -99,7 +98,7 @@ export async function measureReport(
   const whole = report.strata.find((s) => s.stratifier === 'all') as StratumFigures;
   const concordanceSystem = `${service.conformance.canonical}/CodeSystem/concordance`;
   const figureOf = (group: MeasureGroup, index: number): ((s: StratumFigures) => Figure) => {
-    const coding = group.code?.coding?.[0] as Coding | undefined;
+    const coding = group.code?.coding?.[0];
     if (coding?.system === concordanceSystem && report.concordanceCodes.includes(coding.code as string)) {
       return (s) => {
         const share = s.concordance[coding.code as string];

@@ -164,7 +164,7 @@ export function reportCsv(report: OutcomeReport): string {
     ...share('cases_with_information_requests', s.informationRequests.casesWithAny),
   ]);
   const cell = (value: unknown): string => {
-    const text = value === undefined || value === null ? '' : String(value);
+    const text = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
     return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   const header = (rows[0] ?? []).map(([name]) => name);

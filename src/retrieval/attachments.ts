@@ -28,8 +28,8 @@ type Outcome = { stored: { id: string; bytes: number; contentType?: string }; so
 
 /** The attachments of a record that can carry content by URL. */
 export function attachmentsOf(record: Resource): Attachment[] {
-  if (record.resourceType === 'DocumentReference') return ((record as DocumentReference).content ?? []).map((c) => c.attachment);
-  if (record.resourceType === 'DiagnosticReport') return (record as DiagnosticReport).presentedForm ?? [];
+  if (record.resourceType === 'DocumentReference') return (record.content ?? []).map((c) => c.attachment);
+  if (record.resourceType === 'DiagnosticReport') return record.presentedForm ?? [];
   return [];
 }
 

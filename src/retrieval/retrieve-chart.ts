@@ -5,11 +5,12 @@ import { profileMeta } from '../conformance/artifacts.js';
 import { Gate } from '../access/gate.js';
 import { caseOwner } from '../access/ownership.js';
 import { createHash } from 'node:crypto';
-import type { CapabilityStatement, Communication, Provenance, Resource, Task } from '@medplum/fhirtypes';
+import type { CapabilityStatement, Communication, Resource, Task } from '@medplum/fhirtypes';
 import { businessStatusOf, canMove } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { FhirError } from '../fhir/outcome.js';
+import { provenanceOfWrite } from '../fhir/provenance.js';
 import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-types.js';
 import { supportedParameters } from '../fhir/search/parameters.js';
 import { OutboundRefused, ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
@@ -278,18 +279,16 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
 
 /** The case's one record of where its chart came from: at an id of the case's, so that a run again replaces it rather than adding one. */
 async function recordProvenance(service: FhirService, payload: RetrievalPayload, targets: string[]): Promise<void> {
-  const provenance: Provenance = {
-    resourceType: 'Provenance',
+  const provenance = provenanceOfWrite({
     id: `retrieval-${payload.taskId}`,
-    target: targets.map((reference) => ({ reference })),
+    target: targets,
     recorded: new Date().toISOString(),
-    activity: {
-      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }],
-      text: 'Retrieved from the referring institution',
-    },
+    operation: 'UPDATE',
+    display: 'revise',
+    text: 'Retrieved from the referring institution',
     agent: [{ who: { display: 'second-opinion service: chart retrieval' } }],
     entity: [{ role: 'source', what: { reference: `${payload.ehrBase.replace(/\/+$/, '')}/Patient/${payload.patientId}` } }],
-  };
+  });
   await service.updateValidated(provenance, provenance.id as string, Gate.service);
 }
 

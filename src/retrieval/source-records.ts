@@ -8,6 +8,7 @@ import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { unprocessable } from '../fhir/outcome.js';
 import { mapReferences } from '../fhir/references.js';
 import type { Repository } from '../store/repository.js';
+import { relativeReference } from '../fhir/ids.js';
 
 let recordIdKey: Buffer | undefined;
 
@@ -29,7 +30,7 @@ export function localId(ehrBase: string, type: string, id: string): string {
 export function sourcePath(ehrBase: string, reference: string): { type: string; id: string } | undefined {
   const base = ehrBase.replace(/\/+$/, '') + '/';
   const relative = reference.startsWith(base) ? reference.slice(base.length) : reference;
-  const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/.exec(relative);
+  const match = relativeReference.exec(relative);
   return match ? { type: match[1], id: match[2] } : undefined;
 }
 
@@ -87,7 +88,7 @@ export async function importRecords(
   };
   const local = records.map((record) => {
     const mapped = mapReferences(record, toLocal);
-    return { ...mapped, id: localId(ehrBase, type, record.id as string), meta: { source: sourceOf(base, type, record) } } as Resource;
+    return { ...mapped, id: localId(ehrBase, type, record.id as string), meta: { source: sourceOf(base, type, record) } };
   });
   const issues = local.flatMap(check);
   if (issues.length) throw unprocessable(issues);

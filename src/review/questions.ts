@@ -9,7 +9,7 @@ import type { Communication, CommunicationRequest, Reference, Resource, Task } f
 import { businessStatusOf } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { conflict, unprocessable } from '../fhir/outcome.js';
+import { conflict, unknownReference } from '../fhir/outcome.js';
 import { parseSearch } from '../fhir/search/search.js';
 import type { Cases } from './cases.js';
 
@@ -83,7 +83,7 @@ export class Questions {
   /** A case on hold for information goes back to review once none of its questions is still active. */
   private async resumeIfAnswered(task: Task): Promise<void> {
     if (task.status !== 'on-hold' || businessStatusOf(task) !== 'awaiting-information') return;
-    const open = parseSearch('CommunicationRequest', { 'based-on': task.focus?.reference as string, status: 'active', _summary: 'count' });
+    const open = parseSearch('CommunicationRequest', { 'based-on': task.focus?.reference, status: 'active', _summary: 'count' });
     if (((await this.service.repository.search(open)).total ?? 0) === 0) {
       await moveCase(this.service, task.id as string, 'under-review', { status: 'in-progress' });
     }
@@ -114,14 +114,7 @@ export class Questions {
       if (!reference.reference?.startsWith(`${type}/`)) continue;
       const [resource] = await this.service.repository.readMany([reference.reference]);
       if (!resource) {
-        throw unprocessable([
-          {
-            severity: 'error',
-            code: 'not-found',
-            details: { text: `${reference.reference.slice(0, 100)} is not known here` },
-            expression: [`${element}[${i}]`],
-          },
-        ]);
+        throw unknownReference(`${reference.reference.slice(0, 100)} is not known here`, `${element}[${i}]`);
       }
       found.push(resource);
     }

@@ -3,16 +3,17 @@
 // stays received: the owner (a PractitionerRole) accepts it. No match: it waits unassigned, with
 // businessStatus awaiting-assignment, for a coordinator's $assign. The diagnosis is read wherever R4
 // lets an order carry it: performerType, reasonCode, and the records reasonReference names.
-import type { CodeableConcept, Condition, DiagnosticReport, Observation, PractitionerRole, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { CodeableConcept, PractitionerRole, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { businessStatusOf, canMove, movesInto } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { conflict, unprocessable } from '../fhir/outcome.js';
+import { businessRule, conflict } from '../fhir/outcome.js';
 import type { Cases } from './cases.js';
 import type { Candidate, Reviewers } from './reviewers.js';
 import type { Specialties } from './specialties.js';
+import { referenceTo } from '../fhir/ids.js';
 
-const roleReference = /^PractitionerRole\/[A-Za-z0-9\-.]{1,64}$/;
+const roleReference = referenceTo('PractitionerRole');
 
 export class Routing {
   /** Assignments one at a time, so two cases never both take a reviewer's last place (within this process). */
@@ -83,7 +84,7 @@ export class Routing {
 
   /** Refuses (422, naming `expression`) a role that is not an active reviewer with room, or belongs to the referring institution. */
   async checkAssignable(task: Task, roleRef: string, expression: string): Promise<void> {
-    const refusal = (text: string) => unprocessable([{ severity: 'error', code: 'business-rule', details: { text }, expression: [expression] }]);
+    const refusal = (text: string) => businessRule(text, expression);
     const [role] = roleReference.test(roleRef) ? ((await this.service.repository.readMany([roleRef])) as PractitionerRole[]) : [];
     if (!role || role.active === false) throw refusal(`${roleRef.slice(0, 100)} is not an active reviewer's PractitionerRole`);
     const [candidate] = await this.eligible([await this.reviewers.candidate(role)], task, await this.cases.requestOf(task), (text) => {
@@ -118,11 +119,11 @@ export class Routing {
 function diagnosesOf(record: Resource): CodeableConcept[] {
   switch (record.resourceType) {
     case 'Condition':
-      return (record as Condition).code ? [(record as Condition).code as CodeableConcept] : [];
+      return record.code ? [record.code] : [];
     case 'Observation':
-      return [(record as Observation).valueCodeableConcept, (record as Observation).code].filter((c): c is CodeableConcept => !!c);
+      return [record.valueCodeableConcept, record.code].filter((c): c is CodeableConcept => !!c);
     case 'DiagnosticReport':
-      return (record as DiagnosticReport).conclusionCode ?? [];
+      return record.conclusionCode ?? [];
     default:
       return [];
   }

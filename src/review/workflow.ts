@@ -1,6 +1,5 @@
 // Review: plugs the workflow's rules into the one write pipeline (FhirService.hookWrites), so that
 // they hold for every write of a Task, a question or a message, through the API or from the service.
-import type { ConceptMap } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
@@ -24,7 +23,7 @@ export function installReviewWorkflow(service: FhirService, institutions: Instit
   const map = service.conformance.conceptMaps.get(`${service.conformance.canonical}/ConceptMap/diagnosis-to-specialty`);
   if (!map) throw new Error('profiles/: the diagnosis-to-specialty ConceptMap is required for routing');
   const cases = new Cases(service, institutions);
-  const routing = new Routing(service, cases, new Specialties(map as ConceptMap), new Reviewers(service));
+  const routing = new Routing(service, cases, new Specialties(map), new Reviewers(service));
   const versions = new TaskVersions(service);
   const questions = new Questions(service, cases);
 

@@ -2,6 +2,7 @@
 // per client_id; public keys only, never a secret.
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { JSONWebKeySet } from 'jose';
+import { modelOf } from './model-of.js';
 
 export interface StoredClient {
   _id: string; // client_id
@@ -22,7 +23,7 @@ export class ClientStore {
       { _id: String, jwks: Schema.Types.Mixed, jwksUri: String, scopes: [String], role: String, institution: String, fhirUser: String, registeredAt: Date },
       { versionKey: false, minimize: false, collection: 'auth_clients' },
     );
-    this.clients = connection.models.AuthClient ?? connection.model('AuthClient', schema);
+    this.clients = modelOf(connection, 'AuthClient', schema);
   }
 
   async get(clientId: string): Promise<StoredClient | undefined> {

@@ -1,6 +1,7 @@
 // Cursors that outlive a process: how far a repeated pull from another server has got
 // (per patient and record type for retrieval, per institution for polling).
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOf } from './model-of.js';
 
 interface Cursor {
   _id: string;
@@ -12,7 +13,7 @@ export class CursorStore {
 
   constructor(connection: Connection) {
     const schema = new Schema<Cursor>({ _id: String, value: Date }, { versionKey: false, collection: 'cursors' });
-    this.cursors = connection.models.Cursor ?? connection.model('Cursor', schema);
+    this.cursors = modelOf(connection, 'Cursor', schema);
   }
 
   async get(key: string): Promise<Date | undefined> {

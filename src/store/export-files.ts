@@ -31,7 +31,7 @@ export class ExportFiles {
     const filter = { deleted: false, ...where };
     // Large batches: fewer round trips for files of many resources.
     const cursor = this.models.resources(type).find(filter, { resource: 1 }).lean<StoredResource>().cursor({ batchSize: 2000 });
-    for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
+    for await (const doc of cursor) yield doc.resource as Resource;
   }
 
   /** A new file `id`, written by attempt `attempt` of export `job`. */
@@ -71,7 +71,7 @@ export class ExportFiles {
 
   /** Removes the files of export `job`: those of one attempt, or of all. */
   async remove(job: string, attempt?: number): Promise<void> {
-    const files = await this.bucket.find({ 'metadata.job': job, ...(attempt === undefined ? {} : { 'metadata.attempt': attempt }) } as never).toArray();
+    const files = await this.bucket.find({ 'metadata.job': job, ...(attempt === undefined ? {} : { 'metadata.attempt': attempt }) }).toArray();
     for (const file of files) {
       await this.bucket.delete(file._id).catch((err: { code?: string }) => {
         if (err.code !== 'ENOENT' && !/not found/i.test(String((err as Error).message))) throw err;

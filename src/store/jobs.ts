@@ -5,6 +5,7 @@
 // one findOneAndUpdate on the index by kind, state and lease, exclusive across service processes.
 import { randomUUID } from 'node:crypto';
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOf } from './model-of.js';
 
 export type JobState = 'pending' | 'running' | 'done' | 'failed';
 
@@ -54,15 +55,15 @@ export class JobQueue {
     endedSchema.set('collection', 'jobs_ended');
     endedSchema.index({ kind: 1, updatedAt: 1 });
     schema.index({ kind: 1, state: 1, leaseUntil: 1 });
-    this.jobs = connection.models.Job ?? connection.model('Job', schema);
-    this.ended = connection.models.EndedJob ?? connection.model('EndedJob', endedSchema);
+    this.jobs = modelOf(connection, 'Job', schema);
+    this.ended = modelOf(connection, 'EndedJob', endedSchema);
   }
 
   async init(): Promise<void> {
     await Promise.all([this.jobs.createIndexes(), this.ended.createIndexes()]);
     // Jobs that ended before ended jobs had their own collection.
     for (const job of await this.jobs.find({ state: { $in: ['done', 'failed'] } }).lean<Job[]>()) {
-      await this.ended.collection.replaceOne({ _id: job._id } as never, job as never, { upsert: true });
+      await this.ended.collection.replaceOne({ _id: job._id } as never, job, { upsert: true });
       await this.jobs.deleteOne({ _id: job._id });
     }
   }
@@ -123,7 +124,7 @@ export class JobQueue {
     const updatedAt = new Date();
     await this.ended.collection.replaceOne(
       { _id: id } as never,
-      { ...job, state, updatedAt, ...(error ? { error } : {}), ...(progress ? { progress } : {}) } as never,
+      { ...job, state, updatedAt, ...(error ? { error } : {}), ...(progress ? { progress } : {}) },
       { upsert: true },
     );
     if ((await this.jobs.deleteOne({ _id: id, owner: this.owner })).deletedCount === 1) return true;

@@ -97,7 +97,7 @@ export class Repository {
 
   /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document. */
   async create(resource: Resource, id: string = randomUUID(), outbox: Delivery | undefined, placement: Placement): Promise<WriteResult> {
-    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id } as Resource, placement, this), outbox);
+    const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id }, placement, this), outbox);
     await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
     return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
   }
@@ -319,7 +319,8 @@ export class Repository {
               .find({ deleted: false, ...(byCode.length > 1 ? { $or: byCode } : byCode[0]), ...narrowing }, { resource: 1, access: 1 })
               .limit(limit)
               .lean<StoredResource[]>()
-          : [];
+              .exec()
+          : Promise.resolve([]);
       }),
     );
     const found = docs.flat();
@@ -336,7 +337,7 @@ export class Repository {
       .find({ deleted: false, ...(Object.keys(where).length ? { $and: [referring, where] } : referring) }, { resource: 1 })
       .lean<StoredResource>()
       .cursor({ batchSize: 500 });
-    for await (const doc of cursor) yield (doc as StoredResource).resource as Resource;
+    for await (const doc of cursor) yield doc.resource as Resource;
   }
 
   /**
@@ -362,7 +363,7 @@ export class Repository {
   async restore(type: string, id: string, previous: StoredResource | undefined): Promise<void> {
     const key = `${type}/${id}`;
     if (previous) {
-      await this.models.resources(type).collection.replaceOne({ _id: key } as never, previous as never);
+      await this.models.resources(type).collection.replaceOne({ _id: key } as never, previous);
       // The history entry the write made of `previous` goes too: `previous` is current again.
       await this.models.history(type).collection.deleteOne({ _id: `${key}/${previous.versionId}` } as never);
     } else {
@@ -402,10 +403,8 @@ export class Repository {
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
     const { idx: _i, dt: _d, outbox: _o, access: _a, ...entry } = current;
     const key = `${current._id}/${current.versionId}`;
-    await this.models.history(current.type).collection.replaceOne({ _id: key } as never, { ...entry, _id: key } as never, { upsert: true });
-    const replaced = await this.models
-      .resources(current.type)
-      .collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next as never);
+    await this.models.history(current.type).collection.replaceOne({ _id: key } as never, { ...entry, _id: key }, { upsert: true });
+    const replaced = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next);
     return replaced.matchedCount === 1;
   }
 }

@@ -2,6 +2,7 @@
 // assertion has expired, so that none is accepted twice. Expired ids are deleted here, at most once a
 // minute, as new ones come in (by the expiresAt index).
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOf } from './model-of.js';
 
 interface UsedAssertion {
   _id: string; // client_id and jti
@@ -17,7 +18,7 @@ export class UsedAssertions {
   constructor(connection: Connection) {
     const schema = new Schema<UsedAssertion>({ _id: String, expiresAt: Date }, { versionKey: false, collection: 'auth_used_assertions' });
     schema.index({ expiresAt: 1 });
-    this.used = connection.models.UsedAssertion ?? connection.model('UsedAssertion', schema);
+    this.used = modelOf(connection, 'UsedAssertion', schema);
   }
 
   async init(): Promise<void> {

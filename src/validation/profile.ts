@@ -75,7 +75,7 @@ export class ProfileValidator {
 
   /** The required bindings of a definition that can be checked here, worked out once per definition. */
   private bindingsOf(definition: StructureDefinition): RequiredBinding[] {
-    const key = definition.url as string;
+    const key = definition.url;
     let bindings = this.bindingCache.get(key);
     if (!bindings) {
       bindings = [];

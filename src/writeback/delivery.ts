@@ -21,7 +21,6 @@ import type {
   Reference,
   ServiceRequest,
   Signature,
-  Task,
 } from '@medplum/fhirtypes';
 import { businessStatusOf, type BusinessStatus } from '../case/business-status.js';
 import { caseTaskOf, requestOfRecord } from '../case/case-task.js';
@@ -35,6 +34,7 @@ import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outb
 import type { OwedDelivery, Outbox } from '../store/outbox.js';
 import { WorkLoop } from '../store/work-loop.js';
 import { writtenBackSystem } from './written-back.js';
+import { fhirId, referenceTo } from '../fhir/ids.js';
 
 export interface DeliveryOptions {
   pollMs: number;
@@ -57,8 +57,10 @@ interface Destination {
   requester?: Reference<Practitioner | PractitionerRole | Organization>;
 }
 
-const sourcePatient = /^(https?:\/\/.+)\/Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
-const sourceRequest = /\/ServiceRequest\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/;
+const sourcePatient = new RegExp(String.raw`^(https?:\/\/.+)\/Patient\/(${fhirId})(?:\/_history\/.*)?$`);
+const sourceRequest = new RegExp(String.raw`\/ServiceRequest\/(${fhirId})(?:\/_history\/.*)?$`);
+/** Who may be named as the recipient there: a person, their role, or the institution. */
+const requesterReference = referenceTo('Practitioner|PractitionerRole|Organization');
 
 export class DeliveryWorker extends WorkLoop {
   constructor(
@@ -173,8 +175,8 @@ export class DeliveryWorker extends WorkLoop {
       throw new DeliveryError('it is not based on a case with a retrieved patient');
     }
     const found = await this.service.repository.readMany([task.for.reference, requestRef]);
-    const patient = found.find((r) => r.resourceType === 'Patient') as Patient | undefined;
-    const request = found.find((r) => r.resourceType === 'ServiceRequest') as ServiceRequest | undefined;
+    const patient = found.find((r): r is Patient => r.resourceType === 'Patient');
+    const request = found.find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest');
     const source = sourcePatient.exec(patient?.meta?.source ?? '');
     if (!source || !request) {
       throw new DeliveryError('the case has no patient from a referring institution');
@@ -376,8 +378,8 @@ export class DeliveryWorker extends WorkLoop {
  */
 function requesterThere(ehrBase: string, reference: string | undefined): Destination['requester'] {
   if (!reference) return undefined;
-  if (reference.startsWith(`${ehrBase}/`)) return { reference: reference.slice(ehrBase.length + 1) } as Destination['requester'];
-  return /^(Practitioner|PractitionerRole|Organization)\/[A-Za-z0-9\-.]{1,64}$/.test(reference) ? ({ reference } as Destination['requester']) : undefined;
+  if (reference.startsWith(`${ehrBase}/`)) return { reference: reference.slice(ehrBase.length + 1) };
+  return requesterReference.test(reference) ? { reference } : undefined;
 }
 
 /** A delivery that cannot succeed however often it is tried. */

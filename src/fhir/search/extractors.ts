@@ -75,7 +75,7 @@ function select(resource: object, plan: PathPlan): unknown[] {
       if (!value || typeof value !== 'object') continue;
       for (const key of keys) {
         const child = (value as Record<string, unknown>)[key];
-        if (Array.isArray(child)) next.push(...child.filter((c) => c !== undefined && c !== null));
+        if (Array.isArray(child)) next.push(...(child as unknown[]).filter((c) => c !== undefined && c !== null));
         else if (child !== undefined && child !== null) next.push(child);
       }
     }

@@ -4,6 +4,7 @@ import { evalFhirPathTyped, getSearchParameterDetails, getSearchParameters, inde
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
 import { loadBaseDefinitions } from '../../conformance/base-definitions.js';
 import { compileExtractor, type Extractor } from './extractors.js';
+import { relativeReference } from '../ids.js';
 
 /** Codes offered on every type where FHIR R4 defines them; the workflow and its searches need these. */
 const offeredCodes = [
@@ -111,7 +112,7 @@ export function supportedParameters(resourceType: string): Map<string, Supported
         const { parsedExpression } = getSearchParameterDetails(resourceType, definition);
         const extract =
           compileExtractor(resourceType, definition.expression ?? '') ??
-          ((resource: object) => evalFhirPathTyped(parsedExpression, [toTypedValue(resource)]).map((v) => v.value));
+          ((resource: object) => evalFhirPathTyped(parsedExpression, [toTypedValue(resource)]).map((v): unknown => v.value));
         params.set(code, { code, kind, definition, expression: parsedExpression, extract, targets: definition.target ?? [] });
       }
     }
@@ -125,7 +126,7 @@ export function registerSearchParameters(definitions: SearchParameter[]): void {
   loadBaseDefinitions();
   for (const definition of definitions) {
     indexSearchParameter(definition);
-    ownCodes.add(definition.code as string);
+    ownCodes.add(definition.code);
   }
   supportedByType.clear();
 }
@@ -167,8 +168,9 @@ function indexKeys(kind: IndexKind, value: unknown, baseUrl: string): string[] {
       return stringValues(value).map(normalizeString);
     case 'uri':
       return typeof value === 'string' ? [value] : [];
+    default:
+      return [];
   }
-  return [];
 }
 
 /** `system|code` and the bare `code` for each coding or identifier; `|code` when there is no system. */
@@ -176,8 +178,11 @@ function tokenKeys(value: unknown): string[] {
   if (value === null || value === undefined) {
     return [];
   }
-  if (typeof value !== 'object') {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
     return [String(value)];
+  }
+  if (typeof value !== 'object') {
+    return [];
   }
   const v = value as { coding?: unknown[]; system?: string; code?: string; value?: string };
   if (Array.isArray(v.coding)) {
@@ -198,7 +203,7 @@ export function referenceKeys(value: unknown, baseUrl: string): string[] {
   }
   const fhirBase = `${baseUrl}/fhir/`;
   const relative = reference.startsWith(fhirBase) ? reference.slice(fhirBase.length) : reference;
-  const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(relative);
+  const match = relativeReference.exec(relative);
   return match ? [`${match[1]}/${match[2]}`, match[2]] : [relative];
 }
 
@@ -209,7 +214,7 @@ function stringValues(value: unknown): string[] {
   if (value && typeof value === 'object') {
     return Object.entries(value)
       .filter(([key]) => key !== 'use' && key !== 'period' && key !== 'extension')
-      .flatMap(([, v]) => (Array.isArray(v) ? v : [v]))
+      .flatMap(([, v]): unknown[] => (Array.isArray(v) ? v : [v]))
       .filter((v): v is string => typeof v === 'string');
   }
   return [];
