@@ -22,10 +22,7 @@ export function buildService(models: Models, conformance: Conformance, baseUrl: 
   const repository = new Repository(models, baseUrl, (resource, placement, store) => ownership.labelsOf(resource, placement, store));
   const service = new FhirService(repository, new ResourceValidator(conformance), conformance, baseUrl, { implicitCondition: requestIdentity(conformance) });
   const institutions = new Institutions(repository, conformance, signingKey);
-  service.hookWrites(
-    'Endpoint',
-    async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)),
-    async () => undefined,
-  );
+  // A FHIR server is one institution's: a second institution's Endpoint at its address is refused.
+  service.hookWrites('Endpoint', { order: 100, before: async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)) });
   return { service, institutions };
 }

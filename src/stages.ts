@@ -2,6 +2,8 @@
 // retrieval's worker, review, the opinion and its delivery, Bulk Data export and the outcome counters;
 // the FHIR operations that hand over to them; and the stores they keep their work in.
 import type { Authentication } from './auth/authentication.js';
+import { CaseEvents } from './case/events.js';
+import { casePipeline } from './case/pipeline.js';
 import type { Conformance } from './conformance/artifacts.js';
 import type { Config } from './config.js';
 import type { Database } from './database/connect.js';
@@ -63,7 +65,8 @@ export async function buildStages({ config, log, conformance, database, models, 
   await Promise.all([jobs.init(), outbox.init()]);
   const cursors = new CursorStore(connection);
   const attachments = new AttachmentStore(connection);
-  const worker = new RetrievalWorker(jobs, cursors, service, log, {
+  const events = new CaseEvents();
+  const worker = new RetrievalWorker(jobs, cursors, service, events, log, {
     credentialsFor: (ehrBase) => institutions.credentialsFor(ehrBase),
     institutionAt: async (ehrBase) => (await institutions.endpointFor(ehrBase))?.managingOrganization?.reference,
     pageSize: retrieval.pageSize,
@@ -81,21 +84,24 @@ export async function buildStages({ config, log, conformance, database, models, 
     },
   });
   const review = installReviewWorkflow(service, institutions, config.review);
-  service.onCreated(caseOpener(service, jobs, institutions, () => worker.nudge()));
   const intake = new RequestIntake(service, institutions, cursors, outboundRetry);
   const signer = await OpinionSigner.load(config.opinionKey, log);
   const { delivery: deliveryConfig } = config;
-  const opinions = new Opinions(service, signer, outbox, () => delivery.nudge());
+  const opinions = new Opinions(service, signer, outbox);
   opinions.install();
   const delivery = new DeliveryWorker(outbox, service, institutions, opinions, log, {
     ...deliveryConfig,
     retry: { attempts: deliveryConfig.callRetryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: deliveryConfig.callRetryMaxDelayMs },
   });
-  for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, owedToReferrer(service), async () => delivery.nudge());
+  // A message for the referring side owes a delivery, stored in the same write (after the review's hooks have linked it to its case).
+  for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, { order: 200, before: owedToReferrer(service) });
   // Bulk Data export: the kick-off is a FHIR operation; status, files and cancel live under /bulk.
   const bulkExport = new BulkExport(service, jobs, new ExportFiles(connection, models), log, { ...config.bulkExport, baseUrl: config.baseUrl });
   // Outcome analytics: counters kept as cases move, $evaluate-measure, the analysts' figures and page.
   const outcomes = await installOutcomes(service, connection, cursors, { authenticate: auth.authenticate, scope: auth.requireScope('Measure', 'r') }, log);
+  // Which event starts which stage (case/pipeline.ts).
+  const openCase = caseOpener(service, jobs, institutions, () => worker.nudge());
+  casePipeline(service, events, { openCase, review, opinions, delivery, outcomes });
   // The FHIR operations (operations/index.ts), each handing over to the stage that does the work.
   const operations = operationTable(conformance, { intake, routing: review.routing, opinions, delivery, bulkExport, reports: outcomes.reports });
   const poller = new Poller((onError, onRefused) => intake.pollAll(onError, onRefused), config.pollIntervalMs, log);

@@ -142,7 +142,10 @@ try {
   loadRecordIdKey(config, log);
   installReviewWorkflow(seeding, institutions, config.review);
   const noRetrieval = { enqueue: async () => undefined } as unknown as JobQueue;
-  seeding.onCreated(caseOpener(seeding, noRetrieval, institutions, () => undefined));
+  seeding.onCommitted(
+    'ServiceRequest',
+    caseOpener(seeding, noRetrieval, institutions, () => undefined),
+  );
 
   /** The requests stored so far: their ids and order numbers (the identifier's value is SCALE-<order>). */
   const stored: { id: string; order: number }[] = [];

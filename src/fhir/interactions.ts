@@ -33,23 +33,36 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-/** Called after a resource is created through the API: where the workflow plugs into the pipeline. */
-export type CreatedListener = (resource: Resource) => Promise<void>;
-
 /**
  * Called before a resource of one type is stored (create or update), with the current version when
  * there is one: may refuse the write (throw a FhirError), change the resource, and attach a delivery
- * the new version owes, which is stored in the same write.
+ * the new version owes, which is stored in the same write. It writes nothing itself.
  */
-export type WriteHook = (resource: Resource, current: Resource | undefined) => Promise<{ resource: Resource; outbox?: Delivery } | undefined>;
+export type BeforeWrite = (resource: Resource, current: Resource | undefined) => Promise<{ resource: Resource; outbox?: Delivery } | undefined>;
 
-/** Called after a write that a WriteHook took part in, with the stored version. */
-export type WrittenListener = (resource: Resource) => Promise<void>;
+/** Called after the write, with the stored version: a record of the write itself (its Provenance), never a next stage. */
+export type AfterWrite = (resource: Resource) => Promise<void>;
+
+/**
+ * A hook on the writes of one type, as HAPI FHIR's interceptors are: `order` says where it runs
+ * among the type's hooks (lower first), whoever registered it first.
+ */
+export interface WriteHook {
+  order: number;
+  before?: BeforeWrite;
+  after?: AfterWrite;
+}
+
+/**
+ * Told once a write and its hooks are done, with the stored version: where the case pipeline
+ * (case/pipeline.ts) starts the stage that follows. `created`: the write was a create (not an update, nor a PUT at a new id).
+ */
+export type CommittedListener = (resource: Resource, write: { created: boolean }) => Promise<void>;
 
 export class FhirService {
   readonly fhirBase: string;
-  private readonly createdListeners: CreatedListener[] = [];
-  private readonly writeHooks = new Map<string, { before: WriteHook; after: WrittenListener }[]>();
+  private readonly writeHooks = new Map<string, WriteHook[]>();
+  private readonly committedListeners = new Map<string, CommittedListener[]>();
   /** A condition applied to a create that came without If-None-Exist (the workflow's idempotency keys). */
   private readonly implicitCondition: (resource: Resource) => string | undefined;
 
@@ -64,20 +77,28 @@ export class FhirService {
     this.implicitCondition = options.implicitCondition ?? (() => undefined);
   }
 
-  onCreated(listener: CreatedListener): void {
-    this.createdListeners.push(listener);
+  /** Hooks every write of `type`, at the hook's order among the type's hooks. */
+  hookWrites(type: string, hook: WriteHook): void {
+    this.writeHooks.set(
+      type,
+      [...(this.writeHooks.get(type) ?? []), hook].sort((a, b) => a.order - b.order),
+    );
   }
 
-  /** Puts `before` in front of every write of `type`, and `after` behind it, after any hooks already there. */
-  hookWrites(type: string, before: WriteHook, after: WrittenListener): void {
-    this.writeHooks.set(type, [...(this.writeHooks.get(type) ?? []), { before, after }]);
+  /** Tells `listener` of every committed write of `type`, after the listeners already there. */
+  onCommitted(type: string, listener: CommittedListener): void {
+    this.committedListeners.set(type, [...(this.committedListeners.get(type) ?? []), listener]);
+  }
+
+  private async committed(resource: Resource, created: boolean): Promise<void> {
+    for (const listener of this.committedListeners.get(resource.resourceType) ?? []) await listener(resource, { created });
   }
 
   /** Runs the hooks of the resource's type in order; answers the resource as they left it and the delivery one of them owed. */
   private async beforeWrite(resource: Resource, current: Resource | undefined): Promise<{ resource: Resource; outbox?: Delivery }> {
     let outbox: Delivery | undefined;
     for (const hook of this.writeHooks.get(resource.resourceType) ?? []) {
-      const hooked = await hook.before(resource, current);
+      const hooked = await hook.before?.(resource, current);
       resource = hooked?.resource ?? resource;
       outbox = hooked?.outbox ?? outbox;
     }
@@ -85,7 +106,7 @@ export class FhirService {
   }
 
   private async afterWrite(resource: Resource): Promise<void> {
-    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) await hook.after(resource);
+    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) await hook.after?.(resource);
   }
 
   checkType(type: string): void {
@@ -249,7 +270,7 @@ export class FhirService {
       : await this.repository.create(resource, id, outbox, gate.placement());
     if (result.created) {
       if (hooked) await this.afterWrite(result.resource);
-      for (const listener of this.createdListeners) await listener(result.resource);
+      await this.committed(result.resource, true);
     }
     return result;
   }
@@ -259,7 +280,9 @@ export class FhirService {
     this.checkSameId(resource, id);
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
     if (!this.writeHooks.has(resource.resourceType)) {
-      return this.repository.update(resource, version, undefined, gate.placement());
+      const result = await this.repository.update(resource, version, undefined, gate.placement());
+      await this.committed(result.resource, false);
+      return result;
     }
     const current = await this.repository.current(resource.resourceType, id);
     // A stale If-Match is a 412 before the hooks judge the write against a version the writer never saw (they would answer 409).
@@ -271,6 +294,7 @@ export class FhirService {
     // Written only on the version the hooks judged, so no other write slips in between.
     const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement(), current);
     await this.afterWrite(result.resource);
+    await this.committed(result.resource, false);
     return result;
   }
 

@@ -17,9 +17,10 @@ import { fhirId, resourceTypeName } from '../fhir/ids.js';
 /** `Type/id` on the referring server. */
 const sourceReference = new RegExp(String.raw`^${resourceTypeName}\/${fhirId}$`);
 
+/** Once a request is created: a second-opinion request opens its case; `onQueued` hears of the retrieval job. */
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
-  return async (resource: Resource): Promise<void> => {
-    if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) {
+  return async (resource: Resource, write: { created: boolean }): Promise<void> => {
+    if (!write.created || resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) {
       return;
     }
     if (await openCase(service, jobs, institutions, resource)) onQueued();

@@ -22,21 +22,18 @@ const signed = new Set(['final', 'amended']);
 const authorSignature = { system: 'urn:iso-astm:E1762-95:2013', code: '1.2.840.10065.1.12.1.1', display: "Author's Signature" };
 
 export class Opinions {
-  /** `deliveryOwed` is told when a write leaves a delivery owed (the delivery worker looks at once). */
   constructor(
     private readonly service: FhirService,
     private readonly signer: OpinionSigner,
     private readonly outbox: Outbox,
-    private readonly deliveryOwed: () => void,
   ) {}
 
-  /** Installs the opinion's rules on every DiagnosticReport write. */
+  /** Installs the opinion's rules on every DiagnosticReport write: render, sign and owe the delivery in the same write. */
   install(): void {
-    this.service.hookWrites(
-      'DiagnosticReport',
-      (resource, current) => this.beforeWrite(resource as DiagnosticReport, current as DiagnosticReport | undefined),
-      (resource) => this.afterWrite(resource as DiagnosticReport),
-    );
+    this.service.hookWrites('DiagnosticReport', {
+      order: 100,
+      before: (resource, current) => this.beforeWrite(resource as DiagnosticReport, current as DiagnosticReport | undefined),
+    });
   }
 
   private isOpinion(report: Resource): boolean {
@@ -61,8 +58,13 @@ export class Opinions {
     };
   }
 
-  private async afterWrite(report: DiagnosticReport): Promise<void> {
-    if (!signed.has(report.status) || !this.isOpinion(report)) return;
+  /**
+   * Once a final or amended opinion is stored: the Provenance with its signature, and its case shows
+   * the delivery pending (a case in progress is completed). Answers whether a delivery is now owed.
+   */
+  async signed(resource: Resource): Promise<boolean> {
+    const report = resource as DiagnosticReport;
+    if (!signed.has(report.status) || !this.isOpinion(report)) return false;
     await this.recordSignature(report);
     const task = await this.taskOf(report);
     if (task) {
@@ -73,7 +75,7 @@ export class Opinions {
         task.status === 'in-progress' ? { status: 'completed' } : {},
       );
     }
-    this.deliveryOwed();
+    return true;
   }
 
   /**

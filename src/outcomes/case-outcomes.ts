@@ -23,7 +23,6 @@ import { icd10Chapter, monthOf, unknownStratum, type CaseStrata } from './strata
 const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
 const sweepCursor = 'outcomes:tasks';
 const signed = new Set(['final', 'amended']);
-const nothing = async (): Promise<undefined> => undefined;
 
 export class CaseOutcomes {
   private readonly concordanceUrl: string;
@@ -39,17 +38,19 @@ export class CaseOutcomes {
   }
 
   /**
-   * Hooks the writes that move a case; the workflow's hooks run first, so the facts read are theirs.
-   * The counters are updated beside the write, not in its way: the workflow never waits for them.
+   * A case's Task was written: its counters are updated beside the workflow, not in its way (the
+   * workflow never waits for them). The pipeline tells this after the stage a write starts, so the
+   * facts read are that stage's.
    */
-  install(): void {
-    const later = async (caseId: string): Promise<void> => void this.update(caseId);
-    this.service.hookWrites('Task', nothing, (task) => later(task.id as string));
-    this.service.hookWrites('DiagnosticReport', nothing, async (report) => {
-      if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
-      const task = await caseTaskOfRecord(this.service.repository, report as DiagnosticReport);
-      if (task) await later(task.id as string);
-    });
+  async caseMoved(task: Resource): Promise<void> {
+    void this.update(task.id as string);
+  }
+
+  /** An opinion was written (amended, say): its case's counters are updated the same way. */
+  async opinionWritten(report: Resource): Promise<void> {
+    if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
+    const task = await caseTaskOfRecord(this.service.repository, report as DiagnosticReport);
+    if (task) void this.update(task.id as string);
   }
 
   /** Records the case's current facts; a failure is logged (the next write or the next start catches up), never the write's. */

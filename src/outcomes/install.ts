@@ -1,6 +1,6 @@
-// Outcome analytics, assembled for the server: the ledger of counters, the hooks that keep it up to
-// date, the Measures from profiles/ installed in the store, the reports $evaluate-measure reads
-// (operations/evaluate-measure.ts), and the analysts' endpoints and page.
+// Outcome analytics, assembled for the server: the ledger of counters, what keeps it up to date (told
+// by case/pipeline.ts), the Measures from profiles/ installed in the store, the reports
+// $evaluate-measure reads (operations/evaluate-measure.ts), and the analysts' endpoints and page.
 import { Gate } from '../access/gate.js';
 import type { RequestHandler, Router } from 'express';
 import type { ConceptMap } from '@medplum/fhirtypes';
@@ -22,6 +22,8 @@ export interface Outcomes {
   reports: OutcomeReports;
   /** Finishes what a crash left half-counted and catches up on Tasks written since the last start. */
   recover(): Promise<void>;
+  /** The counters kept as cases move: told of every case's Task and opinion written (case/pipeline.ts). */
+  cases: CaseOutcomes;
 }
 
 export async function installOutcomes(
@@ -36,12 +38,11 @@ export async function installOutcomes(
   const ledger = new OutcomeLedger(connection);
   await ledger.init();
   const cases = new CaseOutcomes(service, new Specialties(map), ledger, cursors, log);
-  cases.install();
   checkOutcomeFigures(service);
   await installMeasures(service);
   const concordance = conformance.codeSystems.get(`${conformance.canonical}/CodeSystem/concordance`)?.concept?.map((c) => c.code) ?? [];
   const reports = new OutcomeReports(ledger, concordance, labelsFrom(service, map));
-  return { routes: analyticsRoutes(reports, access), reports, recover: () => cases.recover() };
+  return { routes: analyticsRoutes(reports, access), reports, recover: () => cases.recover(), cases };
 }
 
 /** The Measures of profiles/ in the store, where FHIR clients read them; a version is written only when one changed. */

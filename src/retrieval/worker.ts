@@ -1,5 +1,6 @@
 // Runs retrieval jobs from the durable queue: one at a time per process, under a lease that a
 // heartbeat keeps alive, so a job whose process died is taken up again by the next one.
+import type { CaseEvents } from '../case/events.js';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Logger } from '../logger.js';
 import { ReferringEhrError } from '../outbound/referring-ehr-client.js';
@@ -19,6 +20,7 @@ export class RetrievalWorker extends WorkLoop {
     private readonly jobs: JobQueue,
     private readonly cursors: CursorStore,
     private readonly service: FhirService,
+    private readonly events: CaseEvents,
     private readonly log: Logger,
     private readonly options: WorkerOptions,
   ) {
@@ -52,6 +54,8 @@ export class RetrievalWorker extends WorkLoop {
         (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined),
         { ...this.options, onOutboundRefused },
       );
+      // The next stage starts before the job is done: a crash in between runs the job, and tells, again.
+      await this.events.tell('chart-retrieved', { taskId: (job.payload as unknown as RetrievalPayload).taskId });
       await this.jobs.finish(job._id, 'done');
       this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
     } catch (err) {

@@ -26,11 +26,11 @@ export class Routing {
     private readonly reviewers: Reviewers,
   ) {}
 
-  /** After a Task write: a received case whose records just became ready, and that has no owner, is routed. */
-  async routeWhenRecordsReady(resource: Resource): Promise<void> {
-    const task = resource as Task;
-    if (task.status === 'received' && !task.owner && businessStatusOf(task) === 'records-ready') {
-      await this.route(task.id as string);
+  /** Once the chart is in: a received case whose records are ready, and that has no owner, is routed. */
+  async routeWhenRecordsReady(taskId: string): Promise<void> {
+    const [task] = (await this.service.repository.readMany([`Task/${taskId}`])) as Task[];
+    if (task?.status === 'received' && !task.owner && businessStatusOf(task) === 'records-ready') {
+      await this.route(taskId);
     }
   }
 

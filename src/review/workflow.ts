@@ -1,5 +1,6 @@
 // Review: plugs the workflow's rules into the one write pipeline (FhirService.hookWrites), so that
 // they hold for every write of a Task, a question or a message, through the API or from the service.
+// What a write starts next (routing, a case on hold or resumed) is the case pipeline's (case/pipeline.ts).
 import type { Config } from '../config.js';
 import type { FhirService } from '../fhir/interactions.js';
 import type { Institutions } from '../intake/institutions.js';
@@ -17,8 +18,6 @@ export interface ReviewWorkflow {
   questions: Questions;
 }
 
-const nothing = async (): Promise<undefined> => undefined;
-
 export function installReviewWorkflow(service: FhirService, institutions: Institutions, config: Config['review']): ReviewWorkflow {
   const map = service.conformance.conceptMaps.get(`${service.conformance.canonical}/ConceptMap/diagnosis-to-specialty`);
   if (!map) throw new Error('profiles/: the diagnosis-to-specialty ConceptMap is required for routing');
@@ -27,28 +26,14 @@ export function installReviewWorkflow(service: FhirService, institutions: Instit
   const versions = new TaskVersions(service);
   const questions = new Questions(service, cases);
 
-  // In this order: a new case's due date; the status change; the version's record; the owner, and routing after the write.
-  service.hookWrites('Task', dueDateOnOpening(config.dueHours), nothing);
-  service.hookWrites('Task', checkTransition, nothing);
-  service.hookWrites(
-    'Task',
-    (task, current) => versions.stamp(task, current),
-    (task) => versions.record(task),
-  );
-  service.hookWrites(
-    'Task',
-    (task, current) => routing.checkOwnerChange(task, current),
-    (task) => routing.routeWhenRecordsReady(task),
-  );
-  service.hookWrites(
-    'CommunicationRequest',
-    (question, current) => questions.beforeQuestion(question, current),
-    (question) => questions.afterQuestion(question),
-  );
-  service.hookWrites(
-    'Communication',
-    (message, current) => questions.beforeMessage(message, current),
-    (message) => questions.afterMessage(message),
-  );
+  // A Task write: a new case's due date is set, the status change checked, the version stamped (and
+  // its Provenance written after it), and a new owner held to $assign's rules.
+  service.hookWrites('Task', { order: 100, before: dueDateOnOpening(config.dueHours) });
+  service.hookWrites('Task', { order: 200, before: checkTransition });
+  service.hookWrites('Task', { order: 300, before: (task, current) => versions.stamp(task, current), after: (task) => versions.record(task) });
+  service.hookWrites('Task', { order: 400, before: (task, current) => routing.checkOwnerChange(task, current) });
+  // A question or a message: its case must be open, and it is linked to the case's request.
+  service.hookWrites('CommunicationRequest', { order: 100, before: (question, current) => questions.beforeQuestion(question, current) });
+  service.hookWrites('Communication', { order: 100, before: (message, current) => questions.beforeMessage(message, current) });
   return { routing, questions };
 }

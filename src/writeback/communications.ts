@@ -2,10 +2,10 @@
 // as a CommunicationRequest, whose recipients include the request's requester) owes a delivery to that
 // institution's FHIR server, stored with it in the same write; the delivery worker posts it there.
 import type { Communication, CommunicationRequest, ServiceRequest } from '@medplum/fhirtypes';
-import type { FhirService, WriteHook } from '../fhir/interactions.js';
+import type { BeforeWrite, FhirService } from '../fhir/interactions.js';
 import { caseTaskOf, requestOfRecord } from '../case/case-task.js';
 
-export function owedToReferrer(service: FhirService): WriteHook {
+export function owedToReferrer(service: FhirService): BeforeWrite {
   return async (resource, current) => {
     const message = resource as Communication | CommunicationRequest;
     if (current) return undefined; // delivered when it was created; a later status change stays here
