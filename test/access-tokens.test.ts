@@ -144,7 +144,7 @@ describe('access tokens', () => {
       body: '{}',
     });
     expect(register.status).toBe(403);
-    expect(((await register.json()) as any).issue[0].code).toBe('forbidden');
+    expect((await register.json()).issue[0].code).toBe('forbidden');
   });
 });
 

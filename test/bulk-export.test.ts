@@ -331,7 +331,7 @@ describe('kick-off, status and files', () => {
     const statusUrl = started.headers.get('content-location') as string;
     const cancelled = await fetch(statusUrl, { method: 'DELETE', headers: { authorization: `Bearer ${analyst}` } });
     expect(cancelled.status).toBe(202);
-    expect(((await cancelled.json()) as any).resourceType).toBe('OperationOutcome');
+    expect((await cancelled.json()).resourceType).toBe('OperationOutcome');
     expect((await fetch(statusUrl, { headers: { authorization: `Bearer ${analyst}` } })).status).toBe(404);
 
     const finished = await kickOff('/$export?_type=Patient', analyst);
@@ -350,7 +350,7 @@ describe('kick-off, status and files', () => {
     for (const url of [statusUrl, manifest.output[0].url]) {
       const response = await fetch(url, { headers: { authorization: `Bearer ${other}` } });
       expect(response.status).toBe(404);
-      expect(((await response.json()) as any).resourceType).toBe('OperationOutcome');
+      expect((await response.json()).resourceType).toBe('OperationOutcome');
       expect((await fetch(url)).status).toBe(401);
     }
     expect((await fetch(statusUrl, { method: 'DELETE', headers: { authorization: `Bearer ${other}` } })).status).toBe(404);

@@ -59,7 +59,7 @@ afterAll(async () => {
 
 /** The reviewer names itself on its writes (FHIR's X-Provenance header). */
 const headersOf = () => ({ 'x-provenance': JSON.stringify({ resourceType: 'Provenance', agent: [{ who: { reference: `PractitionerRole/${reviewer}` } }] }) });
-const onEhr = async (query: string): Promise<any[]> => (((await (await fetch(`${ehr.base}/${query}`)).json()) as any).entry ?? []).map((e: any) => e.resource);
+const onEhr = async (query: string): Promise<any[]> => ((await (await fetch(`${ehr.base}/${query}`)).json()).entry ?? []).map((e: any) => e.resource);
 
 describe('the whole loop', () => {
   it('request, retrieval, assignment, a question and its answer, the signed opinion, the write-back through an outage', async () => {

@@ -232,7 +232,7 @@ async function crashOne(): Promise<{ killed: string; inFlight: Record<string, nu
   return { killed, inFlight };
 }
 
-const onEhr = async (query: string): Promise<any[]> => (((await (await fetch(`${ehr.base}/${query}`)).json()) as any).entry ?? []).map((e: any) => e.resource);
+const onEhr = async (query: string): Promise<any[]> => ((await (await fetch(`${ehr.base}/${query}`)).json()).entry ?? []).map((e: any) => e.resource);
 const count = async (query: string): Promise<number> => {
   const found = await call(`${query}${query.includes('?') ? '&' : '?'}_summary=count`);
   if (found.status !== 200) throw new Error(`${query} answered ${found.status}`);

@@ -195,7 +195,7 @@ describe('SMART scopes', () => {
     const url = `${service.server.url}/attachments/${'0'.repeat(32)}`;
     const without = await fetch(url, { headers: { authorization: `Bearer ${await service.mintToken(system('system/DocumentReference.rs'))}` } });
     expect(without.status).toBe(403);
-    expect(((await without.json()) as any).issue[0].details.text).toMatch(/system\/Binary\.r/);
+    expect((await without.json()).issue[0].details.text).toMatch(/system\/Binary\.r/);
     const withIt = await fetch(url, { headers: { authorization: `Bearer ${await service.mintToken(system('system/Binary.r'))}` } });
     expect(withIt.status).toBe(404);
   });

@@ -231,7 +231,7 @@ describe('SMART Backend Services', () => {
       body: 'grant_type=client_credentials&grant_type=client_credentials',
     });
     expect(repeated.status).toBe(400);
-    expect(((await repeated.json()) as any).error).toBe('invalid_request');
+    expect((await repeated.json()).error).toBe('invalid_request');
   });
 
   it('registration needs an admin token and public keys, and refuses what it cannot use', async () => {

@@ -74,7 +74,7 @@ describe('bad input that reaches the store', () => {
       headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${service.token}` },
     });
     expect(answer.status).toBe(400);
-    expect(((await answer.json()) as any).issue[0].details.text).toMatch(/UTF-8/);
+    expect((await answer.json()).issue[0].details.text).toMatch(/UTF-8/);
     expect((await service.fhir('/Patient?_summary=count')).body.total).toBe(before);
   });
 });

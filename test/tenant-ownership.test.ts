@@ -207,7 +207,7 @@ describe('forged ownership through contained resources and Bundle entries', () =
         headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${tokens.south}` },
       });
       expect([p, res.status]).toEqual([p, 400]);
-      expect(((await res.json()) as any).issue[0].details.text).toMatch(/__proto__/);
+      expect((await res.json()).issue[0].details.text).toMatch(/__proto__/);
     }
     expect(await count('/Patient?family=Proto')).toBe(0);
   });

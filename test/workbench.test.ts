@@ -293,7 +293,7 @@ describe('the workbench', () => {
     await shot(page, 'delivered', true);
     // In the patient's chart at the EHR: the signed opinion with the follow-up recommendation.
     const onEhr = await (await fetch(`${ehr.base}/DiagnosticReport?subject=Patient/${breast.patientId}&_count=100`)).json();
-    const delivered = (onEhr as any).entry.map((e: any) => e.resource).find((r: any) => r.conclusion?.startsWith('HER2 positive on ISH'));
+    const delivered = onEhr.entry.map((e: any) => e.resource).find((r: any) => r.conclusion?.startsWith('HER2 positive on ISH'));
     expect(delivered.extension.map((e: any) => e.valueString ?? e.valueCodeableConcept?.coding?.[0]?.code)).toEqual(
       expect.arrayContaining(['treatment-changed', 'Add trastuzumab to the adjuvant treatment.']),
     );

@@ -55,9 +55,7 @@ describe('a crash during delivery', () => {
     const delivered = await taskUntil(created.body.id, ['opinion-delivered', 'delivery-failed']);
     expect(delivered.businessStatus.coding[0].code).toBe('opinion-delivered');
     expect(fx.ehr.requests.slice(before).filter((r) => r === 'POST /').length).toBe(2);
-    const chart = ((await (await fetch(`${fx.ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()) as any).entry.map(
-      (e: any) => e.resource,
-    );
+    const chart = (await (await fetch(`${fx.ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()).entry.map((e: any) => e.resource);
     const copies = chart.filter((r: any) => r.identifier?.some((i: any) => i.value === report.body.id));
     expect(copies).toHaveLength(1);
     expect(copies[0].conclusion).toBe('Severe aortic stenosis confirmed.');

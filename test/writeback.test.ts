@@ -86,7 +86,7 @@ function opinion(requestId: string, task: any, status: string, conclusion: strin
 }
 
 const chartOpinions = async (orderId: string) => {
-  const all = ((await (await fetch(`${ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
+  const all = (await (await fetch(`${ehr.base}/DiagnosticReport?patient=Patient/${patientId}&_count=1000`)).json()).entry.map((e: any) => e.resource);
   const orderRef = (r: any) => JSON.stringify(r.basedOn ?? []).includes(orderId);
   return all.filter((r: any) => r.identifier?.some((i: any) => i.system === opinionSystem) && orderRef(r));
 };
@@ -123,11 +123,11 @@ describe('the signed opinion and its write-back', () => {
     expect(inChart[0].subject.reference).toBe(`Patient/${patientId}`);
     expect(inChart[0].basedOn[0].identifier).toEqual({ system: orders, value: 'WB-1' });
     expect(inChart[0].extension.find((e: any) => e.url.endsWith('/concordance')).valueCodeableConcept.coding[0].code).toBe('concordant');
-    const provenances = ((await (await fetch(`${ehr.base}/Provenance?_count=1000`)).json()) as any).entry.map((e: any) => e.resource);
+    const provenances = (await (await fetch(`${ehr.base}/Provenance?_count=1000`)).json()).entry.map((e: any) => e.resource);
     const signed = provenances.filter((p: any) => p.target?.[0]?.reference === `DiagnosticReport/${inChart[0].id}`);
     expect(signed).toHaveLength(1);
     expect(signed[0].signature[0].sigFormat).toBe('application/jose');
-    const notices = ((await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry ?? [];
+    const notices = (await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()).entry ?? [];
     expect(notices.filter((e: any) => e.resource.payload?.[1]?.contentReference?.reference === `DiagnosticReport/${inChart[0].id}`)).toHaveLength(1);
 
     // The signature: valid for the content as stored; the public key is in the JWKS.
@@ -313,7 +313,7 @@ describe('the signed opinion and its write-back', () => {
     const internal = await service.fhir('/Communication', { body: message('Practitioner/a-colleague-here', 'Internal: please double-check the scoring.') });
     expect(internal.status).toBe(201);
     const delivered = async () => {
-      const all = ((await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()) as any).entry ?? [];
+      const all = (await (await fetch(`${ehr.base}/Communication?subject=Patient/${patientId}&_count=1000`)).json()).entry ?? [];
       return all.map((e: any) => e.resource).filter((c: any) => c.identifier?.some((i: any) => i.system === `${canonical}/communication`));
     };
     const there = await until(delivered, (list) => list.some((c: any) => c.payload[0].contentString.includes('paraffin')));
@@ -338,9 +338,7 @@ describe('the signed opinion and its write-back', () => {
     });
     expect(question.status).toBe(201);
     const asked = async () =>
-      (((await (await fetch(`${ehr.base}/CommunicationRequest?subject=Patient/${patientId}&_count=100`)).json()) as any).entry ?? []).map(
-        (e: any) => e.resource,
-      );
+      ((await (await fetch(`${ehr.base}/CommunicationRequest?subject=Patient/${patientId}&_count=100`)).json()).entry ?? []).map((e: any) => e.resource);
     const there2 = await until(asked, (list) => list.some((q: any) => q.identifier?.[0]?.value?.startsWith(question.body.id)));
     const copiesOfQuestion = there2.filter((q: any) => q.identifier?.[0]?.value?.startsWith(question.body.id));
     expect(copiesOfQuestion).toHaveLength(1);

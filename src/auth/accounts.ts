@@ -47,13 +47,13 @@ export class Accounts {
     if (password !== undefined && (typeof password !== 'string' || password.length < minPasswordLength))
       throw new InvalidAccount('password', `password must be at least ${minPasswordLength} characters`);
     if (name !== undefined && (typeof name !== 'string' || name.length > 200)) throw new InvalidAccount('name', 'name must be text of at most 200 characters');
-    const clear = (password as string | undefined) ?? generatedPassword();
+    const clear = password ?? generatedPassword();
     const account: StoredAccount = {
       _id: username,
       passwordHash: await hashPassword(clear),
       role: role as string,
       fhirUser,
-      ...(name ? { name: name as string } : {}),
+      ...(name ? { name: name } : {}),
       createdAt: new Date(),
     };
     await this.store.put(account);

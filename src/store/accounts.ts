@@ -1,6 +1,7 @@
 // The accounts of people who sign in to the workbench (auth/accounts.ts): one document per user name,
 // linked to the person's Practitioner or PractitionerRole; the password only as a scrypt hash.
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOf } from './model-of.js';
 
 export interface StoredAccount {
   _id: string; // the user name
@@ -22,7 +23,7 @@ export class AccountStore {
       { _id: String, passwordHash: String, role: String, fhirUser: String, name: String, createdAt: Date },
       { versionKey: false, collection: 'auth_accounts' },
     );
-    this.accounts = connection.models.AuthAccount ?? connection.model('AuthAccount', schema);
+    this.accounts = modelOf(connection, 'AuthAccount', schema);
   }
 
   async get(username: string): Promise<StoredAccount | undefined> {

@@ -96,6 +96,6 @@ export class SignInRecords {
   /** Expired records may linger until the TTL monitor runs: never hand one out. */
   private payloadOf(record: SignInRecord | null): SignInPayload | undefined {
     if (!record || (record.expiresAt && record.expiresAt.getTime() <= Date.now())) return undefined;
-    return record.payload as SignInPayload;
+    return record.payload;
   }
 }
