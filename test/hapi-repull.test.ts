@@ -43,7 +43,7 @@ afterAll(async () => {
 /** One Observation of the chart on HAPI, changed there as the EHR would (a corrected value). */
 async function correctAnObservation(value: number): Promise<string> {
   const headers = { accept: 'application/fhir+json', 'content-type': 'application/fhir+json', 'cache-control': 'no-cache' };
-  const found = (await (await fetch(`${hapi}/Observation?subject=Patient/${chart.patientId}&_count=1`, { headers })).json()) as any;
+  const found = await (await fetch(`${hapi}/Observation?subject=Patient/${chart.patientId}&_count=1`, { headers })).json();
   const observation = found.entry[0].resource;
   const updated = await fetch(`${hapi}/Observation/${observation.id}`, {
     method: 'PUT',

@@ -54,12 +54,12 @@ describe('sign-in for people', () => {
     expect((await post(reviewerToken, { username: 'xx1', role: 'reviewer', fhirUser: 'PractitionerRole/1' })).status).toBe(403);
     const generated = await post(service.token, { username: 'coord1', role: 'coordinator', fhirUser: 'Practitioner/c1' });
     expect(generated.status).toBe(201);
-    coordinatorPassword = ((await generated.json()) as any).password;
+    coordinatorPassword = (await generated.json()).password;
     expect(coordinatorPassword).toMatch(/^[A-Za-z0-9_-]{24}$/);
     const bad = await post(service.token, { username: 'xx2', role: 'referrer-system', fhirUser: 'Practitioner/c1' });
-    expect([bad.status, ((await bad.json()) as any).field]).toEqual([400, 'role']);
+    expect([bad.status, (await bad.json()).field]).toEqual([400, 'role']);
     const short = await post(service.token, { username: 'xx3', role: 'reviewer', fhirUser: 'PractitionerRole/1', password: 'short' });
-    expect([short.status, ((await short.json()) as any).field]).toEqual([400, 'password']);
+    expect([short.status, (await short.json()).field]).toEqual([400, 'password']);
   });
 
   it('a reviewer signs in with code and PKCE; the FHIR API takes the token with the role and Practitioner', async () => {

@@ -300,7 +300,7 @@ describe('the workbench', () => {
     // And the recommendation to see the patient as a proposal the hospital can schedule.
     const proposed = await (await fetch(`${ehr.base}/ServiceRequest?subject=Patient/${breast.patientId}&intent=proposal`)).json();
     expect(
-      ((proposed as any).entry ?? []).map((e: any) => [
+      (proposed.entry ?? []).map((e: any) => [
         e.resource.status,
         e.resource.code.coding[0].code,
         e.resource.note?.[0]?.text,

@@ -213,8 +213,7 @@ describe('the signed opinion and its write-back', () => {
     );
     const proposals = async () =>
       (
-        ((await (await fetch(`${ehr.base}/ServiceRequest?identifier=${encodeURIComponent(`${canonical}/follow-up|${created.body.id}`)}`)).json()) as any)
-          .entry ?? []
+        (await (await fetch(`${ehr.base}/ServiceRequest?identifier=${encodeURIComponent(`${canonical}/follow-up|${created.body.id}`)}`)).json()).entry ?? []
       ).map((e: any) => e.resource);
     const [inChart] = await chartOpinions('WB-7');
     const [proposal, ...more] = await proposals();

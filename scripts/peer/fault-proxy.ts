@@ -47,59 +47,66 @@ export async function startFaultProxy(targetBase: string): Promise<FaultProxy> {
         server.closeAllConnections();
       }),
   };
-  const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    if (proxy.latencyMs) await new Promise((r) => setTimeout(r, proxy.latencyMs));
-    if (proxy.faults.length && sinceFault >= proxy.every && !('dropAnswer' in proxy.faults[0])) {
-      const fault = proxy.faults.shift() as Exclude<Fault, { dropAnswer: true }>;
-      sinceFault = 0;
-      proxy.injected++;
-      if ('drop' in fault) {
-        req.socket.destroy();
-        return;
-      }
-      res.writeHead(fault.status, { 'content-type': 'application/fhir+json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
-      res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'injected fault' } }] }));
-      return;
-    }
-    let loseAnswer = false;
-    if (proxy.faults.length && sinceFault >= proxy.every && 'dropAnswer' in proxy.faults[0]) {
-      proxy.faults.shift();
-      sinceFault = 0;
-      proxy.injected++;
-      loseAnswer = true;
-    } else {
-      sinceFault++;
-    }
-    proxy.forwarded++;
-    // The Host header stays the proxy's, so the paging links the EHR writes lead back through the proxy.
-    const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, async (answer) => {
-      if (proxy.answerLatencyMs) await new Promise((r) => setTimeout(r, proxy.answerLatencyMs));
-      if (loseAnswer) {
-        answer.resume();
-        answer.once('end', () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      if (proxy.countResources && String(answer.headers['content-type']).includes('json')) {
-        const chunks: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.once('end', () => {
-          try {
-            const encoded = Buffer.concat(chunks);
-            const encoding = answer.headers['content-encoding'];
-            const text = (encoding === 'gzip' ? gunzipSync(encoded) : encoding === 'br' ? brotliDecompressSync(encoded) : encoded).toString('utf8');
-            const body = JSON.parse(text || '{}') as { resourceType?: string; entry?: unknown[] };
-            proxy.resourcesAnswered += body.resourceType === 'Bundle' ? (body.entry?.length ?? 0) : body.resourceType ? 1 : 0;
-          } catch {
-            proxy.unreadAnswers++; // counted apart, so that a test sees it never missed a record silently
+  const server = http.createServer(
+    (req: IncomingMessage, res: ServerResponse) =>
+      void (async () => {
+        if (proxy.latencyMs) await new Promise((r) => setTimeout(r, proxy.latencyMs));
+        if (proxy.faults.length && sinceFault >= proxy.every && !('dropAnswer' in proxy.faults[0])) {
+          const fault = proxy.faults.shift() as Exclude<Fault, { dropAnswer: true }>;
+          sinceFault = 0;
+          proxy.injected++;
+          if ('drop' in fault) {
+            req.socket.destroy();
+            return;
           }
-        });
-      }
-      answer.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
+          res.writeHead(fault.status, { 'content-type': 'application/fhir+json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+          res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'injected fault' } }] }));
+          return;
+        }
+        let loseAnswer = false;
+        if (proxy.faults.length && sinceFault >= proxy.every && 'dropAnswer' in proxy.faults[0]) {
+          proxy.faults.shift();
+          sinceFault = 0;
+          proxy.injected++;
+          loseAnswer = true;
+        } else {
+          sinceFault++;
+        }
+        proxy.forwarded++;
+        // The Host header stays the proxy's, so the paging links the EHR writes lead back through the proxy.
+        const upstream = http.request(
+          { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+          (answer) =>
+            void (async () => {
+              if (proxy.answerLatencyMs) await new Promise((r) => setTimeout(r, proxy.answerLatencyMs));
+              if (loseAnswer) {
+                answer.resume();
+                answer.once('end', () => req.socket.destroy());
+                return;
+              }
+              res.writeHead(answer.statusCode ?? 502, answer.headers);
+              if (proxy.countResources && String(answer.headers['content-type']).includes('json')) {
+                const chunks: Buffer[] = [];
+                answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+                answer.once('end', () => {
+                  try {
+                    const encoded = Buffer.concat(chunks);
+                    const encoding = answer.headers['content-encoding'];
+                    const text = (encoding === 'gzip' ? gunzipSync(encoded) : encoding === 'br' ? brotliDecompressSync(encoded) : encoded).toString('utf8');
+                    const body = JSON.parse(text || '{}') as { resourceType?: string; entry?: unknown[] };
+                    proxy.resourcesAnswered += body.resourceType === 'Bundle' ? (body.entry?.length ?? 0) : body.resourceType ? 1 : 0;
+                  } catch {
+                    proxy.unreadAnswers++; // counted apart, so that a test sees it never missed a record silently
+                  }
+                });
+              }
+              answer.pipe(res);
+            })(),
+        );
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      })(),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   proxy.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${target.pathname}`;
   return proxy;

@@ -5,7 +5,7 @@
 // (policy.ts), and admins search them by patient, agent, date and outcome.
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding } from '@medplum/fhirtypes';
 import { principalOf } from '../auth/bearer.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { Reply } from '../fhir/interactions.js';
@@ -37,7 +37,7 @@ export function noteAccess(res: Response, reply: Reply): void {
   const records = !body
     ? []
     : body.resourceType === 'Bundle'
-      ? recordsIn(body as Bundle)
+      ? recordsIn(body)
       : body.resourceType === 'OperationOutcome' || !body.id
         ? []
         : [`${body.resourceType}/${body.id}`];
@@ -135,7 +135,7 @@ export class AuditTrail {
       },
       ...(entity.length ? { entity } : {}),
     };
-    await this.repository.create(event as Resource, undefined, undefined, {});
+    await this.repository.create(event, undefined, undefined, {});
   }
 
   private agentsOf(req: Request, res: Response): AuditEventAgent[] {
@@ -144,7 +144,8 @@ export class AuditTrail {
     if (!principal) {
       // Refused before a token was verified: who it claimed to be is not known, only where it came from.
       // A client's id at the token endpoint, a person's user name at the sign-in page.
-      const id: unknown = req.body?.client_id ?? req.body?.username;
+      const body = req.body as { client_id?: unknown; username?: unknown } | undefined;
+      const id = body?.client_id ?? body?.username;
       const claimed = typeof id === 'string' ? { altId: id.slice(0, 200) } : {};
       return [{ who: { display: 'unauthenticated client' }, requestor: true, network, ...claimed }];
     }

@@ -74,7 +74,7 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       response_types: ['code'],
       id_token_signed_response_alg: alg,
     })),
-    jwks: { keys: [(await tokens.privateJwk()) as never] },
+    jwks: { keys: [await tokens.privateJwk()] },
     enabledJWA: { idTokenSigningAlgValues: [alg] as never },
     pkce: { required: () => true },
     scopes: ['openid', 'fhirUser'],
@@ -204,7 +204,7 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
     await provider.interactionFinished(req, res, { login: { accountId: account.username } }, { mergeWithLastSubmission: false });
   });
   routes.post('/auth/token', express.urlencoded({ extended: false, limit: '64kb' }), (req, res, next) => {
-    if (!peopleGrants.has(req.body?.grant_type)) return next();
+    if (!peopleGrants.has((req.body as { grant_type?: string } | undefined)?.grant_type ?? '')) return next();
     void answer(req, res);
   });
   // An admin makes a person's account; a password left out is generated and answered this once.

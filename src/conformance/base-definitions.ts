@@ -64,7 +64,7 @@ export function baseStructure(url: string): StructureDefinition | undefined {
 /** The build step: the definitions of the start types, apart, so that a start need not read them all. */
 export function writeStoredTypeDefinitions(): { path: string; bytes: number } {
   const all = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
-  const entry = (all.entry ?? []).filter((e) => e.resource?.resourceType === 'StructureDefinition' && startTypes.includes(e.resource.name as string));
+  const entry = (all.entry ?? []).filter((e) => e.resource?.resourceType === 'StructureDefinition' && startTypes.includes(e.resource.name));
   const text = JSON.stringify({ version: definitionsVersion(), bundle: { resourceType: 'Bundle', type: 'collection', entry } } satisfies StoredTypeDefinitions);
   writeFileSync(storedTypesFile, text);
   return { path: storedTypesFile, bytes: text.length };
@@ -83,10 +83,10 @@ function index(bundle: Bundle<StructureDefinition>): void {
   for (const entry of bundle.entry ?? []) {
     const sd = entry.resource;
     if (sd?.resourceType !== 'StructureDefinition') continue;
-    if (sd.kind === 'resource') indexedTypes.add(sd.name as string);
+    if (sd.kind === 'resource') indexedTypes.add(sd.name);
     // Kept whole only where asked for (snapshots of our profiles, required bindings of stored types):
     // all of them would hold some 50 MB more than @medplum/core's own index does.
-    if (sd.url && (sd.name === 'Extension' || (sd.kind === 'resource' && isStoredResourceType(sd.name as string)))) {
+    if (sd.url && (sd.name === 'Extension' || (sd.kind === 'resource' && isStoredResourceType(sd.name)))) {
       baseStructures.set(sd.url, sd);
     }
   }

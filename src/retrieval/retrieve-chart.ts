@@ -5,7 +5,7 @@ import { profileMeta } from '../conformance/artifacts.js';
 import { Gate } from '../access/gate.js';
 import { caseOwner } from '../access/ownership.js';
 import { createHash } from 'node:crypto';
-import type { CapabilityStatement, Communication, Resource, Task } from '@medplum/fhirtypes';
+import type { Bundle, CapabilityStatement, Communication, Resource, Task } from '@medplum/fhirtypes';
 import { businessStatusOf, canMove } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
@@ -126,7 +126,7 @@ export async function retrieveChart(
       await finish(type);
     });
     // Both are written again when the job is run again after a crash before its end was recorded: the
-    // Provenance the same, and records-ready only on a case not routed yet (writing it routes the case).
+    // Provenance the same, and records-ready only on a case not routed yet (the pipeline routes it next).
     await recordProvenance(service, payload, [...targets]);
     await moveCase(service, payload.taskId, async (task) => (canMove(businessStatusOf(task), 'records-ready') ? 'records-ready' : undefined));
   } catch (err) {

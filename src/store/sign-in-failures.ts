@@ -2,6 +2,7 @@
 // failure (auth/sign-in-limits.ts). In the database, so every process counts the same; a document
 // is removed by MongoDB once its window has ended.
 import { Schema, type Connection, type Model } from 'mongoose';
+import { modelOf } from './model-of.js';
 
 interface FailureCount {
   _id: string;
@@ -16,7 +17,7 @@ export class SignInFailureStore {
   constructor(connection: Connection) {
     const schema = new Schema<FailureCount>({ _id: String, count: Number, expiresAt: Date }, { versionKey: false, collection: 'auth_sign_in_failures' });
     schema.index({ expiresAt: 1 }, { expireAfterSeconds: 0 });
-    this.failures = connection.models.SignInFailure ?? connection.model('SignInFailure', schema);
+    this.failures = modelOf(connection, 'SignInFailure', schema);
   }
 
   async init(): Promise<void> {

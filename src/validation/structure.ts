@@ -20,7 +20,7 @@ export class StructureValidator {
     precompiled = true,
   ) {
     const built = whole || !precompiled ? undefined : loadPrecompiled();
-    this.validators = built?.validators ?? new Map();
+    this.validators = built?.validators ?? new Map<string, ValidateFunction>();
     // With the build's validators, the schema is read only if a type they lack comes.
     this.resourceTypes = built?.resourceTypes ?? this.compiler().resourceTypes;
   }
