@@ -15,6 +15,7 @@ import type { Specialties } from '../review/specialties.js';
 import { openStatuses } from '../review/task-lifecycle.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { OutcomeLedger } from '../store/outcome-ledger.js';
+import { afterCommit } from '../store/transactions.js';
 import type { CaseFacts } from './counters.js';
 import { turnaroundBucket } from './figures.js';
 import { icd10Chapter, monthOf, unknownStratum, type CaseStrata } from './strata.js';
@@ -39,10 +40,11 @@ export class CaseOutcomes {
 
   /**
    * Hooks the writes that move a case; the workflow's hooks run first, so the facts read are theirs.
-   * The counters are updated beside the write, not in its way: the workflow never waits for them.
+   * The counters are updated beside the write, not in its way: the workflow never waits for them, and
+   * a write in a transaction is counted once it has committed.
    */
   install(): void {
-    const later = async (caseId: string): Promise<void> => void this.update(caseId);
+    const later = async (caseId: string): Promise<void> => afterCommit(() => void this.update(caseId));
     this.service.hookWrites('Task', nothing, (task) => later(task.id as string));
     this.service.hookWrites('DiagnosticReport', nothing, async (report) => {
       if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
