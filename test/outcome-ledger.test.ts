@@ -48,12 +48,10 @@ async function expected(ledger: OutcomeLedger): Promise<Record<string, Record<st
   );
 }
 
-type Mode = 'steps' | 'transactions';
-
 /** A process recording `cases` case stories (test/outcome-writer.ts), killed with SIGKILL after `killAfterMs` when given. */
-function writer(name: string, cases: number, killAfterMs?: number, mode: Mode = 'steps'): Promise<void> {
+function writer(name: string, cases: number, killAfterMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases), mode], {
+    const child = spawn(process.execPath, ['dist/test/outcome-writer.js', process.env.MONGODB_URI as string, name, String(cases)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child.stdout.once('data', () => {
@@ -138,23 +136,20 @@ describe('the outcome ledger', () => {
       await old.close();
     }
   });
-});
 
-// A replica set records a change as one transaction; a standalone server in steps. Both must be exact.
-describe.each<Mode>(['steps', 'transactions'])('the outcome ledger recording in %s', (mode) => {
   it('survives being killed mid-way, again and again: after recovery every count is exact', async () => {
-    const name = `${databaseName}-kill-${mode}`;
-    for (const killAfterMs of [150, 400, 700, 1000, 1300]) await writer(name, 60, killAfterMs, mode);
-    await writer(name, 60, undefined, mode); // to the end, replaying every case from the start
+    const name = `${databaseName}-kill`;
+    for (const killAfterMs of [150, 400, 700, 1000, 1300]) await writer(name, 60, killAfterMs);
+    await writer(name, 60); // to the end, replaying every case from the start
     await expectExactAfterRecovery(name, 60);
   }, 120_000);
 
   it('three processes recording the same cases at once, one killed mid-way: every count is exact', async () => {
-    const name = `${databaseName}-processes-${mode}`;
-    await Promise.all([writer(name, 40, undefined, mode), writer(name, 40, 500, mode), writer(name, 40, undefined, mode)]);
+    const name = `${databaseName}-processes`;
+    await Promise.all([writer(name, 40), writer(name, 40, 500), writer(name, 40)]);
     // The killed writer's last record of a case may set it back a step after the others finished it:
     // one more writer brings every case to its end, so that all 40 count as delivered.
-    await writer(name, 40, undefined, mode);
+    await writer(name, 40);
     await expectExactAfterRecovery(name, 40);
   }, 120_000);
 });

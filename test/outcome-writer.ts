@@ -1,14 +1,13 @@
 // A process that records case outcomes in a loop, to be killed (SIGKILL) in the middle of it by
 // test/outcome-ledger.test.ts: each case is opened, delivered, then amended, and every step is
-// recorded twice (a re-run hook). Run: node dist/test/outcome-writer.js <mongodb-uri> <database> <cases> <steps|transactions>
+// recorded twice (a re-run hook). Run: node dist/test/outcome-writer.js <mongodb-uri> <database> <cases>
 import mongoose from 'mongoose';
 import { OutcomeLedger } from '../src/store/outcome-ledger.js';
-import { Transactions } from '../src/store/transactions.js';
 import { caseStory } from './outcome-cases.js';
 
-const [uri, databaseName, count, mode] = process.argv.slice(2);
+const [uri, databaseName, count] = process.argv.slice(2);
 const connection = await mongoose.createConnection(uri, { dbName: databaseName }).asPromise();
-const ledger = new OutcomeLedger(connection, 500, mode === 'transactions' ? await Transactions.of(connection) : undefined);
+const ledger = new OutcomeLedger(connection, 500);
 await ledger.recover();
 process.stdout.write('ready\n');
 for (let i = 0; i < Number(count); i++) {

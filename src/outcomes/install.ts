@@ -33,7 +33,7 @@ export async function installOutcomes(
 ): Promise<Outcomes> {
   const { conformance } = service;
   const map = conformance.conceptMaps.get(`${conformance.canonical}/ConceptMap/diagnosis-to-specialty`) as ConceptMap;
-  const ledger = new OutcomeLedger(connection, undefined, service.repository.transactions);
+  const ledger = new OutcomeLedger(connection);
   await ledger.init();
   const cases = new CaseOutcomes(service, new Specialties(map), ledger, cursors, log);
   cases.install();

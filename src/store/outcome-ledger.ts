@@ -2,10 +2,7 @@
 // counters themselves (outcome_counters), the cases still waiting for an opinion (outcome_waiting,
 // one document each while they wait), and the changes in progress (outcome_changes).
 //
-// On a database with transactions (a replica set), a change of a case's facts is one transaction: the
-// counters' `$inc`, the case's document and its waiting entry commit together or not at all, and two
-// processes changing one case at once conflict, so one of them reads the case again. Without
-// transactions (a standalone server), a change is applied exactly once in steps:
+// A change of a case's facts is applied exactly once, without transactions:
 //   1. it is written as the case's change in progress: an insert keyed by the case, so one change
 //      per case at a time, across processes, on any engine (a second insert fails on the key);
 //   2. each counter takes its delta with `$inc`, marking the change as applied (`applied.<change>`)
@@ -16,14 +13,13 @@
 // case) finishes it. A change computed from facts another process had already replaced is found
 // stale before it applies anything, and dropped.
 //
-// Every update of the steps is a single-document atomic update, so they hold with several service
-// processes on one database too; the counter updates of a change go in one unordered bulkWrite.
+// Every update here is a single-document atomic update, so this holds with several service
+// processes on one database; the counter updates of a change go in one unordered bulkWrite.
 import { randomUUID } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Connection, mongo } from 'mongoose';
 import type { CaseFacts, CounterDelta } from '../outcomes/counters.js';
 import { difference, merged } from '../outcomes/counters.js';
-import { inSession, Transactions } from './transactions.js';
 
 interface Change {
   /** The case's id, or `batch~<uuid>` for a bulk import. */
@@ -67,8 +63,6 @@ type Collection<T extends mongo.Document = Document> = mongo.Collection<T>;
 
 const isDuplicateKey = (err: unknown): boolean =>
   (err as { code?: number }).code === 11000 || ((err as { writeErrors?: { code?: number }[] }).writeErrors ?? []).some((e) => e.code === 11000);
-/** Another process changed the case while this change was being made: it is made again from the new facts. */
-class Raced extends Error {}
 const same = (a: CaseFacts | undefined, b: CaseFacts): boolean => canonicalize(a) === canonicalize(b);
 
 export class OutcomeLedger {
@@ -82,7 +76,6 @@ export class OutcomeLedger {
   constructor(
     connection: Connection,
     private readonly leaseMs = 10_000,
-    private readonly transactions = new Transactions(undefined, false),
   ) {
     const db = connection.db;
     if (!db) throw new Error('the outcome ledger needs an open database connection');
@@ -103,67 +96,29 @@ export class OutcomeLedger {
 
   /** Makes the ledger hold `facts` for the case (`undefined`: what it holds already); answers whether anything changed. */
   record(caseId: string, facts: (counted: CaseFacts | undefined) => Promise<CaseFacts | undefined>): Promise<boolean> {
-    return this.serially(caseId, async () =>
-      this.transactions.supported && !(await this.changes.findOne({ _id: caseId }, { projection: { _id: 1 } }))
-        ? this.recordAtomically(caseId, facts)
-        : this.recordInSteps(caseId, facts),
-    );
-  }
-
-  /** A change as one transaction; a case another process created at the same moment is read again. */
-  private async recordAtomically(caseId: string, facts: (counted: CaseFacts | undefined) => Promise<CaseFacts | undefined>): Promise<boolean> {
-    for (;;) {
-      try {
-        return await this.transactions.atomically(async () => {
-          const doc = await this.cases.findOne({ _id: caseId }, inSession());
-          const next = await facts(doc?.counted);
-          if (!next || same(doc?.counted, next)) return false;
-          const deltas = difference(doc?.counted, next);
-          if (deltas.length)
-            await this.counters.bulkWrite(
-              deltas.map(({ key, inc, meta }) => ({
-                updateOne: { filter: { _id: key }, update: { $inc: inc as mongo.Document, $setOnInsert: { ...meta } }, upsert: true },
-              })),
-              inSession(),
-            );
-          const seq = (doc?.seq ?? 0) + 1;
-          if (doc) {
-            // Under the transaction's snapshot another change of the case conflicts; a miss is one all the same.
-            if (!(await this.cases.replaceOne({ _id: caseId, seq: doc.seq }, { seq, counted: next }, inSession())).matchedCount) throw new Raced();
-          } else await this.cases.insertOne({ _id: caseId, seq, counted: next }, inSession());
-          if (next.waiting) await this.waiting.replaceOne({ _id: caseId }, waitingCase(caseId, next), { upsert: true, ...inSession() });
-          else if (doc?.counted.waiting) await this.waiting.deleteOne({ _id: caseId }, inSession());
-          return true;
-        });
-      } catch (err) {
-        if (!isDuplicateKey(err) && !(err instanceof Raced)) throw err;
+    return this.serially(caseId, async () => {
+      for (;;) {
+        const unfinished = await this.changes.findOne({ _id: caseId });
+        if (unfinished) {
+          await this.finish(unfinished, false);
+          continue;
+        }
+        const doc = await this.cases.findOne({ _id: caseId });
+        const next = await facts(doc?.counted);
+        if (!next || same(doc?.counted, next)) return false;
+        const change: Change = {
+          _id: caseId,
+          change: randomUUID(),
+          phase: 'apply',
+          owner: this.owner,
+          lease: new Date(Date.now() + this.leaseMs),
+          deltas: difference(doc?.counted, next),
+          becomes: { seq: (doc?.seq ?? 0) + 1, counted: next },
+        };
+        if (!(await this.insertNew(this.changes, change))) continue; // another process has a change of this case in progress
+        if (await this.finish(change, true)) return true;
       }
-    }
-  }
-
-  /** A change in the steps described at the top, for a database without transactions (or one a crash left half-applied). */
-  private async recordInSteps(caseId: string, facts: (counted: CaseFacts | undefined) => Promise<CaseFacts | undefined>): Promise<boolean> {
-    for (;;) {
-      const unfinished = await this.changes.findOne({ _id: caseId });
-      if (unfinished) {
-        await this.finish(unfinished, false);
-        continue;
-      }
-      const doc = await this.cases.findOne({ _id: caseId });
-      const next = await facts(doc?.counted);
-      if (!next || same(doc?.counted, next)) return false;
-      const change: Change = {
-        _id: caseId,
-        change: randomUUID(),
-        phase: 'apply',
-        owner: this.owner,
-        lease: new Date(Date.now() + this.leaseMs),
-        deltas: difference(doc?.counted, next),
-        becomes: { seq: (doc?.seq ?? 0) + 1, counted: next },
-      };
-      if (!(await this.insertNew(this.changes, change))) continue; // another process has a change of this case in progress
-      if (await this.finish(change, true)) return true;
-    }
+    });
   }
 
   /**
