@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose from 'mongoose';
 import { freePort, secantusBinaryPath } from '../src/database/local-server.js';
 import { isReplicated } from '../src/store/transactions.js';
+import { expectFailedTransactionLeavesNothing } from './bundle-cases.js';
 import { startTestService, type TestService } from './harness.js';
 
 let database: ChildProcess;
@@ -63,22 +64,7 @@ describe('on a standalone MongoDB server', () => {
   });
 
   it('a transaction Bundle that fails at its last entry leaves nothing stored', async () => {
-    const existing = (await service.fhir('/Patient', { body: { resourceType: 'Patient', gender: 'female' } })).body;
-    const before = (await service.fhir('/Patient?_summary=count')).body.total;
-    const bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: [
-        { resource: { resourceType: 'Patient', name: [{ family: 'Standalone' }] }, request: { method: 'POST', url: 'Patient' } },
-        { resource: { ...existing, gender: 'male' }, request: { method: 'PUT', url: `Patient/${existing.id}` } },
-        { resource: { ...existing, gender: 'other' }, request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"1"' } },
-      ],
-    };
-    const res = await service.fhir('', { body: bundle });
-    expect([res.status, res.body.resourceType]).toEqual([412, 'OperationOutcome']);
-    expect((await service.fhir('/Patient?_summary=count')).body.total).toBe(before);
-    const current = (await service.fhir(`/Patient/${existing.id}`)).body;
-    expect([current.gender, current.meta.versionId]).toEqual(['female', '1']);
+    await expectFailedTransactionLeavesNothing(service);
   });
 
   it('a Task and its Provenance are written as on a replica set', async () => {
