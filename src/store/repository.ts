@@ -108,6 +108,7 @@ export class Repository {
     const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r, placement))));
     try {
       await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false, ...inSession() });
+      this.cache.forget(resources[0].resourceType);
       return [];
     } catch (err) {
       const failed = ((err as { writeErrors?: { index: number; code?: number; err?: { index: number; code?: number } }[] }).writeErrors ?? []).map(
