@@ -288,8 +288,9 @@ try {
       const collection = String(entry.ns).slice(databaseName.length + 1);
       const command = entry.command ?? {};
       const name = entry.op === 'command' ? Object.keys(command)[0] : entry.op;
-      // The workers' claims that found nothing to do (retrieval jobs, deliveries owed) are not the create's.
-      if ((name === 'findAndModify' && entry.nMatched === 0) || command.comment === 'bench') continue;
+      // The workers' claims that found nothing to do (retrieval jobs, deliveries owed) are not the create's,
+      // nor are the change feed's reads of what was written (a database-wide stream's getMore).
+      if ((name === 'findAndModify' && entry.nMatched === 0) || command.comment === 'bench' || collection === '$cmd.aggregate') continue;
       commands.set(`${name} ${collection}`, (commands.get(`${name} ${collection}`) ?? 0) + 1);
       serverMs += Number(entry.millis ?? 0);
       const ids =
