@@ -52,7 +52,6 @@ const instances: Instance[] = [];
 let ehr: ReferringEhr;
 let proxy: FaultProxy;
 let database: Connection;
-let lifetimeBefore: number | undefined;
 let patients: string[];
 let turn = 0;
 /** Calls sent again to another process because the one they went to died under them. */
@@ -247,11 +246,6 @@ beforeAll(async () => {
   patients = [];
   for (const family of ['North', 'South', 'East']) patients.push(await seedPatient(ehr.repo, perType, family));
   database = await mongoose.createConnection(process.env.MONGODB_URI as string, { dbName: databaseName }).asPromise();
-  // A process killed inside a transaction holds what it wrote there until the server ends the
-  // transaction: after transactionLifetimeLimitSeconds (60 s by default, beside leases of 30 to 60 s).
-  // The leases here run out after 5 s, so the server ends an abandoned transaction after 10 s.
-  const admin = (database.db as NonNullable<Connection['db']>).admin();
-  lifetimeBefore = (await admin.command({ setParameter: 1, transactionLifetimeLimitSeconds: 10 })).was;
   env = {
     DATABASE_NAME: databaseName,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
@@ -292,7 +286,6 @@ afterAll(async () => {
     }
   }
   await database?.dropDatabase().catch(() => undefined);
-  if (lifetimeBefore !== undefined) await database?.db?.admin().command({ setParameter: 1, transactionLifetimeLimitSeconds: lifetimeBefore });
   await database?.close();
   await proxy?.stop();
   await ehr?.stop();

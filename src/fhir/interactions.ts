@@ -219,17 +219,8 @@ export class FhirService {
     return issues.length ? outcomeOf(issues) : informational('Validation successful: no errors');
   }
 
-  /**
-   * Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references).
-   * A write that hooks take part in is one database transaction with what they write (a Task and its Provenance).
-   */
-  async createChecked(resource: Resource, gate: Gate, options: { ifNoneExist?: string; id?: string } = {}): Promise<WriteResult> {
-    return this.writeHooks.has(resource.resourceType)
-      ? this.repository.transactions.atomically(() => this.createStored(resource, gate, options))
-      : this.createStored(resource, gate, options);
-  }
-
-  private async createStored(resource: Resource, gate: Gate, { ifNoneExist, id }: { ifNoneExist?: string; id?: string }): Promise<WriteResult> {
+  /** Stores a checked resource as new; `id` is one chosen beforehand (a transaction resolving urn:uuid references). */
+  async createChecked(resource: Resource, gate: Gate, { ifNoneExist, id }: { ifNoneExist?: string; id?: string } = {}): Promise<WriteResult> {
     const hooked = this.writeHooks.has(resource.resourceType);
     let outbox: Delivery | undefined;
     if (hooked) {
@@ -255,11 +246,6 @@ export class FhirService {
     if (!this.writeHooks.has(resource.resourceType)) {
       return this.repository.update(resource, version, undefined, gate.placement());
     }
-    return this.repository.transactions.atomically(() => this.updateHooked(resource, id, gate, version));
-  }
-
-  /** An update that hooks take part in, in the transaction updateChecked opened. */
-  private async updateHooked(resource: Resource, id: string, gate: Gate, version: number | undefined): Promise<WriteResult> {
     const current = await this.repository.current(resource.resourceType, id);
     // A stale If-Match is a 412 before the hooks judge the write against a version the writer never saw (they would answer 409).
     if (version !== undefined && current?.versionId !== version) {
