@@ -25,20 +25,23 @@ import { Poller } from './intake/poller.js';
 import { RequestIntake } from './intake/submit.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { Opinions } from './opinion/opinions.js';
-import { BulkExport } from './export/bulk-export.js';
+import { BulkExport, exportJobKind } from './export/bulk-export.js';
 import { operationTable } from './operations/index.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { loadRecordIdKey } from './retrieval/record-id-key.js';
+import { retrievalJobKind } from './retrieval/retrieve-chart.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { installOutcomes } from './outcomes/install.js';
 import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { AttachmentStore } from './store/attachments.js';
+import { ChangeFeed } from './store/change-feed.js';
 import { CursorStore } from './store/cursors.js';
 import { ExportFiles } from './store/export-files.js';
-import { JobQueue } from './store/jobs.js';
-import { Outbox } from './store/outbox.js';
+import { enqueuedOf, JobQueue } from './store/jobs.js';
+import { Outbox, owingIn } from './store/outbox.js';
 import { createModels, ensureIndexes } from './store/models.js';
 import { Repository } from './store/repository.js';
+import { Transactions } from './store/transactions.js';
 import { ResourceValidator } from './validation/validator.js';
 import { owedToReferrer } from './writeback/communications.js';
 import { DeliveryWorker } from './writeback/delivery.js';
@@ -70,6 +73,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // Every version written is labelled with its one owning institution, its case and its patient: what access is decided by.
     const ownership = new Ownership(service.repository, institutions, (r) => hasSecondOpinionCategory(conformance, r));
     service.repository.labeller = (resource, placement) => ownership.labelsOf(resource, placement);
+    // What other processes write reaches this one through the change feed: it wakes the workers and drops cached Endpoints.
+    const feed = new ChangeFeed(database.connection, log);
+    service.repository.transactions = await Transactions.of(database.connection);
+    service.repository.cache.follow(feed);
     service.hookWrites(
       'Endpoint',
       async (endpoint) => void (await institutions.refuseSharedAddress(endpoint as Endpoint)),
@@ -192,6 +199,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         resolve();
       });
     });
+    worker.wakeOn(feed, 'jobs', enqueuedOf(retrievalJobKind));
+    bulkExport.worker.wakeOn(feed, 'jobs', enqueuedOf(exportJobKind));
+    for (const type of outbox.types) delivery.wakeOn(feed, type, owingIn);
+    await feed.start();
     worker.start();
     poller.start();
     delivery.start();
@@ -215,6 +226,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await delivery.stop();
         await worker.stop();
         await bulkExport.worker.stop();
+        await feed.stop();
         await database.close();
       },
     };

@@ -33,8 +33,8 @@ export interface Reply {
 
 const idPattern = /^[A-Za-z0-9\-.]{1,64}$/;
 
-/** Called after a resource is created through the API: where the workflow plugs into the pipeline. */
-export type CreatedListener = (resource: Resource) => Promise<void>;
+/** Called after a resource is created through the API, with the labels it was stored with: where the workflow plugs into the pipeline. */
+export type CreatedListener = (resource: Resource, access: string[]) => Promise<void>;
 
 /**
  * Called before a resource of one type is stored (create or update), with the current version when
@@ -234,7 +234,7 @@ export class FhirService {
       : await this.repository.create(resource, id, outbox, gate.placement());
     if (result.created) {
       if (hooked) await this.afterWrite(result.resource);
-      for (const listener of this.createdListeners) await listener(result.resource);
+      for (const listener of this.createdListeners) await listener(result.resource, result.access);
     }
     return result;
   }

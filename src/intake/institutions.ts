@@ -76,8 +76,9 @@ export class Institutions {
     }
   }
 
+  /** Read from memory but for a short time after another process registers one (Repository.searchCached). */
   async activeEndpoints(): Promise<Endpoint[]> {
-    const { matches } = await this.service.repository.search({
+    const { matches } = await this.service.repository.searchCached({
       resourceType: 'Endpoint',
       filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }],
       count: 1000,

@@ -3,7 +3,7 @@
 // patient's chart from the referring institution. Idempotent: one Task and one job per request.
 import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
-import { caseOwner } from '../access/ownership.js';
+import { caseOwner, ownerOf } from '../access/ownership.js';
 import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
@@ -13,11 +13,11 @@ import { isDuplicateKey, type Repository } from '../store/repository.js';
 import type { Institutions } from './institutions.js';
 
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
-  return async (resource: Resource): Promise<void> => {
+  return async (resource: Resource, access: string[]): Promise<void> => {
     if (resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) {
       return;
     }
-    if (await openCase(service, jobs, institutions, resource)) onQueued();
+    if (await openCase(service, jobs, institutions, resource, ownerOf({ access }))) onQueued();
   };
 }
 
@@ -36,9 +36,16 @@ export function requestIdentity(service: FhirService) {
  * Opens the case of a stored second-opinion request whose patient can be placed on a referring FHIR
  * server (see Institutions.patientOf); answers undefined when it cannot.
  */
-export async function openCase(service: FhirService, jobs: JobQueue, institutions: Institutions, request: ServiceRequest): Promise<Task | undefined> {
+export async function openCase(
+  service: FhirService,
+  jobs: JobQueue,
+  institutions: Institutions,
+  request: ServiceRequest,
+  /** The request's owner, when its write has just stored it. */
+  stored?: string,
+): Promise<Task | undefined> {
   // The case is its request's institution's, and its chart comes only from that institution's server.
-  const owner = await caseOwner(service.repository, request.id as string);
+  const owner = stored ?? (await caseOwner(service.repository, request.id as string));
   const patient = await institutions.patientOf(request, owner);
   if (!patient) {
     return undefined;

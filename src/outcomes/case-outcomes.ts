@@ -4,7 +4,7 @@
 // are read afresh each time, so a hook that runs again, a retried write or a re-delivery changes
 // nothing; at start-up, changes a crash left half-applied are finished and the Tasks written since
 // the last start are looked at again (and, the first time, every case opened before the counters).
-import { caseOwner } from '../access/ownership.js';
+import { ownerOf } from '../access/ownership.js';
 import type { DiagnosticReport, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService } from '../fhir/interactions.js';
@@ -15,6 +15,7 @@ import type { Specialties } from '../review/specialties.js';
 import { openStatuses } from '../review/task-lifecycle.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { OutcomeLedger } from '../store/outcome-ledger.js';
+import { afterCommit } from '../store/transactions.js';
 import type { CaseFacts } from './counters.js';
 import { turnaroundBucket } from './figures.js';
 import { icd10Chapter, monthOf, unknownStratum, type CaseStrata } from './strata.js';
@@ -39,10 +40,11 @@ export class CaseOutcomes {
 
   /**
    * Hooks the writes that move a case; the workflow's hooks run first, so the facts read are theirs.
-   * The counters are updated beside the write, not in its way: the workflow never waits for them.
+   * The counters are updated beside the write, not in its way: the workflow never waits for them, and
+   * a write in a transaction is counted once it has committed.
    */
   install(): void {
-    const later = async (caseId: string): Promise<void> => void this.update(caseId);
+    const later = async (caseId: string): Promise<void> => afterCommit(() => void this.update(caseId));
     this.service.hookWrites('Task', nothing, (task) => later(task.id as string));
     this.service.hookWrites('DiagnosticReport', nothing, async (report) => {
       if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
@@ -107,11 +109,12 @@ export class CaseOutcomes {
 
   /** Where the case stands in each stratifier, fixed when it is first counted. */
   private async strataOf(task: Task, requestRef: string): Promise<CaseStrata | undefined> {
-    const [request] = (await this.service.repository.readMany([requestRef])) as ServiceRequest[];
+    const [stored] = await this.service.repository.readManyStored([requestRef]);
+    const request = stored?.resource as ServiceRequest | undefined;
     if (!request || !hasSecondOpinionCategory(this.service.conformance, request)) return undefined;
     // The specialty routing copies to the Task; before routing, the one it will copy.
     const specialty = task.performerType?.[0]?.coding?.[0]?.code ?? this.specialties.wantedBy(request)[0]?.code;
-    const owner = await caseOwner(this.service.repository, request.id as string);
+    const owner = ownerOf(stored);
     const requester = request.requester?.reference?.startsWith('Organization/') ? request.requester.reference : undefined;
     const reason = request.reasonCode?.flatMap((c) => c.coding ?? []).find((c) => c.code);
     return {
