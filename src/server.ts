@@ -18,6 +18,7 @@ import { buildService } from './service.js';
 import { buildStages } from './stages.js';
 import type { JobQueue } from './store/jobs.js';
 import { createModels, ensureIndexes } from './store/models.js';
+import { Transactions } from './store/transactions.js';
 import { installWorkbench } from './workbench/install.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -39,7 +40,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await ensureIndexes(models);
     const auth = await startAuthentication(config, database.connection, log);
     const signingKey = await loadSigningKey(config.smartKey);
-    const { service, institutions } = buildService(models, conformance, config.baseUrl, signingKey);
+    const { service, institutions } = buildService(models, conformance, config.baseUrl, signingKey, await Transactions.of(database.connection));
     const audit = new AuditTrail(service.repository, conformance, config.baseUrl, log);
     const workbench = await installWorkbench(config, database.connection, conformance, auth, audit, log);
     const stages = await buildStages({ config, log, conformance, database, models, service, institutions, auth });
@@ -64,7 +65,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         resolve();
       });
     });
-    stages.start();
+    await stages.start();
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     log.info({ port, engine: database.engine }, 'second-opinion service listening');

@@ -1,13 +1,14 @@
 // The stages of a case (DESIGN.md's flow), built from the configuration: intake and its poller,
 // retrieval's worker, review, the opinion and its delivery, Bulk Data export and the outcome counters;
-// the FHIR operations that hand over to them; and the stores they keep their work in.
+// the FHIR operations that hand over to them; the stores they keep their work in; and the change feed
+// that wakes their workers when another process enqueues work (and drops the store's cached Endpoints).
 import type { Authentication } from './auth/authentication.js';
 import { CaseEvents } from './case/events.js';
 import { casePipeline } from './case/pipeline.js';
 import type { Conformance } from './conformance/artifacts.js';
 import type { Config } from './config.js';
 import type { Database } from './database/connect.js';
-import { BulkExport } from './export/bulk-export.js';
+import { BulkExport, exportJobKind } from './export/bulk-export.js';
 import type { Institutions } from './intake/institutions.js';
 import { caseOpener } from './intake/open-case.js';
 import { Poller } from './intake/poller.js';
@@ -18,14 +19,16 @@ import { operationTable, type OperationTable } from './operations/index.js';
 import { Opinions } from './opinion/opinions.js';
 import { OpinionSigner } from './opinion/signing.js';
 import { installOutcomes, type Outcomes } from './outcomes/install.js';
+import { retrievalJobKind } from './retrieval/retrieve-chart.js';
 import { RetrievalWorker } from './retrieval/worker.js';
 import { installReviewWorkflow, type ReviewWorkflow } from './review/workflow.js';
 import { AttachmentStore } from './store/attachments.js';
+import { ChangeFeed } from './store/change-feed.js';
 import { CursorStore } from './store/cursors.js';
 import { ExportFiles } from './store/export-files.js';
-import { JobQueue } from './store/jobs.js';
+import { enqueuedOf, JobQueue } from './store/jobs.js';
 import type { Models } from './store/models.js';
-import { Outbox } from './store/outbox.js';
+import { Outbox, owingIn } from './store/outbox.js';
 import { owedToReferrer } from './writeback/communications.js';
 import { DeliveryWorker } from './writeback/delivery.js';
 
@@ -40,8 +43,8 @@ export interface Stages {
   bulkExport: BulkExport;
   outcomes: Outcomes;
   operations: OperationTable;
-  /** Starts the background workers: retrieval, polling, delivery, export, the counters' catching up. */
-  start(): void;
+  /** Starts the change feed and the background workers: retrieval, polling, delivery, export, the counters' catching up. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -105,6 +108,12 @@ export async function buildStages({ config, log, conformance, database, models, 
   // The FHIR operations (operations/index.ts), each handing over to the stage that does the work.
   const operations = operationTable(conformance, { intake, routing: review.routing, opinions, delivery, bulkExport, reports: outcomes.reports });
   const poller = new Poller((onError, onRefused) => intake.pollAll(onError, onRefused), config.pollIntervalMs, log);
+  // What other processes write reaches this one through the change feed: it wakes the workers and drops cached Endpoints.
+  const feed = new ChangeFeed(connection, log);
+  service.repository.cache.follow(feed);
+  worker.wakeOn(feed, 'jobs', enqueuedOf(retrievalJobKind));
+  bulkExport.worker.wakeOn(feed, 'jobs', enqueuedOf(exportJobKind));
+  for (const type of outbox.types) delivery.wakeOn(feed, type, owingIn);
   return {
     jobs,
     attachments,
@@ -113,7 +122,8 @@ export async function buildStages({ config, log, conformance, database, models, 
     bulkExport,
     outcomes,
     operations,
-    start: () => {
+    start: async () => {
+      await feed.start();
       worker.start();
       poller.start();
       delivery.start();
@@ -125,6 +135,7 @@ export async function buildStages({ config, log, conformance, database, models, 
       await delivery.stop();
       await worker.stop();
       await bulkExport.worker.stop();
+      await feed.stop();
     },
   };
 }

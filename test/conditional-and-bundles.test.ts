@@ -1,5 +1,6 @@
 // EHRs retry: the same conditional create twice makes one resource. Transactions are all or nothing.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { expectFailedTransactionLeavesNothing } from './bundle-cases.js';
 import { startTestService, type TestService } from './harness.js';
 
 let service: TestService;
@@ -103,28 +104,7 @@ describe('transaction and batch Bundles', () => {
   });
 
   it('a transaction that fails while writing undoes the writes before it', async () => {
-    const existing = (await service.fhir('/Patient', { body: { resourceType: 'Patient', gender: 'female' } })).body;
-    const before = (await service.fhir('/Patient?_summary=count')).body.total;
-    const bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: [
-        { resource: { resourceType: 'Patient', name: [{ family: 'Rolledback' }] }, request: { method: 'POST', url: 'Patient' } },
-        { resource: { ...existing, gender: 'male' }, request: { method: 'PUT', url: `Patient/${existing.id}` } },
-        { resource: { ...existing, gender: 'other' }, request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"1"' } },
-      ],
-    };
-    const res = await service.fhir('', { body: bundle });
-    expect(res.status).toBe(412);
-    expect((await service.fhir('/Patient?_summary=count')).body.total).toBe(before);
-    const current = await service.fhir(`/Patient/${existing.id}`);
-    expect(current.body.gender).toBe('female');
-    expect(current.body.meta.versionId).toBe('1');
-    expect((await service.fhir('/Patient?family=Rolledback')).body.total).toBe(0);
-    // Undone entirely: the history has the one version, and the next write moves it on at once.
-    expect((await service.fhir(`/Patient/${existing.id}/_history`)).body.total).toBe(1);
-    const next = await service.fhir(`/Patient/${existing.id}`, { method: 'PUT', body: { ...existing, gender: 'male' }, headers: { 'if-match': 'W/"1"' } });
-    expect([next.status, next.body.meta?.versionId]).toEqual([200, '2']);
+    await expectFailedTransactionLeavesNothing(service);
   });
 
   it('a batch runs each entry on its own and reports each outcome', async () => {

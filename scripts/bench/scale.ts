@@ -16,7 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type mongoose from 'mongoose';
 import type { ServiceRequest, Task } from '@medplum/fhirtypes';
-import { mintAccessToken, newSigningKeyPem } from '../../src/auth/access-tokens.js';
+import { mintAccessToken, newSigningKeyPem, TokenIssuer } from '../../src/auth/access-tokens.js';
+import { BearerVerifier } from '../../src/auth/bearer.js';
 import { Gate } from '../../src/access/gate.js';
 import { loadRecordIdKey } from '../../src/retrieval/record-id-key.js';
 import { loadConfig } from '../../src/config.js';
@@ -258,7 +259,7 @@ try {
    * workers' idle claims; the claim of the case's retrieval job and any of its first steps are in),
    * and the documents it left written: what the raw-driver baseline inserts for each create.
    */
-  const profileCreate = async (): Promise<{ commands: Map<string, number>; written: Map<string, Record<string, unknown>[]> }> => {
+  const profileCreate = async (): Promise<{ commands: Map<string, number>; written: Map<string, Record<string, unknown>[]>; serverMs: number }> => {
     await settle();
     await db.command({ profile: 0 });
     await db
@@ -276,14 +277,17 @@ try {
     }
     await db.command({ profile: 0 });
     const commands = new Map<string, number>();
+    let serverMs = 0;
     const touched = new Map<string, Set<unknown>>();
     for (const entry of await db.collection('system.profile').find({}).toArray()) {
       const collection = String(entry.ns).slice(databaseName.length + 1);
       const command = entry.command ?? {};
       const name = entry.op === 'command' ? Object.keys(command)[0] : entry.op;
-      // The workers' claims that found nothing to do (retrieval jobs, deliveries owed) are not the create's.
-      if ((name === 'findAndModify' && entry.nMatched === 0) || command.comment === 'bench') continue;
+      // The workers' claims that found nothing to do (retrieval jobs, deliveries owed) are not the create's,
+      // nor are the change feed's reads of what was written (a database-wide stream's getMore).
+      if ((name === 'findAndModify' && entry.nMatched === 0) || command.comment === 'bench' || collection === '$cmd.aggregate') continue;
       commands.set(`${name} ${collection}`, (commands.get(`${name} ${collection}`) ?? 0) + 1);
+      serverMs += Number(entry.millis ?? 0);
       const ids =
         entry.op === 'insert'
           ? (command.documents ?? []).map((d: { _id: unknown }) => d._id)
@@ -302,7 +306,33 @@ try {
           .toArray(),
       );
     await settle();
-    return { commands, written };
+    return { commands, written, serverMs };
+  };
+  /**
+   * Where one create's time goes, each part timed alone here (median of `samples`, one at a time): an
+   * HTTP round trip to the service (GET /healthz: express, no token), the access token's check, the
+   * request's validation, its labels (the Endpoint lookup among them), a database round trip (ping),
+   * set beside one sequential case create; the profiler adds the create's operations and their time
+   * inside the database.
+   */
+  const createCost = async (): Promise<Record<string, number>> => {
+    const verifier = new BearerVerifier(await TokenIssuer.load(config), undefined);
+    const body = seeding.validResource('ServiceRequest', requestFor(0));
+    const owner = (await db.collection('ServiceRequest').findOne({ deleted: false, access: /^Organization\// }))?.access?.find((a: string) =>
+      a.startsWith('Organization/'),
+    );
+    const medianOf = async (work: () => Promise<unknown>): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < samples; i++) times.push(await timed(work));
+      return median(times);
+    };
+    return {
+      http: await medianOf(() => fetch(`${baseUrl}/healthz`).then((r) => r.text())),
+      auth: await medianOf(() => verifier.verify(token)),
+      validation: await medianOf(async () => seeding.validResource('ServiceRequest', requestFor(0))),
+      labels: await medianOf(() => seeding.repository.labelsFor({ ...body, id: randomUUID() }, { owner })),
+      ping: await medianOf(() => db.command({ ping: 1 })),
+    };
   };
   /** Raw driver inserts, at c=16, of the documents one create wrote (each under a new key, one insert a document, all at once): `creates` times. */
   const rawCaseInserts = async (written: Map<string, Record<string, unknown>[]>): Promise<number> => {
@@ -355,6 +385,7 @@ try {
     plainRaw: number;
     operationsPerCreate: number;
     profiled: Awaited<ReturnType<typeof profileCreate>>;
+    cost: Awaited<ReturnType<typeof createCost>>;
     storedBefore: number;
     storedAfter: number;
   };
@@ -382,6 +413,7 @@ try {
       );
     }
     const profiled = await profileCreate();
+    const cost = await createCost();
     const writing: Pick<Figures, 'create' | 'throughput' | 'raw' | 'rawCase' | 'plain' | 'plainRaw' | 'operationsPerCreate'>[] = [];
     for (let run = 1; run <= runs; run++) {
       const created = figure(await latencies(create));
@@ -416,6 +448,7 @@ try {
       plain: median(writing.map((r) => r.plain)),
       plainRaw: median(writing.map((r) => r.plainRaw)),
       profiled,
+      cost,
       storedBefore,
       storedAfter: stored.length,
     };
@@ -565,6 +598,20 @@ try {
       .join(', ')}`,
   );
   say(`  documents it left written (the raw baseline's inserts): ${[...atLarge.profiled.written].map(([c, d]) => `${c} ${d.length}`).join(', ')}`);
+  const costRow = (name: string, of: (f: Figures) => string): string[] => [name, of(atSmall), of(atLarge)];
+  const costs = [
+    costRow('case create, sequential (p50)', (f) => ms(f.create.p50)),
+    costRow('HTTP round trip to the service (GET /healthz)', (f) => ms(f.cost.http)),
+    costRow('access token check', (f) => ms(f.cost.auth)),
+    costRow("the request's validation", (f) => ms(f.cost.validation)),
+    costRow("the request's labels (its Endpoint among them)", (f) => ms(f.cost.labels)),
+    costRow('database operations of the create (profiler)', (f) => String(commandsOf(f))),
+    costRow('their time inside the database (profiler)', (f) => ms(f.profiled.serverMs)),
+    costRow('one database round trip (ping)', (f) => ms(f.cost.ping)),
+    costRow('operations x round trip', (f) => ms(commandsOf(f) * f.cost.ping)),
+  ];
+  say(`\nwhere one case create's time goes (each part timed alone, median of ${samples}):\n`);
+  say(markdownTable(['part', `@${sizeLabel(atSmall)}`, `@${sizeLabel(atLarge)}`], costs));
   say(
     `\nrequests stored: ${sizeLabel(atSmall)} -> ${atSmall.storedAfter.toLocaleString('en-US')} while measuring the small size, ${sizeLabel(atLarge)} -> ${atLarge.storedAfter.toLocaleString('en-US')} at the large (the measured creates add cases); service peak RSS ${peakMb.toFixed(0)} MB\n`,
   );

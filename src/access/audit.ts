@@ -2,7 +2,9 @@
 // kick-off, status and files), an attachment or the token endpoint, whether it succeeded or was refused: who (client, user, role,
 // institution, address), what (the records and patients touched, or the query), when and with what
 // outcome. Written by the service alone, after the response; the API never changes or deletes one
-// (policy.ts), and admins search them by patient, agent, date and outcome.
+// (policy.ts), and admins search them by patient, agent, date and outcome. The events of requests
+// answered within a few milliseconds of each other are written in one insert.
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding } from '@medplum/fhirtypes';
@@ -12,6 +14,8 @@ import type { Reply } from '../fhir/interactions.js';
 import type { Logger } from '../logger.js';
 import type { Repository } from '../store/repository.js';
 
+/** How long an event waits for others to be written with it. */
+const batchMs = 10;
 /** Records named in one AuditEvent, at most (a search page names its matches up to this many). */
 const entitiesAtMost = 100;
 const resourcePath = /^([A-Z][A-Za-z]+)(?:\/([A-Za-z0-9\-.]{1,64}))?/;
@@ -54,6 +58,8 @@ export class AuditTrail {
   private readonly roleSystem: string | undefined;
   /** Events being written: a stop waits for them before the database closes. */
   private readonly writing = new Set<Promise<void>>();
+  /** The events that will be written together, and when they are. */
+  private batch?: { events: AuditEvent[]; written: Promise<void> };
 
   constructor(
     private readonly repository: Repository,
@@ -135,7 +141,21 @@ export class AuditTrail {
       },
       ...(entity.length ? { entity } : {}),
     };
-    await this.repository.create(event, undefined, undefined, {});
+    await this.write(event);
+  }
+
+  /** Adds the event to the batch being gathered (starting one), settled when that batch is written. */
+  private write(event: AuditEvent): Promise<void> {
+    if (!this.batch) {
+      const events: AuditEvent[] = [];
+      const written = new Promise((resolve) => setTimeout(resolve, batchMs)).then(async () => {
+        this.batch = undefined;
+        await this.repository.createMany(events, {});
+      });
+      this.batch = { events, written };
+    }
+    this.batch.events.push({ ...event, id: randomUUID() });
+    return this.batch.written;
   }
 
   private agentsOf(req: Request, res: Response): AuditEventAgent[] {

@@ -13,6 +13,7 @@ import { isPatientLabel } from '../access/labels.js';
 import { checkReferences } from '../access/reference-check.js';
 import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
+import { afterCommit } from '../store/transactions.js';
 import type { ResourceValidator } from '../validation/validator.js';
 import { badRequest, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from './outcome.js';
 import { isStoredResourceType } from './resource-types.js';
@@ -53,11 +54,20 @@ export interface WriteHook {
   after?: AfterWrite;
 }
 
+/** What a committed write tells its listeners beside the stored version. */
+export interface CommittedWrite {
+  /** The write was a create (not an update, nor a PUT at a new id). */
+  created: boolean;
+  /** The labels the version was stored with (access/ownership.ts): its owner, without reading it again. */
+  access: string[];
+}
+
 /**
- * Told once a write and its hooks are done, with the stored version: where the case pipeline
- * (case/pipeline.ts) starts the stage that follows. `created`: the write was a create (not an update, nor a PUT at a new id).
+ * Told once a write and its hooks are done and, in a transaction, once it has committed, with the
+ * stored version: where the case pipeline (case/pipeline.ts) starts the stage that follows, never
+ * inside an open transaction.
  */
-export type CommittedListener = (resource: Resource, write: { created: boolean }) => Promise<void>;
+export type CommittedListener = (resource: Resource, write: CommittedWrite) => Promise<void>;
 
 export class FhirService {
   readonly fhirBase: string;
@@ -90,8 +100,12 @@ export class FhirService {
     this.committedListeners.set(type, [...(this.committedListeners.get(type) ?? []), listener]);
   }
 
-  private async committed(resource: Resource, created: boolean): Promise<void> {
-    for (const listener of this.committedListeners.get(resource.resourceType) ?? []) await listener(resource, { created });
+  private committed(resource: Resource, write: CommittedWrite): Promise<void> {
+    const listeners = this.committedListeners.get(resource.resourceType) ?? [];
+    if (!listeners.length) return Promise.resolve();
+    return afterCommit(async () => {
+      for (const listener of listeners) await listener(resource, write);
+    });
   }
 
   /** Runs the hooks of the resource's type in order; answers the resource as they left it and the delivery one of them owed. */
@@ -270,7 +284,7 @@ export class FhirService {
       : await this.repository.create(resource, id, outbox, gate.placement());
     if (result.created) {
       if (hooked) await this.afterWrite(result.resource);
-      await this.committed(result.resource, true);
+      await this.committed(result.resource, { created: true, access: result.access });
     }
     return result;
   }
@@ -281,7 +295,7 @@ export class FhirService {
     const version = ifMatch === undefined ? undefined : parseETag(ifMatch);
     if (!this.writeHooks.has(resource.resourceType)) {
       const result = await this.repository.update(resource, version, undefined, gate.placement());
-      await this.committed(result.resource, false);
+      await this.committed(result.resource, { created: false, access: result.access });
       return result;
     }
     const current = await this.repository.current(resource.resourceType, id);
@@ -294,7 +308,7 @@ export class FhirService {
     // Written only on the version the hooks judged, so no other write slips in between.
     const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement(), current);
     await this.afterWrite(result.resource);
-    await this.committed(result.resource, false);
+    await this.committed(result.resource, { created: false, access: result.access });
     return result;
   }
 

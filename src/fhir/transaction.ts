@@ -1,7 +1,8 @@
 // `transaction` and `batch` Bundles posted to the FHIR base. A transaction is all or nothing: every
-// entry is checked before any is stored, and if a write fails the earlier ones are undone by the
-// pipeline's own undo (each write goes through the hooks of its type, which a database transaction
-// would not roll back: counters, deliveries, notices).
+// entry is checked before any is stored, and its writes, with what their types' hooks write beside
+// them (a Task's Provenance, a case's Task and job), run in one database transaction, so a failure at
+// any entry, the database's own included, leaves nothing stored. On a database without transactions
+// (a standalone server) the writes made before a failure are undone one by one instead.
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import type { Gate } from '../access/gate.js';
@@ -78,16 +79,20 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
   const responses = new Array<BundleEntry>(resolved.length);
   // What the transaction creates may be named by its other entries before it is written.
   const writing: ReadonlySet<string> = new Set(assigned.values());
+  const { transactions } = service.repository;
   const undo: Undo[] = [];
   try {
-    for (const i of order) {
-      responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo, gate, writing).catch((err) => {
-        throw atEntry(err, i);
-      });
-    }
+    await transactions.atomically(async () => {
+      undo.length = 0; // the database retries a transaction that met a conflict from its start
+      for (const i of order) {
+        responses[i] = await runEntry(service, resolved[i], checked[i], newIds.get(i), undo, gate, writing).catch((err) => {
+          throw atEntry(err, i);
+        });
+      }
+    });
   } catch (err) {
-    for (const step of undo.reverse()) {
-      await service.repository.restore(step.type, step.id, step.previous);
+    if (!transactions.supported) {
+      for (const step of undo.reverse()) await service.repository.restore(step.type, step.id, step.previous);
     }
     throw err;
   }

@@ -46,9 +46,12 @@ export async function patientAt(repository: Repository, request: ServiceRequest,
   return endpoint && patientId ? { ehrBase: trim(endpoint.address), patientId, institution: endpoint.managingOrganization?.reference } : undefined;
 }
 
-/** The registered, active Endpoints: directory records, read whoever asks. */
+/**
+ * The registered, active Endpoints: directory records, read whoever asks; from memory but for a
+ * short time after another process registers one (Repository.searchCached).
+ */
 export async function activeEndpoints(repository: Repository): Promise<Endpoint[]> {
-  const { matches } = await repository.search({
+  const { matches } = await repository.searchCached({
     resourceType: 'Endpoint',
     filters: [{ code: 'status', operator: Operator.EQUALS, value: 'active' }],
     count: 1000,

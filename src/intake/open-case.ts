@@ -3,10 +3,10 @@
 // patient's chart from the referring institution. Idempotent: one Task and one job per request.
 import type { Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
-import { caseOwner } from '../access/ownership.js';
+import { caseOwner, ownerOf } from '../access/ownership.js';
 import { businessStatusConcept } from '../case/business-status.js';
 import { hasSecondOpinionCategory, profileMeta, type Conformance } from '../conformance/artifacts.js';
-import type { FhirService } from '../fhir/interactions.js';
+import type { CommittedWrite, FhirService } from '../fhir/interactions.js';
 import { retrievalJobKind, type RetrievalPayload } from '../retrieval/retrieve-chart.js';
 import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
@@ -19,11 +19,11 @@ const sourceReference = new RegExp(String.raw`^${resourceTypeName}\/${fhirId}$`)
 
 /** Once a request is created: a second-opinion request opens its case; `onQueued` hears of the retrieval job. */
 export function caseOpener(service: FhirService, jobs: JobQueue, institutions: Institutions, onQueued: () => void) {
-  return async (resource: Resource, write: { created: boolean }): Promise<void> => {
+  return async (resource: Resource, write: CommittedWrite): Promise<void> => {
     if (!write.created || resource.resourceType !== 'ServiceRequest' || !hasSecondOpinionCategory(service.conformance, resource)) {
       return;
     }
-    if (await openCase(service, jobs, institutions, resource)) onQueued();
+    if (await openCase(service, jobs, institutions, resource, ownerOf(write))) onQueued();
   };
 }
 
@@ -42,9 +42,16 @@ export function requestIdentity(conformance: Conformance) {
  * Opens the case of a stored second-opinion request whose patient can be placed on a referring FHIR
  * server (see Institutions.patientOf); answers undefined when it cannot.
  */
-export async function openCase(service: FhirService, jobs: JobQueue, institutions: Institutions, request: ServiceRequest): Promise<Task | undefined> {
+export async function openCase(
+  service: FhirService,
+  jobs: JobQueue,
+  institutions: Institutions,
+  request: ServiceRequest,
+  /** The request's owner, when its write has just stored it. */
+  stored?: string,
+): Promise<Task | undefined> {
   // The case is its request's institution's, and its chart comes only from that institution's server.
-  const owner = await caseOwner(service.repository, request.id as string);
+  const owner = stored ?? (await caseOwner(service.repository, request.id as string));
   const patient = await institutions.patientOf(request, owner);
   if (!patient) {
     return undefined;

@@ -4,7 +4,7 @@
 // are read afresh each time, so a hook that runs again, a retried write or a re-delivery changes
 // nothing; at start-up, changes a crash left half-applied are finished and the Tasks written since
 // the last start are looked at again (and, the first time, every case opened before the counters).
-import { caseOwner } from '../access/ownership.js';
+import { ownerOf } from '../access/ownership.js';
 import type { DiagnosticReport, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { businessStatusOf } from '../case/business-status.js';
 import { caseTaskOfRecord } from '../case/case-task.js';
@@ -39,8 +39,8 @@ export class CaseOutcomes {
 
   /**
    * A case's Task was written: its counters are updated beside the workflow, not in its way (the
-   * workflow never waits for them). The pipeline tells this after the stage a write starts, so the
-   * facts read are that stage's.
+   * workflow never waits for them). The pipeline tells this after the stage a write starts, and once
+   * a transaction has committed, so the facts read are that stage's.
    */
   async caseMoved(task: Resource): Promise<void> {
     void this.update(task.id as string);
@@ -108,11 +108,12 @@ export class CaseOutcomes {
 
   /** Where the case stands in each stratifier, fixed when it is first counted. */
   private async strataOf(task: Task, requestRef: string): Promise<CaseStrata | undefined> {
-    const [request] = (await this.service.repository.readMany([requestRef])) as ServiceRequest[];
+    const [stored] = await this.service.repository.readManyStored([requestRef]);
+    const request = stored?.resource as ServiceRequest | undefined;
     if (!request || !hasSecondOpinionCategory(this.service.conformance, request)) return undefined;
     // The specialty routing copies to the Task; before routing, the one it will copy.
     const specialty = task.performerType?.[0]?.coding?.[0]?.code ?? this.specialties.wantedBy(request)[0]?.code;
-    const owner = await caseOwner(this.service.repository, request.id as string);
+    const owner = ownerOf(stored);
     const requester = request.requester?.reference?.startsWith('Organization/') ? request.requester.reference : undefined;
     const reason = request.reasonCode?.flatMap((c) => c.coding ?? []).find((c) => c.code);
     return {

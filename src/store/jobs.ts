@@ -3,9 +3,12 @@
 // A job that has ended moves from `jobs` to `jobs_ended`, so that `jobs` holds only the work still to
 // do and stays small however many jobs have run; an ended job still marks its id as taken. A claim is
 // one findOneAndUpdate on the index by kind, state and lease, exclusive across service processes.
+// A job enqueued by one process wakes the workers of all (enqueuedOf, read by the change feed).
 import { randomUUID } from 'node:crypto';
 import { Schema, type Connection, type Model } from 'mongoose';
+import type { Change } from './change-feed.js';
 import { modelOf } from './model-of.js';
+import { inSession } from './transactions.js';
 
 export type JobState = 'pending' | 'running' | 'done' | 'failed';
 
@@ -22,6 +25,12 @@ export interface Job<P = Record<string, unknown>, G = Record<string, unknown>> {
   createdAt: Date;
   updatedAt: Date;
 }
+
+/** Whether a change of the `jobs` collection (seen by the change feed) may be a new job of `kind`; undefined: changes may have been missed. */
+export const enqueuedOf =
+  (kind: string) =>
+  (change: Change | undefined): boolean =>
+    !change || (change.operation === 'insert' && change.fields.kind === kind);
 
 /** What a claim looks for: a job of `kind` that nobody holds at `now`, oldest first. */
 export const claimableBy = (kind: string, now: Date) => ({
@@ -68,22 +77,25 @@ export class JobQueue {
     }
   }
 
-  /** Adds a job once: enqueueing the same id again changes nothing. */
+  /** Adds a job once: enqueueing the same id again changes nothing. In a transaction, the job is added with its writes. */
   async enqueue(kind: string, id: string, payload: Record<string, unknown>): Promise<void> {
-    if (await this.ended.exists({ _id: id })) return;
+    if (await this.ended.exists({ _id: id }).session(inSession().session ?? null)) return;
     const now = new Date();
     try {
-      await this.jobs.collection.insertOne({
-        _id: id,
-        kind,
-        state: 'pending',
-        payload,
-        progress: {},
-        attempts: 0,
-        leaseUntil: new Date(0),
-        createdAt: now,
-        updatedAt: now,
-      } as never);
+      await this.jobs.collection.insertOne(
+        {
+          _id: id,
+          kind,
+          state: 'pending',
+          payload,
+          progress: {},
+          attempts: 0,
+          leaseUntil: new Date(0),
+          createdAt: now,
+          updatedAt: now,
+        } as never,
+        inSession(),
+      );
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
     }

@@ -1,9 +1,10 @@
 // The store's collections. Each resource type's collection holds the current versions with their
 // precomputed search index; `<Type>_history` holds earlier versions (written before they are replaced).
-import { Schema, type Connection, type Model } from 'mongoose';
+import { Schema, type Connection, type Model, type MongooseQueryMiddleware, type Query } from 'mongoose';
 import type { Resource } from '@medplum/fhirtypes';
 import { storedResourceTypes } from '../fhir/resource-types.js';
 import { indexedCodes, supportedParameters } from '../fhir/search/parameters.js';
+import { inSession } from './transactions.js';
 
 export interface StoredResource {
   _id: string; // Type/id
@@ -56,6 +57,27 @@ export interface Models {
 
 const options = { versionKey: false, minimize: false, strict: false } as const;
 
+const queries: MongooseQueryMiddleware[] = [
+  'find',
+  'findOne',
+  'countDocuments',
+  'updateOne',
+  'updateMany',
+  'replaceOne',
+  'deleteOne',
+  'deleteMany',
+  'findOneAndUpdate',
+];
+
+/** Every query of the schema's model takes the session of the transaction it runs in (see transactions.ts). */
+function joiningTransactions<T>(schema: Schema<T>): Schema<T> {
+  schema.pre(queries, function (this: Query<unknown, unknown>) {
+    const { session } = inSession();
+    if (session && !this.getOptions().session) this.session(session);
+  });
+  return schema;
+}
+
 /**
  * One collection per resource type, so that a query or a version-guarded write on a Task never meets
  * the thousands of chart records beside it.
@@ -83,6 +105,7 @@ export function createModels(connection: Connection): Models {
           },
           { ...options, collection: type },
         );
+        joiningTransactions(schema);
         model = connection.model(`Resource_${type}`, schema);
         resources.set(type, model);
       }
@@ -95,12 +118,13 @@ export function createModels(connection: Connection): Models {
           { _id: String, type: String, id: String, versionId: Number, lastUpdated: Date, deleted: Boolean, resource: Schema.Types.Mixed },
           { ...options, collection: `${type}_history` },
         );
+        joiningTransactions(schema);
         model = connection.model(`History_${type}`, schema);
         history.set(type, model);
       }
       return model;
     },
-    claims: connection.model('ConditionalClaim', claimSchema),
+    claims: connection.model('ConditionalClaim', joiningTransactions(claimSchema)),
   };
 }
 

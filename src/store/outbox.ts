@@ -3,7 +3,9 @@
 // by a delivery worker of any service process and settled by it. Every change is guarded by the version
 // and the state, so a worker that lost its lease, or a newer version, is never overwritten. A claim is
 // one findOneAndUpdate on the index of pending deliveries by due time, so it is exclusive across
-// processes and an idle poll reads no more than that index.
+// processes and an idle poll reads no more than that index. A delivery owed in one process wakes the
+// delivery workers of all (owingIn, read by the change feed).
+import type { Change } from './change-feed.js';
 import type { Delivery, Models, StoredResource } from './models.js';
 
 export interface OwedDelivery {
@@ -12,6 +14,10 @@ export interface OwedDelivery {
   versionId: number;
   delivery: Delivery;
 }
+
+/** Whether a change of a resource (seen by the change feed) may owe a delivery; undefined: changes may have been missed. */
+export const owingIn = (change: Change | undefined): boolean =>
+  !change || change.fields['outbox.state'] === 'pending' || (change.fields.outbox as Delivery | undefined)?.state === 'pending';
 
 /** The index a claim walks: pending deliveries by due time. */
 export const owedIndex = { 'outbox.state': 1, 'outbox.due': 1 } as const;
@@ -22,7 +28,7 @@ export class Outbox {
   constructor(
     private readonly models: Models,
     /** The resource types whose versions can owe a delivery. */
-    private readonly types: readonly string[],
+    readonly types: readonly string[],
   ) {}
 
   async init(): Promise<void> {

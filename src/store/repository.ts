@@ -8,6 +8,8 @@ import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters
 import { buildFilter, buildSort } from '../fhir/search/query.js';
 import type { Delivery, HistoryEntry, Models, StoredResource } from './models.js';
 import { PageWindows } from './page-windows.js';
+import { ReadCache } from './read-cache.js';
+import { inSession, Transactions } from './transactions.js';
 
 export interface SearchMatch {
   resource: Resource;
@@ -56,13 +58,19 @@ export interface WriteResult {
 const maxRetries = 5;
 
 export class Repository {
+  /** Searches of the registered Endpoints, read several times by every case create, answered from memory. */
+  readonly cache = new ReadCache(new Set(['Endpoint']));
   private readonly windows = new PageWindows();
 
-  /** `labeller` labels every version written; without one (tools, some tests) nothing is labelled. */
+  /**
+   * `labeller` labels every version written; without one (tools, some tests) nothing is labelled.
+   * `transactions` are the database's; without them (and on a standalone server) writes are made one by one.
+   */
   constructor(
     private readonly models: Models,
     private readonly baseUrl: string,
     private readonly labeller: Labeller = async () => [],
+    readonly transactions: Transactions = new Transactions(undefined, false),
   ) {}
 
   /** The current document, deleted or not; undefined when the resource never existed. */
@@ -98,7 +106,8 @@ export class Repository {
   /** Creates at `id`; `outbox` is a delivery the new version owes, written in the same document. */
   async create(resource: Resource, id: string = randomUUID(), outbox: Delivery | undefined, placement: Placement): Promise<WriteResult> {
     const stored = this.prepare(resource, id, 1, await this.labeller({ ...resource, id }, placement, this), outbox);
-    await this.models.resources(resource.resourceType).collection.insertOne(stored as never);
+    await this.models.resources(resource.resourceType).collection.insertOne(stored as never, inSession());
+    this.cache.forget(resource.resourceType);
     return { resource: stored.resource as Resource, created: true, access: stored.access ?? [] };
   }
 
@@ -112,7 +121,8 @@ export class Repository {
     if (!resources.length) return [];
     const docs = await Promise.all(resources.map(async (r) => this.prepare(r, r.id as string, 1, await this.labeller(r, placement, this))));
     try {
-      await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false });
+      await this.models.resources(resources[0].resourceType).collection.insertMany(docs as never[], { ordered: false, ...inSession() });
+      this.cache.forget(resources[0].resourceType);
       return [];
     } catch (err) {
       const failed = ((err as { writeErrors?: { index: number; code?: number; err?: { index: number; code?: number } }[] }).writeErrors ?? []).map(
@@ -152,6 +162,7 @@ export class Repository {
       // A delivery still owed by an earlier version stays owed unless this write brings its own.
       const next = this.prepare(resource, id, current.versionId + 1, await this.labelsFor(resource, { ...placement, current }), outbox ?? current.outbox);
       if (await this.replaceCurrent(current, next)) {
+        this.cache.forget(type);
         return { resource: next.resource as Resource, created: current.deleted, previous: current, access: next.access ?? [] };
       }
       if (ifMatch !== undefined) {
@@ -182,6 +193,7 @@ export class Repository {
         ...(current.access ? { access: current.access } : {}),
       };
       if (await this.replaceCurrent(current, tombstone)) {
+        this.cache.forget(type);
         return current;
       }
     }
@@ -346,7 +358,7 @@ export class Repository {
    */
   async claimCondition(key: string, resourceId: string): Promise<{ resourceId: string; won: boolean }> {
     try {
-      await this.models.claims.collection.insertOne({ _id: key, resourceId } as never);
+      await this.models.claims.collection.insertOne({ _id: key, resourceId } as never, inSession());
       return { resourceId, won: true };
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
@@ -359,7 +371,7 @@ export class Repository {
     await this.models.claims.deleteOne({ _id: key, resourceId });
   }
 
-  /** Puts back the document a write replaced (or removes a created one): undo for transactions. */
+  /** Puts back the document a write replaced (or removes a created one): undo for transactions where the database has none. */
   async restore(type: string, id: string, previous: StoredResource | undefined): Promise<void> {
     const key = `${type}/${id}`;
     if (previous) {
@@ -369,6 +381,13 @@ export class Repository {
     } else {
       await this.models.resources(type).collection.deleteOne({ _id: key } as never);
     }
+    this.cache.forget(type);
+  }
+
+  /** Like search, answered from memory for the types the cache holds (see read-cache.ts). */
+  searchCached(search: SearchRequest): Promise<SearchResult> {
+    if (!this.cache.holds(search.resourceType)) return this.search(search);
+    return this.cache.get(search.resourceType, JSON.stringify(search), () => this.search(search));
   }
 
   private prepare(resource: Resource, id: string, versionId: number, access: string[], outbox?: Delivery): StoredResource {
@@ -403,8 +422,10 @@ export class Repository {
   private async replaceCurrent(current: StoredResource, next: StoredResource): Promise<boolean> {
     const { idx: _i, dt: _d, outbox: _o, access: _a, ...entry } = current;
     const key = `${current._id}/${current.versionId}`;
-    await this.models.history(current.type).collection.replaceOne({ _id: key } as never, { ...entry, _id: key }, { upsert: true });
-    const replaced = await this.models.resources(current.type).collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next);
+    await this.models.history(current.type).collection.replaceOne({ _id: key } as never, { ...entry, _id: key }, { upsert: true, ...inSession() });
+    const replaced = await this.models
+      .resources(current.type)
+      .collection.replaceOne({ _id: current._id, versionId: current.versionId } as never, next, inSession());
     return replaced.matchedCount === 1;
   }
 }

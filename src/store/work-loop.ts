@@ -1,9 +1,19 @@
 // A background worker that takes one piece of work at a time from the database, and when there is
-// none waits for the poll interval or a nudge. Stopping waits for the piece in hand.
+// none waits for a nudge: from this process, or from the change feed when another process makes
+// work (wakeOn). Polling stays as the fallback, slower while the feed is live: it still finds work
+// whose lease ran out, which no change announces. Stopping waits for the piece in hand.
+import type { Change, ChangeFeed } from './change-feed.js';
+
+/** How much longer the poll waits while a change feed wakes the loop. */
+const slowerWithFeed = 5;
+
 export abstract class WorkLoop {
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  /** A nudge that came while work was being looked for: look again before waiting. */
+  private nudged = false;
+  private feed?: ChangeFeed;
 
   constructor(private readonly pollMs: number) {}
 
@@ -17,7 +27,16 @@ export abstract class WorkLoop {
 
   /** Looks for work now instead of at the next poll. */
   nudge(): void {
+    this.nudged = true;
     this.wake?.();
+  }
+
+  /** Looks for work on each change of `collection` that `wanted` picks (undefined: changes may have been missed). */
+  wakeOn(feed: ChangeFeed, collection: string, wanted: (change: Change | undefined) => boolean): void {
+    this.feed = feed;
+    feed.on(collection, (change) => {
+      if (wanted(change)) this.nudge();
+    });
   }
 
   async stop(): Promise<void> {
@@ -28,14 +47,17 @@ export abstract class WorkLoop {
 
   private async run(): Promise<void> {
     while (this.running) {
+      this.nudged = false;
       if (await this.takeOne()) continue;
+      if (this.nudged) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.pollMs);
+        const timer = setTimeout(resolve, this.feed?.live ? this.pollMs * slowerWithFeed : this.pollMs);
         this.wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
+      this.wake = undefined;
     }
   }
 }
