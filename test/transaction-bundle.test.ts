@@ -1,7 +1,10 @@
 // A transaction Bundle is all or nothing, also for what the workflow writes beside its entries (a
-// Task's Provenance) and when the database itself refuses a write midway.
+// Task's Provenance) and when the database itself refuses a write midway; what its writes start (a
+// second-opinion request's case) starts once it has committed, and never when it fails.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { seedPatient, startReferringEhr } from '../scripts/peer/referring-ehr.js';
 import { startTestService, type TestService } from './harness.js';
+import { businessStatus, registerInstitution, secondOpinionRequest } from './review-cases.js';
 
 let service: TestService;
 beforeAll(async () => {
@@ -70,5 +73,45 @@ describe('a transaction Bundle whose last entry fails leaves nothing stored', ()
     const current = (await service.fhir(`/Patient/${existing.id}`)).body;
     expect([current.gender, current.meta.versionId]).toEqual(['female', '1']);
     expect((await service.fhir(`/Patient/${existing.id}/_history`)).body.total).toBe(1);
+  });
+});
+
+describe('a transaction Bundle with a second-opinion request opens its case once the Bundle has committed', () => {
+  it('the committed Bundle is answered with the case open and its chart asked for; a failed one opens none', async () => {
+    const ehr = await startReferringEhr();
+    try {
+      await registerInstitution(service, 'Bundling Hospital', ehr.base);
+      const sourcePatient = await seedPatient(ehr.repo, 1);
+      const requestEntry = (order: string) => ({
+        resource: secondOpinionRequest(order, ehr.base, sourcePatient),
+        request: { method: 'POST', url: 'ServiceRequest' },
+      });
+      const patient = (await service.fhir('/Patient', { body: { resourceType: 'Patient', name: [{ family: 'Bundled' }] } })).body;
+      const tasks = await count('/Task');
+      const failed = await service.fhir('', {
+        body: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [requestEntry('BUNDLED-1'), { resource: patient, request: { method: 'PUT', url: `Patient/${patient.id}`, ifMatch: 'W/"7"' } }],
+        },
+      });
+      expect(failed.status).toBe(412);
+      expect(await count('/ServiceRequest?identifier=https://ehr.example/orders|BUNDLED-1')).toBe(0);
+      expect(await count('/Task')).toBe(tasks);
+
+      const committed = await service.fhir('', { body: { resourceType: 'Bundle', type: 'transaction', entry: [requestEntry('BUNDLED-2')] } });
+      expect(committed.status).toBe(200);
+      const requestId = /ServiceRequest\/([^/]+)/.exec(String(committed.body.entry[0].response.location))?.[1];
+      // Read at once: the case was opened before the Bundle was answered, and its chart is asked for.
+      const task = (await service.fhir(`/Task/${requestId}`)).body;
+      expect([task.resourceType, task.focus?.reference]).toEqual(['Task', `ServiceRequest/${requestId}`]);
+      expect(['records-retrieving', 'records-ready', 'assigned', 'awaiting-assignment']).toContain(businessStatus(task));
+      for (const deadline = Date.now() + 20_000; !ehr.requests.some((r) => r.includes(sourcePatient)) && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ehr.requests.filter((r) => r.includes(sourcePatient)).length).toBeGreaterThan(0);
+    } finally {
+      await ehr.stop();
+    }
   });
 });
