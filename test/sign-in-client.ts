@@ -59,25 +59,42 @@ export function authorizeUrl(serviceUrl: string, challenge: Pkce | undefined, st
   return `${serviceUrl}/oidc/authorize?${query}`;
 }
 
-/** Signs in with a user name and password; answers the token endpoint's answer (access and ID token). */
+/** Posts a sign-in form (the password or the code) from `address`, following redirects within the service. */
+export function submit(client: SignInClient, action: string, fields: Record<string, string>, address?: string): Promise<Response> {
+  return client.follow(action, `${client.serviceUrl}/workbench/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(address ? { 'x-forwarded-for': address } : {}) },
+    body: new URLSearchParams(fields),
+  });
+}
+
+/** The action of the form on a sign-in page (the password or the code form). */
+export const formAction = (html: string): string | undefined => /action="([^"]+)"/.exec(html)?.[1];
+
+/**
+ * Signs in with a user name and password, and the one-time code when the account has TOTP; answers
+ * the token endpoint's answer (access and ID token).
+ */
 export async function signIn(
   client: SignInClient,
   username: string,
   password: string,
+  code?: string,
 ): Promise<{ access_token: string; id_token: string; scope: string; expires_in: number }> {
   const { serviceUrl } = client;
   const challenge = pkce();
   const form = await client.follow(authorizeUrl(serviceUrl, challenge), `${serviceUrl}/workbench/`);
-  const action = /action="([^"]+)"/.exec(await form.text())?.[1];
+  const action = formAction(await form.text());
   if (!action) throw new Error(`no sign-in form (${form.status})`);
-  const back = await client.follow(action, `${serviceUrl}/workbench/`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password }),
-  });
-  const code = new URL(back.headers.get('location') ?? '', serviceUrl).searchParams.get('code');
-  if (!code) throw new Error(`sign-in refused (${back.status})`);
-  return exchange(serviceUrl, code, challenge.verifier);
+  let back = await submit(client, action, { username, password });
+  if (code !== undefined) {
+    const codeAction = back.status === 200 ? formAction(await back.text()) : undefined;
+    if (!codeAction?.endsWith('/code')) throw new Error(`no code form (${back.status})`);
+    back = await submit(client, codeAction, { code });
+  }
+  const authorized = new URL(back.headers.get('location') ?? '', serviceUrl).searchParams.get('code');
+  if (!authorized) throw new Error(`sign-in refused (${back.status})`);
+  return exchange(serviceUrl, authorized, challenge.verifier);
 }
 
 export async function exchange(serviceUrl: string, code: string, verifier: string | undefined): Promise<any> {

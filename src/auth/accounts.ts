@@ -1,10 +1,13 @@
 // People's accounts for the workbench sign-in: a user name, a password (scrypt), the role and the
 // Practitioner or PractitionerRole the person is. Created by an admin (`POST /auth/accounts`) or the
-// demo; a password not given is generated and answered once, never stored in clear or logged.
+// demo; a password not given is generated and answered once, never stored in clear or logged. An
+// account may also ask for a one-time code (TOTP) after the password: its secret is answered once, at
+// enrolment, and an account made again starts without one.
 import { AccountStore, type StoredAccount } from '../store/accounts.js';
 import type { Connection } from 'mongoose';
 import { roles, type Role } from './clients.js';
 import { generatedPassword, hashPassword, passwordMatches } from './passwords.js';
+import { acceptedStep, newTotpSecret, totpUri } from './totp.js';
 
 /** An account the service refuses to create, and why (names the offending field). */
 export class InvalidAccount extends Error {
@@ -21,6 +24,8 @@ export interface Account {
   role: Role;
   fhirUser: string;
   name?: string;
+  /** Whether sign-in asks for a one-time code after the password. */
+  totp: boolean;
 }
 
 /** People sign in to review and route cases, and to read the outcome figures; systems use their own path. */
@@ -71,8 +76,28 @@ export class Accounts {
     const matches = await passwordMatches(password, stored?.passwordHash ?? (await this.decoy));
     return stored && matches ? accountOf(stored) : undefined;
   }
+
+  /** Gives the account a new TOTP secret (any earlier one stops working); answers its otpauth:// URI, or undefined for no such account. */
+  async enrolTotp(username: string): Promise<string | undefined> {
+    const secret = newTotpSecret();
+    return (await this.store.setTotp(username, secret)) ? totpUri(username, secret) : undefined;
+  }
+
+  /** Whether `code` is the account's one-time code now, and not one used already; a right code is used up. */
+  async codeMatches(username: string, code: string): Promise<boolean> {
+    const totp = (await this.store.get(username))?.totp;
+    if (!totp?.secret) return false;
+    const step = await acceptedStep(totp.secret, code, totp.usedStep);
+    return step !== undefined && (await this.store.useTotpStep(username, totp.secret, totp.usedStep, step));
+  }
 }
 
 function accountOf(stored: StoredAccount): Account {
-  return { username: stored._id, role: stored.role as Role, fhirUser: stored.fhirUser, ...(stored.name ? { name: stored.name } : {}) };
+  return {
+    username: stored._id,
+    role: stored.role as Role,
+    fhirUser: stored.fhirUser,
+    ...(stored.name ? { name: stored.name } : {}),
+    totp: Boolean(stored.totp?.secret),
+  };
 }

@@ -1,4 +1,4 @@
-// The pages of the people's sign-in: the password form, the sign-out confirmation and errors. Plain
+// The pages of the people's sign-in: the password form, the one-time code form, the sign-out confirmation and errors. Plain
 // HTML with its stylesheet inline (no script: the service's CSP allows none inline), readable by a
 // screen reader and usable by keyboard alone.
 
@@ -32,6 +32,19 @@ ${refusal ? `<p class="error" role="alert" id="refusal">${escapeHtml(refusal)}</
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required${username ? ' autofocus' : ''}>
 <button type="submit">Sign in</button></form>
 <p class="note">For reviewers and coordinators of the second opinion service. Every sign-in is recorded.</p>`,
+  );
+}
+
+/** The one-time code form, after a right password for an account with TOTP; `refusal` says why the last code was refused. */
+export function codePage(action: string, refusal?: string): string {
+  return page(
+    'Sign-in code',
+    `<h1>Enter your sign-in code</h1>
+${refusal ? `<p class="error" role="alert" id="refusal">${escapeHtml(refusal)}</p>` : ''}
+<form method="post" action="${escapeHtml(action)}" autocomplete="off">
+<label for="code">The 6-digit code from your authenticator app</label><input id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus>
+<button type="submit">Sign in</button></form>
+<p class="note">Each code works once. If it was refused, wait for the next one.</p>`,
   );
 }
 

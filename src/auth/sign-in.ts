@@ -3,8 +3,9 @@
 // (S256, required), scopes `openid fhirUser` and the user/ scopes the workbench uses. The access
 // tokens it issues are the service's own (the same key, issuer, audience and `at+jwt` form as the
 // token endpoint's, with the person's role and fhirUser), so the bearer check, access control and
-// audit apply to people unchanged. Accounts are auth/accounts.ts; what oidc-provider keeps between
-// requests is in the database (store/sign-in-records.ts), so every process sees the same sign-ins.
+// audit apply to people unchanged. Accounts are auth/accounts.ts (one with TOTP is asked for its code
+// after the password, auth/totp.ts); what oidc-provider keeps between requests is in the database
+// (store/sign-in-records.ts), so every process sees the same sign-ins.
 // The analytics page signs in the same way, as a client of its own that may only read Measures.
 // Paths: /oidc/* (authorize, interaction pages, logout, jwks, userinfo), the code exchange at the
 // token endpoint /auth/token beside the client-credentials grant, and the OIDC discovery document.
@@ -21,7 +22,7 @@ import type { Authentication } from './authentication.js';
 import { principalOf, type Principal } from './bearer.js';
 import { parseScopes } from './scopes.js';
 import { SignInLimits } from './sign-in-limits.js';
-import { signedOutPage, signInErrorPage, signInPage, signOutPage } from './sign-in-pages.js';
+import { codePage, signedOutPage, signInErrorPage, signInPage, signOutPage } from './sign-in-pages.js';
 
 /**
  * What a person's token may be granted: everything the workbench does (read the cases, update a
@@ -168,40 +169,42 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
   );
   routes.get('/oidc/interaction/:uid', async (req, res) => {
     const details = await provider.interactionDetails(req, res).catch(() => undefined);
-    if (!details) return void res.status(400).type('html').send(signInErrorPage('This sign-in has expired', 'start again from the workbench'));
-    res.type('html').send(signInPage(`/oidc/interaction/${encodeURIComponent(details.uid)}/login`));
+    if (!details) return void expired(res);
+    res.type('html').send(signInPage(interactionPath(details.uid, 'login')));
   });
-  routes.post('/oidc/interaction/:uid/login', express.urlencoded({ extended: false, limit: '8kb' }), async (req: Request, res: Response) => {
+  routes.post('/oidc/interaction/:uid/login', signInForm, async (req: Request, res: Response) => {
     const details = await provider.interactionDetails(req, res).catch(() => undefined);
-    if (!details) return void res.status(400).type('html').send(signInErrorPage('This sign-in has expired', 'start again from the workbench'));
+    if (!details) return void expired(res);
     const { username, password } = req.body as { username?: unknown; password?: unknown };
     const name = typeof username === 'string' ? username.trim() : '';
-    const action = `/oidc/interaction/${encodeURIComponent(details.uid)}/login`;
+    const action = interactionPath(details.uid, 'login');
     const address = req.ip ?? 'unknown';
-    const waitUntil = await limits.waitUntil(name, address);
-    if (waitUntil) {
-      // Audited as a refusal (429) like a wrong password; the password was not checked.
-      const seconds = Math.max(1, Math.ceil((waitUntil.getTime() - Date.now()) / 1000));
-      res.status(429).setHeader('Retry-After', String(seconds));
-      const wait = `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
-      res
-        .type('html')
-        .send(signInPage(action, name, `Too many failed sign-ins for this account or from this address: try again in ${wait}, or ask an administrator`));
-      return;
-    }
+    // Waiting, the password is not checked: a guess made meanwhile tells nothing.
+    if (await mustWait(res, name, address, (refusal) => signInPage(action, name, refusal))) return;
     const account = typeof password === 'string' && name ? await accounts.signIn(name, password) : undefined;
-    if (!account) {
-      await limits.failed(name, address);
-      res
-        .status(401)
-        .type('html')
-        .send(signInPage(action, name, 'The user name or the password is not right'));
-      return;
+    if (!account) return void (await refuse(res, name, address, signInPage(action, name, 'The user name or the password is not right')));
+    if (account.totp) {
+      // The interaction remembers whose password was right; the code page finishes it. The guessing
+      // count is not cleared yet, so a known password gives no fresh guesses at the code.
+      await provider.interactionResult(req, res, { passwordOf: account.username }, { mergeWithLastSubmission: false });
+      return void res.type('html').send(codePage(interactionPath(details.uid, 'code')));
     }
-    await limits.succeeded(account.username);
-    // The audit event names the person who signed in.
-    res.locals.principal = principalOfAccount(account);
-    await provider.interactionFinished(req, res, { login: { accountId: account.username } }, { mergeWithLastSubmission: false });
+    await signedIn(req, res, account);
+  });
+  routes.post('/oidc/interaction/:uid/code', signInForm, async (req: Request, res: Response) => {
+    const details = await provider.interactionDetails(req, res).catch(() => undefined);
+    const name = details?.result?.passwordOf;
+    if (!details || typeof name !== 'string') return void expired(res);
+    const action = interactionPath(details.uid, 'code');
+    const address = req.ip ?? 'unknown';
+    if (await mustWait(res, name, address, (refusal) => codePage(action, refusal))) return;
+    const { code } = req.body as { code?: unknown };
+    const account = typeof code === 'string' && (await accounts.codeMatches(name, code.trim())) ? await accounts.find(name) : undefined;
+    if (!account) {
+      (req.body as Record<string, unknown>).username = name; // so the refusal's AuditEvent names the account, as a wrong password's does
+      return void (await refuse(res, name, address, codePage(action, 'The code is not right, or was used already: enter the next code')));
+    }
+    await signedIn(req, res, account);
   });
   routes.post('/auth/token', express.urlencoded({ extended: false, limit: '64kb' }), (req, res, next) => {
     if (!peopleGrants.has((req.body as { grant_type?: string } | undefined)?.grant_type ?? '')) return next();
@@ -220,10 +223,56 @@ export async function startSignIn(config: Config, connection: Connection, auth: 
       res.status(400).json({ error: 'invalid_account', field: err.field, error_description: err.message });
     }
   });
+  // TOTP for an account, set up by an admin or by the person signed in to it: the secret is answered
+  // this once, as an otpauth:// URI for an authenticator app; from now on sign-in asks for a code.
+  routes.post('/auth/accounts/:username/totp', auth.authenticate, async (req, res) => {
+    const caller = principalOf(res);
+    const account = await accounts.find(String(req.params.username));
+    const own = account && caller?.issuer === baseUrl && caller.subject === account.username && caller.fhirUser === account.fhirUser;
+    if (caller?.role !== 'admin' && !own) {
+      res.status(403).json({ error: 'forbidden', error_description: 'Setting up TOTP needs the admin role or a sign-in to that account' });
+      return;
+    }
+    const otpauth = account && (await accounts.enrolTotp(account.username));
+    if (!otpauth) return void res.status(404).json({ error: 'not_found', error_description: 'There is no account of that user name' });
+    res.status(201).setHeader('Cache-Control', 'no-store').json({ otpauth });
+  });
   routes.use((req, res, next) => (providerPaths.test(req.path) ? void answer(req, res) : next()));
   return { routes, accounts };
 
   function principalOfAccount(account: Account): Principal {
     return { issuer: baseUrl, subject: account.username, scopes: parseScopes(workbenchScopes), role: account.role, fhirUser: account.fhirUser };
   }
+
+  /** Answers the page saying why, with 429 and Retry-After, when sign-in for this account or address must wait. */
+  async function mustWait(res: Response, name: string, address: string, pageWith: (refusal: string) => string): Promise<boolean> {
+    const waitUntil = await limits.waitUntil(name, address);
+    if (!waitUntil) return false;
+    // Audited as a refusal (429) like a wrong password.
+    const seconds = Math.max(1, Math.ceil((waitUntil.getTime() - Date.now()) / 1000));
+    res.status(429).setHeader('Retry-After', String(seconds));
+    const wait = `${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}`;
+    res.type('html').send(pageWith(`Too many failed sign-ins for this account or from this address: try again in ${wait}, or ask an administrator`));
+    return true;
+  }
+
+  /** A wrong password or code: counted against the account and the address, answered 401 (and audited so). */
+  async function refuse(res: Response, name: string, address: string, page: string): Promise<void> {
+    await limits.failed(name, address);
+    res.status(401).type('html').send(page);
+  }
+
+  async function signedIn(req: Request, res: Response, account: Account): Promise<void> {
+    await limits.succeeded(account.username);
+    // The audit event names the person who signed in.
+    res.locals.principal = principalOfAccount(account);
+    await provider.interactionFinished(req, res, { login: { accountId: account.username } }, { mergeWithLastSubmission: false });
+  }
+}
+
+const signInForm = express.urlencoded({ extended: false, limit: '8kb' });
+const interactionPath = (uid: string, step: 'login' | 'code') => `/oidc/interaction/${encodeURIComponent(uid)}/${step}`;
+
+function expired(res: Response): void {
+  res.status(400).type('html').send(signInErrorPage('This sign-in has expired', 'start again from the workbench'));
 }
