@@ -235,7 +235,7 @@ export class DeliveryWorker extends WorkLoop {
       entry: [
         {
           resource: copy,
-          request: { method: 'POST', url: owed.type, ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` },
+          request: { method: 'POST', url: owed.type, ifNoneExist: identifierQuery(identifier.system, identifier.value) },
         },
       ],
     });
@@ -281,7 +281,7 @@ export class DeliveryWorker extends WorkLoop {
       ],
     };
     const entries: BundleEntry[] = [
-      { fullUrl: reportUrn, resource: copy, request: { method: 'PUT', url: `DiagnosticReport?identifier=${encodeURIComponent(`${system}|${report.id}`)}` } },
+      { fullUrl: reportUrn, resource: copy, request: { method: 'PUT', url: `DiagnosticReport?${identifierQuery(system, report.id)}` } },
       {
         fullUrl: `urn:uuid:${uuidFrom(`${report.id}-${owed.versionId}-provenance`)}`,
         resource: {
@@ -300,7 +300,7 @@ export class DeliveryWorker extends WorkLoop {
         request: {
           method: 'POST',
           url: 'Communication',
-          ifNoneExist: `identifier=${encodeURIComponent(`${notice.identifier?.[0].system}|${notice.identifier?.[0].value}`)}`,
+          ifNoneExist: identifierQuery(notice.identifier?.[0].system, notice.identifier?.[0].value),
         },
       },
       ...this.followUpEntries(report, reportUrn, to, earlier),
@@ -319,7 +319,7 @@ export class DeliveryWorker extends WorkLoop {
     const entry = (resource: ServiceRequest): BundleEntry => ({
       fullUrl: `urn:uuid:${uuidFrom(`${report.id}-follow-up`)}`,
       resource,
-      request: { method: 'PUT', url: `ServiceRequest?identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` },
+      request: { method: 'PUT', url: `ServiceRequest?${identifierQuery(identifier.system, identifier.value)}` },
     });
     if (!followUp) return earlier && earlier.status !== 'revoked' ? [entry({ ...earlier, status: 'revoked' })] : [];
     const proposal: ServiceRequest = {
@@ -386,6 +386,11 @@ function requesterThere(ehrBase: string, reference: string | undefined): Destina
 class DeliveryError extends Error {}
 
 /** A stable UUID (v4 layout) from a string, for fullUrls and ids that must be the same on every attempt. */
+/** The search that finds a record of ours on the institution's server by its identifier: how every entry written there is made conditional. */
+function identifierQuery(system: string | undefined, value: string | undefined): string {
+  return `identifier=${encodeURIComponent(`${system}|${value}`)}`;
+}
+
 function uuidFrom(text: string): string {
   const hex = createHash('sha256').update(text).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
