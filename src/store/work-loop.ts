@@ -49,7 +49,8 @@ export abstract class WorkLoop {
     while (this.running) {
       this.nudged = false;
       if (await this.takeOne()) continue;
-      if (this.nudged) continue;
+      // Stopped while looking: stop() found no wait to cut short, so none is begun.
+      if (this.nudged || !this.running) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.feed?.live ? this.pollMs * slowerWithFeed : this.pollMs);
         this.wake = () => {
