@@ -8,6 +8,7 @@ import { existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shortLivedJvm } from '../java.js';
 
 /** The runnable jar, beside this file's source (compiled into dist/scripts/peer, two levels down). */
 export const hapiJar = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../scripts/peer/hapi/target/hapi-peer.jar');
@@ -35,7 +36,7 @@ export function launchHapi(port: number): HapiProcess {
   }
   const log = path.join(tmpdir(), `hapi-fhir-${port || process.pid}.log`);
   const out = openSync(log, 'w');
-  const child = spawn('java', ['-Xmx512m', '-jar', hapiJar, `--server.port=${port}`], { stdio: ['ignore', out, out] });
+  const child = spawn('java', ['-Xmx512m', ...shortLivedJvm, '-jar', hapiJar, `--server.port=${port}`], { stdio: ['ignore', out, out] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     base: `http://127.0.0.1:${port}/fhir`,

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { shortLivedJvm } from '../java.js';
 
 export interface Hl7Issue {
   severity: 'fatal' | 'error' | 'warning';
@@ -49,7 +50,7 @@ export function validatorJar(): string {
 
 /** Runs the validator once over `args` and answers its JSON lines. */
 export function runValidator(args: string[]): Record<string, unknown>[] {
-  const run = spawnSync('java', ['-jar', validatorJar(), '--ig', profilesDir, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const run = spawnSync('java', [...shortLivedJvm, '-jar', validatorJar(), '--ig', profilesDir, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (run.status !== 0) throw new Error(`the HL7 validator failed (${run.status}):\n${run.stderr}`);
   return run.stdout
     .trim()
@@ -66,7 +67,7 @@ export class Hl7Validator {
   }
 
   static async start(): Promise<Hl7Validator> {
-    const child = spawn('java', ['-jar', validatorJar(), '--ig', profilesDir, '--stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('java', [...shortLivedJvm, '-jar', validatorJar(), '--ig', profilesDir, '--stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const validator = new Hl7Validator(child);
