@@ -29,12 +29,21 @@ export class Gate {
     return new Gate(undefined, undefined, institution);
   }
 
+  /**
+   * Retrieval's work for one institution: what it stores was copied from (or records what was copied
+   * from) that institution's registered server, so it is the institution's with no reference to read.
+   */
+  static retrieval(institution: string): Gate {
+    return new Gate(undefined, undefined, institution, true);
+  }
+
   private reach?: Promise<Reach>;
 
   constructor(
     readonly principal: Principal | undefined,
     private readonly repository: Repository | undefined,
     private readonly systemOwner?: string,
+    private readonly retrieved = false,
   ) {}
 
   /** Whether this is the service's own work, not a caller's. */
@@ -49,7 +58,7 @@ export class Gate {
 
   /** What the server knows of a write by this gate (see ownership.ts); `current`: the record it replaces. */
   placement(current?: Placement['current']): Placement {
-    return { owner: this.owner, current };
+    return { owner: this.owner, current, ...(this.retrieved ? { retrieved: true } : {}) };
   }
 
   /** 403 unless the caller's role may `action` resources of `type` at all (405 for writing the audit trail). */

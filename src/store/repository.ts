@@ -23,7 +23,7 @@ export interface SearchMatch {
 export interface Placement {
   /** The institution the writer writes for: a referring system's, or the one retrieval fetched from. */
   owner?: string;
-  /** A record copied from the owner's chart by retrieval: its references are all on the owner's server. */
+  /** A record copied from the owner's chart by retrieval, or its record of that copy: what it refers to is all the owner's. */
   retrieved?: boolean;
   /** The stored record this write replaces: its owner stays. */
   current?: StoredResource;
