@@ -16,10 +16,30 @@ export interface Change {
 
 type Listener = (change: Change | undefined) => void;
 
+/**
+ * Which changes of a collection a listener wants, as a `$match` on the change event that the database
+ * runs: a chart of thousands of records, or a job's progress, then never leaves the database.
+ * Undefined: every change.
+ */
+export type ChangeSelector = Record<string, unknown> | undefined;
+
+/** The changes that may bring a worker work: picked by the database (`selector`), then judged by the worker (`wanted`; undefined: changes may have been missed). */
+export interface WorkIn {
+  selector: ChangeSelector;
+  wanted: (change: Change | undefined) => boolean;
+}
+
+/** What no listener reads, left out of every event: a record's body and index, a job's payload and progress. */
+const unread = Object.fromEntries(
+  ['fullDocument.resource', 'fullDocument.idx', 'fullDocument.dt', 'fullDocument.access', 'fullDocument.payload', 'fullDocument.progress']
+    .concat(['updateDescription.updatedFields.progress'])
+    .map((field) => [field, 0]),
+);
+
 const reopenAfterMs = 1000;
 
 export class ChangeFeed {
-  private readonly listeners = new Map<string, Listener[]>();
+  private readonly listeners = new Map<string, { listener: Listener; selector: ChangeSelector }[]>();
   private stream?: mongo.ChangeStream;
   private stopped = false;
   /** True while a stream is open: the time a missed change can stay unseen is then short. */
@@ -30,9 +50,13 @@ export class ChangeFeed {
     private readonly log: Logger,
   ) {}
 
-  /** Calls `listener` with each change of `collection` (and with undefined when changes may have been missed). */
-  on(collection: string, listener: Listener): void {
-    this.listeners.set(collection, [...(this.listeners.get(collection) ?? []), listener]);
+  /**
+   * Calls `listener` with each change of `collection` that `selector` picks (and with undefined when
+   * changes may have been missed). A listener may also hear changes another listener of the same
+   * collection picked: each still judges what it hears.
+   */
+  on(collection: string, listener: Listener, selector?: ChangeSelector): void {
+    this.listeners.set(collection, [...(this.listeners.get(collection) ?? []), { listener, selector }]);
   }
 
   /** Opens the stream where the database has them; answers whether it does. */
@@ -54,20 +78,23 @@ export class ChangeFeed {
 
   private open(db: mongo.Db): void {
     if (this.stopped) return;
-    const collections = [...this.listeners.keys()];
-    const stream = db.watch([{ $match: { 'ns.coll': { $in: collections }, operationType: { $in: ['insert', 'update', 'replace', 'delete'] } } }]);
+    const wanted = [...this.listeners].map(([collection, listeners]) => {
+      const selectors = listeners.map((l) => l.selector);
+      return selectors.every((selector) => selector) ? { 'ns.coll': collection, $or: selectors } : { 'ns.coll': collection };
+    });
+    const stream = db.watch([{ $match: { operationType: { $in: ['insert', 'update', 'replace', 'delete'] }, $or: wanted } }, { $project: unread }]);
     this.stream = stream;
     stream.on('change', (event: mongo.ChangeStreamDocument) => {
       this.live = true;
       const change = changeOf(event);
-      if (change) for (const listener of this.listeners.get(change.collection) ?? []) listener(change);
+      if (change) for (const { listener } of this.listeners.get(change.collection) ?? []) listener(change);
     });
     stream.once('error', (err: Error & { code?: unknown }) => {
       if (this.stopped) return;
       this.live = false;
       this.log.warn({ err: err.name, code: err.code }, 'the change stream dropped; opening it again');
       void stream.close().catch(() => undefined);
-      for (const listener of [...this.listeners.values()].flat()) listener(undefined);
+      for (const { listener } of [...this.listeners.values()].flat()) listener(undefined);
       setTimeout(() => this.open(db), reopenAfterMs).unref();
     });
     // The server has accepted the stream once it answers the first command.

@@ -6,7 +6,7 @@
 // A job enqueued by one process wakes the workers of all (enqueuedOf, read by the change feed).
 import { randomUUID } from 'node:crypto';
 import { Schema, type Connection, type Model } from 'mongoose';
-import type { Change } from './change-feed.js';
+import type { Change, WorkIn } from './change-feed.js';
 import { modelOf } from './model-of.js';
 import { inSession } from './transactions.js';
 
@@ -27,10 +27,10 @@ export interface Job<P = Record<string, unknown>, G = Record<string, unknown>> {
 }
 
 /** Whether a change of the `jobs` collection (seen by the change feed) may be a new job of `kind`; undefined: changes may have been missed. */
-export const enqueuedOf =
-  (kind: string) =>
-  (change: Change | undefined): boolean =>
-    !change || (change.operation === 'insert' && change.fields.kind === kind);
+export const enqueuedOf = (kind: string): WorkIn => ({
+  selector: { operationType: 'insert', 'fullDocument.kind': kind },
+  wanted: (change: Change | undefined): boolean => !change || (change.operation === 'insert' && change.fields.kind === kind),
+});
 
 /** What a claim looks for: a job of `kind` that nobody holds at `now`, oldest first. */
 export const claimableBy = (kind: string, now: Date) => ({

@@ -5,7 +5,7 @@
 // one findOneAndUpdate on the index of pending deliveries by due time, so it is exclusive across
 // processes and an idle poll reads no more than that index. A delivery owed in one process wakes the
 // delivery workers of all (owingIn, read by the change feed).
-import type { Change } from './change-feed.js';
+import type { Change, WorkIn } from './change-feed.js';
 import type { Delivery, Models, StoredResource } from './models.js';
 
 export interface OwedDelivery {
@@ -16,8 +16,12 @@ export interface OwedDelivery {
 }
 
 /** Whether a change of a resource (seen by the change feed) may owe a delivery; undefined: changes may have been missed. */
-export const owingIn = (change: Change | undefined): boolean =>
-  !change || change.fields['outbox.state'] === 'pending' || (change.fields.outbox as Delivery | undefined)?.state === 'pending';
+export const owingIn: WorkIn = {
+  // A version stored owing one, or a change of a delivery's state (an operator's retry); never the chart's records.
+  selector: { $or: [{ 'fullDocument.outbox.state': 'pending' }, { operationType: 'update' }] },
+  wanted: (change: Change | undefined): boolean =>
+    !change || change.fields['outbox.state'] === 'pending' || (change.fields.outbox as Delivery | undefined)?.state === 'pending',
+};
 
 /** The index a claim walks: pending deliveries by due time. */
 export const owedIndex = { 'outbox.state': 1, 'outbox.due': 1 } as const;

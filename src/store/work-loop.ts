@@ -2,7 +2,7 @@
 // none waits for a nudge: from this process, or from the change feed when another process makes
 // work (wakeOn). Polling stays as the fallback, slower while the feed is live: it still finds work
 // whose lease ran out, which no change announces. Stopping waits for the piece in hand.
-import type { Change, ChangeFeed } from './change-feed.js';
+import type { ChangeFeed, WorkIn } from './change-feed.js';
 
 /** How much longer the poll waits while a change feed wakes the loop. */
 const slowerWithFeed = 5;
@@ -31,12 +31,16 @@ export abstract class WorkLoop {
     this.wake?.();
   }
 
-  /** Looks for work on each change of `collection` that `wanted` picks (undefined: changes may have been missed). */
-  wakeOn(feed: ChangeFeed, collection: string, wanted: (change: Change | undefined) => boolean): void {
+  /** Looks for work on each change of `collection` that `work` picks (undefined: changes may have been missed). */
+  wakeOn(feed: ChangeFeed, collection: string, work: WorkIn): void {
     this.feed = feed;
-    feed.on(collection, (change) => {
-      if (wanted(change)) this.nudge();
-    });
+    feed.on(
+      collection,
+      (change) => {
+        if (work.wanted(change)) this.nudge();
+      },
+      work.selector,
+    );
   }
 
   async stop(): Promise<void> {
