@@ -1,8 +1,8 @@
 // GET /fhir/metadata: the CapabilityStatement, built from what the server really does: the types it
 // stores, the search parameters it indexes, the profiles and operations it loaded from profiles/.
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
-import { supportedParameters } from '../fhir/search/parameters.js';
-import { storedResourceTypes } from '../fhir/resource-types.js';
+import { supportedParameters } from '../store/search/parameters.js';
+import { storedResourceTypes } from '../base/resource-types.js';
 import type { Conformance } from './artifacts.js';
 import { classOf } from '../access/policy.js';
 

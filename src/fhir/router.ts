@@ -7,7 +7,7 @@ import { capabilityStatement } from '../conformance/capability.js';
 import { gateOf, type Gate } from '../access/gate.js';
 import { noteAccess } from '../access/audit.js';
 import { type FhirService, type Reply } from './interactions.js';
-import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
+import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from '../base/outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
 import { processBundle } from './transaction.js';

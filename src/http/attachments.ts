@@ -5,7 +5,7 @@ import express, { type RequestHandler, type Router } from 'express';
 import { gateOf } from '../access/gate.js';
 import type { Repository } from '../store/repository.js';
 import type { AttachmentStore } from '../store/attachments.js';
-import { notFound } from '../fhir/outcome.js';
+import { notFound } from '../base/outcome.js';
 
 /** The stored content's key: what the store makes, nothing a caller could use to reach elsewhere. */
 const attachmentKey = /^[0-9a-f]{32}$/;
