@@ -11,11 +11,18 @@ module.exports = {
       to: { circular: true },
     },
     {
+      name: 'base-imports-nothing-of-ours',
+      severity: 'error',
+      comment: 'src/base/ (FHIR vocabulary: resource types, ids, OperationOutcome errors, base definitions) is below everything: it imports only libraries.',
+      from: { path: '^src/base/' },
+      to: { path: '^src/', pathNot: ['^src/base/'] },
+    },
+    {
       name: 'store-imports-nothing-above-it',
       severity: 'error',
-      comment: 'src/store/ is the bottom layer: it may import the database, the logger and the configuration, nothing that builds on it.',
+      comment: 'src/store/ may import src/base/, the database, the logger and the configuration, nothing that builds on it.',
       from: { path: '^src/store/' },
-      to: { path: '^src/', pathNot: ['^src/store/', '^src/database/', '^src/logger\\.ts$', '^src/config\\.ts$'] },
+      to: { path: '^src/', pathNot: ['^src/store/', '^src/base/', '^src/database/', '^src/logger\\.ts$', '^src/config\\.ts$'] },
     },
   ],
   options: {

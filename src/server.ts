@@ -1,7 +1,4 @@
 // Assembles the service: database, store, FHIR service, the stages of a case, HTTP; used by main and tests.
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { AuditTrail } from './access/audit.js';
@@ -11,6 +8,7 @@ import { openDatabase, type Database } from './database/connect.js';
 import { fhirRouter } from './fhir/router.js';
 import { httpApp } from './http/app.js';
 import { attachmentRoutes } from './http/attachments.js';
+import { listen } from './http/listen.js';
 import { loadSigningKey } from './outbound/authorization.js';
 import { loadRecordIdKey } from './retrieval/record-id-key.js';
 import type { ReviewWorkflow } from './review/workflow.js';
@@ -20,8 +18,6 @@ import type { JobQueue } from './store/jobs.js';
 import { createModels, ensureIndexes } from './store/models.js';
 import { Transactions } from './store/transactions.js';
 import { installWorkbench } from './workbench/install.js';
-
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 export interface RunningServer {
   url: string;
@@ -51,34 +47,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       audit,
       workbench: workbench.routes,
       publicKeys: [...(signingKey ? [signingKey.publicJwk] : []), stages.signer.publicJwk, auth.publicJwk],
-      attachments: attachmentRoutes(stages.attachments, service.repository, [auth.authenticate, auth.requireScope('Binary', 'r')]),
+      attachments: attachmentRoutes(stages.attachments, service.repository, auth),
       bulk: stages.bulkExport.routes,
       outcomes: stages.outcomes.routes,
-      fhir: fhirRouter(service, stages.operations, { maxBodyBytes, maxJsonDepth, version, log, authorize: auth.authorizeFhir }),
+      fhir: fhirRouter(service, stages.operations, { maxBodyBytes, maxJsonDepth, log, authorize: auth.authorizeFhir }),
     });
-    // Not app.listen: express 5 calls its callback on a listen error too, as if listening had begun.
-    const server: Server = createServer(app);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const listening = await listen(app, config, log);
     await stages.start();
-    const { port } = server.address() as AddressInfo;
-    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-    log.info({ port, engine: database.engine }, 'second-opinion service listening');
     const close = async (): Promise<void> => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await listening.close();
       await audit.drain();
       await stages.stop();
       await database.close();
     };
-    return { url: `http://${host}:${port}`, database, jobs: stages.jobs, review: stages.review, close };
+    return { url: listening.url, database, jobs: stages.jobs, review: stages.review, close };
   } catch (err) {
     await database.close();
     throw err;

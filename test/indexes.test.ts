@@ -4,12 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Connection } from 'mongoose';
 import { parseSearch, type QueryParams } from '../src/fhir/search/search.js';
-import { buildFilter, buildSort } from '../src/fhir/search/query.js';
+import { buildFilter, buildSort } from '../src/store/search/query.js';
 import { exportJobKind } from '../src/export/job.js';
 import { retrievalJobKind } from '../src/retrieval/retrieve-chart.js';
 import { claimableBy } from '../src/store/jobs.js';
 import { owedBy } from '../src/store/outbox.js';
-import { countersOf, waitingOf } from '../src/store/outcome-ledger.js';
+import { countersOf, waitingOf } from '../src/outcomes/ledger.js';
 import { startTestService, type TestService } from './harness.js';
 import { createOrganization, registerInstitution, secondOpinionRequest } from './review-cases.js';
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mongoose, { type Connection } from 'mongoose';
 import { contributions, difference, merged } from '../src/outcomes/counters.js';
-import { OutcomeLedger } from '../src/store/outcome-ledger.js';
+import { OutcomeLedger } from '../src/outcomes/ledger.js';
 import { caseStory } from './outcome-cases.js';
 
 let connection: Connection;

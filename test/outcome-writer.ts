@@ -2,7 +2,7 @@
 // test/outcome-ledger.test.ts: each case is opened, delivered, then amended, and every step is
 // recorded twice (a re-run hook). Run: node dist/test/outcome-writer.js <mongodb-uri> <database> <cases>
 import mongoose from 'mongoose';
-import { OutcomeLedger } from '../src/store/outcome-ledger.js';
+import { OutcomeLedger } from '../src/outcomes/ledger.js';
 import { caseStory } from './outcome-cases.js';
 
 const [uri, databaseName, count] = process.argv.slice(2);

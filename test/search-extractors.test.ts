@@ -9,9 +9,9 @@ import { evalFhirPathTyped, toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { MemoryRepository } from '@medplum/fhir-router';
 import { defaultProfilesDir } from '../src/conformance/artifacts.js';
-import { storedResourceTypes } from '../src/fhir/resource-types.js';
-import { compileExtractor } from '../src/fhir/search/extractors.js';
-import { supportedParameters } from '../src/fhir/search/parameters.js';
+import { storedResourceTypes } from '../src/base/resource-types.js';
+import { compileExtractor } from '../src/store/search/extractors.js';
+import { supportedParameters } from '../src/store/search/parameters.js';
 import { chartTypes } from '../src/retrieval/retrieve-chart.js';
 import { seedPatient } from '../scripts/peer/referring-ehr.js';
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { defaultProfilesDir, loadConformance } from '../src/conformance/artifacts.js';
-import { storedResourceTypes } from '../src/fhir/resource-types.js';
+import { storedResourceTypes } from '../src/base/resource-types.js';
 import { loadPrecompiled } from '../src/validation/precompiled.js';
 import { StructureValidator } from '../src/validation/structure.js';
 import { ResourceValidator } from '../src/validation/validator.js';

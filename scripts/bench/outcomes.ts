@@ -10,7 +10,7 @@ import type { CaseFacts } from '../../src/outcomes/counters.js';
 import { percentileHours, turnaroundBucket, turnaroundBuckets } from '../../src/outcomes/figures.js';
 import { OutcomeReports } from '../../src/outcomes/report.js';
 import { icd10Chapter, stratifiers } from '../../src/outcomes/strata.js';
-import { OutcomeLedger } from '../../src/store/outcome-ledger.js';
+import { OutcomeLedger } from '../../src/outcomes/ledger.js';
 import { markdownTable, median, option } from './report.js';
 
 const cases = option('cases', 1_000_000);

@@ -15,7 +15,7 @@ import { mintAccessToken, newSigningKeyPem } from '../../src/auth/access-tokens.
 import { loadConfig } from '../../src/config.js';
 import { defaultProfilesDir } from '../../src/conformance/artifacts.js';
 import { freePort, startLocalServer } from '../../src/database/local-server.js';
-import { supportedParameters } from '../../src/fhir/search/parameters.js';
+import { supportedParameters } from '../../src/store/search/parameters.js';
 import { createLogger } from '../../src/logger.js';
 import { chartTypes } from '../../src/retrieval/retrieve-chart.js';
 import { startFaultProxy } from '../peer/fault-proxy.js';

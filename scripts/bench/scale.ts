@@ -24,7 +24,7 @@ import { loadConfig } from '../../src/config.js';
 import { defaultProfilesDir, hasSecondOpinionCategory, loadConformance } from '../../src/conformance/artifacts.js';
 import { openDatabase } from '../../src/database/connect.js';
 import { freePort, startLocalServer } from '../../src/database/local-server.js';
-import { buildSort } from '../../src/fhir/search/query.js';
+import { buildSort } from '../../src/store/search/query.js';
 import { parseSearch, type QueryParams } from '../../src/fhir/search/search.js';
 import { caseOpener } from '../../src/intake/open-case.js';
 import { createLogger } from '../../src/logger.js';

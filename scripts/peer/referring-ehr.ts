@@ -11,7 +11,7 @@ import express from 'express';
 import { allOk, getSearchParameter, getStatus, notFound, Operator } from '@medplum/core';
 import { FhirRouter, MemoryRepository, type FhirRequest, type FhirResponse } from '@medplum/fhir-router';
 import type { Binary, Bundle, CapabilityStatement, Resource, ResourceType } from '@medplum/fhirtypes';
-import { loadBaseDefinitions } from '../../src/conformance/base-definitions.js';
+import { loadBaseDefinitions } from '../../src/base/base-definitions.js';
 
 export interface ReferringEhr {
   /** The FHIR base URL, e.g. http://127.0.0.1:PORT/fhir */

@@ -8,7 +8,7 @@
 import { Operator } from '@medplum/core';
 import type { Response } from 'express';
 import { principalOf, type Principal } from '../auth/bearer.js';
-import { forbidden, methodNotAllowed, notFound, notKnown } from '../fhir/outcome.js';
+import { forbidden, methodNotAllowed, notFound, notKnown } from '../base/outcome.js';
 import type { Narrowing, Repository } from '../store/repository.js';
 import { classOf, roleMay, roleMayCall, seesAllCases, type Action } from './policy.js';
 import { chartLabel, isCaseLabel, isInstitutionLabel, isPatientLabel } from './labels.js';

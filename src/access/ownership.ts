@@ -11,7 +11,7 @@
 // so it inherits nothing from them; its patient is placed on a registered Endpoint of its owner.
 // Labels are indexed, so a caller's reach narrows a search inside the database (see gate.ts).
 import type { Resource, ServiceRequest } from '@medplum/fhirtypes';
-import { businessRule } from '../fhir/outcome.js';
+import { businessRule } from '../base/outcome.js';
 import { referencesWithPaths } from '../fhir/references.js';
 import { namesPatientByUrl, patientAt } from '../intake/institutions.js';
 import { localId } from '../retrieval/source-records.js';

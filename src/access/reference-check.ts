@@ -1,6 +1,6 @@
 // A write may name only records its writer may read: checked before anything is stored.
 import type { Resource } from '@medplum/fhirtypes';
-import { notFound } from '../fhir/outcome.js';
+import { notFound } from '../base/outcome.js';
 import { referencesWithPaths } from '../fhir/references.js';
 import type { StoredResource } from '../store/models.js';
 import type { Repository } from '../store/repository.js';

@@ -5,7 +5,7 @@ import express, { type Request, type RequestHandler, type Router } from 'express
 import type { JWK } from 'jose';
 import type { Connection } from 'mongoose';
 import type { Config } from '../config.js';
-import { outcomeOf } from '../fhir/outcome.js';
+import { outcomeOf } from '../base/outcome.js';
 import type { Logger } from '../logger.js';
 import { ClientStore } from '../store/clients.js';
 import { UsedAssertions } from '../store/used-assertions.js';

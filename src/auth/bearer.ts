@@ -4,7 +4,7 @@
 // token itself is never logged or echoed.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { outcomeOf } from '../fhir/outcome.js';
+import { outcomeOf } from '../base/outcome.js';
 import type { TokenIssuer } from './access-tokens.js';
 import { roles, type Role } from './clients.js';
 import { parseScopes, type Scope } from './scopes.js';

@@ -4,8 +4,8 @@
 // transaction.ts runs them); a refusal is 403 with an OperationOutcome naming the scopes missing.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { BundleEntry, OperationOutcomeIssue } from '@medplum/fhirtypes';
-import { badRequest, outcomeOf } from '../fhir/outcome.js';
-import { supportedParameters } from '../fhir/search/parameters.js';
+import { badRequest, outcomeOf } from '../base/outcome.js';
+import { supportedParameters } from '../store/search/parameters.js';
 import { principalOf } from './bearer.js';
 import { allows, neededScope, type Permission } from './scopes.js';
 

@@ -4,7 +4,7 @@
 import type { Task } from '@medplum/fhirtypes';
 import { Gate } from '../access/gate.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { conflict, FhirError } from '../fhir/outcome.js';
+import { conflict, FhirError } from '../base/outcome.js';
 import { businessStatusConcept, businessStatusOf, canMove, movesInto, type BusinessStatus } from './business-status.js';
 
 /** What a move sets beside the businessStatus. */

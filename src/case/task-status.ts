@@ -2,7 +2,7 @@
 // (the API's and the service's own). Where the work stands (businessStatus) has its own table beside
 // this one, in business-status.ts.
 import type { Resource, Task } from '@medplum/fhirtypes';
-import { businessRule, conflict } from '../fhir/outcome.js';
+import { businessRule, conflict } from '../base/outcome.js';
 
 type Status = Task['status'];
 

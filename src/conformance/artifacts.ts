@@ -16,8 +16,8 @@ import type {
   StructureDefinition,
   ValueSet,
 } from '@medplum/fhirtypes';
-import { registerSearchParameters } from '../fhir/search/parameters.js';
-import { loadBaseDefinitions } from './base-definitions.js';
+import { registerSearchParameters } from '../store/search/parameters.js';
+import { loadBaseDefinitions } from '../base/base-definitions.js';
 import { Terminology } from './terminology.js';
 
 export interface Conformance {
@@ -32,7 +32,7 @@ export interface Conformance {
   conceptMaps: Map<string, ConceptMap>;
   /** The outcome Measures, by id; installed in the store at start-up (see outcomes/). */
   measures: Map<string, Measure>;
-  /** Our own search parameters, offered besides FHIR's (see fhir/search/parameters.ts). */
+  /** Our own search parameters, offered besides FHIR's (see store/search/parameters.ts). */
   searchParameters: SearchParameter[];
   capabilityTemplate: CapabilityStatement;
   /** The coding that marks a resource as part of a second-opinion case. */

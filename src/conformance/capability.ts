@@ -1,12 +1,16 @@
 // GET /fhir/metadata: the CapabilityStatement, built from what the server really does: the types it
 // stores, the search parameters it indexes, the profiles and operations it loaded from profiles/.
+import { createRequire } from 'node:module';
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
-import { supportedParameters } from '../fhir/search/parameters.js';
-import { storedResourceTypes } from '../fhir/resource-types.js';
+import { supportedParameters } from '../store/search/parameters.js';
+import { storedResourceTypes } from '../base/resource-types.js';
 import type { Conformance } from './artifacts.js';
 import { classOf } from '../access/policy.js';
 
-export function capabilityStatement(conformance: Conformance, fhirBase: string, version: string): CapabilityStatement {
+/** The software's version, as the package states it (dist/src/conformance/ is three levels below it). */
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+export function capabilityStatement(conformance: Conformance, fhirBase: string): CapabilityStatement {
   const operations = [...conformance.operations.values()];
   const resource: CapabilityStatementRestResource[] = storedResourceTypes.map((type) => {
     const params = [...supportedParameters(type).values()];

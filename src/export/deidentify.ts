@@ -5,9 +5,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { crawlTypedValue, toTypedValue, type TypedValueWithPath } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
-import { ensureDefinitionsFor, loadBaseDefinitions } from '../conformance/base-definitions.js';
+import { ensureDefinitionsFor, loadBaseDefinitions } from '../base/base-definitions.js';
 import { localId } from '../retrieval/source-records.js';
-import { fhirId, relativeReference, resourceTypeName } from '../fhir/ids.js';
+import { fhirId, relativeReference, resourceTypeName } from '../base/ids.js';
 
 /** Data types removed wherever they occur: they name or reach a person, or hold free text or content. */
 const removedTypes = new Set(['HumanName', 'Identifier', 'Address', 'ContactPoint', 'Narrative', 'Annotation', 'markdown', 'xhtml', 'base64Binary']);

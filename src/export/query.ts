@@ -1,9 +1,9 @@
 // Which records an export takes: the types a patient's compartment holds, `_typeFilter` searches
 // (checked as searches of their type), and the filter of a Patient-level export.
 import type { SearchRequest } from '@medplum/core';
-import { badRequest } from '../fhir/outcome.js';
-import { storedResourceTypes } from '../fhir/resource-types.js';
-import { supportedParameters } from '../fhir/search/parameters.js';
+import { badRequest } from '../base/outcome.js';
+import { storedResourceTypes } from '../base/resource-types.js';
+import { supportedParameters } from '../store/search/parameters.js';
 import { parseSearch, type QueryParams } from '../fhir/search/search.js';
 
 /** Search parameters that shape a result page rather than select resources: no place in a `_typeFilter`. */

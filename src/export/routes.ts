@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import express, { type Request, type Response, type Router } from 'express';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/bearer.js';
-import { informational, notFound, outcomeOf } from '../fhir/outcome.js';
+import { informational, notFound, outcomeOf } from '../base/outcome.js';
 import type { ExportFiles } from '../store/export-files.js';
 import type { Job, JobQueue } from '../store/jobs.js';
 import { type BulkExportOptions, callerKey, ended, expiresAt, exportJobKind, type ExportPayload, type ExportProgress, statusUrl } from './job.js';

@@ -3,8 +3,8 @@
 // and `resourceType`, `id` and `meta`; nothing else. A subset resource is tagged SUBSETTED.
 import { tryGetDataType } from '@medplum/core';
 import type { Coding, Resource } from '@medplum/fhirtypes';
-import { ensureDefinitionsFor } from '../conformance/base-definitions.js';
-import { badRequest } from '../fhir/outcome.js';
+import { ensureDefinitionsFor } from '../base/base-definitions.js';
+import { badRequest } from '../base/outcome.js';
 
 export const subsettedTag: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
 const kept = ['resourceType', 'id', 'meta'];

@@ -10,7 +10,7 @@ import { Deidentifier } from './deidentify.js';
 import { type BulkExportOptions, Cancelled, exportJobKind, type ExportPayload, type ExportProgress } from './job.js';
 import { compartmentCodes, inAnyCompartment, searchOf } from './query.js';
 import { Subsetter } from './subset.js';
-import { referenceTo } from '../fhir/ids.js';
+import { referenceTo } from '../base/ids.js';
 
 const patientReference = referenceTo('Patient');
 

@@ -6,7 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ProvenanceAgent } from '@medplum/fhirtypes';
 import { seesAllCases } from '../access/policy.js';
 import { principalOf, type Principal } from '../auth/bearer.js';
-import { badRequest, type FhirError } from './outcome.js';
+import { badRequest, type FhirError } from '../base/outcome.js';
 
 const requestAgent = new AsyncLocalStorage<ProvenanceAgent>();
 

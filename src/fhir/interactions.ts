@@ -15,10 +15,10 @@ import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import { afterCommit } from '../store/transactions.js';
 import type { ResourceValidator } from '../validation/validator.js';
-import { badRequest, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from './outcome.js';
-import { isStoredResourceType } from './resource-types.js';
+import { badRequest, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from '../base/outcome.js';
+import { isStoredResourceType } from '../base/resource-types.js';
 import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
-import { isFhirId } from './ids.js';
+import { isFhirId } from '../base/ids.js';
 
 /** What an interaction answers: a status, a body, and the headers FHIR asks for. */
 export interface Reply {

@@ -1,6 +1,6 @@
 // Every Reference.reference in a resource: rewritten, for references resolved within a transaction
 // and for records copied from another server; or listed, for what a record is about (access/ownership.ts).
-import { fhirId, resourceTypeName } from './ids.js';
+import { fhirId, resourceTypeName } from '../base/ids.js';
 export function mapReferences<T>(value: T, map: (reference: string) => string | undefined): T {
   if (Array.isArray(value)) {
     return (value as unknown[]).map((v) => mapReferences(v, map)) as T;

@@ -7,7 +7,7 @@ import { capabilityStatement } from '../conformance/capability.js';
 import { gateOf, type Gate } from '../access/gate.js';
 import { noteAccess } from '../access/audit.js';
 import { type FhirService, type Reply } from './interactions.js';
-import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from './outcome.js';
+import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from '../base/outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
 import { processBundle } from './transaction.js';
@@ -29,9 +29,9 @@ type Route = [method: 'get' | 'post' | 'put' | 'delete', path: string, action: A
 export function fhirRouter(
   service: FhirService,
   operations: OperationTable,
-  options: { maxBodyBytes: number; maxJsonDepth: number; version: string; log: Logger; authorize: RequestHandler },
+  options: { maxBodyBytes: number; maxJsonDepth: number; log: Logger; authorize: RequestHandler },
 ): Router {
-  const metadata = capabilityStatement(service.conformance, service.fhirBase, options.version);
+  const metadata = capabilityStatement(service.conformance, service.fhirBase);
   const query = (req: Request): QueryParams => req.query as QueryParams;
   const self = (req: Request): URL => new URL(`${service.fhirBase}${req.url}`);
   const operation: Action = (req, gate) => invokeOperation(service, operations, req, req.params.type ?? '', req.params.id, req.params.operation, gate);

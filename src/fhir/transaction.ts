@@ -8,7 +8,7 @@ import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplu
 import type { Gate } from '../access/gate.js';
 import type { StoredResource } from '../store/models.js';
 import { type FhirService, type Reply } from './interactions.js';
-import { badRequest, FhirError, methodNotAllowed } from './outcome.js';
+import { badRequest, FhirError, methodNotAllowed } from '../base/outcome.js';
 import { mapReferences } from './references.js';
 
 const methodOrder: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3, HEAD: 3 };

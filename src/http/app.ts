@@ -8,7 +8,7 @@ import { isCapabilityRequest, type Authentication } from '../auth/authentication
 import type { Config } from '../config.js';
 import type { Database } from '../database/connect.js';
 import { agentOfRequest } from '../fhir/actor.js';
-import { notFound } from '../fhir/outcome.js';
+import { notFound } from '../base/outcome.js';
 import { errorHandler } from '../fhir/router.js';
 import type { Logger } from '../logger.js';
 import { hardening } from './hardening.js';

@@ -1,18 +1,20 @@
 // GET /attachments/{id}: attachment content retrieved from referring institutions; the records'
 // Attachment.url points here. Seen only by a caller whose gate sees the record it came with.
 import { pipeline } from 'node:stream/promises';
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Router } from 'express';
 import { gateOf } from '../access/gate.js';
+import type { Authentication } from '../auth/authentication.js';
 import type { Repository } from '../store/repository.js';
 import type { AttachmentStore } from '../store/attachments.js';
-import { notFound } from '../fhir/outcome.js';
+import { notFound } from '../base/outcome.js';
 
 /** The stored content's key: what the store makes, nothing a caller could use to reach elsewhere. */
 const attachmentKey = /^[0-9a-f]{32}$/;
 
-export function attachmentRoutes(attachments: AttachmentStore, repository: Repository, access: RequestHandler[]): Router {
+/** Behind a token that may read Binary content; each attachment then behind the gate of the record it came with. */
+export function attachmentRoutes(attachments: AttachmentStore, repository: Repository, auth: Pick<Authentication, 'authenticate' | 'requireScope'>): Router {
   const routes = express.Router();
-  routes.use('/attachments', ...access);
+  routes.use('/attachments', auth.authenticate, auth.requireScope('Binary', 'r'));
   routes.get('/attachments/:id', async (req, res) => {
     const stored = attachmentKey.test(req.params.id) ? await attachments.get(req.params.id) : undefined;
     const gate = gateOf(res, repository);

@@ -5,7 +5,7 @@ import cors from 'cors';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { decodeJwt } from 'jose';
 import helmet from 'helmet';
-import { badRequest, outcomeOf } from '../fhir/outcome.js';
+import { badRequest, outcomeOf } from '../base/outcome.js';
 
 export interface HardeningOptions {
   /** Origins allowed to call from a browser; none: no CORS headers at all. */

@@ -3,12 +3,12 @@
 // names live in the environment, so the API has none to return.
 import { Operator } from '@medplum/core';
 import type { Endpoint, Extension, ServiceRequest } from '@medplum/fhirtypes';
-import { businessRule } from '../fhir/outcome.js';
+import { businessRule } from '../base/outcome.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import { TokenSource, type EndpointAuth, type SigningKey } from '../outbound/authorization.js';
 import type { Credentials } from '../outbound/referring-ehr-client.js';
 import type { Repository } from '../store/repository.js';
-import { fhirId } from '../fhir/ids.js';
+import { fhirId } from '../base/ids.js';
 
 const absolutePatient = new RegExp(String.raw`^(https?:\/\/.+)\/Patient\/(${fhirId})$`);
 const relativePatient = new RegExp(String.raw`^Patient\/(${fhirId})$`);

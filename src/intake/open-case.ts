@@ -12,7 +12,7 @@ import { localId } from '../retrieval/source-records.js';
 import type { JobQueue } from '../store/jobs.js';
 import { isDuplicateKey } from '../store/repository.js';
 import type { Institutions } from './institutions.js';
-import { fhirId, resourceTypeName } from '../fhir/ids.js';
+import { fhirId, resourceTypeName } from '../base/ids.js';
 
 /** `Type/id` on the referring server. */
 const sourceReference = new RegExp(String.raw`^${resourceTypeName}\/${fhirId}$`);

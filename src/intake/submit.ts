@@ -6,11 +6,11 @@ import type { Endpoint, OperationOutcomeIssue, ServiceRequest, Task } from '@med
 import { Gate } from '../access/gate.js';
 import { hasSecondOpinionCategory, profileMeta } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { badRequest, businessRule, FhirError, outcomeOf } from '../fhir/outcome.js';
+import { badRequest, businessRule, FhirError, outcomeOf } from '../base/outcome.js';
 import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import type { Institutions } from './institutions.js';
-import { isFhirId } from '../fhir/ids.js';
+import { isFhirId } from '../base/ids.js';
 
 /** What one poll of an institution found: the orders taken in, and each refused one with why. */
 export interface PollResult {

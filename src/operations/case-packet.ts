@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { notFound } from '../fhir/outcome.js';
+import { notFound } from '../base/outcome.js';
 import { caseTaskOf } from '../case/case-task.js';
 import { attachmentStatus, attachmentsOf } from '../retrieval/attachments.js';
 import { chartTypes } from '../retrieval/retrieve-chart.js';

@@ -1,7 +1,7 @@
 // GET or POST /fhir/Measure/{id}/$evaluate-measure: one of the outcome Measures evaluated into a
 // summary MeasureReport (outcomes/measure-report.ts); a GET's query is read as its Parameters.
 import type { Measure } from '@medplum/fhirtypes';
-import { badRequest } from '../fhir/outcome.js';
+import { badRequest } from '../base/outcome.js';
 import { measureReport } from '../outcomes/measure-report.js';
 import { period } from '../outcomes/period.js';
 import type { OutcomeReports } from '../outcomes/report.js';

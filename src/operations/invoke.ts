@@ -5,7 +5,7 @@ import type { Request } from 'express';
 import type { Gate } from '../access/gate.js';
 import { isPatientLabel } from '../access/labels.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { methodNotAllowed } from '../fhir/outcome.js';
+import { methodNotAllowed } from '../base/outcome.js';
 import type { OperationTable } from './index.js';
 
 /** Runs operation `name` (`$code`) for a caller whose role may call it, on an instance the caller may read. */

@@ -2,7 +2,7 @@
 // cardinality, value types and reference targets; 400 naming the offending parameter otherwise.
 import { isResourceType } from '@medplum/core';
 import type { OperationDefinition, OperationDefinitionParameter, Parameters, ParametersParameter } from '@medplum/fhirtypes';
-import { badRequest } from '../fhir/outcome.js';
+import { badRequest } from '../base/outcome.js';
 
 /** The `in` parameters of a Parameters body, by name. */
 export function readParameters(definition: OperationDefinition, body: unknown): Map<string, ParametersParameter[]> {

@@ -2,7 +2,7 @@
 // Parameters are read as the OperationDefinition in profiles/ declares them.
 import type { Parameters, Resource } from '@medplum/fhirtypes';
 import type { Reply } from '../fhir/interactions.js';
-import { badRequest, informational } from '../fhir/outcome.js';
+import { badRequest, informational } from '../base/outcome.js';
 import type { Invocation, Operation } from './operation.js';
 
 export const validate: Operation = { code: 'validate', methods: ['POST'], run: validateResource };

@@ -10,7 +10,7 @@ import { moveCase } from '../case/move.js';
 import { hasSecondOpinionCategory } from '../conformance/artifacts.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { agentAs, provenanceOfWrite } from '../fhir/provenance.js';
-import { badRequest, conflict, informational, notFound } from '../fhir/outcome.js';
+import { badRequest, conflict, informational, notFound } from '../base/outcome.js';
 import type { Delivery } from '../store/models.js';
 import type { Outbox } from '../store/outbox.js';
 import { withRendering } from './render.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { mayReadOutcomes } from '../access/policy.js';
 import { principalOf } from '../auth/bearer.js';
-import { badRequest, notFound, outcomeOf } from '../fhir/outcome.js';
+import { badRequest, notFound, outcomeOf } from '../base/outcome.js';
 import { period, stratifierList } from './period.js';
 import { reportCsv, type OutcomeReports } from './report.js';
 

@@ -15,7 +15,7 @@ import { parseSearch } from '../fhir/search/search.js';
 import type { Logger } from '../logger.js';
 import type { Specialties } from '../review/specialties.js';
 import type { CursorStore } from '../store/cursors.js';
-import type { OutcomeLedger } from '../store/outcome-ledger.js';
+import type { OutcomeLedger } from './ledger.js';
 import type { CaseFacts } from './counters.js';
 import { turnaroundBucket } from './figures.js';
 import { icd10Chapter, monthOf, unknownStratum, type CaseStrata } from './strata.js';

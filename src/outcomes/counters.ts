@@ -1,7 +1,7 @@
 // What one case adds to the outcome counters, and what changes when its facts change. Counters are
 // documents per (month, stratifier, value), so a report adds up a few thousand small documents
 // whatever the number of cases. Cases still waiting are not counted here: they are a set, one small
-// document per waiting case (outcome-ledger.ts), which stays as small as the work in progress.
+// document per waiting case (ledger.ts), which stays as small as the work in progress.
 // A case's contribution is a function of its facts alone: a change of facts (a delivery, an amended
 // concordance) is the difference of two contributions, which moves counts rather than adding them.
 import type { CaseStrata } from './strata.js';

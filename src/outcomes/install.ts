@@ -9,7 +9,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import type { Logger } from '../logger.js';
 import { Specialties } from '../review/specialties.js';
 import type { CursorStore } from '../store/cursors.js';
-import { OutcomeLedger } from '../store/outcome-ledger.js';
+import { OutcomeLedger } from './ledger.js';
 import { analyticsRoutes } from './analytics.js';
 import { CaseOutcomes } from './case-outcomes.js';
 import { labelsFrom } from './labels.js';

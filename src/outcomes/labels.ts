@@ -8,7 +8,7 @@ import type { FhirService } from '../fhir/interactions.js';
 import { parseSearch } from '../fhir/search/search.js';
 import { icd10Ancestry } from '../review/specialties.js';
 import type { Labels } from './report.js';
-import { referenceTo } from '../fhir/ids.js';
+import { referenceTo } from '../base/ids.js';
 
 const organizationReference = referenceTo('Organization');
 

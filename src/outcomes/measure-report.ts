@@ -15,7 +15,7 @@ import type {
   Quantity,
 } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
-import { unprocessable } from '../fhir/outcome.js';
+import { unprocessable } from '../base/outcome.js';
 import type { Share } from './figures.js';
 import { stratifierList } from './period.js';
 import type { OutcomeReports, StratumFigures } from './report.js';

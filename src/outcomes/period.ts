@@ -1,6 +1,6 @@
 // The period and stratifiers an outcome report is asked for, read the same way by the plain
 // endpoint and by $evaluate-measure; a bad value answers 400 naming the parameter.
-import { badRequest } from '../fhir/outcome.js';
+import { badRequest } from '../base/outcome.js';
 import { stratifiers, type Stratifier } from './strata.js';
 
 const fhirDate = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/;

@@ -3,7 +3,7 @@
 // cases waiting and overdue, requests for information per case). What the JSON and CSV endpoint,
 // the $evaluate-measure operation and the analytics page show. No patient identifiers: the strata
 // are specialties, institutions, diagnosis codes, chapters and months.
-import type { OutcomeLedger } from '../store/outcome-ledger.js';
+import type { OutcomeLedger } from './ledger.js';
 import { bucketField, concordanceField } from './counters.js';
 import { bucketEdgeHours, percentileHours, shareOf, turnaroundBuckets, type Share } from './figures.js';
 import { monthOf, type Stratifier } from './strata.js';

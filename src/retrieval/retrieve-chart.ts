@@ -9,10 +9,10 @@ import type { Bundle, CapabilityStatement, Communication, Resource, Task } from 
 import { businessStatusOf, canMove } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { FhirError, unprocessable } from '../fhir/outcome.js';
+import { FhirError, unprocessable } from '../base/outcome.js';
 import { provenanceOfWrite } from '../fhir/provenance.js';
-import { clinicalResourceTypes, isStoredResourceType } from '../fhir/resource-types.js';
-import { supportedParameters } from '../fhir/search/parameters.js';
+import { clinicalResourceTypes, isStoredResourceType } from '../base/resource-types.js';
+import { supportedParameters } from '../store/search/parameters.js';
 import { OutboundRefused, ReferringEhrClient, ReferringEhrError, type Credentials, type RetryPolicy } from '../outbound/referring-ehr-client.js';
 import type { CursorStore } from '../store/cursors.js';
 import { isDuplicateKey } from '../store/repository.js';

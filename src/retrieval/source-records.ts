@@ -5,10 +5,10 @@
 // who knows only where the record came from.
 import { createHmac } from 'node:crypto';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { unprocessable } from '../fhir/outcome.js';
+import { unprocessable } from '../base/outcome.js';
 import { mapReferences } from '../fhir/references.js';
 import type { Repository } from '../store/repository.js';
-import { relativeReference } from '../fhir/ids.js';
+import { relativeReference } from '../base/ids.js';
 
 let recordIdKey: Buffer | undefined;
 

@@ -4,7 +4,7 @@
 import { caseOwner, ownerOf } from '../access/ownership.js';
 import type { PractitionerRole, Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { FhirService } from '../fhir/interactions.js';
-import { referenceKeys } from '../fhir/search/parameters.js';
+import { referenceKeys } from '../store/search/parameters.js';
 import type { Institutions } from '../intake/institutions.js';
 import { caseTaskOf } from '../case/case-task.js';
 import { localReference } from '../retrieval/source-records.js';

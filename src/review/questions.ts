@@ -9,7 +9,7 @@ import type { Communication, CommunicationRequest, Reference, Resource, Task } f
 import { businessStatusOf } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { conflict, unknownReference } from '../fhir/outcome.js';
+import { conflict, unknownReference } from '../base/outcome.js';
 import { parseSearch } from '../fhir/search/search.js';
 import type { Cases } from './cases.js';
 

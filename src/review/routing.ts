@@ -7,11 +7,11 @@ import type { CodeableConcept, PractitionerRole, Resource, ServiceRequest, Task 
 import { businessStatusOf, canMove, movesInto } from '../case/business-status.js';
 import { moveCase } from '../case/move.js';
 import type { FhirService } from '../fhir/interactions.js';
-import { businessRule, conflict } from '../fhir/outcome.js';
+import { businessRule, conflict } from '../base/outcome.js';
 import type { Cases } from './cases.js';
 import type { Candidate, Reviewers } from './reviewers.js';
 import type { Specialties } from './specialties.js';
-import { referenceTo } from '../fhir/ids.js';
+import { referenceTo } from '../base/ids.js';
 
 const roleReference = referenceTo('PractitionerRole');
 

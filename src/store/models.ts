@@ -2,8 +2,8 @@
 // precomputed search index; `<Type>_history` holds earlier versions (written before they are replaced).
 import { Schema, type Connection, type Model, type MongooseQueryMiddleware, type Query } from 'mongoose';
 import type { Resource } from '@medplum/fhirtypes';
-import { storedResourceTypes } from '../fhir/resource-types.js';
-import { indexedCodes, supportedParameters } from '../fhir/search/parameters.js';
+import { storedResourceTypes } from '../base/resource-types.js';
+import { indexedCodes, supportedParameters } from './search/parameters.js';
 import { inSession } from './transactions.js';
 
 export interface StoredResource {

@@ -3,9 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type { SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { conflict, gone, notKnown, preconditionFailed } from '../fhir/outcome.js';
-import { buildSearchIndex, supportedParameters } from '../fhir/search/parameters.js';
-import { buildFilter, buildSort } from '../fhir/search/query.js';
+import { conflict, gone, notKnown, preconditionFailed } from '../base/outcome.js';
+import { buildSearchIndex, supportedParameters } from './search/parameters.js';
+import { buildFilter, buildSort } from './search/query.js';
 import type { Delivery, HistoryEntry, Models, StoredResource } from './models.js';
 import { PageWindows } from './page-windows.js';
 import { ReadCache } from './read-cache.js';

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
-import { storedResourceTypes } from '../fhir/resource-types.js';
+import { storedResourceTypes } from '../base/resource-types.js';
 import { loadSchema, schemaFingerprint } from './fhir-schema.js';
 
 const require = createRequire(import.meta.url);

@@ -3,7 +3,7 @@
 import { evalFhirPath, getAllDataTypes, OperationOutcomeError, parseStructureDefinition, validateResource, validateTypedValue } from '@medplum/core';
 import type { CodeableConcept, Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { hasSecondOpinionCategory, type Conformance } from '../conformance/artifacts.js';
-import { baseStructure, ensureDefinitionsFor } from '../conformance/base-definitions.js';
+import { baseStructure, ensureDefinitionsFor } from '../base/base-definitions.js';
 
 interface RequiredBinding {
   subPath: string;

@@ -12,7 +12,7 @@ import { startSignIn, type SignIn } from '../auth/sign-in.js';
 import type { Config } from '../config.js';
 import type { Conformance } from '../conformance/artifacts.js';
 import type { Logger } from '../logger.js';
-import { notFound } from '../fhir/outcome.js';
+import { notFound } from '../base/outcome.js';
 
 /** Where `npm run build` puts the app (scripts/build-workbench.ts), from dist/src/workbench. */
 export const builtApp = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/workbench');

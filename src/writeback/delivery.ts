@@ -34,7 +34,7 @@ import { ReferringEhrClient, ReferringEhrError, type RetryPolicy } from '../outb
 import type { OwedDelivery, Outbox } from '../store/outbox.js';
 import { WorkLoop } from '../store/work-loop.js';
 import { writtenBackSystem } from './written-back.js';
-import { fhirId, referenceTo } from '../fhir/ids.js';
+import { fhirId, referenceTo } from '../base/ids.js';
 
 export interface DeliveryOptions {
   pollMs: number;

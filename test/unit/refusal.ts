@@ -1,6 +1,6 @@
 // What a refused input answers, caught where a pure function throws it: the HTTP status and the
 // OperationOutcome's expressions, as a client would read them.
-import { FhirError } from '../../src/fhir/outcome.js';
+import { FhirError } from '../../src/base/outcome.js';
 
 export function refusal(run: () => unknown): { status: number; expression: string[] } {
   try {

@@ -1,7 +1,7 @@
 // Search as the store reads it: the instants a FHIR date covers at its precision, the index keys a
 // token or reference gets at write time, and a query parsed (or refused, naming the parameter).
 import { describe, expect, it } from '@jest/globals';
-import { buildSearchIndex, dateRange, referenceKeys } from '../../src/fhir/search/parameters.js';
+import { buildSearchIndex, dateRange, referenceKeys } from '../../src/store/search/parameters.js';
 import { maxPageSize, parseSearch } from '../../src/fhir/search/search.js';
 import { refusal } from './refusal.js';
 

@@ -4,8 +4,8 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Gate } from '../../access/gate.js';
 import { isPatientLabel } from '../../access/labels.js';
 import type { Repository, SearchMatch } from '../../store/repository.js';
-import { badRequest } from '../outcome.js';
-import { supportedParameters } from './parameters.js';
+import { badRequest } from '../../base/outcome.js';
+import { supportedParameters } from '../../store/search/parameters.js';
 
 export const defaultPageSize = 20;
 export const maxPageSize = 1000;

