@@ -83,7 +83,7 @@ export interface Config {
     /** A re-pull asks for what changed since the last pull began, less this (clock skew between servers). */
     sinceMarginMs: number;
   };
-  /** Bulk Data export (src/outcomes/): the job's poll and lease, and how many resources go in one NDJSON file. */
+  /** Bulk Data export (src/export/): the job's poll and lease, and how many resources go in one NDJSON file. */
   bulkExport: {
     pollMs: number;
     leaseMs: number;
