@@ -43,15 +43,14 @@ export class Ownership {
     const owner = kept ?? placement.owner;
     if (type === 'ServiceRequest' && !placement.retrieved)
       return this.requestLabels(store, resource, owner, placement.current?.resource as ServiceRequest | undefined);
-    const references = referencesWithPaths(resource)
-      .map((r) => r.reference)
-      .filter((r) => r !== `${type}/${resource.id}`);
-    const patients = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
+    const { patients, anchors } = namedBy(resource);
     const labels = new Set(patients);
     const institutions = new Set(owner ? [owner] : []);
     if (!placement.retrieved) {
-      // Records about a case, and records about records (a Provenance), belong where what they refer to is.
-      const anchors = references.filter((r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data');
+      // A new version that names the same records as the one it replaces keeps its labels: its owner
+      // never changes, and what it refers to is where it was (a Task moving on is not read again).
+      const current = placement.current;
+      if (current?.resource && !current.deleted && current.access && sameRecords(namedBy(current.resource), { patients, anchors })) return current.access;
       for (const doc of await store.labelsOfMany([...anchors, ...patients])) {
         for (const label of doc.access ?? []) {
           if (isInstitutionLabel(label)) institutions.add(label);
@@ -86,6 +85,29 @@ export class Ownership {
     const institution = owner ?? placed?.institution;
     return institution ? [institution, ...labels] : labels;
   }
+}
+
+/**
+ * The records a resource's labels come from: the patients it names, and the records of patient data
+ * it refers to (its anchors). Records about a case, and records about records (a Provenance), belong
+ * where what they refer to is. A record's own history (a Task's relevantHistory) documents it and
+ * belongs where it does: it anchors nothing (it is often written just after the record that names it).
+ */
+function namedBy(resource: Resource): { patients: string[]; anchors: string[] } {
+  const type = resource.resourceType;
+  const references = referencesWithPaths(resource)
+    .map((r) => r.reference)
+    .filter((r) => r !== `${type}/${resource.id}`);
+  const patients = [...(type === 'Patient' ? [`Patient/${resource.id}`] : []), ...references.filter(isPatientLabel)];
+  const anchors = references.filter(
+    (r) => !isPatientLabel(r) && classOf(r.split('/')[0]) === 'patient-data' && (type === 'Provenance' || !r.startsWith('Provenance/')),
+  );
+  return { patients, anchors };
+}
+
+function sameRecords(a: { patients: string[]; anchors: string[] }, b: { patients: string[]; anchors: string[] }): boolean {
+  const set = (named: { patients: string[]; anchors: string[] }) => [...new Set([...named.patients, ...named.anchors])].sort().join(' ');
+  return set(a) === set(b);
 }
 
 function spansInstitutions(type: string) {

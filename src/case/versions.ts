@@ -24,15 +24,13 @@ export class TaskVersions {
     };
   }
 
-  async record(resource: Resource): Promise<void> {
+  /** `replaced`: the version this one replaced, as the write read it (undefined for a create, or over a deletion). */
+  async record(resource: Resource, replaced: Resource | undefined): Promise<void> {
     const task = resource as Task;
     const provenanceId = task.relevantHistory?.at(-1)?.reference?.split('/')[1];
     const version = Number(task.meta?.versionId);
     if (!provenanceId) return;
-    const previous =
-      version > 1
-        ? ((await this.service.repository.readVersion('Task', task.id as string, String(version - 1)).catch(() => undefined)) as Task | undefined)
-        : undefined;
+    const previous = replaced as Task | undefined;
     const provenance = provenanceOfWrite({
       target: [`Task/${task.id}/_history/${version}`],
       recorded: task.lastModified as string,

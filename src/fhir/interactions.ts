@@ -41,8 +41,11 @@ export interface Reply {
  */
 export type BeforeWrite = (resource: Resource, current: Resource | undefined) => Promise<{ resource: Resource; outbox?: Delivery } | undefined>;
 
-/** Called after the write, with the stored version: a record of the write itself (its Provenance), never a next stage. */
-export type AfterWrite = (resource: Resource) => Promise<void>;
+/**
+ * Called after the write, with the stored version and the version it replaced (undefined for a
+ * create): a record of the write itself (its Provenance), never a next stage.
+ */
+export type AfterWrite = (resource: Resource, previous: Resource | undefined) => Promise<void>;
 
 /**
  * A hook on the writes of one type, as HAPI FHIR's interceptors are: `order` says where it runs
@@ -119,8 +122,8 @@ export class FhirService {
     return { resource, outbox };
   }
 
-  private async afterWrite(resource: Resource): Promise<void> {
-    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) await hook.after?.(resource);
+  private async afterWrite(resource: Resource, previous: Resource | undefined): Promise<void> {
+    for (const hook of this.writeHooks.get(resource.resourceType) ?? []) await hook.after?.(resource, previous);
   }
 
   checkType(type: string): void {
@@ -283,7 +286,7 @@ export class FhirService {
       ? await this.createConditionally(resource, condition, gate, id, outbox)
       : await this.repository.create(resource, id, outbox, gate.placement());
     if (result.created) {
-      if (hooked) await this.afterWrite(result.resource);
+      if (hooked) await this.afterWrite(result.resource, undefined);
       await this.committed(result.resource, { created: true, access: result.access });
     }
     return result;
@@ -307,7 +310,8 @@ export class FhirService {
     const hooked = await this.beforeWrite(resource, previous);
     // Written only on the version the hooks judged, so no other write slips in between.
     const result = await this.repository.update(hooked.resource, version ?? current?.versionId, hooked.outbox, gate.placement(), current);
-    await this.afterWrite(result.resource);
+    // Written on the version the hooks judged: `previous` is the version it replaced.
+    await this.afterWrite(result.resource, result.created ? undefined : previous);
     await this.committed(result.resource, { created: false, access: result.access });
     return result;
   }

@@ -30,7 +30,11 @@ export function installReviewWorkflow(service: FhirService, institutions: Instit
   // its Provenance written after it), and a new owner held to $assign's rules.
   service.hookWrites('Task', { order: 100, before: dueDateOnOpening(config.dueHours) });
   service.hookWrites('Task', { order: 200, before: checkTransition });
-  service.hookWrites('Task', { order: 300, before: (task, current) => versions.stamp(task, current), after: (task) => versions.record(task) });
+  service.hookWrites('Task', {
+    order: 300,
+    before: (task, current) => versions.stamp(task, current),
+    after: (task, previous) => versions.record(task, previous),
+  });
   service.hookWrites('Task', { order: 400, before: (task, current) => routing.checkOwnerChange(task, current) });
   // A question or a message: its case must be open, and it is linked to the case's request.
   service.hookWrites('CommunicationRequest', { order: 100, before: (question, current) => questions.beforeQuestion(question, current) });
