@@ -7,8 +7,9 @@
 // The measured creates open real cases, whose charts the service retrieves from a referring EHR peer
 // in the background; that work is let finish before each burst and each size. Every writing run adds
 // its creates to the store, hence one run by default (the reading runs always see the exact size).
-// Run: npm run bench:scale [-- --small 1000 --large 20000 --runs 1 --samples 200 --creates 800 --keep 0 --declared-indexes 0]
-// (--keep 1 leaves the database for inspection; --declared-indexes 1 builds the indexes models.ts declares first.)
+// Run: npm run bench:scale [-- --small 1000 --large 20000 --runs 1 --samples 200 --creates 800 --keep 0 --declared-indexes 0 --burst-profile 0]
+// (--keep 1 leaves the database for inspection; --declared-indexes 1 builds the indexes models.ts declares first;
+// --burst-profile 1 prints where the burst's time inside the database went, by operation.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -42,6 +43,7 @@ const samples = option('samples', 200);
 const creates = option('creates', 800);
 const keep = option('keep', 0) === 1;
 const declaredIndexes = option('declared-indexes', 0) === 1;
+const burstProfile = option('burst-profile', 0) === 1;
 const seedBatch = 1000;
 const concurrency = 16;
 const warmUp = 20;
@@ -259,6 +261,34 @@ try {
    * workers' idle claims; the claim of the case's retrieval job and any of its first steps are in),
    * and the documents it left written: what the raw-driver baseline inserts for each create.
    */
+  /** With --burst-profile 1: the server's profiler over the burst, and where its time inside the database went. */
+  const startProfiling = async (): Promise<void> => {
+    await db.command({ profile: 0 });
+    await db
+      .collection('system.profile')
+      .drop()
+      .catch(() => undefined);
+    await db.command({ profile: 2 });
+  };
+  const printProfile = async (): Promise<void> => {
+    await db.command({ profile: 0 });
+    const byOp = new Map<string, { count: number; ms: number }>();
+    for (const entry of await db.collection('system.profile').find({}).toArray()) {
+      const command = entry.command ?? {};
+      const key = `${entry.op === 'command' ? Object.keys(command)[0] : entry.op} ${String(entry.ns).slice(databaseName.length + 1)}`;
+      const sum = byOp.get(key) ?? { count: 0, ms: 0 };
+      byOp.set(key, { count: sum.count + 1, ms: sum.ms + Number(entry.millis ?? 0) });
+    }
+    const rows = [...byOp].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
+    say(`\nthe burst's time inside the database by operation (profiler, ${creates} creates):`);
+    say(
+      markdownTable(
+        ['operation collection', 'count', 'ms in all', 'ms each'],
+        rows.map(([k, v]) => [k, String(v.count), v.ms.toFixed(0), (v.ms / v.count).toFixed(2)]),
+      ),
+    );
+  };
+
   const profileCreate = async (): Promise<{ commands: Map<string, number>; written: Map<string, Record<string, unknown>[]>; serverMs: number }> => {
     await settle();
     await db.command({ profile: 0 });
@@ -419,7 +449,9 @@ try {
       const created = figure(await latencies(create));
       await settle();
       const before = await operations();
+      if (burstProfile) await startProfiling();
       const throughput = creates / ((await timed(() => inParallel(creates, concurrency, create))) / 1000);
+      if (burstProfile) await printProfile();
       // Counted over the burst: each create's own work, and whatever of its case's retrieval ran meanwhile.
       const operationsPerCreate = ((await operations()) - before) / creates;
       await settle();

@@ -34,19 +34,34 @@ async function* packet(service: FhirService, head: Resource[], patientRef: strin
   let pending = `{"resourceType":"Bundle","type":"collection","timestamp":"${new Date().toISOString()}","entry":[${head.map(entry).join(',')}`;
   const counts = new Map<string, number>([['Patient', hasPatient ? 1 : 0]]);
   const attachments = { stored: 0, skipped: 0 };
-  for (const type of chartTypes) {
-    for await (const record of service.repository.streamReferencing(type, ['subject', 'patient'], [patientRef])) {
-      counts.set(type, (counts.get(type) ?? 0) + 1);
-      for (const attachment of attachmentsOf(record)) {
-        const status = attachmentStatus(attachment, extensionUrl);
-        if (status === 'stored' || status === 'skipped') attachments[status]++;
+  const streams = chartTypes.map((type) => ({ type, records: service.repository.streamReferencing(type, ['subject', 'patient'], [patientRef]) }));
+  try {
+    // Each type's query is sent while the type before it is read out, so no type waits for its first batch.
+    let first = streams[0].records.next();
+    for (const [i, { type, records }] of streams.entries()) {
+      let next = await first;
+      if (i + 1 < streams.length) {
+        first = streams[i + 1].records.next();
+        // Its failure is met when it is awaited; one left unawaited (this type failed first) is not a crash.
+        void first.catch(() => undefined);
       }
-      pending += `,${entry(record)}`;
-      if (pending.length >= chunkSize) {
-        yield pending;
-        pending = '';
+      for (; !next.done; next = await records.next()) {
+        const record = next.value;
+        counts.set(type, (counts.get(type) ?? 0) + 1);
+        for (const attachment of attachmentsOf(record)) {
+          const status = attachmentStatus(attachment, extensionUrl);
+          if (status === 'stored' || status === 'skipped') attachments[status]++;
+        }
+        pending += `,${entry(record)}`;
+        if (pending.length >= chunkSize) {
+          yield pending;
+          pending = '';
+        }
       }
     }
+  } finally {
+    // A client that went away leaves no cursor open.
+    await Promise.allSettled(streams.map(({ records }) => records.return(undefined)));
   }
   // No `total`: FHIR keeps it for searches and histories (bdl-1); the summary counts each type.
   yield `${pending},${entry(summary(counts, attachments))}]}`;
