@@ -23,6 +23,8 @@ export interface Config {
   ratePerMinute: number;
   /** How often each registered institution is asked for new second-opinion requests; 0 turns polling off. */
   pollIntervalMs: number;
+  /** How long a stop lets the work in hand finish before it closes the database all the same. */
+  shutdownGraceMs: number;
   /** The service's SMART Backend Services key (PKCS#8 PEM), its key id and algorithm. */
   smartKey?: { pem: string; keyId: string; algorithm: string };
   /**
@@ -129,6 +131,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     ratePerMinute: parseInteger(env.RATE_LIMIT_PER_MINUTE, 1200, 'RATE_LIMIT_PER_MINUTE'),
     pollIntervalMs: parseInteger(env.POLL_INTERVAL_MS, 60_000, 'POLL_INTERVAL_MS'),
+    shutdownGraceMs: parseInteger(env.SHUTDOWN_GRACE_MS, 10_000, 'SHUTDOWN_GRACE_MS'),
     smartKey: env.SMART_PRIVATE_KEY
       ? { pem: env.SMART_PRIVATE_KEY, keyId: env.SMART_KEY_ID ?? 'second-opinion-1', algorithm: env.SMART_KEY_ALG ?? 'RS384' }
       : undefined,

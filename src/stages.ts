@@ -131,10 +131,17 @@ export async function buildStages({ config, log, conformance, database, models, 
       void outcomes.recover().catch((err: Error) => log.warn({ err: err.name }, 'outcome counters could not catch up'));
     },
     stop: async () => {
-      await poller.stop();
-      await delivery.stop();
-      await worker.stop();
-      await bulkExport.worker.stop();
+      // The work in hand may finish within the grace; past it, it is left as it is (a retrieval waiting
+      // on a server that does not answer, say): its job's or delivery's lease runs out and it is taken
+      // up again, by another process or the next start, and the stop goes on to close the database.
+      const workers = Promise.all([poller.stop(), delivery.stop(), worker.stop(), bulkExport.worker.stop()]);
+      let grace: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([
+        workers.then(() => true),
+        new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), config.shutdownGraceMs))),
+      ]);
+      clearTimeout(grace);
+      if (!inTime) log.warn({ graceMs: config.shutdownGraceMs }, 'stopping with work in hand: it is taken up again once its lease runs out');
       await feed.stop();
     },
   };

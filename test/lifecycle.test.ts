@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { freePort } from '../src/database/local-server.js';
+import { createServer, type Socket } from 'node:net';
 import { spawnedFhir, testSigningKey } from './harness.js';
+import { registerInstitution, secondOpinionRequest } from './review-cases.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'second-opinion-data-'));
 const running: ChildProcess[] = [];
@@ -39,8 +41,8 @@ function spawnService(port: number, extraEnv: NodeJS.ProcessEnv = {}): { child: 
   return { child, output: () => output };
 }
 
-async function startService(port: number): Promise<ChildProcess & { output: () => string }> {
-  const { child, output } = spawnService(port, { AUTH_SIGNING_KEY: await testSigningKey, BASE_URL: `http://127.0.0.1:${port}` });
+async function startService(port: number, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess & { output: () => string }> {
+  const { child, output } = spawnService(port, { AUTH_SIGNING_KEY: await testSigningKey, BASE_URL: `http://127.0.0.1:${port}`, ...env });
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}: ${output()}`);
@@ -107,4 +109,36 @@ describe('running the service on its embedded database', () => {
     expect(await stop(third)).toBe(0);
     expect(third.output()).not.toMatch(/"level":(50|60)|Error| {4}at /);
   }, 240_000);
+
+  it('stops in time during a retrieval from a server that never answers, and its database with it', async () => {
+    // The referring institution's server takes the connection and never answers.
+    const held: Socket[] = [];
+    let called: () => void = () => undefined;
+    const calledOnce = new Promise<void>((resolve) => (called = resolve));
+    const silent = createServer((socket) => {
+      held.push(socket);
+      called();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const ehrBase = `http://127.0.0.1:${(silent.address() as { port: number }).port}/fhir`;
+    try {
+      const port = await freePort();
+      const service = await startService(port, { SHUTDOWN_GRACE_MS: '1000', RETRIEVAL_POLL_MS: '100' });
+      const fhir = spawnedFhir(port);
+      await registerInstitution({ fhir }, 'Silent Hospital', ehrBase);
+      expect((await fhir('/ServiceRequest', { body: secondOpinionRequest('SILENT-1', ehrBase, 'p1') })).status).toBe(201);
+      // The retrieval job is under way: its first call waits on the silent server.
+      await calledOnce;
+      const databasePid = Number(readFileSync(path.join(dataDir, 'secantusdb', 'secantusd.pid'), 'utf8'));
+      const started = Date.now();
+      expect(await stop(service)).toBe(0);
+      // Within the grace and the database's own stop, not the retrieval's timeouts and retries.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(service.output()).toContain('stopping with work in hand');
+      expect(existsSync(`/proc/${databasePid}`)).toBe(false);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 120_000);
 });
