@@ -261,7 +261,7 @@ try {
    * workers' idle claims; the claim of the case's retrieval job and any of its first steps are in),
    * and the documents it left written: what the raw-driver baseline inserts for each create.
    */
-  /** With --burst-profile 1: the server's profiler over the burst, and where its time inside the database went. */
+  /** The server's profiler, from now on, on an empty profile (with --burst-profile 1, over the burst too). */
   const startProfiling = async (): Promise<void> => {
     await db.command({ profile: 0 });
     await db
@@ -270,6 +270,7 @@ try {
       .catch(() => undefined);
     await db.command({ profile: 2 });
   };
+  /** Where the burst's time inside the database went, by operation. */
   const printProfile = async (): Promise<void> => {
     await db.command({ profile: 0 });
     const byOp = new Map<string, { count: number; ms: number }>();
@@ -291,12 +292,7 @@ try {
 
   const profileCreate = async (): Promise<{ commands: Map<string, number>; written: Map<string, Record<string, unknown>[]>; serverMs: number }> => {
     await settle();
-    await db.command({ profile: 0 });
-    await db
-      .collection('system.profile')
-      .drop()
-      .catch(() => undefined);
-    await db.command({ profile: 2 });
+    await startProfiling();
     await create();
     // The outcome ledger counts the new case after the answer: the profile goes on until it has.
     const caseId = stored.at(-1)?.id as never;
