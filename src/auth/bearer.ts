@@ -3,7 +3,9 @@
 // A request without a valid token answers 401 with WWW-Authenticate and an OperationOutcome; the
 // token itself is never logged or echoed.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { outcomeOf } from '../base/outcome.js';
 import type { TokenIssuer } from './access-tokens.js';
 import { roles, type Role } from './clients.js';
@@ -31,8 +33,17 @@ interface TrustedIssuer {
   typ?: string;
 }
 
+/**
+ * A token verified once is taken at its word until it expires, for at most this long: checking a
+ * signature was the largest part of a small request's work, and a client sends the same token many
+ * times. A key an external issuer withdraws stops its tokens here within this time.
+ */
+const verifiedForMs = 60_000;
+
 export class BearerVerifier {
   private readonly issuers = new Map<string, TrustedIssuer>();
+  /** Principals of tokens verified lately, by the token's SHA-256 (the token itself is not kept). */
+  private readonly verified = new LRUCache<string, Principal>({ max: 10_000, ttl: verifiedForMs });
 
   constructor(
     private readonly own: TokenIssuer,
@@ -45,6 +56,17 @@ export class BearerVerifier {
 
   /** The principal a token stands for; throws `InvalidToken` saying why it does not verify. */
   async verify(token: string): Promise<Principal> {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const known = this.verified.get(key);
+    if (known) return known;
+    const { principal, expiresAt } = await this.check(token);
+    // Kept no longer than the token is valid (exp is required), and refused again once it has expired.
+    const ttl = Math.min(verifiedForMs, expiresAt - Date.now());
+    if (ttl > 0) this.verified.set(key, principal, { ttl });
+    return principal;
+  }
+
+  private async check(token: string): Promise<{ principal: Principal; expiresAt: number }> {
     let issuer: unknown;
     try {
       issuer = decodeJwt(token).iss;
@@ -66,7 +88,7 @@ export class BearerVerifier {
     } catch (err) {
       throw new InvalidToken(whyRefused(err));
     }
-    return {
+    const principal: Principal = {
       issuer: issuer as string,
       subject: payload.sub as string,
       scopes: parseScopes(payload.scope),
@@ -74,6 +96,7 @@ export class BearerVerifier {
       institution: typeof payload.institution === 'string' ? payload.institution : undefined,
       fhirUser: typeof payload.fhirUser === 'string' ? payload.fhirUser : undefined,
     };
+    return { principal, expiresAt: (payload.exp as number) * 1000 };
   }
 }
 
