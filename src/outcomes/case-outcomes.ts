@@ -23,9 +23,18 @@ import { icd10Chapter, monthOf, unknownStratum, type CaseStrata } from './strata
 const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
 const sweepCursor = 'outcomes:tasks';
 const signed = new Set(['final', 'amended']);
+/**
+ * A case's moves that come this close together are recorded once: a case opens as two Task
+ * versions (requested, then received), and a retrieval's end as two more (records-ready, then
+ * routed). The facts are read when the update runs, so the last move is the one counted; a move
+ * left pending by a crash is found by the sweep at the next start, like any update that failed.
+ */
+const coalesceMs = 25;
 
 export class CaseOutcomes {
   private readonly concordanceUrl: string;
+  /** Cases with an update due shortly (see coalesceMs). */
+  private readonly due = new Set<string>();
 
   constructor(
     private readonly service: FhirService,
@@ -43,14 +52,24 @@ export class CaseOutcomes {
    * a transaction has committed, so the facts read are that stage's.
    */
   async caseMoved(task: Resource): Promise<void> {
-    void this.update(task.id as string);
+    this.soon(task.id as string);
   }
 
   /** An opinion was written (amended, say): its case's counters are updated the same way. */
   async opinionWritten(report: Resource): Promise<void> {
     if (!hasSecondOpinionCategory(this.service.conformance, report)) return;
     const task = await caseTaskOfRecord(this.service.repository, report as DiagnosticReport);
-    if (task) void this.update(task.id as string);
+    if (task) this.soon(task.id as string);
+  }
+
+  /** Updates the case's counters shortly, once for all the moves made meanwhile. */
+  private soon(caseId: string): void {
+    if (this.due.has(caseId)) return;
+    this.due.add(caseId);
+    setTimeout(() => {
+      this.due.delete(caseId);
+      void this.update(caseId);
+    }, coalesceMs).unref();
   }
 
   /** Records the case's current facts; a failure is logged (the next write or the next start catches up), never the write's. */
