@@ -15,9 +15,8 @@ import { mintAccessToken, newSigningKeyPem } from '../../src/auth/access-tokens.
 import { loadConfig } from '../../src/config.js';
 import { defaultProfilesDir } from '../../src/conformance/artifacts.js';
 import { freePort, startLocalServer } from '../../src/database/local-server.js';
-import { supportedParameters } from '../../src/store/search/parameters.js';
 import { createLogger } from '../../src/logger.js';
-import { chartTypes } from '../../src/retrieval/retrieve-chart.js';
+import { chartTypes, patientParameter } from '../../src/retrieval/retrieve-chart.js';
 import { startFaultProxy } from '../peer/fault-proxy.js';
 import { seedPatient, startReferringEhr } from '../peer/referring-ehr.js';
 import { markdownTable, median, option } from './report.js';
@@ -180,7 +179,7 @@ async function naiveRun(run: number): Promise<Run> {
   await collection.insertOne(await client.read({ resourceType: 'Patient', id: patientId }));
   count++;
   for (const type of chartTypes) {
-    const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
+    const byPatient = patientParameter(type);
     let page = (await client.search({ resourceType: type, searchParams: { [byPatient]: `Patient/${patientId}`, _count: pageSize } })) as unknown as
       Bundle | undefined;
     while (page) {
@@ -213,7 +212,7 @@ async function floorRun(run: number): Promise<Run> {
   await Promise.all(
     Array.from({ length: floorConcurrency }, async () => {
       for (let type = queue.shift(); type !== undefined; type = queue.shift()) {
-        const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
+        const byPatient = patientParameter(type);
         let page = (await client.search({ resourceType: type, searchParams: { [byPatient]: `Patient/${patientId}`, _count: pageSize } })) as unknown as
           Bundle | undefined;
         while (page) {

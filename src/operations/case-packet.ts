@@ -7,8 +7,7 @@ import type { FhirService, Reply } from '../fhir/interactions.js';
 import { notFound } from '../base/outcome.js';
 import { caseTaskOf } from '../case/case-task.js';
 import { attachmentStatus, attachmentsOf } from '../retrieval/attachments.js';
-import { chartTypes } from '../retrieval/retrieve-chart.js';
-import { supportedParameters } from '../store/search/parameters.js';
+import { chartTypes, patientParameter } from '../retrieval/retrieve-chart.js';
 import type { Operation } from './operation.js';
 
 /** Pieces of about this many characters go to the client at a time. */
@@ -35,9 +34,7 @@ async function* packet(service: FhirService, head: Resource[], patientRef: strin
   let pending = `{"resourceType":"Bundle","type":"collection","timestamp":"${new Date().toISOString()}","entry":[${head.map(entry).join(',')}`;
   const counts = new Map<string, number>([['Patient', hasPatient ? 1 : 0]]);
   const attachments = { stored: 0, skipped: 0 };
-  // A type's records of the patient by `subject` where it has one (its `patient` is the subject that is a Patient), else by `patient`.
-  const byPatient = (type: string): string => (supportedParameters(type).has('subject') ? 'subject' : 'patient');
-  const streams = chartTypes.map((type) => ({ type, records: service.repository.streamReferencing(type, [byPatient(type)], [patientRef]) }));
+  const streams = chartTypes.map((type) => ({ type, records: service.repository.streamReferencing(type, [patientParameter(type)], [patientRef]) }));
   try {
     // Each type's query is sent while the type before it is read out, so no type waits for its first batch.
     let first = streams[0].records.next();

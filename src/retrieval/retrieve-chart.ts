@@ -48,6 +48,9 @@ const everythingStep = 'Patient/$everything';
 /** The record types searched by patient; DiagnosticReport is a clinical record here too. */
 export const chartTypes = [...clinicalResourceTypes.filter((t) => t !== 'Patient'), 'DiagnosticReport'];
 
+/** The parameter a chart type's records of a patient are searched by: `subject` where it has one (its `patient` is the subject that is a Patient), else `patient`. */
+export const patientParameter = (type: string): string => (supportedParameters(type).has('subject') ? 'subject' : 'patient');
+
 export interface RetrievalOptions {
   pageSize: number;
   concurrency: number;
@@ -236,7 +239,7 @@ async function pullType(
   type: string,
   keep: Keep,
 ): Promise<void> {
-  const byPatient = supportedParameters(type).has('subject') ? 'subject' : 'patient';
+  const byPatient = patientParameter(type);
   const cursorKey = chartCursor(payload, type);
   // A type first searched after pulls by $everything asks for what changed since the last of those.
   const since = await sinceLastPull(cursors, options, cursorKey, chartCursor(payload, everythingStep));
