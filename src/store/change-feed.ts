@@ -31,9 +31,15 @@ export interface WorkIn {
 
 /** What no listener reads, left out of every event: a record's body and index, a job's payload and progress. */
 const unread = Object.fromEntries(
-  ['fullDocument.resource', 'fullDocument.idx', 'fullDocument.dt', 'fullDocument.access', 'fullDocument.payload', 'fullDocument.progress']
-    .concat(['updateDescription.updatedFields.progress'])
-    .map((field) => [field, 0]),
+  [
+    'fullDocument.resource',
+    'fullDocument.idx',
+    'fullDocument.dt',
+    'fullDocument.access',
+    'fullDocument.payload',
+    'fullDocument.progress',
+    'updateDescription.updatedFields.progress',
+  ].map((field) => [field, 0]),
 );
 
 const reopenAfterMs = 1000;
