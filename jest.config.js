@@ -5,6 +5,8 @@ export default {
   roots: ['<rootDir>/dist/test'],
   testMatch: ['**/*.test.js'],
   testPathIgnorePatterns: ['/dist/test/unit/'],
+  // Compiled ES modules, run as they are: nothing for Babel to do.
+  transform: {},
   globalSetup: '<rootDir>/dist/test/global-setup.js',
   globalTeardown: '<rootDir>/dist/test/global-teardown.js',
   testTimeout: 60_000,

@@ -23,7 +23,7 @@ beforeAll(async () => {
     SIGN_IN_SESSION_SECONDS: '3',
     SIGN_IN_MAX_FAILURES: '3',
     SIGN_IN_MAX_FAILURES_PER_ADDRESS: '6',
-    SIGN_IN_LOCK_SECONDS: '20',
+    SIGN_IN_LOCK_SECONDS: '8',
   });
   url = service.server.url;
   reviewer = await registerReviewer(service, {
@@ -133,7 +133,7 @@ describe('sign-in for people', () => {
   });
 
   it('stops guessing: after 3 wrong passwords the account waits, the right one too, with a clear page and an AuditEvent; so does an address after 6', async () => {
-    const lockSeconds = 20; // long enough for the guesses below on a loaded machine
+    const lockSeconds = 8; // the guesses below take about 1.5 s; room for a loaded machine
     // Each guess from an address of its own (the service trusts X-Forwarded-For from its loopback proxy), so one limit is tried at a time.
     const attempt = async (username: string, pass: string, address: string) => {
       const client = new SignInClient(url);

@@ -1,10 +1,11 @@
 // Node's side of the HL7 validator (the Java program beside this file): builds it once with Maven,
 // then keeps one JVM up that validates a resource or a file per line, so a test pays its start once.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { StructureDefinition } from '@medplum/fhirtypes';
 import { shortLivedJvm } from '../java.js';
 
 export interface Hl7Issue {
@@ -31,7 +32,14 @@ const jar = path.join(project, 'target', 'hl7-validator.jar');
 
 export const errorsOf = (verdict: Hl7Verdict): Hl7Issue[] => verdict.issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
 
-/** The validator's jar, built with Maven when it is not there yet; throws when Java or Maven is missing. */
+/** The newest change to the validator's sources (pom.xml and src/), in ms since the epoch. */
+function sourcesChanged(): number {
+  const newest = (at: string): number =>
+    statSync(at).isDirectory() ? Math.max(0, ...readdirSync(at).map((name) => newest(path.join(at, name)))) : statSync(at).mtimeMs;
+  return Math.max(newest(path.join(project, 'pom.xml')), newest(path.join(project, 'src')));
+}
+
+/** The validator's jar, built with Maven when it is not there yet or older than its sources; throws when Java or Maven is missing. */
 export function validatorJar(): string {
   for (const [tool, flag] of [
     ['java', '-version'],
@@ -41,7 +49,7 @@ export function validatorJar(): string {
       throw new Error(`The HL7 validator needs ${tool} (Java 17 and Maven): install them (apt-get install openjdk-17-jdk-headless maven)`);
     }
   }
-  if (!existsSync(jar)) {
+  if (!existsSync(jar) || statSync(jar).mtimeMs < sourcesChanged()) {
     const build = spawnSync('mvn', ['-q', '-B', 'package'], { cwd: project, encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`mvn package in ${project} failed:\n${build.stdout}${build.stderr}`);
   }
@@ -56,6 +64,12 @@ export function runValidator(args: string[]): Record<string, unknown>[] {
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The validator's answer to --snapshots, by url. */
+export function generatedSnapshots(answer: Record<string, unknown>): Map<string, StructureDefinition> {
+  const generated = answer.snapshots as { url: string; structureDefinition: StructureDefinition }[];
+  return new Map(generated.map((line) => [line.url, line.structureDefinition]));
 }
 
 /** A long-lived validator: `validate` sends a resource (or a file's path) and answers its verdict. */
@@ -82,6 +96,14 @@ export class Hl7Validator {
     return new Promise((resolve) => {
       this.answers.push((line) => resolve(JSON.parse(line) as Hl7Verdict));
       this.child.stdin.write(`${typeof resource === 'string' ? resource : JSON.stringify(resource)}\n`);
+    });
+  }
+
+  /** Each StructureDefinition of profiles/, by url, with the snapshot HL7's generator makes of its differential. */
+  snapshots(): Promise<Map<string, StructureDefinition>> {
+    return new Promise((resolve) => {
+      this.answers.push((line) => resolve(generatedSnapshots(JSON.parse(line) as Record<string, unknown>)));
+      this.child.stdin.write('--snapshots\n');
     });
   }
 

@@ -5,11 +5,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { StructureDefinition } from '@medplum/fhirtypes';
-import { profilesDir, runValidator } from './client.js';
+import { generatedSnapshots, profilesDir, runValidator } from './client.js';
 
-/** The StructureDefinition files of profiles/ whose committed snapshot differs from the generated one. */
-export function staleSnapshots(write: boolean): string[] {
-  const generated = new Map(runValidator(['--snapshots']).map((line) => [line.url as string, line.structureDefinition as StructureDefinition]));
+/**
+ * The StructureDefinition files of profiles/ whose committed snapshot differs from the generated one
+ * (`generated`: from a validator already running; else one is run for it).
+ */
+export function staleSnapshots(write: boolean, generated = generatedSnapshots(runValidator(['--snapshots'])[0])): string[] {
   const stale: string[] = [];
   for (const file of readdirSync(profilesDir).filter((f) => f.startsWith('StructureDefinition-'))) {
     const at = path.join(profilesDir, file);

@@ -6,8 +6,9 @@
 // Prints one JSON line per resource ({"file", "resourceType", "issues": [{severity, location, message,
 // messageId}]}) and a closing {"summary"} line. With --stdin it stays up and answers one line per input
 // line, which is a path or a resource's JSON, so that a test pays the JVM's start-up once. With
-// --snapshots it prints, for each StructureDefinition of profiles/, the snapshot generated from its
-// differential, and the messages of that generation.
+// --snapshots (or the input line --snapshots) it prints one line, {"snapshots": [{"url",
+// "structureDefinition"}]}: each StructureDefinition of profiles/ with the snapshot generated from its
+// differential.
 package example.secondopinion.validator;
 
 import java.io.BufferedReader;
@@ -58,6 +59,10 @@ public final class Main {
       BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
       for (String line = in.readLine(); line != null; line = in.readLine()) {
         if (line.isBlank()) {
+          continue;
+        }
+        if (line.strip().equals("--snapshots")) {
+          oracle.printSnapshots(out);
           continue;
         }
         summary.add(line.stripLeading().startsWith("{") ? oracle.validate("-", line, out) : oracle.validateFile(Path.of(line.strip()), out));

@@ -105,13 +105,15 @@ final class Oracle {
     return new int[] {errors, warnings};
   }
 
-  /** Each StructureDefinition of profiles/ with the snapshot HL7's generator makes of its differential. */
+  /** One line: each StructureDefinition of profiles/ with the snapshot HL7's generator makes of its differential. */
   void printSnapshots(PrintStream out) {
     ValidationSupportContext context = new ValidationSupportContext(chain);
+    List<String> generated = new ArrayList<>();
     for (StructureDefinition sd : ownStructures) {
-      IBaseResource generated = chain.generateSnapshot(context, sd.copy(), sd.getUrl(), null, sd.getName());
-      out.println("{\"url\":" + Json.quote(sd.getUrl()) + ",\"structureDefinition\":" + parser.encodeResourceToString(generated) + "}");
+      IBaseResource snapshot = chain.generateSnapshot(context, sd.copy(), sd.getUrl(), null, sd.getName());
+      generated.add("{\"url\":" + Json.quote(sd.getUrl()) + ",\"structureDefinition\":" + parser.encodeResourceToString(snapshot) + "}");
     }
+    out.println("{\"snapshots\":[" + String.join(",", generated) + "]}");
   }
 
   /**
