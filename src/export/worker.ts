@@ -27,7 +27,7 @@ export class ExportWorker extends WorkLoop {
     private readonly log: Logger,
     private readonly options: BulkExportOptions,
   ) {
-    super(options.pollMs);
+    super(options.pollMs, (err) => log.warn({ err: err.name }, 'an export job failed and could not be recorded: its lease runs out and it is taken again'));
   }
 
   private nextSweep = 0;

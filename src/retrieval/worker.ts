@@ -24,7 +24,7 @@ export class RetrievalWorker extends WorkLoop {
     private readonly log: Logger,
     private readonly options: WorkerOptions,
   ) {
-    super(options.pollMs);
+    super(options.pollMs, (err) => log.warn({ err: err.name }, 'a retrieval job failed and could not be recorded: its lease runs out and it is taken again'));
   }
 
   protected async takeOne(): Promise<boolean> {
@@ -33,7 +33,13 @@ export class RetrievalWorker extends WorkLoop {
       return undefined;
     });
     if (!job) return false;
-    const heartbeat = setInterval(() => void this.jobs.heartbeat(job._id, this.options.leaseMs), this.options.leaseMs / 3);
+    // A beat the database cannot take (gone, say, after a stop's grace ran out) is logged, never thrown
+    // from the timer, which would end the process: the lease then runs out and the job is taken again.
+    const beat = (): Promise<unknown> =>
+      this.jobs
+        .heartbeat(job._id, this.options.leaseMs)
+        .catch((err: Error) => this.log.warn({ job: job._id, err: err.name }, 'could not extend a retrieval lease'));
+    const heartbeat = setInterval(() => void beat(), this.options.leaseMs / 3);
     const started = Date.now();
     try {
       const progress: RetrievalProgress = {

@@ -1,7 +1,9 @@
 // A background worker that takes one piece of work at a time from the database, and when there is
 // none waits for a nudge: from this process, or from the change feed when another process makes
 // work (wakeOn). Polling stays as the fallback, slower while the feed is live: it still finds work
-// whose lease ran out, which no change announces. Stopping waits for the piece in hand.
+// whose lease ran out, which no change announces. Stopping waits for the piece in hand. A piece that
+// fails past its own handling (the database gone mid-way, say) is reported and left to its lease: the
+// loop goes on after a wait, and the process with it.
 import type { ChangeFeed, WorkIn } from './change-feed.js';
 
 /** How much longer the poll waits while a change feed wakes the loop. */
@@ -15,7 +17,11 @@ export abstract class WorkLoop {
   private nudged = false;
   private feed?: ChangeFeed;
 
-  constructor(private readonly pollMs: number) {}
+  /** `failed` hears of a piece of work that threw (its own handling could not record the failure). */
+  constructor(
+    private readonly pollMs: number,
+    private readonly failed: (err: Error) => void,
+  ) {}
 
   /** Does at most one piece of work; answers whether there was one. */
   protected abstract takeOne(): Promise<boolean>;
@@ -52,7 +58,13 @@ export abstract class WorkLoop {
   private async run(): Promise<void> {
     while (this.running) {
       this.nudged = false;
-      if (await this.takeOne()) continue;
+      let worked = false;
+      try {
+        worked = await this.takeOne();
+      } catch (err) {
+        this.failed(err as Error);
+      }
+      if (worked) continue;
       // Stopped while looking: stop() found no wait to cut short, so none is begun.
       if (this.nudged || !this.running) continue;
       await new Promise<void>((resolve) => {

@@ -71,7 +71,7 @@ export class DeliveryWorker extends WorkLoop {
     private readonly log: Logger,
     private readonly options: DeliveryOptions,
   ) {
-    super(options.pollMs);
+    super(options.pollMs, (err) => log.warn({ err: err.name }, 'a delivery failed and could not be recorded: its lease runs out and it is taken again'));
   }
 
   protected async takeOne(): Promise<boolean> {
