@@ -8,7 +8,7 @@ export default {
   // Compiled ES modules, run as they are: nothing for Babel to do.
   transform: {},
   globalSetup: '<rootDir>/dist/test/global-setup.js',
-  // Disables, when a file ends, the AsyncLocalStorage instances its modules used (see the file).
+  // Disables, when a file starts, the AsyncLocalStorage instances the files before it used (see the file).
   setupFilesAfterEnv: ['<rootDir>/dist/test/async-context.js'],
   globalTeardown: '<rootDir>/dist/test/global-teardown.js',
   testTimeout: 60_000,

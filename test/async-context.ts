@@ -1,10 +1,11 @@
 // Jest setup (setupFilesAfterEnv): each test file loads the service's modules afresh, and with them new
 // AsyncLocalStorage instances (the store's transactions, the request's agent, oidc-provider's). Node 20
 // keeps every instance ever used in one list and visits each on every promise the process makes, so a
-// worker that had run 25 files paid 25 times over for each promise. When a file ends, the instances
-// used in it are disabled; one used again enables itself again (run and enterWith do).
+// worker that had run 25 files paid 25 times over for each promise. When a file starts, the instances
+// the files before it used are disabled: their services have stopped by then (a file's own afterAll
+// runs after this setup's, so a file's end would be too early). One used again enables itself again.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { afterAll } from '@jest/globals';
+import { beforeAll } from '@jest/globals';
 
 /** Kept on the prototype, which every test file of a worker shares (each file has a global of its own). */
 const usedKey = Symbol.for('second-opinion.test.async-context.used');
@@ -27,7 +28,7 @@ if (!proto[usedKey]) {
   };
 }
 
-afterAll(() => {
+beforeAll(() => {
   const used = proto[usedKey] as Set<AsyncLocalStorage<unknown>>;
   for (const storage of used) storage.disable();
   used.clear();
