@@ -19,6 +19,8 @@ COPY src ./src
 COPY scripts ./scripts
 COPY test ./test
 COPY web ./web
+# The build reads profiles/ for the FHIR value sets they bind to (src/conformance/terminology.ts).
+COPY profiles ./profiles
 # The service and the workbench (web/, bundled by esbuild into dist/web).
 RUN npm run build
 

