@@ -72,10 +72,11 @@ export interface Config {
   retrieval: {
     pageSize: number;
     concurrency: number;
-    /** Retries of a call to a referring server (retrieval, intake's polling and $submit): how many, and the backoff's start and cap. */
+    /** Calls to a referring server (retrieval, intake's polling and $submit): how many tries, the backoff's start and cap, and how long one call may take. */
     retryAttempts: number;
     retryBaseDelayMs: number;
     retryMaxDelayMs: number;
+    callTimeoutMs: number;
     pollMs: number;
     leaseMs: number;
     /** Attempts at a retrieval job before the case fails visibly. */
@@ -167,6 +168,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
       retryAttempts: parseInteger(env.OUTBOUND_RETRY_ATTEMPTS, 8, 'OUTBOUND_RETRY_ATTEMPTS'),
       retryBaseDelayMs: parseInteger(env.OUTBOUND_RETRY_BASE_MS, 200, 'OUTBOUND_RETRY_BASE_MS'),
       retryMaxDelayMs: parseInteger(env.OUTBOUND_RETRY_MAX_MS, 15_000, 'OUTBOUND_RETRY_MAX_MS'),
+      callTimeoutMs: parseInteger(env.OUTBOUND_CALL_TIMEOUT_MS, 60_000, 'OUTBOUND_CALL_TIMEOUT_MS'),
       pollMs: parseInteger(env.RETRIEVAL_POLL_MS, 1000, 'RETRIEVAL_POLL_MS'),
       leaseMs: parseInteger(env.RETRIEVAL_LEASE_MS, 30_000, 'RETRIEVAL_LEASE_MS'),
       maxAttempts: parseInteger(env.RETRIEVAL_MAX_ATTEMPTS, 5, 'RETRIEVAL_MAX_ATTEMPTS'),

@@ -62,7 +62,12 @@ export interface StageContext {
 export async function buildStages({ config, log, conformance, database, models, service, institutions, auth }: StageContext): Promise<Stages> {
   const { connection } = database;
   const { retrieval } = config;
-  const outboundRetry = { attempts: retrieval.retryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: retrieval.retryMaxDelayMs };
+  const outboundRetry = {
+    attempts: retrieval.retryAttempts,
+    baseDelayMs: retrieval.retryBaseDelayMs,
+    maxDelayMs: retrieval.retryMaxDelayMs,
+    callTimeoutMs: retrieval.callTimeoutMs,
+  };
   const jobs = new JobQueue(connection);
   const outbox = new Outbox(models, deliveredTypes);
   await Promise.all([jobs.init(), outbox.init()]);
@@ -94,7 +99,7 @@ export async function buildStages({ config, log, conformance, database, models, 
   opinions.install();
   const delivery = new DeliveryWorker(outbox, service, institutions, opinions, log, {
     ...deliveryConfig,
-    retry: { attempts: deliveryConfig.callRetryAttempts, baseDelayMs: retrieval.retryBaseDelayMs, maxDelayMs: deliveryConfig.callRetryMaxDelayMs },
+    retry: { ...outboundRetry, attempts: deliveryConfig.callRetryAttempts, maxDelayMs: deliveryConfig.callRetryMaxDelayMs },
   });
   // A message for the referring side owes a delivery, stored in the same write (after the review's hooks have linked it to its case).
   for (const type of ['Communication', 'CommunicationRequest']) service.hookWrites(type, { order: 200, before: owedToReferrer(service) });

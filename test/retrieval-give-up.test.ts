@@ -17,6 +17,7 @@ beforeAll(async () => {
     RETRIEVAL_MAX_ATTEMPTS: '2',
     OUTBOUND_RETRY_ATTEMPTS: '1',
     OUTBOUND_RETRY_BASE_MS: '10',
+    OUTBOUND_CALL_TIMEOUT_MS: '500',
     POLL_INTERVAL_MS: '0',
   });
   ehr = await startReferringEhr();
@@ -46,5 +47,19 @@ describe('a retrieval that keeps failing', () => {
     const notices = await service.fhir(`/Communication?based-on=ServiceRequest/${created.body.id}`);
     expect(notices.body.entry.map((e: any) => e.resource.payload[0].contentString)).toEqual([task.statusReason.text]);
     proxy.faults = [];
+  });
+
+  it('a server that takes each call and keeps the answer: every call is abandoned after OUTBOUND_CALL_TIMEOUT_MS, and the case gives up the same way', async () => {
+    const patient = await seedPatient(ehr.repo, 1);
+    proxy.answerLatencyMs = 3000;
+    try {
+      const created = await service.fhir('/ServiceRequest', { body: secondOpinionRequest('GIVE-UP-2', proxy.base, patient) });
+      expect(created.status).toBe(201);
+      const task = await taskWhen(service, created.body.id, (t) => t.status === 'failed');
+      expect(task.statusReason.text).toMatch(/^Retrieval gave up after 2 attempts: .*no answer after 1 attempts$/);
+      expect(task.businessStatus.coding[0].code).toBe('records-unavailable');
+    } finally {
+      proxy.answerLatencyMs = 0;
+    }
   });
 });

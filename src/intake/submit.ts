@@ -147,7 +147,7 @@ export class RequestIntake {
 
   private async client(endpoint: Endpoint): Promise<ReferringEhrClient> {
     const base = endpoint.address.replace(/\/+$/, '');
-    return new ReferringEhrClient(base, this.retry, await this.institutions.credentialsFor(base));
+    return new ReferringEhrClient(base, { retry: this.retry, credentials: await this.institutions.credentialsFor(base) });
   }
 
   /** $notify on a registered Endpoint: a rest-hook notification; answered by polling that institution (a referring system's own only). */

@@ -2,6 +2,7 @@
 // reads, searches that follow every `next` link, and retries of what is worth retrying
 // (429, 5xx, dropped connections) with exponential backoff and jitter, honouring Retry-After.
 // Every URL is checked against the outbound rule (origin-rule.ts) before it is asked for.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'fhir-kit-client';
 import type { Binary, Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
 import { originOf, withinBase } from './origin-rule.js';
@@ -10,9 +11,11 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** How long one call may take, answer and body, before it is abandoned as unanswered (and retried). */
+  callTimeoutMs: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = { attempts: 8, baseDelayMs: 200, maxDelayMs: 15_000 };
+export const defaultRetryPolicy: RetryPolicy = { attempts: 8, baseDelayMs: 200, maxDelayMs: 15_000, callTimeoutMs: 60_000 };
 
 /** A call the referring server refused for good (401, 403, 404, ...) or kept failing past the retries. */
 export class ReferringEhrError extends Error {
@@ -49,19 +52,31 @@ export interface Credentials {
   invalidate(): void;
 }
 
+export interface ClientOptions {
+  retry?: RetryPolicy;
+  credentials?: Credentials;
+  /** Hears the origin of each URL the outbound rule refused (for a log line). */
+  onRefused?: (origin: string) => void;
+  /** Ends the call in flight and any wait before a retry at once, with its abort error: the work is stopping. */
+  signal?: AbortSignal;
+}
+
 export class ReferringEhrClient {
   private readonly client: Client;
+  private readonly retry: RetryPolicy;
+  private readonly credentials?: Credentials;
+  private readonly onRefused?: (origin: string) => void;
+  private readonly signal?: AbortSignal;
 
-  /**
-   * `onRefused` hears the origin of each URL the outbound rule refused (for a log line). Redirects are
-   * not followed by fetch but here, so that each target is checked before it is asked for.
-   */
+  /** Redirects are not followed by fetch but here, so that each target is checked before it is asked for. */
   constructor(
     readonly baseUrl: string,
-    private readonly retry: RetryPolicy = defaultRetryPolicy,
-    private readonly credentials?: Credentials,
-    private readonly onRefused?: (origin: string) => void,
+    options: ClientOptions = {},
   ) {
+    this.retry = options.retry ?? defaultRetryPolicy;
+    this.credentials = options.credentials;
+    this.onRefused = options.onRefused;
+    this.signal = options.signal;
     this.client = new Client({
       baseUrl,
       // A server that caches searches (HAPI FHIR reuses results for 60 s) answers a pull from what is there now.
@@ -73,6 +88,8 @@ export class ReferringEhrClient {
         this.checkOutbound('a call', url);
         const header = await this.credentials?.header();
         if (header) (init.headers as Headers).set('authorization', header);
+        const timeout = AbortSignal.timeout(this.retry.callTimeoutMs);
+        init.signal = this.signal ? AbortSignal.any([this.signal, timeout]) : timeout;
       },
     });
   }
@@ -168,6 +185,7 @@ export class ReferringEhrClient {
       try {
         return await call();
       } catch (err) {
+        if (this.signal?.aborted) throw err; // stopping: neither a failure of the server's nor one to retry
         if (err instanceof ReferringEhrError && !err.retryable) throw err; // from the token endpoint, or the outbound rule
         const status = err instanceof ReferringEhrError ? err.status : (err as KitError).response?.status;
         const location = status && status >= 300 && status < 400 ? (err as KitError).config?.headers?.get?.('location') : undefined;
@@ -193,7 +211,7 @@ export class ReferringEhrClient {
         if (attempt >= this.retry.attempts) {
           throw new ReferringEhrError(`${what} at ${this.baseUrl}: ${status ? `HTTP ${status}` : 'no answer'} after ${attempt} attempts`, status, true);
         }
-        await new Promise((r) => setTimeout(r, this.delay(attempt, (err as KitError).config?.headers?.get?.('retry-after'))));
+        await sleep(this.delay(attempt, (err as KitError).config?.headers?.get?.('retry-after')), undefined, { signal: this.signal });
       }
     }
   }

@@ -62,6 +62,8 @@ export interface RetrievalOptions {
   attachments?: AttachmentPolicy;
   /** Hears the origin of each call the outbound rule refused. */
   onOutboundRefused?: (origin: string) => void;
+  /** Ends the retrieval's calls and waits at once: the process is stopping. */
+  signal?: AbortSignal;
   /** How far before the last pull's start a re-pull asks from, for clock skew between servers. */
   sinceMarginMs: number;
 }
@@ -86,7 +88,12 @@ export async function retrieveChart(
     );
     return;
   }
-  const client = new ReferringEhrClient(payload.ehrBase, options.retry, await options.credentialsFor?.(payload.ehrBase), options.onOutboundRefused);
+  const client = new ReferringEhrClient(payload.ehrBase, {
+    retry: options.retry,
+    credentials: await options.credentialsFor?.(payload.ehrBase),
+    onRefused: options.onOutboundRefused,
+    signal: options.signal,
+  });
   const targets = new Set(progress.targets);
   const keep = async (type: string, pulled: Resource[]): Promise<void> => {
     // What this service wrote into the chart there (an earlier case's opinion, its notice) is not pulled

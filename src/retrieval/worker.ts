@@ -41,16 +41,16 @@ export class RetrievalWorker extends WorkLoop {
         .catch((err: Error) => this.log.warn({ job: job._id, err: err.name }, 'could not extend a retrieval lease'));
     const heartbeat = setInterval(() => void beat(), this.options.leaseMs / 3);
     const started = Date.now();
+    const progress: RetrievalProgress = {
+      doneTypes: [],
+      stored: 0,
+      unchanged: 0,
+      targets: [],
+      attachmentsStored: 0,
+      attachmentsSkipped: 0,
+      ...(job.progress as Partial<RetrievalProgress>),
+    };
     try {
-      const progress: RetrievalProgress = {
-        doneTypes: [],
-        stored: 0,
-        unchanged: 0,
-        targets: [],
-        attachmentsStored: 0,
-        attachmentsSkipped: 0,
-        ...(job.progress as Partial<RetrievalProgress>),
-      };
       const onOutboundRefused = (origin: string) => this.log.warn({ job: job._id, origin }, 'outbound call refused: outside the registered Endpoint');
       await retrieveChart(
         this.service,
@@ -58,13 +58,19 @@ export class RetrievalWorker extends WorkLoop {
         job.payload as unknown as RetrievalPayload,
         progress,
         (p) => this.jobs.heartbeat(job._id, this.options.leaseMs, { ...p }).then(() => undefined),
-        { ...this.options, onOutboundRefused },
+        { ...this.options, onOutboundRefused, signal: this.stopSignal },
       );
       // The next stage starts before the job is done: a crash in between runs the job, and tells, again.
       await this.events.tell('chart-retrieved', { taskId: (job.payload as unknown as RetrievalPayload).taskId });
       await this.jobs.finish(job._id, 'done');
       this.log.info({ job: job._id, stored: progress.stored, unchanged: progress.unchanged, ms: Date.now() - started }, 'chart retrieved');
     } catch (err) {
+      if (this.stopSignal.aborted) {
+        // Stopped mid-way: given back with its progress, for another process or the next start to go on with.
+        await this.jobs.release(job._id);
+        this.log.info({ job: job._id, stored: progress.stored }, 'stopping: the retrieval is given back unfinished, to be taken up again');
+        return true;
+      }
       // Left running: the lease runs out and the job is tried again, up to maxAttempts.
       // Only our own outbound errors are worded safely enough for a log line.
       const reason = err instanceof ReferringEhrError ? err.message : (err as Error).name;

@@ -125,6 +125,15 @@ export class JobQueue {
     return result.matchedCount === 1;
   }
 
+  /** Gives back a job we hold, unfinished (its process is stopping), to be claimed again at once; the attempt does not count. */
+  async release(id: string): Promise<boolean> {
+    const result = await this.jobs.updateOne(
+      { _id: id, owner: this.owner, state: 'running' },
+      { $set: { leaseUntil: new Date(0), updatedAt: new Date() }, $inc: { attempts: -1 } },
+    );
+    return result.matchedCount === 1;
+  }
+
   /**
    * Ends a job we hold (false: it is not ours any more, say cancelled); `progress` is written with its
    * end, so a result appears with it. The ended job is written before the job to do is removed: a

@@ -1,7 +1,8 @@
 // A background worker that takes one piece of work at a time from the database, and when there is
 // none waits for a nudge: from this process, or from the change feed when another process makes
 // work (wakeOn). Polling stays as the fallback, slower while the feed is live: it still finds work
-// whose lease ran out, which no change announces. Stopping waits for the piece in hand. A piece that
+// whose lease ran out, which no change announces. Stopping aborts `stopSignal`, which ends the calls
+// and waits of the piece in hand (it gives its work back unfinished), and waits for it. A piece that
 // fails past its own handling (the database gone mid-way, say) is reported and left to its lease: the
 // loop goes on after a wait, and the process with it.
 import type { ChangeFeed, WorkIn } from './change-feed.js';
@@ -16,6 +17,7 @@ export abstract class WorkLoop {
   /** A nudge that came while work was being looked for: look again before waiting. */
   private nudged = false;
   private feed?: ChangeFeed;
+  private stopping = new AbortController();
 
   /** `failed` hears of a piece of work that threw (its own handling could not record the failure). */
   constructor(
@@ -26,8 +28,14 @@ export abstract class WorkLoop {
   /** Does at most one piece of work; answers whether there was one. */
   protected abstract takeOne(): Promise<boolean>;
 
+  /** Aborted when the loop is told to stop: the piece in hand ends its calls and waits. */
+  protected get stopSignal(): AbortSignal {
+    return this.stopping.signal;
+  }
+
   start(): void {
     this.running = true;
+    this.stopping = new AbortController();
     this.loop = this.run();
   }
 
@@ -51,6 +59,7 @@ export abstract class WorkLoop {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping.abort();
     this.wake?.();
     await this.loop;
   }

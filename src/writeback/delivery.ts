@@ -98,6 +98,12 @@ export class DeliveryWorker extends WorkLoop {
         this.log.info({ delivery: ref, version: owed.versionId, attempts: owed.delivery.attempts }, 'delivered to the referring institution');
       }
     } catch (err) {
+      if (this.stopSignal.aborted) {
+        // Stopped mid-call: due again now, for another process or the next start (the chart's copy is conditional, so it stays one).
+        await this.outbox.settle(owed, { due: new Date() });
+        this.log.info({ delivery: ref }, 'stopping: the delivery is given back unfinished, to be made again');
+        return;
+      }
       const reason = err instanceof ReferringEhrError || err instanceof DeliveryError ? err.message : (err as Error).name;
       const final = (err instanceof ReferringEhrError && !err.retryable) || err instanceof DeliveryError;
       const late = Date.now() - new Date(owed.delivery.since).getTime() >= this.options.giveUpMs;
@@ -158,13 +164,22 @@ export class DeliveryWorker extends WorkLoop {
     const report = (await this.service.repository.read('DiagnosticReport', owed.id)) as DiagnosticReport;
     const provenance = await this.opinions.recordSignature(report); // made again if a crash lost it
     const destination = await this.destinationOf(report.basedOn);
-    const client = new ReferringEhrClient(destination.ehrBase, this.options.retry, await this.institutions.credentialsFor(destination.ehrBase));
+    const client = await this.clientFor(destination.ehrBase);
     // An amendment that no longer recommends seeing the patient withdraws what an earlier version proposed there.
     const earlier = report.status === 'amended' && !followUpOf(report, this.service.conformance) ? await this.proposalThere(client, report) : undefined;
     const response = await client.transaction(this.bundle(report, provenance.signature ?? [], destination, owed, earlier));
     const notes = (response.entry ?? []).map((e) => `${e.response?.status ?? '?'} ${e.response?.location ?? ''}`.trim());
     notes.push(await this.completeRequest(client, destination));
     return notes;
+  }
+
+  /** A client of the referring server at `ehrBase`, whose calls a stop ends. */
+  private async clientFor(ehrBase: string): Promise<ReferringEhrClient> {
+    return new ReferringEhrClient(ehrBase, {
+      retry: this.options.retry,
+      credentials: await this.institutions.credentialsFor(ehrBase),
+      signal: this.stopSignal,
+    });
   }
 
   /** Where the case of the request in `basedOn` lives on the referring server. */
@@ -199,7 +214,7 @@ export class DeliveryWorker extends WorkLoop {
   private async deliverMessage(owed: OwedDelivery): Promise<string[]> {
     const message = (await this.service.repository.read(owed.type, owed.id)) as Communication | CommunicationRequest;
     const to = await this.destinationOf(message.basedOn);
-    const client = new ReferringEhrClient(to.ehrBase, this.options.retry, await this.institutions.credentialsFor(to.ehrBase));
+    const client = await this.clientFor(to.ehrBase);
     const kind = owed.type === 'Communication' ? 'communication' : 'communication-request';
     const identifier = { system: writtenBackSystem(this.service.conformance.canonical, kind), value: `${message.id}-${owed.versionId}` };
     // Text and attachments travel; references to records here would mean nothing there.
