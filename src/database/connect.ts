@@ -21,7 +21,8 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   }
   const connection = mongoose.createConnection(uri, {
     dbName: config.databaseName,
-    serverSelectionTimeoutMS: 10_000,
+    // How long an operation waits for a reachable server before it fails; a URI that sets its own keeps it.
+    ...(/[?&]serverSelectionTimeoutMS=/i.test(uri) ? {} : { serverSelectionTimeoutMS: 10_000 }),
     autoIndex: false,
   });
   try {
