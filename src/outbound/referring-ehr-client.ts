@@ -4,6 +4,7 @@
 // Every URL is checked against the outbound rule (origin-rule.ts) before it is asked for.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'fhir-kit-client';
+import type { RequestOptions } from 'fhir-kit-client';
 import type { Binary, Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
 import { originOf, withinBase } from './origin-rule.js';
 
@@ -42,6 +43,9 @@ interface KitError {
   response?: { status?: number };
   config?: { headers?: Headers; url?: string; method?: string };
 }
+
+/** One try of a call through fhir-kit-client, with the per-request options that carry its signal. */
+type Call<T> = (options: RequestOptions) => Promise<T>;
 
 /** Redirects followed within one call, each on the Endpoint's own base. */
 const maxRedirects = 5;
@@ -88,8 +92,6 @@ export class ReferringEhrClient {
         this.checkOutbound('a call', url);
         const header = await this.credentials?.header();
         if (header) (init.headers as Headers).set('authorization', header);
-        const timeout = AbortSignal.timeout(this.retry.callTimeoutMs);
-        init.signal = this.signal ? AbortSignal.any([this.signal, timeout]) : timeout;
       },
     });
   }
@@ -103,33 +105,33 @@ export class ReferringEhrClient {
   }
 
   async read(type: string, id: string): Promise<Resource> {
-    return (await this.withRetries(`read ${type}`, () => this.client.read({ resourceType: type, id }))) as Resource;
+    return (await this.withRetries(`read ${type}`, (options) => this.client.read({ resourceType: type, id, options }))) as Resource;
   }
 
   async capabilities(): Promise<CapabilityStatement | undefined> {
-    const statement = (await this.withRetries('metadata', () => this.client.capabilityStatement())) as Resource;
+    const statement = (await this.withRetries('metadata', (options) => this.client.capabilityStatement(options))) as Resource;
     return statement.resourceType === 'CapabilityStatement' ? statement : undefined;
   }
 
   /** Posts a transaction Bundle; answers the transaction-response. */
   async transaction(bundle: Bundle): Promise<Bundle> {
-    return (await this.withRetries('transaction', () => this.client.transaction({ body: bundle as never }))) as unknown as Bundle;
+    return (await this.withRetries('transaction', (options) => this.client.transaction({ body: bundle as never, options }))) as unknown as Bundle;
   }
 
   async update(resource: Resource & { id: string }): Promise<Resource> {
-    return (await this.withRetries(`update ${resource.resourceType}`, () =>
-      this.client.update({ resourceType: resource.resourceType, id: resource.id, body: resource as never }),
+    return (await this.withRetries(`update ${resource.resourceType}`, (options) =>
+      this.client.update({ resourceType: resource.resourceType, id: resource.id, body: resource as never, options }),
     )) as Resource;
   }
 
   /** The first page of a search. */
   async search(type: string, searchParams: Record<string, string | number>): Promise<Bundle> {
-    return (await this.withRetries(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }))) as unknown as Bundle;
+    return (await this.withRetries(`search ${type}`, (options) => this.client.search({ resourceType: type, searchParams, options }))) as unknown as Bundle;
   }
 
   /** Each page of a search, following `next` links to the end. */
   pages(type: string, searchParams: Record<string, string | number>): AsyncGenerator<Bundle> {
-    return this.following(`search ${type}`, () => this.client.search({ resourceType: type, searchParams }));
+    return this.following(`search ${type}`, (options) => this.client.search({ resourceType: type, searchParams, options }));
   }
 
   /**
@@ -140,7 +142,7 @@ export class ReferringEhrClient {
   everything(patientId: string, input: Record<string, string | number>, judgeFirst = false): AsyncGenerator<Bundle> {
     return this.following(
       'Patient $everything',
-      () => this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input }),
+      (options) => this.client.operation({ name: 'everything', resourceType: 'Patient', id: patientId, method: 'GET', input, options }),
       judgeFirst,
     );
   }
@@ -158,13 +160,16 @@ export class ReferringEhrClient {
    * The next page is asked for as soon as a page arrives, so the server works on it while the caller
    * stores this one: one page ahead at most, and a failure surfaces where the caller asks for it.
    */
-  private async *following(what: string, first: () => Promise<unknown>, judgeFirst = false): AsyncGenerator<Bundle> {
+  private async *following(what: string, first: Call<unknown>, judgeFirst = false): AsyncGenerator<Bundle> {
     let page = (await this.withRetries(what, first)) as Bundle;
     for (let ahead = !judgeFirst; ; ahead = true) {
       const current = page;
       const fetchNext = (): Promise<Bundle> | undefined =>
         current.link?.some((l) => l.relation === 'next')
-          ? (this.withRetries(`next page of ${what}`, () => this.client.nextPage({ bundle: current as never }) as Promise<unknown>) as Promise<Bundle>)
+          ? (this.withRetries(
+              `next page of ${what}`,
+              (options) => this.client.nextPage({ bundle: current as never, options }) as Promise<unknown>,
+            ) as Promise<Bundle>)
           : undefined;
       const early = ahead ? fetchNext() : undefined;
       // A caller that stops early never awaits it: its failure must not surface as unhandled.
@@ -177,13 +182,13 @@ export class ReferringEhrClient {
   }
 
   /** Runs a call, retrying what a later attempt can fix. Messages name the call, never its content. */
-  private async withRetries<T>(what: string, first: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(what: string, first: Call<T>): Promise<T> {
     let renewed = false;
     let call = first;
     let redirects = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await call();
+        return await this.attempt(call);
       } catch (err) {
         if (this.signal?.aborted) throw err; // stopping: neither a failure of the server's nor one to retry
         if (err instanceof ReferringEhrError && !err.retryable) throw err; // from the token endpoint, or the outbound rule
@@ -194,7 +199,7 @@ export class ReferringEhrClient {
           const target = new URL(location, (err as KitError).config?.url ?? this.baseUrl).href;
           this.checkOutbound(`a redirect of ${what}`, target);
           redirects++;
-          call = () => this.client.request(target) as Promise<T>;
+          call = (options) => this.client.request(target, { options }) as Promise<T>;
           attempt--;
           continue;
         }
@@ -213,6 +218,25 @@ export class ReferringEhrClient {
         }
         await sleep(this.delay(attempt, (err as KitError).config?.headers?.get?.('retry-after')), undefined, { signal: this.signal });
       }
+    }
+  }
+
+  /**
+   * One try of a call, with a signal of its own that the stop and the call's time limit end. The
+   * client's long-lived stop signal only ever holds this try's listener, taken off when the try
+   * settles (AbortSignal.any would tie every call's signal to it for the process's life).
+   */
+  private async attempt<T>(call: Call<T>): Promise<T> {
+    this.signal?.throwIfAborted();
+    const own = new AbortController();
+    const timer = setTimeout(() => own.abort(new DOMException(`no answer within ${this.retry.callTimeoutMs} ms`, 'TimeoutError')), this.retry.callTimeoutMs);
+    const stop = (): void => own.abort(this.signal?.reason);
+    this.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await call({ signal: own.signal });
+    } finally {
+      clearTimeout(timer);
+      this.signal?.removeEventListener('abort', stop);
     }
   }
 
