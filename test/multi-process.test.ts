@@ -209,27 +209,39 @@ async function driveCase(i: number): Promise<{ requestId: string; opinionId: str
 }
 
 /**
- * Half way (half the opinions signed), one process dies mid-work: when three retrievals are running,
- * which with one at a time per process means the one killed holds one. The balancer notices a moment
- * later; a replacement comes up beside the other two.
+ * Half way (half the opinions signed), one process dies mid-work, holding a retrieval. A process is
+ * frozen first (SIGSTOP) and killed only if, frozen, it still holds a running retrieval (a job's owner
+ * names its process id); otherwise it is let go on and another is tried. The balancer notices a
+ * moment later; a replacement comes up beside the other two.
  */
 async function crashOne(): Promise<{ killed: string; inFlight: Record<string, number> }> {
   while (opinionsPosted < cases / 2) await sleep(20);
-  const running = () => database.collection('jobs').countDocuments({ kind: retrievalJobKind, state: 'running' });
-  for (const until = Date.now() + 10_000; Date.now() < until && (await running()) < instances.length;) await sleep(10);
-  const victim = instances[1];
-  const inFlight = {
-    retrievalsRunning: await running(),
-    retrievalsPending: await database.collection('jobs').countDocuments({ kind: retrievalJobKind, state: 'pending' }),
-    deliveriesOwed: await database.collection('outbox_due').countDocuments({}),
-  };
-  const killed = `port ${victim.port}, pid ${victim.child.pid}, at ${new Date().toISOString()}`;
-  victim.child.kill('SIGKILL');
-  await new Promise((r) => (victim.child.exitCode !== null || victim.child.signalCode !== null ? r(undefined) : victim.child.once('exit', r)));
-  await sleep(200);
-  victim.alive = false;
-  await startInstance();
-  return { killed, inFlight };
+  const jobs = database.collection('jobs');
+  const heldBy = (pid: number | undefined) => jobs.countDocuments({ kind: retrievalJobKind, state: 'running', owner: { $regex: `/${pid}/` } });
+  for (const until = Date.now() + 30_000; ; await sleep(10)) {
+    if (Date.now() > until) throw new Error('no process was seen holding a retrieval for 30 s');
+    const held = await jobs.findOne({ kind: retrievalJobKind, state: 'running' });
+    const candidate = instances.find((i) => i.alive && String(held?.owner).includes(`/${i.child.pid}/`));
+    if (!candidate) continue;
+    candidate.child.kill('SIGSTOP');
+    await sleep(200); // writes it had sent land; it sends no more
+    if ((await heldBy(candidate.child.pid)) === 0) {
+      candidate.child.kill('SIGCONT');
+      continue;
+    }
+    const inFlight = {
+      retrievalsRunning: await jobs.countDocuments({ kind: retrievalJobKind, state: 'running' }),
+      retrievalsHeldByTheKilled: await heldBy(candidate.child.pid),
+      retrievalsPending: await jobs.countDocuments({ kind: retrievalJobKind, state: 'pending' }),
+      deliveriesOwed: await database.collection('outbox_due').countDocuments({}),
+    };
+    const killed = `port ${candidate.port}, pid ${candidate.child.pid}, at ${new Date().toISOString()}`;
+    candidate.child.kill('SIGKILL');
+    await new Promise((r) => (candidate.child.exitCode !== null || candidate.child.signalCode !== null ? r(undefined) : candidate.child.once('exit', r)));
+    candidate.alive = false;
+    await startInstance();
+    return { killed, inFlight };
+  }
 }
 
 const onEhr = async (query: string): Promise<any[]> => ((await (await fetch(`${ehr.base}/${query}`)).json()).entry ?? []).map((e: any) => e.resource);

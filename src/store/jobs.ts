@@ -5,6 +5,7 @@
 // one findOneAndUpdate on the index by kind, state and lease, exclusive across service processes.
 // A job enqueued by one process wakes the workers of all (enqueuedOf, read by the change feed).
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Change, WorkIn } from './change-feed.js';
 import { modelOf } from './model-of.js';
@@ -41,7 +42,8 @@ export const claimableBy = (kind: string, now: Date) => ({
 export class JobQueue {
   private readonly jobs: Model<Job>;
   private readonly ended: Model<Job>;
-  readonly owner = randomUUID();
+  /** Who holds a job: this queue, named by host and process id so that an operator reading `jobs` can tell which process it is. */
+  readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
 
   constructor(connection: Connection) {
     const schema = new Schema<Job>(
