@@ -2,12 +2,17 @@
 // them (a second-opinion request whose patient is on the referring EHR's own FHIR server).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect } from '@jest/globals';
 import { canonicalBase, defaultProfilesDir } from '../src/conformance/artifacts.js';
-import type { TestService } from './harness.js';
+import type { FhirResponse, TestService } from './harness.js';
 
 /** What the helpers need of a service: its FHIR calls (one process, or several behind a balancer). */
 type Service = Pick<TestService, 'fhir'>;
+
+/** The body of a create that answered 201; any other answer fails the caller with what the service said. */
+function created(response: FhirResponse, what: string): any {
+  if (response.status !== 201) throw new Error(`creating ${what} answered ${response.status}: ${JSON.stringify(response.body).slice(0, 500)}`);
+  return response.body;
+}
 
 export const snomed = 'http://snomed.info/sct';
 export const icd10cm = 'http://hl7.org/fhir/sid/icd-10-cm';
@@ -21,9 +26,7 @@ export const specialty = { histopathology: '394597005', oncology: '394593009', c
 const example = JSON.parse(readFileSync(path.join(defaultProfilesDir(), 'examples', 'valid', 'ServiceRequest-breast-cancer-histology.json'), 'utf8'));
 
 export async function createOrganization(service: Service, name: string): Promise<string> {
-  const created = await service.fhir('/Organization', { body: { resourceType: 'Organization', name } });
-  expect(created.status).toBe(201);
-  return created.body.id;
+  return created(await service.fhir('/Organization', { body: { resourceType: 'Organization', name } }), 'an Organization').id;
 }
 
 /** A referring institution: its Organization and the Endpoint of its FHIR server. */
@@ -39,7 +42,7 @@ export async function registerInstitution(service: Service, name: string, ehrBas
       payloadType: [{ text: 'FHIR R4' }],
     },
   });
-  expect(endpoint.status).toBe(201);
+  created(endpoint, 'an Endpoint');
   return organizationId;
 }
 
@@ -62,7 +65,7 @@ export async function registerReviewer(service: Service, spec: ReviewerSpec): Pr
       ],
     },
   });
-  expect(practitioner.status).toBe(201);
+  created(practitioner, 'a Practitioner');
   const role = await service.fhir('/PractitionerRole', {
     body: {
       resourceType: 'PractitionerRole',
@@ -73,8 +76,7 @@ export async function registerReviewer(service: Service, spec: ReviewerSpec): Pr
       ...(spec.capacity === undefined ? {} : { extension: [{ url: capacityUrl, valueUnsignedInt: spec.capacity }] }),
     },
   });
-  expect(role.status).toBe(201);
-  return role.body.id;
+  return created(role, 'a PractitionerRole').id;
 }
 
 /** A second-opinion request for the patient on `ehrBase`; `changes` replace the example's elements. */
@@ -92,9 +94,8 @@ export const reason = (system: string, code: string) => ({ reasonCode: [{ coding
 
 /** Posts the request and answers its case's Task once routing has placed it (assigned or queued). */
 export async function openCase(service: Service, request: Record<string, unknown>): Promise<any> {
-  const created = await service.fhir('/ServiceRequest', { body: request });
-  expect(created.status).toBe(201);
-  return taskWhen(service, created.body.id, (task) => ['assigned', 'awaiting-assignment'].includes(businessStatus(task) ?? '') || task.status === 'failed');
+  const { id } = created(await service.fhir('/ServiceRequest', { body: request }), 'a ServiceRequest');
+  return taskWhen(service, id, (task) => ['assigned', 'awaiting-assignment'].includes(businessStatus(task) ?? '') || task.status === 'failed');
 }
 
 export async function taskWhen(service: Service, id: string, done: (task: any) => boolean): Promise<any> {
