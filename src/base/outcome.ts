@@ -33,7 +33,7 @@ export const conflict = (text: string, expression?: string): FhirError => fail(4
 export const preconditionFailed = (text: string): FhirError => fail(412, 'conflict', text);
 export const payloadTooLarge = (text: string): FhirError => fail(413, 'too-costly', text);
 export const unsupportedMediaType = (text: string): FhirError => fail(415, 'not-supported', text);
-export const notAcceptable = (text: string): FhirError => fail(406, 'not-supported', text);
+export const notAcceptable = (text: string, expression?: string): FhirError => fail(406, 'not-supported', text, expression);
 
 /** 422: the resource parsed but breaks the rules; issues name the offending elements. */
 export function unprocessable(issues: OperationOutcomeIssue[]): FhirError {

@@ -26,9 +26,12 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string):
       ).map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
       versioning: 'versioned-update',
       readHistory: true,
-      updateCreate: true,
+      // Patient data gets its ids from the server (fhir/interactions.ts, existing): a PUT to a new id is
+      // refused; the audit trail is not written through the API at all.
+      updateCreate: classOf(type) === 'directory' || classOf(type) === 'cohort',
       conditionalCreate: true,
-      conditionalRead: 'not-supported',
+      // If-None-Match and If-Modified-Since answer 304 when nothing changed (ETag and Last-Modified, fhir/router.ts).
+      conditionalRead: 'full-support',
       conditionalUpdate: false,
       conditionalDelete: 'not-supported',
       searchInclude: params.filter((p) => p.kind === 'reference').map((p) => `${type}:${p.code}`),

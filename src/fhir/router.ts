@@ -1,5 +1,8 @@
 // The FHIR REST surface at /fhir: maps HTTP to the interactions, and every failure to an OperationOutcome.
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import accepts from 'accepts';
+import fresh from 'fresh';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
@@ -7,7 +10,17 @@ import { capabilityStatement } from '../conformance/capability.js';
 import { gateOf, type Gate } from '../access/gate.js';
 import { noteAccess } from '../access/audit.js';
 import { type FhirService, type Reply } from './interactions.js';
-import { badRequest, FhirError, informational, methodNotAllowed, notFound, outcomeOf, payloadTooLarge, unsupportedMediaType } from '../base/outcome.js';
+import {
+  badRequest,
+  FhirError,
+  informational,
+  methodNotAllowed,
+  notAcceptable,
+  notFound,
+  outcomeOf,
+  payloadTooLarge,
+  unsupportedMediaType,
+} from '../base/outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
 import { processBundle } from './transaction.js';
@@ -16,6 +29,15 @@ import type { OperationTable } from '../operations/index.js';
 import { invokeOperation } from '../operations/invoke.js';
 
 const fhirJson = 'application/fhir+json';
+/** What every answer here is, as content negotiation offers it: FHIR R4 JSON in UTF-8 (also under JSON's generic and older names). */
+const answerTypes = [
+  `${fhirJson}; fhirVersion=4.0; charset=utf-8`,
+  'application/json; charset=utf-8',
+  'text/json; charset=utf-8',
+  'application/json+fhir; charset=utf-8',
+];
+/** `_format`'s short names (FHIR http.html), as the media types they stand for. */
+const formatNames: Record<string, string> = { json: fhirJson, xml: 'application/fhir+xml', ttl: 'text/turtle', html: 'text/html' };
 type FhirRequest = Request<Record<string, string>>;
 
 type Action = (req: FhirRequest, gate: Gate) => Promise<Reply> | Reply;
@@ -49,6 +71,9 @@ export function fhirRouter(
     ['get', '/:type', (req, gate) => service.search(req.params.type, query(req), self(req), gate)],
     ['post', '/:type', (req, gate) => service.create(req.params.type, req.body, req.get('If-None-Exist'), gate)],
     ['post', '/:type/_search', (req, gate) => searchByPost(service, req, gate)],
+    // Conditional update and delete are not offered: 400, as FHIR asks of a server without them.
+    ['put', '/:type', conditional],
+    ['delete', '/:type', conditional],
     // Type-level search by GET and type history are not offered: not reads of an id "_search".
     ['get', '/:type/_search', unsupported],
     ['get', '/:type/_history', unsupported],
@@ -64,6 +89,7 @@ export function fhirRouter(
   ];
 
   const router = express.Router();
+  router.use(requireJsonAnswer);
   router.use(requireJsonBody);
   router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false, verify: requireUtf8 }));
   router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes, verify: requireUtf8 }));
@@ -107,6 +133,11 @@ function searchByPost(service: FhirService, req: FhirRequest, gate: Gate): Promi
   );
 }
 
+function conditional(req: FhirRequest): never {
+  const write = req.method === 'PUT' ? 'update' : 'delete';
+  throw badRequest(`Conditional ${write} (${req.method} [type]?[criteria]) is not supported: search for the record, then ${req.method} [type]/[id]`);
+}
+
 function unsupported(req: FhirRequest): never {
   const type = req.params.type;
   if (type && !/^[A-Z][A-Za-z]+$/.test(type)) {
@@ -138,10 +169,24 @@ function searchParameters(body: unknown): QueryParams {
   return body as QueryParams;
 }
 
-/** A body is FHIR JSON (or a form, for POST _search); anything else answers 415 before parsing. */
+/**
+ * The answer will be FHIR R4 JSON: a client that asks (by `_format`, else by Accept) only for what
+ * it is not (XML, Turtle, HTML, another FHIR version) is answered 406, not sent what it cannot read.
+ */
+function requireJsonAnswer(req: Request, _res: Response, next: NextFunction): void {
+  const format = req.query._format;
+  if (format !== undefined && typeof format !== 'string') return next(badRequest('_format is given once', '_format'));
+  const asked = format === undefined ? req.headers.accept : (formatNames[format.trim().toLowerCase()] ?? format);
+  // accepts() reads only the request's headers.
+  if (!asked || accepts({ headers: { accept: asked } } as IncomingMessage).type(answerTypes)) return next();
+  const by = format === undefined ? 'Accept' : '_format';
+  next(notAcceptable(`This server answers FHIR R4 JSON (${fhirJson}) only; ${by} asks for "${asked.slice(0, 200)}"`, by));
+}
+
+/** A body of a POST or PUT is FHIR JSON (or a form, for POST _search); anything else answers 415 before parsing. Other methods carry none here (PATCH: 405). */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-  if (!hasBody || req.method === 'GET' || req.method === 'DELETE') return next();
+  if (!hasBody || (req.method !== 'POST' && req.method !== 'PUT')) return next();
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   const allowed = type === fhirJson || type === 'application/json' || (type === 'application/x-www-form-urlencoded' && req.path.endsWith('/_search'));
   next(allowed ? undefined : unsupportedMediaType(`Content-Type must be ${fhirJson}, got "${type || 'none'}"`));
@@ -166,6 +211,10 @@ async function send(req: Request, res: Response, reply: Reply): Promise<void> {
       res.setHeader('Location', `${req.protocol}://${req.get('host')}${req.baseUrl}/${written.resourceType}/${written.id}/_history/${written.meta.versionId}`);
     }
   }
+  if (req.method === 'GET' && reply.status === 200 && written && unchanged(req, res)) {
+    res.status(304).end();
+    return;
+  }
   const prefer = req.get('Prefer') ?? '';
   let body: Resource | undefined = reply.body;
   if (written && /return=minimal/.test(prefer)) body = undefined;
@@ -176,6 +225,19 @@ async function send(req: Request, res: Response, reply: Reply): Promise<void> {
   } else {
     res.end();
   }
+}
+
+/**
+ * A conditional read (If-None-Match, If-Modified-Since) of a record the client holds already, judged on
+ * the answer's ETag and Last-Modified. The request's Cache-Control is left out: fetch() sends no-cache
+ * with every conditional request, and it speaks to caches, not to the server that holds the record.
+ */
+function unchanged(req: Request, res: Response): boolean {
+  const { 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince } = req.headers;
+  return fresh(
+    { 'if-none-match': ifNoneMatch, 'if-modified-since': ifModifiedSince },
+    { etag: res.getHeader('ETag'), 'last-modified': res.getHeader('Last-Modified') },
+  );
 }
 
 export function errorHandler(log: Logger) {
