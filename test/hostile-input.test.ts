@@ -119,7 +119,10 @@ describe('hostile input', () => {
     const script = '<script>alert(document.cookie)</script><img src=x onerror=alert(1)>';
     const created = await service.fhir('/Patient', { body: { ...patient, name: [{ family: script }] } });
     expect(created.status).toBe(201);
-    const read = await raw(`/Patient/${created.body.id}`, { headers: { accept: 'text/html' } });
+    // Asked for HTML alone, the answer is 406, in JSON; asked as a browser asks, the record in JSON.
+    const html = await raw(`/Patient/${created.body.id}`, { headers: { accept: 'text/html' } });
+    expect([html.status, html.type, JSON.parse(html.text).resourceType]).toEqual([406, expect.stringMatching(/^application\/fhir\+json/), 'OperationOutcome']);
+    const read = await raw(`/Patient/${created.body.id}`, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
     expect(read.type).toMatch(/^application\/fhir\+json/);
     expect(JSON.parse(read.text).name[0].family).toBe(script);
     const headers = (await fetch(`${service.base}/Patient/${created.body.id}`, { headers: { authorization: `Bearer ${service.token}` } })).headers;

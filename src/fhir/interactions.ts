@@ -15,9 +15,10 @@ import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import { afterCommit } from '../store/transactions.js';
 import type { ResourceValidator } from '../validation/validator.js';
-import { badRequest, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from '../base/outcome.js';
+import { badRequest, businessRule, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from '../base/outcome.js';
 import { isStoredResourceType } from '../base/resource-types.js';
 import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
+import { isSubsetted, subsetOf } from './subset.js';
 import { isFhirId } from '../base/ids.js';
 
 /** What an interaction answers: a status, a body, and the headers FHIR asks for. */
@@ -166,7 +167,7 @@ export class FhirService {
   async create(type: string, body: unknown, ifNoneExist: string | undefined, gate: Gate): Promise<Reply> {
     this.checkType(type);
     gate.checkType(type, 'create');
-    const resource = this.validResource(type, body);
+    const resource = this.sentResource(type, body);
     await this.admit(resource, gate);
     return written(await this.storeNew(resource, gate, { ifNoneExist }));
   }
@@ -175,7 +176,7 @@ export class FhirService {
     this.checkType(type);
     this.checkId(id);
     gate.checkType(type, 'update');
-    const resource = this.validResource(type, body);
+    const resource = this.sentResource(type, body);
     this.checkSameId(resource, id);
     await this.admit(resource, gate, await this.existing(type, id, gate));
     return written(await this.storeAt(resource, id, gate, ifMatch));
@@ -248,7 +249,7 @@ export class FhirService {
     this.checkType(type);
     gate.checkType(type, 'search');
     const search = parseSearch(type, query);
-    const { bundle, patients } = await searchBundle(this.repository, search, selfUrl, this.fhirBase, gate);
+    const { bundle, patients } = await searchBundle(this.repository, search, selfUrl, this.fhirBase, gate, subsetOf(type, query));
     return { status: 200, body: bundle, patients };
   }
 
@@ -330,6 +331,18 @@ export class FhirService {
     const issues = this.validator.validate(resource);
     if (issues.length) {
       throw unprocessable(issues);
+    }
+    return resource;
+  }
+
+  /** A resource a client sent to be written: valid, and whole, not a part of one read with _summary or _elements (marked SUBSETTED). */
+  sentResource(type: string, body: unknown): Resource {
+    const resource = this.validResource(type, body);
+    if (isSubsetted(resource)) {
+      throw businessRule(
+        `This ${type} is marked SUBSETTED: it is a part of a record, read with _summary or _elements; send the whole record`,
+        `${type}.meta.tag`,
+      );
     }
     return resource;
   }

@@ -24,6 +24,7 @@ import {
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
 import { processBundle } from './transaction.js';
+import { subsetOf, subsetResource } from './subset.js';
 import type { QueryParams } from './search/search.js';
 import type { OperationTable } from '../operations/index.js';
 import { invokeOperation } from '../operations/invoke.js';
@@ -77,11 +78,11 @@ export function fhirRouter(
     // Type-level search by GET and type history are not offered: not reads of an id "_search".
     ['get', '/:type/_search', unsupported],
     ['get', '/:type/_history', unsupported],
-    ['get', '/:type/:id', (req, gate) => service.read(req.params.type, req.params.id, gate)],
+    ['get', '/:type/:id', (req, gate) => partOf(req, () => service.read(req.params.type, req.params.id, gate))],
     ['put', '/:type/:id', (req, gate) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'), gate)],
     ['delete', '/:type/:id', (req, gate) => service.delete(req.params.type, req.params.id, gate)],
     ['get', '/:type/:id/_history', (req, gate) => service.history(req.params.type, req.params.id, query(req), gate)],
-    ['get', '/:type/:id/_history/:version', (req, gate) => service.vread(req.params.type, req.params.id, req.params.version, gate)],
+    ['get', '/:type/:id/_history/:version', (req, gate) => partOf(req, () => service.vread(req.params.type, req.params.id, req.params.version, gate))],
     // What else a path of a resource type may hold is not offered.
     ['post', '/:type/:id', unsupported],
     ['get', '/:type/:id/:part', unsupported],
@@ -131,6 +132,13 @@ function searchByPost(service: FhirService, req: FhirRequest, gate: Gate): Promi
     new URL(`${service.fhirBase}/${req.params.type}`),
     gate,
   );
+}
+
+/** A read's answer cut to what `_summary` or `_elements` ask for (checked before the read); its ETag stays the record's. */
+async function partOf(req: FhirRequest, read: () => Promise<Reply>): Promise<Reply> {
+  const subset = subsetOf(req.params.type, req.query as QueryParams);
+  const reply = await read();
+  return subset && reply.body ? { ...reply, body: subsetResource(reply.body, subset) } : reply;
 }
 
 function conditional(req: FhirRequest): never {

@@ -102,7 +102,7 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
 /** The entry's resource, checked as its create or update would check it; undefined for reads and deletes. */
 function checkedResource(service: FhirService, entry: BundleEntry): Resource | undefined {
   const { method, url } = entry.request as NonNullable<BundleEntry['request']>;
-  return method === 'POST' || method === 'PUT' ? service.validResource(url.split(/[/?]/)[0], entry.resource) : undefined;
+  return method === 'POST' || method === 'PUT' ? service.sentResource(url.split(/[/?]/)[0], entry.resource) : undefined;
 }
 
 async function runEntry(

@@ -6,6 +6,7 @@ import { isPatientLabel } from '../../access/labels.js';
 import type { Repository, SearchMatch } from '../../store/repository.js';
 import { badRequest } from '../../base/outcome.js';
 import { supportedParameters } from '../../store/search/parameters.js';
+import { subsetResource, type Subset } from '../subset.js';
 
 export const defaultPageSize = 20;
 export const maxPageSize = 1000;
@@ -18,9 +19,15 @@ export type QueryParams = Record<string, string | string[] | undefined>;
 export function parseSearch(type: string, query: QueryParams): SearchRequest {
   const rewritten: QueryParams = {};
   for (const [key, value] of Object.entries(query)) {
+    if (key.includes('.')) {
+      throw badRequest(`Chained search ("${key.slice(0, 60)}") is not supported: search the referenced type, then by reference`, key.slice(0, 60));
+    }
     const [code, modifier] = key.split(':');
     const param = supportedParameters(type).get(code);
     if (param?.kind === 'reference' && modifier && /^[A-Z]/.test(modifier)) {
+      if (!param.targets.includes(modifier) && !param.targets.includes('Resource')) {
+        throw badRequest(`${code} refers to ${param.targets.join(', ')}, not ${modifier.slice(0, 60)}`, code);
+      }
       const values = [value].flat().map((v) =>
         String(v)
           .split(',')
@@ -60,11 +67,13 @@ export async function searchBundle(
   selfUrl: URL,
   fhirBase: string,
   gate: Gate,
+  subset?: Subset,
 ): Promise<{ bundle: Bundle; patients: string[] }> {
   const { matches, total, more } = await repository.search(search, await gate.narrowing(search.resourceType));
-  const entries: BundleEntry[] = matches.map((m) => entry(m.resource, 'match', fhirBase));
+  const part = (resource: Resource): Resource => (subset ? subsetResource(resource, subset) : resource);
+  const entries: BundleEntry[] = matches.map((m) => entry(part(m.resource), 'match', fhirBase));
   const extra = await included(repository, search, matches, gate);
-  entries.push(...extra.map((d) => entry(d.resource, 'include', fhirBase)));
+  entries.push(...extra.map((d) => entry(part(d.resource), 'include', fhirBase)));
   const patients = new Set([...matches, ...extra].flatMap((m) => m.access.filter(isPatientLabel)));
   const count = search.count ?? defaultPageSize;
   const offset = search.offset ?? 0;
