@@ -105,6 +105,19 @@ describe('_summary and _elements on a search', () => {
     expect(keys(byType.Observation)).toEqual(['code', 'id', 'meta', 'resourceType', 'status', 'subject']);
     expect(keys(byType.Patient)).toEqual(['id', 'meta', 'resourceType']);
     expect([byType.Observation.meta.tag, byType.Patient.meta.tag]).toEqual([[subsetted], [subsetted]]);
+    // In a batch too: a read and a search, each cut as over REST.
+    const batch = await service.fhir('/', {
+      body: {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          { request: { method: 'GET', url: `Patient/${patientId}?_summary=text` } },
+          { request: { method: 'GET', url: `Observation?subject=Patient/${patientId}&_elements=subject` } },
+        ],
+      },
+    });
+    expect(keys(batch.body.entry[0].resource)).toEqual(['id', 'meta', 'resourceType', 'text']);
+    expect(keys(batch.body.entry[1].resource.entry[0].resource)).toEqual(['code', 'id', 'meta', 'resourceType', 'status', 'subject']);
     const summary = await service.fhir(`/Patient?_id=${patientId}&_summary=true`);
     expect(keys(summary.body.entry[0].resource)).not.toContain('maritalStatus');
     expect((await service.fhir('/Patient?_summary=count')).body.total).toBeGreaterThanOrEqual(1);

@@ -10,6 +10,7 @@ import type { StoredResource } from '../store/models.js';
 import { type FhirService, type Reply } from './interactions.js';
 import { badRequest, FhirError, methodNotAllowed } from '../base/outcome.js';
 import { mapReferences } from './references.js';
+import { subsetOf, subsetResource } from './subset.js';
 
 const methodOrder: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3, HEAD: 3 };
 
@@ -145,12 +146,14 @@ async function runEntry(
     }
     default: {
       const query = Object.fromEntries([...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k)]));
+      // A search cuts its entries itself; a read is cut here, as the REST read is (router.ts).
+      const subset = id ? subsetOf(type, query) : undefined;
       const reply = !id
         ? await service.search(type, query, new URL(`${service.fhirBase}/${type}${url.search}`), gate)
         : sub === '_history' && version
           ? await service.vread(type, id, version, gate)
           : await service.read(type, id, gate);
-      return { resource: reply.body, response: { status: '200 OK' } };
+      return { resource: subset && reply.body ? subsetResource(reply.body, subset) : reply.body, response: { status: '200 OK' } };
     }
   }
 }
