@@ -136,7 +136,7 @@ function searchByPost(service: FhirService, req: FhirRequest, gate: Gate): Promi
 
 /** A read's answer cut to what `_summary` or `_elements` ask for (checked before the read); its ETag stays the record's. */
 async function partOf(req: FhirRequest, read: () => Promise<Reply>): Promise<Reply> {
-  const subset = subsetOf(req.params.type, req.query as QueryParams);
+  const subset = subsetOf(req.params.type, req.query);
   const reply = await read();
   return subset && reply.body ? { ...reply, body: subsetResource(reply.body, subset) } : reply;
 }
