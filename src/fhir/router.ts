@@ -23,7 +23,7 @@ import {
 } from '../base/outcome.js';
 import { jsonDepthLimit } from '../http/hardening.js';
 import { requestIdOf } from '../http/request-log.js';
-import { processBundle } from './transaction.js';
+import { conditionalWriteRefused, processBundle } from './transaction.js';
 import { subsetOf, subsetResource } from './subset.js';
 import type { QueryParams } from './search/search.js';
 import type { OperationTable } from '../operations/index.js';
@@ -142,8 +142,7 @@ async function partOf(req: FhirRequest, read: () => Promise<Reply>): Promise<Rep
 }
 
 function conditional(req: FhirRequest): never {
-  const write = req.method === 'PUT' ? 'update' : 'delete';
-  throw badRequest(`Conditional ${write} (${req.method} [type]?[criteria]) is not supported: search for the record, then ${req.method} [type]/[id]`);
+  throw conditionalWriteRefused(req.method === 'PUT' ? 'PUT' : 'DELETE');
 }
 
 function unsupported(req: FhirRequest): never {

@@ -8,7 +8,7 @@ import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplu
 import type { Gate } from '../access/gate.js';
 import type { StoredResource } from '../store/models.js';
 import { type FhirService, type Reply } from './interactions.js';
-import { badRequest, FhirError, methodNotAllowed } from '../base/outcome.js';
+import { badRequest, FhirError } from '../base/outcome.js';
 import { mapReferences } from './references.js';
 import { subsetOf, subsetResource } from './subset.js';
 
@@ -100,6 +100,15 @@ async function transaction(service: FhirService, entries: BundleEntry[], gate: G
   return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
 }
 
+/**
+ * A conditional update or delete (PUT or DELETE [type]?criteria), in a Bundle as at the REST endpoint:
+ * not offered, so 400, as FHIR asks of a server without them. An update or delete names its record.
+ */
+export function conditionalWriteRefused(method: 'PUT' | 'DELETE'): FhirError {
+  const write = method === 'PUT' ? 'update' : 'delete';
+  return badRequest(`Conditional ${write} (${method} [type]?[criteria]) is not supported: search for the record, then ${method} [type]/[id]`);
+}
+
 /** The entry's resource, checked as its create or update would check it; undefined for reads and deletes. */
 function checkedResource(service: FhirService, entry: BundleEntry): Resource | undefined {
   const { method, url } = entry.request as NonNullable<BundleEntry['request']>;
@@ -127,8 +136,7 @@ async function runEntry(
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
     case 'PUT': {
-      // As at the REST endpoint: an update names its record; a conditional update is not offered.
-      if (!id) throw methodNotAllowed(`PUT ${type}${url.search} is not supported: an update names its record (Type/id)`);
+      if (!id) throw conditionalWriteRefused('PUT');
       service.checkId(id);
       gate.checkType(type, 'update');
       await service.admit(resource as Resource, gate, await service.existing(type, id, gate), writing);
@@ -137,6 +145,7 @@ async function runEntry(
       return written(service, result.resource, result.created ? '201 Created' : '200 OK');
     }
     case 'DELETE': {
+      if (!id) throw conditionalWriteRefused('DELETE');
       service.checkType(type);
       gate.checkType(type, 'delete');
       await service.visible(type, id, gate);
