@@ -95,6 +95,34 @@ describe('create, read, update, delete', () => {
     for (const answer of kept) expect(dates).toContain(answer.body.birthDate);
   });
 
+  it('pages a history: the total of every version, newest first, next links to the last one', async () => {
+    const created = (await service.fhir('/Patient', { body: { resourceType: 'Patient', birthDate: '1990-01-01' } })).body;
+    const updated: string[] = [];
+    for (let v = 2; v <= 7; v++) {
+      const res = await service.fhir(`/Patient/${created.id}`, {
+        method: 'PUT',
+        body: { resourceType: 'Patient', id: created.id, birthDate: `1990-01-0${v}` },
+      });
+      updated.push(res.body.meta.lastUpdated);
+    }
+    const versions: string[][] = [];
+    let next: string | undefined = `/Patient/${created.id}/_history?_count=3`;
+    while (next) {
+      const page: any = (await service.fhir(next)).body;
+      expect(page.total).toBe(7);
+      versions.push(page.entry.map((e: any) => e.resource.meta.versionId));
+      next = page.link.find((l: any) => l.relation === 'next')?.url;
+    }
+    expect(versions).toEqual([['7', '6', '5'], ['4', '3', '2'], ['1']]);
+    // _since counts what it keeps; _count=0 counts alone.
+    const since = (await service.fhir(`/Patient/${created.id}/_history?_since=${encodeURIComponent(updated[3])}`)).body;
+    expect([since.total, since.entry.map((e: any) => e.resource.meta.versionId)]).toEqual([3, ['7', '6', '5']]);
+    const counted = (await service.fhir(`/Patient/${created.id}/_history?_count=0`)).body;
+    expect([counted.total, counted.entry]).toEqual([7, undefined]);
+    const wrong = await service.fhir(`/Patient/${created.id}/_history?_count=many`);
+    expect([wrong.status, wrong.body.issue[0].expression]).toEqual([400, ['_count']]);
+  });
+
   it('creates at a client-chosen id with PUT (201), then updates it (200)', async () => {
     const first = await service.fhir('/Organization/referring-hospital-1', {
       method: 'PUT',

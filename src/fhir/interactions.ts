@@ -224,23 +224,48 @@ export class FhirService {
     this.checkId(id);
     gate.checkType(type, 'read');
     const doc = await this.visible(type, id, gate);
-    const count = Math.min(Number([query._count].flat()[0] ?? 100) || 100, 1000);
+    const number = (name: '_count' | '_offset', fallback: number): number => {
+      const value = [query[name]].flat()[0];
+      if (value !== undefined && !/^\d+$/.test(value)) throw badRequest(`${name} must be a non-negative integer`, name);
+      return value === undefined ? fallback : Number(value);
+    };
+    const count = Math.min(number('_count', 100), 1000);
+    const offset = number('_offset', 0);
     const sinceValue = [query._since].flat()[0];
     const since = sinceValue ? new Date(String(sinceValue)) : undefined;
     if (since && Number.isNaN(since.getTime())) {
       throw badRequest('_since must be an instant', '_since');
     }
-    const versions = await this.repository.history(type, id, count, since);
+    const { entries: versions, total } = await this.repository.history(type, id, { count, offset, since });
+    const page = (at: number): string => {
+      const url = new URL(`${this.fhirBase}/${type}/${id}/_history`);
+      if (sinceValue) url.searchParams.set('_since', String(sinceValue));
+      url.searchParams.set('_count', String(count));
+      url.searchParams.set('_offset', String(at));
+      return url.toString();
+    };
+    const link = [{ relation: 'self', url: page(offset) }];
+    if (count > 0 && offset + count < total) link.push({ relation: 'next', url: page(offset + count) });
+    if (count > 0 && offset > 0) link.push({ relation: 'previous', url: page(Math.max(0, offset - count)) });
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'history',
-      total: versions.length,
-      entry: versions.map((v) => ({
-        fullUrl: `${this.fhirBase}/${type}/${id}`,
-        ...(v.resource ? { resource: v.resource } : {}),
-        request: { method: v.deleted ? 'DELETE' : v.versionId === 1 ? 'POST' : 'PUT', url: v.versionId === 1 ? type : `${type}/${id}` },
-        response: { status: v.deleted ? '204' : v.versionId === 1 ? '201' : '200', etag: `W/"${v.versionId}"`, lastModified: v.lastUpdated.toISOString() },
-      })),
+      total,
+      link,
+      ...(versions.length
+        ? {
+            entry: versions.map((v) => ({
+              fullUrl: `${this.fhirBase}/${type}/${id}`,
+              ...(v.resource ? { resource: v.resource } : {}),
+              request: { method: v.deleted ? 'DELETE' : v.versionId === 1 ? 'POST' : 'PUT', url: v.versionId === 1 ? type : `${type}/${id}` },
+              response: {
+                status: v.deleted ? '204' : v.versionId === 1 ? '201' : '200',
+                etag: `W/"${v.versionId}"`,
+                lastModified: v.lastUpdated.toISOString(),
+              },
+            })),
+          }
+        : {}),
     };
     return { status: 200, body: bundle, patients: patientsOf(doc) };
   }

@@ -200,21 +200,31 @@ export class Repository {
     throw conflict(`${type}/${id} is being changed by others; try again`);
   }
 
-  /** Versions of one resource, newest first. */
-  async history(type: string, id: string, count: number, since?: Date): Promise<HistoryEntry[]> {
+  /** A page of the versions of one resource, newest first (`offset` of them skipped), and how many there are in all (since `since`). */
+  async history(type: string, id: string, page: { count: number; offset: number; since?: Date }): Promise<{ entries: HistoryEntry[]; total: number }> {
     const current = await this.current(type, id);
     if (!current) {
       throw notKnown(type);
     }
-    const older = await this.models
-      .history(type)
-      .find({ id, versionId: { $lt: current.versionId }, ...(since ? { lastUpdated: { $gte: since } } : {}) })
-      .sort({ versionId: -1 })
-      .limit(count)
-      .lean<HistoryEntry[]>();
+    const { count, offset, since } = page;
+    const filter = { id, versionId: { $lt: current.versionId }, ...(since ? { lastUpdated: { $gte: since } } : {}) };
     const { idx: _i, dt: _d, outbox: _o, access: _a, ...head } = current;
-    const entries = !since || current.lastUpdated >= since ? [head, ...older] : older;
-    return entries.slice(0, count);
+    // The current version heads the list (when it is in range); the older ones follow from the history collection.
+    const withHead = !since || current.lastUpdated >= since ? 1 : 0;
+    const heads = withHead && offset === 0 && count > 0 ? [head] : [];
+    const wanted = count - heads.length;
+    const older =
+      wanted > 0
+        ? await this.models
+            .history(type)
+            .find(filter)
+            .sort({ versionId: -1 })
+            .skip(Math.max(0, offset - withHead))
+            .limit(wanted)
+            .lean<HistoryEntry[]>()
+        : [];
+    const total = withHead + (await this.models.history(type).countDocuments(filter));
+    return { entries: [...heads, ...older], total };
   }
 
   /** The database filter of a search (its parameters; paging and sorting aside). */
