@@ -22,6 +22,8 @@ describe('content negotiation', () => {
     for (const accept of [
       'application/fhir+json',
       'application/fhir+json; fhirVersion=4.0',
+      'application/fhir+json; fhirVersion=4.0.1',
+      'application/fhir+xml;q=1.0, application/fhir+json;q=1.0, application/xml+fhir;q=0.9, application/json+fhir;q=0.9', // HAPI's client
       'application/fhir+json; charset=utf-8',
       'application/json',
       'text/json',

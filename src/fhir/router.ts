@@ -30,9 +30,13 @@ import type { OperationTable } from '../operations/index.js';
 import { invokeOperation } from '../operations/invoke.js';
 
 const fhirJson = 'application/fhir+json';
-/** What every answer here is, as content negotiation offers it: FHIR R4 JSON in UTF-8 (also under JSON's generic and older names). */
+/**
+ * What every answer here is, as content negotiation offers it: FHIR R4 JSON in UTF-8 (also under JSON's
+ * generic and older names). FHIR names the version major.minor (4.0); some clients send 4.0.1.
+ */
 const answerTypes = [
   `${fhirJson}; fhirVersion=4.0; charset=utf-8`,
+  `${fhirJson}; fhirVersion=4.0.1; charset=utf-8`,
   'application/json; charset=utf-8',
   'text/json; charset=utf-8',
   'application/json+fhir; charset=utf-8',
