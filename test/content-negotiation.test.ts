@@ -95,6 +95,30 @@ describe('interactions the server does not offer', () => {
   });
 });
 
+describe('Prefer: handling', () => {
+  it('strict (the default) refuses an unknown search parameter; lenient leaves it out, and out of the links', async () => {
+    const strict = await service.fhir('/Patient?birthdate=1970-02-03&favourite-colour=blue', { headers: { prefer: 'handling=strict' } });
+    expect([strict.status, strict.body.issue[0].expression]).toEqual([400, ['favourite-colour']]);
+    expect((await service.fhir('/Patient?birthdate=1970-02-03&favourite-colour=blue')).status).toBe(400);
+    const lenient = await service.fhir('/Patient?birthdate=1970-02-03&favourite-colour=blue&subject.name=x', { headers: { prefer: 'handling=lenient' } });
+    expect(lenient.status).toBe(200);
+    expect(lenient.body.entry.map((e: any) => e.resource.id)).toEqual([patientId]);
+    const self = new URL(lenient.body.link.find((l: any) => l.relation === 'self').url);
+    expect([self.searchParams.get('birthdate'), self.searchParams.has('favourite-colour'), self.searchParams.has('subject.name')]).toEqual([
+      '1970-02-03',
+      false,
+      false,
+    ]);
+    // POST _search too; a known parameter with a wrong value is still refused.
+    const posted = await service.fhir('/Patient/_search', {
+      body: { birthdate: '1970-02-03', 'favourite-colour': 'blue' },
+      headers: { prefer: 'handling=lenient' },
+    });
+    expect([posted.status, posted.body.entry?.length]).toEqual([200, 1]);
+    expect((await service.fhir('/Patient?birthdate=someday', { headers: { prefer: 'handling=lenient' } })).status).toBe(400);
+  });
+});
+
 describe('conditional read', () => {
   it('answers 304 to If-None-Match with the current version and to If-Modified-Since after the last change, and the record otherwise', async () => {
     const current = await service.fhir(`/Patient/${patientId}`);

@@ -17,7 +17,7 @@ import { afterCommit } from '../store/transactions.js';
 import type { ResourceValidator } from '../validation/validator.js';
 import { badRequest, businessRule, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from '../base/outcome.js';
 import { isStoredResourceType } from '../base/resource-types.js';
-import { parseSearch, searchBundle, type QueryParams } from './search/search.js';
+import { parseSearch, searchBundle, usedParameters, type QueryParams } from './search/search.js';
 import { isSubsetted, subsetOf } from './subset.js';
 import { isFhirId } from '../base/ids.js';
 
@@ -270,11 +270,15 @@ export class FhirService {
     return { status: 200, body: bundle, patients: patientsOf(doc) };
   }
 
-  async search(type: string, query: QueryParams, selfUrl: URL, gate: Gate): Promise<Reply> {
+  /** A search; `lenient`: parameters the server does not know are left out rather than refused (`Prefer: handling=lenient`). */
+  async search(type: string, asked: QueryParams, selfUrl: URL, gate: Gate, lenient = false): Promise<Reply> {
     this.checkType(type);
     gate.checkType(type, 'search');
+    const query = usedParameters(type, asked, lenient);
     const search = parseSearch(type, query);
-    const { bundle, patients } = await searchBundle(this.repository, search, selfUrl, this.fhirBase, gate, subsetOf(type, query));
+    const self = new URL(selfUrl);
+    for (const key of Object.keys(asked)) if (!(key in query)) self.searchParams.delete(key);
+    const { bundle, patients } = await searchBundle(this.repository, search, self, this.fhirBase, gate, subsetOf(type, query));
     return { status: 200, body: bundle, patients };
   }
 

@@ -73,7 +73,7 @@ export function fhirRouter(
     ['post', '/:type/$operation', operation],
     ['get', '/:type/:id/$operation', operation],
     ['post', '/:type/:id/$operation', operation],
-    ['get', '/:type', (req, gate) => service.search(req.params.type, query(req), self(req), gate)],
+    ['get', '/:type', (req, gate) => service.search(req.params.type, query(req), self(req), gate, lenient(req))],
     ['post', '/:type', (req, gate) => service.create(req.params.type, req.body, req.get('If-None-Exist'), gate)],
     ['post', '/:type/_search', (req, gate) => searchByPost(service, req, gate)],
     // Conditional update and delete are not offered: 400, as FHIR asks of a server without them.
@@ -135,7 +135,13 @@ function searchByPost(service: FhirService, req: FhirRequest, gate: Gate): Promi
     { ...(req.query as QueryParams), ...searchParameters(req.body) },
     new URL(`${service.fhirBase}/${req.params.type}`),
     gate,
+    lenient(req),
   );
+}
+
+/** Whether the client asked that search parameters the server does not know be left out rather than refused (FHIR's `Prefer: handling=lenient`). */
+function lenient(req: Request): boolean {
+  return /\bhandling=lenient\b/.test(req.get('Prefer') ?? '');
 }
 
 /** A read's answer cut to what `_summary` or `_elements` ask for (checked before the read); its ETag stays the record's. */

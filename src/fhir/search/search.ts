@@ -15,6 +15,21 @@ const resultParameters = new Set(['_count', '_offset', '_sort', '_include', '_re
 
 export type QueryParams = Record<string, string | string[] | undefined>;
 
+/**
+ * The parameters of `query` this server searches by. An unknown one answers 400, unless the client
+ * asked for lenient handling (FHIR's `Prefer: handling=lenient`): then it is left out, and out of the
+ * Bundle's links, which show the search that was done.
+ */
+export function usedParameters(type: string, query: QueryParams, lenient: boolean): QueryParams {
+  if (!lenient) return query;
+  return Object.fromEntries(
+    Object.entries(query).filter(([key]) => {
+      const code = key.split(':')[0];
+      return !key.includes('.') && (supportedParameters(type).has(code) || resultParameters.has(code) || code === '_id' || code === '_lastUpdated');
+    }),
+  );
+}
+
 /** Parses a search with @medplum/core after rewriting what it does not read (a reference's `:Type` modifier). */
 export function parseSearch(type: string, query: QueryParams): SearchRequest {
   const rewritten: QueryParams = {};
