@@ -95,6 +95,17 @@ describe('interactions the server does not offer', () => {
   });
 });
 
+describe('_pretty', () => {
+  it('true indents the answer; without it the answer is compact; either is the same resource', async () => {
+    const pretty = await fetch(`${service.base}/Patient/${patientId}?_pretty=true`, { headers: { authorization: `Bearer ${service.token}` } });
+    const compact = await fetch(`${service.base}/Patient/${patientId}`, { headers: { authorization: `Bearer ${service.token}` } });
+    const [prettyText, compactText] = [await pretty.text(), await compact.text()];
+    expect(prettyText).toContain('\n  "resourceType": "Patient"');
+    expect(compactText).not.toContain('\n');
+    expect(JSON.parse(prettyText)).toEqual(JSON.parse(compactText));
+  });
+});
+
 describe('Prefer: handling', () => {
   it('strict (the default) refuses an unknown search parameter; lenient leaves it out, and out of the links', async () => {
     const strict = await service.fhir('/Patient?birthdate=1970-02-03&favourite-colour=blue', { headers: { prefer: 'handling=strict' } });

@@ -238,7 +238,8 @@ async function send(req: Request, res: Response, reply: Reply): Promise<void> {
   if (written && /return=OperationOutcome/.test(prefer)) body = informational(`${written.resourceType}/${written.id} version ${written.meta?.versionId}`);
   res.status(reply.status);
   if (body) {
-    res.type(fhirJson).send(JSON.stringify(body));
+    // _pretty=true: indented, for a person reading it (FHIR http.html); else as compact as JSON goes.
+    res.type(fhirJson).send(JSON.stringify(body, undefined, req.query._pretty === 'true' ? 2 : undefined));
   } else {
     res.end();
   }
