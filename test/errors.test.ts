@@ -101,7 +101,7 @@ describe('errors are OperationOutcomes and change nothing', () => {
   });
 
   it('unsupported interaction: 405', async () => {
-    expectOutcome(await service.fhir('/Patient/abc', { method: 'PATCH', body: [] }), 405);
+    expectOutcome(await service.fhir('/Patient/abc', { method: 'POST', body: { resourceType: 'Patient' } }), 405);
     expectOutcome(await service.fhir('/Patient/abc/$everything'), 405);
   });
 

@@ -229,6 +229,7 @@ function interactionOf(req: Request, baseUrl: string, path: string): [string, st
   if (parts.length === 1 || parts[1] === '_search') return method === 'POST' && parts.length === 1 ? ['create', 'C'] : ['search-type', 'R'];
   if (parts[2] === '_history') return parts[3] ? ['vread', 'R'] : ['history-instance', 'R'];
   if (method === 'PUT') return ['update', 'U'];
+  if (method === 'PATCH') return ['patch', 'U'];
   if (method === 'DELETE') return ['delete', 'D'];
   return ['read', 'R'];
 }

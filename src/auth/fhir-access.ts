@@ -89,7 +89,7 @@ export function needsOf(req: Request): Need[] {
     return method === 'POST' ? [{ type, permission: 'c' }] : [];
   }
   if (!sub) {
-    if (method === 'PUT') return [{ type, permission: 'u' }];
+    if (method === 'PUT' || method === 'PATCH') return [{ type, permission: 'u' }];
     if (method === 'DELETE') return [{ type, permission: 'd' }];
     if (id.startsWith('$') && (method === 'GET' || method === 'POST')) return operationNeeds(type, undefined, id);
     if (id === '_search' && method === 'POST') return [{ type, permission: 's' }, ...includeNeeds({ ...req.query, ...(req.body as object) })];

@@ -22,7 +22,7 @@ export function capabilityStatement(conformance: Conformance, fhirBase: string):
       // The audit trail is append-only: read and searched, never written through the API.
       interaction: (classOf(type) === 'audit'
         ? ['read', 'vread', 'history-instance', 'search-type']
-        : ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type']
+        : ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type']
       ).map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
       versioning: 'versioned-update',
       readHistory: true,

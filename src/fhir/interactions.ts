@@ -4,6 +4,7 @@
 // authorisation to the caller (who acts through a named gate).
 // Every method takes the gate it acts through: a caller's, or the service's named one.
 import { randomUUID } from 'node:crypto';
+import { applyPatch, type Operation } from 'rfc6902';
 import { matchesSearchRequest } from '@medplum/core';
 import type { Bundle, OperationOutcome, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { type Gate } from '../access/gate.js';
@@ -15,7 +16,18 @@ import type { Delivery, StoredResource } from '../store/models.js';
 import type { Repository, WriteResult } from '../store/repository.js';
 import { afterCommit } from '../store/transactions.js';
 import type { ResourceValidator } from '../validation/validator.js';
-import { badRequest, businessRule, FhirError, informational, notFound, notKnown, outcomeOf, preconditionFailed, unprocessable } from '../base/outcome.js';
+import {
+  badRequest,
+  businessRule,
+  conflict,
+  FhirError,
+  informational,
+  notFound,
+  notKnown,
+  outcomeOf,
+  preconditionFailed,
+  unprocessable,
+} from '../base/outcome.js';
 import { isStoredResourceType } from '../base/resource-types.js';
 import { parseSearch, searchBundle, usedParameters, type QueryParams } from './search/search.js';
 import { isSubsetted, subsetOf } from './subset.js';
@@ -201,6 +213,41 @@ export class FhirService {
   async admit(resource: Resource, gate: Gate, current?: StoredResource, writing: ReadonlySet<string> = new Set()): Promise<void> {
     await checkReferences(this.repository, gate, resource, writing, current);
     if (!gate.isService) await gate.checkWrite(resource.resourceType, await this.repository.labelsFor(resource, gate.placement(current)));
+  }
+
+  /**
+   * PATCH with a JSON Patch (RFC 6902): applied to the current version and written as an update of
+   * that version, so that every check of an update applies and a write that came in between is never
+   * overwritten. With If-Match, a stale version answers 412; without it, the patch is applied again
+   * to the newer version (three tries, then 409).
+   */
+  async patch(type: string, id: string, body: unknown, ifMatch: string | undefined, gate: Gate): Promise<Reply> {
+    this.checkType(type);
+    this.checkId(id);
+    gate.checkType(type, 'update');
+    const operations = jsonPatchOf(body);
+    for (let attempt = 1; ; attempt++) {
+      const doc = await this.visible(type, id, gate);
+      if (!doc) throw notKnown(type);
+      const current = await this.repository.read(type, id, doc);
+      const patched = structuredClone(current);
+      const results = applyPatch(patched, operations);
+      const failed = results.findIndex((result) => result !== null);
+      if (failed >= 0) {
+        // The error's own message may quote stored values: only its kind and the operation are told.
+        const { op, path } = operations[failed];
+        throw businessRule(`Patch operation ${failed} (${op} ${path.slice(0, 100)}) cannot be applied to ${type}/${id}: ${results[failed]?.name}`, type);
+      }
+      if (patched.resourceType !== type || patched.id !== id) throw businessRule(`A patch does not change a resource's type or id`, `${type}.id`);
+      const resource = this.sentResource(type, patched);
+      await this.admit(resource, gate, doc);
+      try {
+        return written(await this.storeAt(resource, id, gate, ifMatch ?? `W/"${current.meta?.versionId}"`));
+      } catch (err) {
+        if (ifMatch !== undefined || !(err instanceof FhirError) || err.status !== 412) throw err;
+        if (attempt === 3) throw conflict(`${type}/${id} is being changed by others; try again`);
+      }
+    }
   }
 
   async delete(type: string, id: string, gate: Gate): Promise<Reply> {
@@ -456,4 +503,19 @@ export function parseETag(etag: string): number {
     throw badRequest(`If-Match must be a version ETag such as W/"1", got ${etag.slice(0, 40)}`, 'If-Match');
   }
   return Number(match[1]);
+}
+
+const patchOperations = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
+/** The body as a JSON Patch: an array of operations, each with a known op and a path (400 otherwise, before anything is read). */
+function jsonPatchOf(body: unknown): Operation[] {
+  if (!Array.isArray(body) || body.length === 0) throw badRequest('A JSON Patch (RFC 6902) is a non-empty array of operations');
+  body.forEach((operation: unknown, i) => {
+    const { op, path, from } = (operation ?? {}) as { op?: unknown; path?: unknown; from?: unknown };
+    if (typeof op !== 'string' || !patchOperations.has(op) || typeof path !== 'string' || ((op === 'move' || op === 'copy') && typeof from !== 'string')) {
+      throw badRequest(`Patch operation ${i} needs op (${[...patchOperations].join(', ')}), path${op === 'move' || op === 'copy' ? ' and from' : ''}`);
+    }
+    if (['add', 'replace', 'test'].includes(op) && !('value' in (operation as object))) throw badRequest(`Patch operation ${i} (${op}) needs a value`);
+  });
+  return body as Operation[];
 }

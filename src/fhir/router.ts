@@ -30,6 +30,7 @@ import type { OperationTable } from '../operations/index.js';
 import { invokeOperation } from '../operations/invoke.js';
 
 const fhirJson = 'application/fhir+json';
+const jsonPatch = 'application/json-patch+json';
 /**
  * What every answer here is, as content negotiation offers it: FHIR R4 JSON in UTF-8 (also under JSON's
  * generic and older names). FHIR names the version major.minor (4.0); some clients send 4.0.1.
@@ -46,7 +47,7 @@ const formatNames: Record<string, string> = { json: fhirJson, xml: 'application/
 type FhirRequest = Request<Record<string, string>>;
 
 type Action = (req: FhirRequest, gate: Gate) => Promise<Reply> | Reply;
-type Route = [method: 'get' | 'post' | 'put' | 'delete', path: string, action: Action];
+type Route = [method: 'get' | 'post' | 'put' | 'patch' | 'delete', path: string, action: Action];
 
 /**
  * The FHIR REST routes, read top to bottom: a request is answered by the first row whose method and
@@ -84,6 +85,7 @@ export function fhirRouter(
     ['get', '/:type/_history', unsupported],
     ['get', '/:type/:id', (req, gate) => partOf(req, () => service.read(req.params.type, req.params.id, gate))],
     ['put', '/:type/:id', (req, gate) => service.update(req.params.type, req.params.id, req.body, req.get('If-Match'), gate)],
+    ['patch', '/:type/:id', (req, gate) => service.patch(req.params.type, req.params.id, req.body, req.get('If-Match'), gate)],
     ['delete', '/:type/:id', (req, gate) => service.delete(req.params.type, req.params.id, gate)],
     ['get', '/:type/:id/_history', (req, gate) => service.history(req.params.type, req.params.id, query(req), gate)],
     ['get', '/:type/:id/_history/:version', (req, gate) => partOf(req, () => service.vread(req.params.type, req.params.id, req.params.version, gate))],
@@ -96,7 +98,7 @@ export function fhirRouter(
   const router = express.Router();
   router.use(requireJsonAnswer);
   router.use(requireJsonBody);
-  router.use(express.json({ type: ['application/fhir+json', 'application/json'], limit: options.maxBodyBytes, strict: false, verify: requireUtf8 }));
+  router.use(express.json({ type: ['application/fhir+json', 'application/json', jsonPatch], limit: options.maxBodyBytes, strict: false, verify: requireUtf8 }));
   router.use(express.urlencoded({ extended: false, limit: options.maxBodyBytes, verify: requireUtf8 }));
   router.use(jsonDepthLimit(options.maxJsonDepth));
   router.use(options.authorize);
@@ -200,11 +202,21 @@ function requireJsonAnswer(req: Request, _res: Response, next: NextFunction): vo
   next(notAcceptable(`This server answers FHIR R4 JSON (${fhirJson}) only; ${by} asks for "${asked.slice(0, 200)}"`, by));
 }
 
-/** A body of a POST or PUT is FHIR JSON (or a form, for POST _search); anything else answers 415 before parsing. Other methods carry none here (PATCH: 405). */
+/**
+ * A body of a POST or PUT is FHIR JSON (or a form, for POST _search), of a PATCH a JSON Patch; anything
+ * else answers 415 before parsing. Other methods carry none here.
+ */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-  if (!hasBody || (req.method !== 'POST' && req.method !== 'PUT')) return next();
+  if (!hasBody || (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH')) return next();
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (req.method === 'PATCH') {
+    return next(
+      type === jsonPatch
+        ? undefined
+        : unsupportedMediaType(`A PATCH is a JSON Patch (${jsonPatch}); FHIRPath Patch and others are not supported, got "${type || 'none'}"`),
+    );
+  }
   const allowed = type === fhirJson || type === 'application/json' || (type === 'application/x-www-form-urlencoded' && req.path.endsWith('/_search'));
   next(allowed ? undefined : unsupportedMediaType(`Content-Type must be ${fhirJson}, got "${type || 'none'}"`));
 }
