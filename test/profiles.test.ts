@@ -97,6 +97,27 @@ describe('profiles/', () => {
     expect((await service.fhir(`/Task/${storedTask.id}`)).body.meta.versionId).toBe('1');
   });
 
+  it('$validate with the resource as the body takes profile and mode from the URL; a profile it cannot check answers 400', async () => {
+    const plain = { resourceType: 'Task', status: 'requested', intent: 'order' };
+    const profile = readJson(path.join(dir, 'examples', 'valid', 'Task-requested.json')).meta.profile[0];
+    const verdict = await service.fhir(`/Task/$validate?profile=${encodeURIComponent(profile)}&mode=profile`, { body: plain });
+    expect(verdict.status).toBe(200);
+    expect(verdict.body.issue.flatMap((i: { expression?: string[] }) => i.expression ?? [])).toEqual(expect.arrayContaining(['Task.focus', 'Task.for']));
+    for (const [query, expression] of [
+      ['profile=https%3A%2F%2Felsewhere.example%2FStructureDefinition%2Fx', 'profile'],
+      ['mode=profile', 'profile'],
+      ['mode=bogus', 'mode'],
+      ['profile=a&profile=b', 'profile'],
+    ]) {
+      const refused = await service.fhir(`/Task/$validate?${query}`, { body: plain });
+      expect([query, refused.status, refused.body.issue[0].expression]).toEqual([query, 400, [expression]]);
+    }
+    const both = await service.fhir(`/Task/$validate?mode=create`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: plain }] },
+    });
+    expect([both.status, both.body.issue[0].expression]).toEqual([400, ['Parameters']]);
+  });
+
   it.each(examples('invalid'))('invalid example %s is refused, naming the element', async (file) => {
     const resource = readJson(path.join(dir, 'examples', 'invalid', file));
     const { expression } = expected[file];
