@@ -105,6 +105,17 @@ describe('errors are OperationOutcomes and change nothing', () => {
     expectOutcome(await service.fhir('/Patient/abc/$everything'), 405);
   });
 
+  it('an operation refuses a URL parameter its OperationDefinition does not declare: 400 naming it', async () => {
+    for (const [path, init] of [
+      ['/Patient/$validate?colour=red', { body: { resourceType: 'Patient' } }],
+      ['/$export?_type=Patient&colour=red', { headers: { prefer: 'respond-async' } }],
+    ] as const) {
+      const res = await service.fhir(path, init);
+      expectOutcome(res, 400);
+      expect([path, res.body.issue[0].expression]).toEqual([path, ['colour']]);
+    }
+  });
+
   it('unknown search parameter or bad value: 400 naming it', async () => {
     const unknown = await service.fhir('/Patient?shoe-size=42');
     expectOutcome(unknown, 400);

@@ -260,7 +260,7 @@ describe('outcome figures', () => {
     ]);
     expect(
       await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=${month}&periodEnd=${month}&stratifier=specialty`)),
-    ).toEqual([400, 'OperationOutcome', 'Parameters.parameter[2].name']);
+    ).toEqual([400, 'OperationOutcome', 'stratifier']);
     expect(await expression(service.fhir(`/Measure/opinion-concordance/$evaluate-measure?periodStart=soon&periodEnd=${month}`))).toEqual([
       400,
       'OperationOutcome',

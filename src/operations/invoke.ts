@@ -5,7 +5,7 @@ import type { Request } from 'express';
 import type { Gate } from '../access/gate.js';
 import { isPatientLabel } from '../access/labels.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
-import { methodNotAllowed } from '../base/outcome.js';
+import { badRequest, methodNotAllowed } from '../base/outcome.js';
 import type { OperationTable } from './index.js';
 
 /** Runs operation `name` (`$code`) for a caller whose role may call it, on an instance the caller may read. */
@@ -33,6 +33,10 @@ export async function invokeOperation(
   if (!operation.methods.includes(req.method)) {
     throw methodNotAllowed(`${name} is called with ${operation.methods.join(' or ')}`);
   }
+  // A parameter in the URL that the OperationDefinition does not declare is refused, never ignored.
+  const declared = new Set([...(definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => p.name), '_format', '_pretty']);
+  const unknown = Object.keys(req.query).find((key) => !declared.has(key));
+  if (unknown !== undefined) throw badRequest(`${name} has no parameter "${unknown.slice(0, 40)}"`, unknown.slice(0, 40));
   if (!system) service.checkType(type);
   gate.checkOperation(code);
   const instance = id ? (service.checkId(id), await service.visible(type, id, gate)) : undefined;
