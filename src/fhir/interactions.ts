@@ -29,7 +29,7 @@ import {
   unprocessable,
 } from '../base/outcome.js';
 import { isStoredResourceType } from '../base/resource-types.js';
-import { parseSearch, searchBundle, usedParameters, type QueryParams } from './search/search.js';
+import { nonNegativeInteger, pageUrl, parseSearch, searchBundle, usedParameters, type QueryParams } from './search/search.js';
 import { isSubsetted, subsetOf } from './subset.js';
 import { isFhirId } from '../base/ids.js';
 
@@ -271,26 +271,17 @@ export class FhirService {
     this.checkId(id);
     gate.checkType(type, 'read');
     const doc = await this.visible(type, id, gate);
-    const number = (name: '_count' | '_offset', fallback: number): number => {
-      const value = [query[name]].flat()[0];
-      if (value !== undefined && !/^\d+$/.test(value)) throw badRequest(`${name} must be a non-negative integer`, name);
-      return value === undefined ? fallback : Number(value);
-    };
-    const count = Math.min(number('_count', 100), 1000);
-    const offset = number('_offset', 0);
+    const count = Math.min(nonNegativeInteger(query, '_count') ?? 100, 1000);
+    const offset = nonNegativeInteger(query, '_offset') ?? 0;
     const sinceValue = [query._since].flat()[0];
     const since = sinceValue ? new Date(String(sinceValue)) : undefined;
     if (since && Number.isNaN(since.getTime())) {
       throw badRequest('_since must be an instant', '_since');
     }
     const { entries: versions, total } = await this.repository.history(type, id, { count, offset, since });
-    const page = (at: number): string => {
-      const url = new URL(`${this.fhirBase}/${type}/${id}/_history`);
-      if (sinceValue) url.searchParams.set('_since', String(sinceValue));
-      url.searchParams.set('_count', String(count));
-      url.searchParams.set('_offset', String(at));
-      return url.toString();
-    };
+    const self = new URL(`${this.fhirBase}/${type}/${id}/_history`);
+    if (sinceValue) self.searchParams.set('_since', String(sinceValue));
+    const page = (at: number): string => pageUrl(self, at, count);
     const link = [{ relation: 'self', url: page(offset) }];
     if (count > 0 && offset + count < total) link.push({ relation: 'next', url: page(offset + count) });
     if (count > 0 && offset > 0) link.push({ relation: 'previous', url: page(Math.max(0, offset - count)) });

@@ -150,7 +150,7 @@ function lenient(req: Request): boolean {
 async function partOf(req: FhirRequest, read: () => Promise<Reply>): Promise<Reply> {
   const subset = subsetOf(req.params.type, req.query);
   const reply = await read();
-  return subset && reply.body ? { ...reply, body: subsetResource(reply.body, subset) } : reply;
+  return reply.body ? { ...reply, body: subsetResource(reply.body, subset) } : reply;
 }
 
 function conditional(req: FhirRequest): never {

@@ -39,8 +39,9 @@ export function subsetOf(type: string, query: { _summary?: string | string[]; _e
   return summary === 'true' || summary === 'text' || summary === 'data' ? { summary } : undefined;
 }
 
-/** The part of `resource` that `subset` keeps, marked SUBSETTED. */
-export function subsetResource<T extends Resource>(resource: T, subset: Subset): T {
+/** The part of `resource` that `subset` keeps, marked SUBSETTED; without a subset, the whole resource. */
+export function subsetResource<T extends Resource>(resource: T, subset: Subset | undefined): T {
+  if (!subset) return resource;
   const schema = tryGetDataType(resource.resourceType);
   const kept = new Set(['resourceType', 'id', 'meta', ...(schema?.mandatoryProperties ?? [])]);
   if (subset.summary === 'true') for (const name of schema?.summaryProperties ?? []) kept.add(name);

@@ -162,7 +162,7 @@ async function runEntry(
         : sub === '_history' && version
           ? await service.vread(type, id, version, gate)
           : await service.read(type, id, gate);
-      return { resource: subset && reply.body ? subsetResource(reply.body, subset) : reply.body, response: { status: '200 OK' } };
+      return { resource: reply.body && subsetResource(reply.body, subset), response: { status: '200 OK' } };
     }
   }
 }

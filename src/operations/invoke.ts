@@ -7,6 +7,7 @@ import { isPatientLabel } from '../access/labels.js';
 import type { FhirService, Reply } from '../fhir/interactions.js';
 import { badRequest, methodNotAllowed } from '../base/outcome.js';
 import type { OperationTable } from './index.js';
+import { inputsOf } from './parameters.js';
 
 /** Runs operation `name` (`$code`) for a caller whose role may call it, on an instance the caller may read. */
 export async function invokeOperation(
@@ -34,8 +35,8 @@ export async function invokeOperation(
     throw methodNotAllowed(`${name} is called with ${operation.methods.join(' or ')}`);
   }
   // A parameter in the URL that the OperationDefinition does not declare is refused, never ignored.
-  const declared = new Set([...(definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => p.name), '_format', '_pretty']);
-  const unknown = Object.keys(req.query).find((key) => !declared.has(key));
+  const declared = inputsOf(definition);
+  const unknown = Object.keys(req.query).find((key) => !declared.has(key) && key !== '_format' && key !== '_pretty');
   if (unknown !== undefined) throw badRequest(`${name} has no parameter "${unknown.slice(0, 40)}"`, unknown.slice(0, 40));
   if (!system) service.checkType(type);
   gate.checkOperation(code);

@@ -4,13 +4,18 @@ import { isResourceType } from '@medplum/core';
 import type { OperationDefinition, OperationDefinitionParameter, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest } from '../base/outcome.js';
 
+/** The input parameters `definition` declares, by name. */
+export function inputsOf(definition: OperationDefinition): Map<string, OperationDefinitionParameter> {
+  return new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p]));
+}
+
 /** The `in` parameters of a Parameters body, by name. */
 export function readParameters(definition: OperationDefinition, body: unknown): Map<string, ParametersParameter[]> {
   const parameters = body as Parameters | undefined;
   if (parameters?.resourceType !== 'Parameters' || (parameters.parameter !== undefined && !Array.isArray(parameters.parameter))) {
     throw badRequest(`$${definition.code} takes a Parameters resource`, 'Parameters');
   }
-  const declared = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p]));
+  const declared = inputsOf(definition);
   const byName = new Map<string, ParametersParameter[]>();
   for (const [i, parameter] of (parameters.parameter ?? []).entries()) {
     const declaration = declared.get(parameter?.name ?? '');
@@ -32,10 +37,10 @@ export function readParameters(definition: OperationDefinition, body: unknown): 
 
 /** A GET's query string as the Parameters body it stands for, each value typed as the definition declares (unknown names stay strings, for readParameters to refuse). */
 export function parametersFromQuery(definition: OperationDefinition, query: Record<string, unknown>): Parameters {
-  const types = new Map((definition.parameter ?? []).filter((p) => p.use === 'in').map((p) => [p.name, p.type as string]));
+  const declared = inputsOf(definition);
   const parameter = Object.entries(query).flatMap(([name, values]) =>
     [values].flat().map((value) => {
-      const type = types.get(name) ?? 'string';
+      const type = declared.get(name)?.type ?? 'string';
       return { name, [`value${type.charAt(0).toUpperCase()}${type.slice(1)}`]: String(value) };
     }),
   );

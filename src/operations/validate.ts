@@ -4,11 +4,12 @@ import type { Parameters, Resource } from '@medplum/fhirtypes';
 import type { Reply } from '../fhir/interactions.js';
 import { badRequest, informational } from '../base/outcome.js';
 import type { Invocation, Operation } from './operation.js';
+import { inputsOf } from './parameters.js';
 
 export const validate: Operation = { code: 'validate', methods: ['POST'], run: validateResource };
 
 async function validateResource({ service, definition, type, id, body, gate, query }: Invocation): Promise<Reply> {
-  const declared = new Set(definition.parameter?.filter((p) => p.use === 'in').map((p) => p.name));
+  const declared = inputsOf(definition);
   let resource: unknown = body;
   // With the resource itself as the body, profile and mode come in the URL (`$validate?profile=...`).
   const inUrl = (name: 'profile' | 'mode'): string | undefined => {

@@ -213,18 +213,19 @@ export class Repository {
     const withHead = !since || current.lastUpdated >= since ? 1 : 0;
     const heads = withHead && offset === 0 && count > 0 ? [head] : [];
     const wanted = count - heads.length;
-    const older =
+    const [older, olderCount] = await Promise.all([
       wanted > 0
-        ? await this.models
+        ? this.models
             .history(type)
             .find(filter)
             .sort({ versionId: -1 })
             .skip(Math.max(0, offset - withHead))
             .limit(wanted)
             .lean<HistoryEntry[]>()
-        : [];
-    const total = withHead + (await this.models.history(type).countDocuments(filter));
-    return { entries: [...heads, ...older], total };
+        : [],
+      this.models.history(type).countDocuments(filter),
+    ]);
+    return { entries: [...heads, ...older], total: withHead + olderCount };
   }
 
   /** The database filter of a search (its parameters; paging and sorting aside). */

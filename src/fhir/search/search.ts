@@ -15,6 +15,17 @@ const resultParameters = new Set(['_count', '_offset', '_sort', '_include', '_re
 
 export type QueryParams = Record<string, string | string[] | undefined>;
 
+/** Whether `code` (a parameter's name, modifier aside) is one this server searches or shapes results by. */
+const isKnownParameter = (type: string, code: string): boolean =>
+  supportedParameters(type).has(code) || resultParameters.has(code) || code === '_id' || code === '_lastUpdated';
+
+/** `name` (`_count`, `_offset`) as the non-negative integer it must be; undefined when not given, 400 when not a number. */
+export function nonNegativeInteger(query: QueryParams, name: '_count' | '_offset'): number | undefined {
+  const value = [query[name]].flat()[0];
+  if (value !== undefined && !/^\d+$/.test(value)) throw badRequest(`${name} must be a non-negative integer`, name);
+  return value === undefined ? undefined : Number(value);
+}
+
 /**
  * The parameters of `query` this server searches by. An unknown one answers 400, unless the client
  * asked for lenient handling (FHIR's `Prefer: handling=lenient`): then it is left out, and out of the
@@ -22,12 +33,7 @@ export type QueryParams = Record<string, string | string[] | undefined>;
  */
 export function usedParameters(type: string, query: QueryParams, lenient: boolean): QueryParams {
   if (!lenient) return query;
-  return Object.fromEntries(
-    Object.entries(query).filter(([key]) => {
-      const code = key.split(':')[0];
-      return !key.includes('.') && (supportedParameters(type).has(code) || resultParameters.has(code) || code === '_id' || code === '_lastUpdated');
-    }),
-  );
+  return Object.fromEntries(Object.entries(query).filter(([key]) => !key.includes('.') && isKnownParameter(type, key.split(':')[0])));
 }
 
 /** Parses a search with @medplum/core after rewriting what it does not read (a reference's `:Type` modifier). */
@@ -50,7 +56,7 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
           .join(','),
       );
       rewritten[code] = [...[rewritten[code] ?? []].flat(), ...values] as string[];
-    } else if (param || resultParameters.has(code) || code === '_id' || code === '_lastUpdated') {
+    } else if (isKnownParameter(type, code)) {
       rewritten[key] = value;
     } else {
       throw badRequest(`Search parameter "${code}" is not supported on ${type}`, code);
@@ -62,15 +68,9 @@ export function parseSearch(type: string, query: QueryParams): SearchRequest {
   } catch (err) {
     throw badRequest(`Invalid search: ${(err as Error).message}`);
   }
-  const rawCount = [query._count].flat()[0];
+  nonNegativeInteger(query, '_count');
+  nonNegativeInteger(query, '_offset');
   const summary = [query._summary].flat()[0];
-  if (rawCount !== undefined && !/^\d+$/.test(String(rawCount))) {
-    throw badRequest(`_count must be a non-negative integer`, '_count');
-  }
-  const offset = [query._offset].flat()[0];
-  if (offset !== undefined && !/^\d+$/.test(String(offset))) {
-    throw badRequest(`_offset must be a non-negative integer`, '_offset');
-  }
   search.count = summary === 'count' ? 0 : Math.min(search.count ?? defaultPageSize, maxPageSize);
   return search;
 }
@@ -85,10 +85,9 @@ export async function searchBundle(
   subset?: Subset,
 ): Promise<{ bundle: Bundle; patients: string[] }> {
   const { matches, total, more } = await repository.search(search, await gate.narrowing(search.resourceType));
-  const part = (resource: Resource): Resource => (subset ? subsetResource(resource, subset) : resource);
-  const entries: BundleEntry[] = matches.map((m) => entry(part(m.resource), 'match', fhirBase));
+  const entries: BundleEntry[] = matches.map((m) => entry(subsetResource(m.resource, subset), 'match', fhirBase));
   const extra = await included(repository, search, matches, gate);
-  entries.push(...extra.map((d) => entry(part(d.resource), 'include', fhirBase)));
+  entries.push(...extra.map((d) => entry(subsetResource(d.resource, subset), 'include', fhirBase)));
   const patients = new Set([...matches, ...extra].flatMap((m) => m.access.filter(isPatientLabel)));
   const count = search.count ?? defaultPageSize;
   const offset = search.offset ?? 0;
@@ -156,7 +155,8 @@ function entry(resource: Resource, mode: 'match' | 'include', fhirBase: string):
   return { fullUrl: `${fhirBase}/${resource.resourceType}/${resource.id}`, resource, search: { mode } };
 }
 
-function pageUrl(self: URL, offset: number, count: number): string {
+/** `self` at the page of `count` from `offset`. */
+export function pageUrl(self: URL, offset: number, count: number): string {
   const url = new URL(self);
   url.searchParams.set('_count', String(count));
   url.searchParams.set('_offset', String(offset));
