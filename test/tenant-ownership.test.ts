@@ -268,6 +268,17 @@ describe('existence oracles', () => {
       ['vread', (id) => [`/Patient/${id}/_history/1`, {}]],
       ['history', (id) => [`/Patient/${id}/_history`, {}]],
       ['update', (id) => [`/Patient/${id}`, { method: 'PUT', body: { resourceType: 'Patient', id, name: [{ family: 'Overwritten' }] } }]],
+      [
+        'patch',
+        (id) => [
+          `/Patient/${id}`,
+          {
+            method: 'PATCH',
+            body: [{ op: 'add', path: '/name/0', value: { family: 'Overwritten' } }],
+            headers: { 'content-type': 'application/json-patch+json' },
+          },
+        ],
+      ],
       ['delete', (id) => [`/Patient/${id}`, { method: 'DELETE' }]],
       ['reference', () => ['/Observation', { body: { resourceType: 'Observation', status: 'final', code: { text: 'Probe' } } }]],
     ];
@@ -282,7 +293,7 @@ describe('existence oracles', () => {
       expect([name, answer(a)]).toEqual([name, answer(b)]);
       expect([name, a.status >= 400]).toEqual([name, true]);
     }
-    // A PUT to an unknown id made nothing, and North's patient is as it was.
+    // A PUT or PATCH to an unknown id made nothing, and North's patient is as it was.
     expect((await service.fhir(`/Patient/${nobody}`)).status).toBe(404);
     expect((await service.fhir(`/${cases.north.patient}`)).body.name?.[0]?.family).not.toBe('Overwritten');
   });
